@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from tunegym.cli.main import main
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 
 
 def timed_run(workload: Path, output: Path, *extra: str) -> float:

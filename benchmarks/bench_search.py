@@ -59,9 +59,9 @@ import numpy as np
 
 from tunegym.agents.base import AgentConfig, BaseAgent
 from tunegym.agents.registry import default_agent_type, load_agent
+from tunegym.analysis.robust import hypervolume_2d, pareto_front
 from tunegym.env.function import FunctionEnv
 from tunegym.env_params import EnvParamDim, EnvParams
-from tunegym.report.robust import hypervolume_2d, pareto_front
 from tunegym.space import Categorical, Continuous, SearchSpace, cache_key
 from tunegym.trial.store import TrialRow
 

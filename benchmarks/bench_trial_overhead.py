@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tunegym.cli.main import main
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 
 
 def bare_loop(trials: int) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 
 # A tiny workload program: prints `score: <value>` computed from its --x/--y arguments,
 # writes result.json, and can fail or sleep on request.

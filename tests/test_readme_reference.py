@@ -10,11 +10,11 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from tunegym.report import reference
+from tunegym.devtools import reference
 from tunegym.spec import models
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-REGENERATE = "python -m tunegym.report.reference --write README.md"
+REGENERATE = "python -m tunegym.devtools.reference --write README.md"
 
 
 def test_readme_spec_reference_equals_the_models() -> None:
@@ -32,7 +32,7 @@ def test_readme_summary_reference_equals_the_schema() -> None:
 def test_every_spec_field_is_in_the_table_with_a_meaning() -> None:
     assert reference.missing_meanings() == [], (
         "give these fields a docstring in tunegym/spec/models.py (or an entry in "
-        "tunegym.report.reference.MEANINGS)"
+        "tunegym.devtools.reference.MEANINGS)"
     )
     table = reference.spec_reference()
     for name, info in models.WorkloadSpec.model_fields.items():
@@ -89,7 +89,7 @@ def test_update_text_replaces_only_the_sections() -> None:
 
 def test_check_command(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [sys.executable, "-m", "tunegym.report.reference", "--check", str(README)],
+        [sys.executable, "-m", "tunegym.devtools.reference", "--check", str(README)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,14 +6,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tunegym.env.workload import WorkloadEnv
+    from tunegym.env.base import TrialEnv
 
-__version__ = "0.1.0"
+from tunegym.version import __version__
+
+__all__ = ["__version__", "make_env"]
 
 
 def make_env(
     path: str | Path, output: str | Path | None = None, seed: int | None = None
-) -> WorkloadEnv:
+) -> TrialEnv:
     """The env of the first agent-driven job of a workload or scenario file.
 
     Trials land in a new run folder under ``output`` (default ``./runs``), exactly as

@@ -135,16 +135,20 @@ class SearchSpace:
         """Dimensions from ``[params]`` and ``[env]``; env params are left out (sampled)."""
         dims: dict[str, Dimension] = {}
         fixed: dict[str, Scalar] = {}
-        for source, table in (("params", workload.params), ("env", workload.env)):
+        tables: tuple[tuple[Source, dict[str, Any]], ...] = (
+            ("params", workload.params),
+            ("env", workload.env),
+        )
+        for source, table in tables:
             for name, value in table.items():
                 if name in workload.env_params:
                     continue
                 if isinstance(value, ContinuousParam):
                     dims[name] = Continuous(
                         name, value.low, value.high, value.dtype, value.log, source
-                    )  # type: ignore[arg-type]
+                    )
                 elif isinstance(value, list):
-                    dims[name] = Categorical(name, tuple(value), source)  # type: ignore[arg-type]
+                    dims[name] = Categorical(name, tuple(value), source)
                 else:
                     fixed[name] = value
         return cls(dims, fixed)

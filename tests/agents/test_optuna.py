@@ -23,7 +23,7 @@ from tunegym.cli.main import main
 from tunegym.env.function import FunctionEnv
 from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.errors import SpecError
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec import load
 

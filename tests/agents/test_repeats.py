@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback
+from tunegym.agents.registry import build_agent
 from tunegym.agents.repeats import aggregate
 from tunegym.env.function import FunctionEnv
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 from tunegym.run import RunOptions, run_scenario
 from tunegym.space import Categorical, SearchSpace
 from tunegym.spec import load
@@ -68,7 +69,7 @@ def counting_objective() -> Any:
 
 def test_repeats_measure_each_proposal_k_times_and_teach_the_mean() -> None:
     env = FunctionEnv(SPACE, counting_objective())
-    agent = Recorder(env, AgentConfig(max_steps=9, repeats=3))
+    agent = build_agent(Recorder, env, AgentConfig(max_steps=9, repeats=3))
     assert agent.run() == 0
     assert [f.action["a"] for f in env.history] == ["p"] * 3 + ["q"] * 3 + ["r"] * 3
     assert len(agent.history) == 9 and agent.proposed == 3  # every repeat is a trial
@@ -84,7 +85,7 @@ def test_repeats_measure_each_proposal_k_times_and_teach_the_mean() -> None:
 
 def test_a_proposal_cut_short_by_the_budget_is_not_taught() -> None:
     env = FunctionEnv(SPACE, counting_objective())
-    agent = Recorder(env, AgentConfig(max_steps=5, repeats=2))
+    agent = build_agent(Recorder, env, AgentConfig(max_steps=5, repeats=2))
     agent.run()
     assert [f.action["a"] for f in env.history] == ["p", "p", "q", "q", "r"]
     assert [f.action["a"] for f in agent.taught] == ["p", "q"]
@@ -92,7 +93,7 @@ def test_a_proposal_cut_short_by_the_budget_is_not_taught() -> None:
 
 def test_repeats_work_with_a_native_batch_proposer() -> None:
     env = FunctionEnv(SPACE, counting_objective())
-    agent = BatchRecorder(env, AgentConfig(max_steps=6, repeats=2))
+    agent = build_agent(BatchRecorder, env, AgentConfig(max_steps=6, repeats=2))
     batch = agent.select_actions(3, {})
     assert [a["a"] for a in batch] == ["p", "p", "q"]
     assert [a["a"] for a in agent.select_actions(3, {})] == ["q", "r", "r"]
@@ -102,7 +103,9 @@ def test_repeats_work_with_a_native_batch_proposer() -> None:
 
 
 def test_feedback_that_was_not_proposed_passes_straight_through() -> None:
-    agent = Recorder(FunctionEnv(SPACE, counting_objective()), AgentConfig(4, repeats=3))
+    agent = build_agent(
+        Recorder, FunctionEnv(SPACE, counting_objective()), AgentConfig(4, repeats=3)
+    )
     outside = Feedback(1, {"a": "r"}, {}, {"score": 7.0}, 7.0, "ok")
     agent.update_policy(outside)
     assert agent.taught == [outside]

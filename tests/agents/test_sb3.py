@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tunegym.agents.registry import available_agents, load_agent
-from tunegym.agents.sb3 import SB3Agent
 from tunegym.errors import SpecError
+from tunegym.gym.sb3 import SB3Agent
 from tunegym.run import RunOptions, RunResult, run_scenario
 from tunegym.spec import load
 
@@ -51,7 +51,7 @@ def _trajectory(result: RunResult, job: str = "job") -> list[dict[str, str]]:
 
 
 def test_sb3_is_a_registered_agent() -> None:
-    assert available_agents()["sb3"] == "tunegym.agents.sb3:SB3Agent"
+    assert available_agents()["sb3"] == "tunegym.gym.sb3:SB3Agent"
     assert load_agent("sb3") is SB3Agent
 
 

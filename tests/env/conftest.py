@@ -10,7 +10,7 @@ from tunegym.env.workload import EnvSettings, WorkloadEnv
 from tunegym.run import open_env
 from tunegym.runners import DryRunRunner, LocalRunner
 from tunegym.spec import load
-from tunegym.trial import TrialDatabase
+from tunegym.trial import TrialDatabase, TrialStore
 
 
 @pytest.fixture
@@ -27,9 +27,8 @@ def make_env(
         run_dir.mkdir(exist_ok=True)
         db = TrialDatabase(run_dir / "trials.sqlite")
         runner = DryRunRunner() if dry_run else LocalRunner()
-        env = open_env(
-            job, 0, run_dir / job.name / "0", db, runner, EnvSettings(dry_run=dry_run, **settings)
-        )
+        store = TrialStore(db, job.name, 0, run_dir / job.name / "0", list(job.workload.env_params))
+        env = open_env(job, store, runner, EnvSettings(dry_run=dry_run, **settings))
         opened.append((env, db))
         return env
 

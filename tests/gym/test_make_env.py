@@ -14,14 +14,14 @@ import pytest
 
 import tunegym
 from tunegym.cli.main import main
+from tunegym.devtools.reference import summary_schema
 from tunegym.env.live import LiveEnv
 from tunegym.env.workload import WorkloadEnv
 from tunegym.errors import SpecError, UsageError
 from tunegym.gym import GymnasiumAdapter
-from tunegym.report.reference import summary_schema
-from tunegym.report.reports import regenerate
+from tunegym.report.writing import regenerate
+from tunegym.session.fingerprints import check_fingerprints
 from tunegym.spec import load
-from tunegym.trial.resume import check_fingerprints
 from tunegym.trial.store import TrialDatabase
 
 
@@ -78,7 +78,7 @@ def test_a_make_env_run_folder_is_like_a_tunegym_run_folder(
     assert [(j["status"], j["agent"]) for j in again["jobs"]] == [("ok", "external")]
     db = TrialDatabase(run_dir / "trials.sqlite")
     try:
-        check_fingerprints(db, load(path))
+        check_fingerprints(db.meta()["jobs"], load(path))
         made_meta = db.meta()
     finally:
         db.close()
@@ -163,7 +163,7 @@ def test_make_env_builds_a_live_env(live_workload: Callable[..., Path], tmp_path
 
 def test_import_tunegym_stays_light() -> None:
     code = (
-        "import sys, tunegym, tunegym.gym, tunegym.agents.sb3, tunegym.env.live; "
+        "import sys, tunegym, tunegym.gym, tunegym.gym.sb3, tunegym.env.live; "
         "heavy = [m for m in ('gymnasium', 'torch', 'stable_baselines3') if m in sys.modules]; "
         "print(heavy)"
     )

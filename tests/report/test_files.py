@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.cli.main import main
-from tunegym.report.files import atomic_write_text
-from tunegym.report.reports import regenerate
+from tunegym.outputs.files import atomic_write_text
+from tunegym.report.writing import regenerate
 
 
 def _hammer(workers: list[Callable[[], None]]) -> list[BaseException]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from tunegym.analysis import rows as analysis
 from tunegym.cli.main import main
-from tunegym.report import analysis
 from tunegym.report.html import JobData, render_report, stderr_tail
 from tunegym.report.svg import LinearScale, LogScale
 from tunegym.spec.models import WorkloadSpec

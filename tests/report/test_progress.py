@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tunegym.cli.main import main
-from tunegym.report.progress import ProgressObserver, format_duration
+from tunegym.progress import ProgressObserver, format_duration
 from tunegym.trial.store import TrialRow
 
 TUNEGYM = [sys.executable, "-m", "tunegym.cli.main"]

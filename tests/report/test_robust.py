@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tunegym.report.robust import (
+from tunegym.analysis.robust import (
     action_stats,
     context_bests,
     dominates,
@@ -19,7 +19,7 @@ from tunegym.report.robust import (
     robust_best,
     robust_summary,
 )
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 from tunegym.run import RunOptions, run_scenario
 from tunegym.spec import load
 from tunegym.trial.store import TrialRow

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from tunegym.analysis import robust
+from tunegym.analysis.best import best_row, is_scored
 from tunegym.cli.main import main
-from tunegym.report import best, robust
-from tunegym.report.best import best_row, is_scored
-from tunegym.report.reports import regenerate
+from tunegym.outputs import best_config
+from tunegym.report.writing import regenerate
 from tunegym.trial.store import SCORED_STATUSES, STATUSES, TrialDatabase, TrialRow
+from tunegym.values import is_finite_number
 
 
 def _row(step: int, reward: float | None, status: str = "ok") -> TrialRow:
@@ -46,7 +48,7 @@ def test_measurements_take_the_counting_rule_as_a_parameter() -> None:
     ]
     assert [g[0].step for g in robust.measurements(rows).values()] == [2]
     by_metric = robust.measurements(
-        rows, lambda r: r.status in SCORED_STATUSES and best.finite(r.observation.get("m"))
+        rows, lambda r: r.status in SCORED_STATUSES and is_finite_number(r.observation.get("m"))
     )
     assert [g[0].step for g in by_metric.values()] == [1]
 
@@ -86,7 +88,7 @@ def test_reports_read_rows_once_and_compute_each_result_once(
     count(robust, "action_stats")
     count(robust, "context_bests")
     count(robust, "pareto_front")
-    count(best, "best_workload_data")  # once per best_config*.toml written
+    count(best_config, "best_workload_data")  # once per best_config*.toml written
     summary = regenerate(run_dir)
     (job,) = summary["jobs"]
     assert calls == {

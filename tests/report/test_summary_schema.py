@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from tunegym.cli.main import main
-from tunegym.report.reference import summary_schema
-from tunegym.report.reports import regenerate
+from tunegym.devtools.reference import summary_schema
+from tunegym.report.writing import regenerate
 
 Validator = jsonschema.Draft202012Validator
 

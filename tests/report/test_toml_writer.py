@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 from tunegym.spec import load
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -274,7 +274,7 @@ def test_several_cross_field_problems_are_reported_together(write, spec_error, e
 
 def test_format_specs_must_fit_every_value_a_param_can_take(tmp_path):
     from tunegym.errors import SpecError
-    from tunegym.report.toml_writer import dumps
+    from tunegym.outputs.toml import dumps
     from tunegym.spec import load
 
     def workload(arg, params):

@@ -211,14 +211,15 @@ def test_a_trial_waiting_on_an_in_flight_twin_is_recorded_as_dispatched(
     from tunegym.run import open_env
     from tunegym.runners import LocalRunner
     from tunegym.spec import load
-    from tunegym.trial import TrialDatabase
+    from tunegym.trial import TrialDatabase, TrialStore
     from tunegym.trial.resume import replay_plan
 
     data = _workload(tmp_path, tmp_path / "w.log")
     del data["env_params"]
     (job,) = load(write_toml("w.toml", data)).jobs
     db = TrialDatabase(tmp_path / "trials.sqlite")
-    env = open_env(job, 0, tmp_path / "job", db, LocalRunner(), EnvSettings(parallel=2))
+    store = TrialStore(db, job.name, 0, tmp_path / "job", [])
+    env = open_env(job, store, LocalRunner(), EnvSettings(parallel=2))
     first = env.submit({"x": 1, "y": "a", "load": "lo"})
     twin = env.submit({"x": 1, "y": "a", "load": "lo"})
     assert twin.waits_for is first

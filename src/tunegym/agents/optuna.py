@@ -214,7 +214,7 @@ def build_sampler(
     from optuna import samplers
 
     name = options.sampler
-    startup = (
+    startup: dict[str, Any] = (
         {} if options.n_startup_trials is None else {"n_startup_trials": options.n_startup_trials}
     )
     if name == "tpe":
@@ -308,9 +308,10 @@ class OptunaAgent(BaseAgent):
                     return action
                 # A measured (or in-flight) action would be a cache hit: it teaches nothing.
                 self.study.tell(trial, state=TrialState.FAIL)
-            action = self._unmeasured_action()
-            if action is None:
+            unmeasured = self._unmeasured_action()
+            if unmeasured is None:
                 return None
+            action = unmeasured
             self.study.enqueue_trial(to_params(self.space, action))
             trial = self.study.ask(self.distributions)
             self._pending.setdefault(_key(action), deque()).append(trial)
@@ -404,9 +405,9 @@ class OptunaAgent(BaseAgent):
     @classmethod
     def config_problems(
         cls, options: BaseModel, n_objectives: int
-    ) -> list[tuple[tuple[str, ...], str]]:
+    ) -> list[tuple[tuple[str | int, ...], str]]:
         assert isinstance(options, OptunaOptions)
-        return sampler_problems(options, n_objectives)
+        return list(sampler_problems(options, n_objectives))
 
 
 __all__ = [

@@ -1,73 +1,58 @@
-"""Agent registry: built-in agents plus any installed under the ``tunegym.agents`` group.
+"""Agents by name, and the rule that picks one when ``agent.type`` is omitted.
 
-Third-party packages register agents in their ``pyproject.toml``::
-
-    [project.entry-points."tunegym.agents"]
-    my_agent = "my_package.agents:MyAgent"
-
-Agent classes are imported only when used.
+Agents are plugins of the ``tunegym.agents`` entry-point group (see
+:mod:`tunegym.plugins`); tunegym's own are registered in its ``pyproject.toml`` like
+any third party's. Agent classes are imported only when used.
 """
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from importlib.metadata import entry_points
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from tunegym.errors import SpecError
+from tunegym import plugins
 
 if TYPE_CHECKING:
-    from tunegym.agents.base import BaseAgent
+    from tunegym.agents.base import AgentConfig, BaseAgent
+    from tunegym.env.base import BaseGym
     from tunegym.space import SearchSpace
 
-ENTRY_POINT_GROUP = "tunegym.agents"
-
-BUILTIN_AGENTS = {
-    "grid": "tunegym.agents.grid:GridAgent",
-    "random": "tunegym.agents.random_search:RandomAgent",
-    "optuna": "tunegym.agents.optuna:OptunaAgent",
-    "bandit": "tunegym.agents.bandit:BanditAgent",
-    "sb3": "tunegym.agents.sb3:SB3Agent",
-}
+ENTRY_POINT_GROUP = plugins.AGENTS
 
 # With no max_steps: every action of a finite space up to this many, else this many.
 DEFAULT_MAX_STEPS = 100
 
 
-_registered: dict[str, str] = {}
-
-
-@cache
-def _entry_point_agents() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
 def available_agents() -> dict[str, str]:
     """Agent name -> ``module:Class``, sorted by name; built-ins win over entry points."""
-    found = {**_entry_point_agents(), **_registered, **BUILTIN_AGENTS}
-    return dict(sorted(found.items()))
+    return plugins.available(plugins.AGENTS)
 
 
 def register_agent(name: str, target: str) -> None:
     """Register ``module:Class`` as agent ``name`` in this process (for Python users, tests)."""
-    if name in BUILTIN_AGENTS:
-        raise ValueError(f"{name!r} is a built-in agent and cannot be replaced")
-    _registered[name] = target
+    plugins.register(plugins.AGENTS, name, target)
 
 
 def unregister_agent(name: str) -> None:
-    _registered.pop(name, None)
+    plugins.unregister(plugins.AGENTS, name)
 
 
 def load_agent(name: str) -> type[BaseAgent]:
     """Import the class of agent ``name``; ``SpecError`` lists the known names."""
-    target = available_agents().get(name)
-    if target is None:
-        known = ", ".join(available_agents())
-        raise SpecError(f"unknown agent type {name!r}; known agents: {known}")
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    cls: type[BaseAgent] = plugins.load(plugins.AGENTS, name)
+    return cls
+
+
+def build_agent(cls: type[BaseAgent], env: BaseGym, config: AgentConfig) -> BaseAgent:
+    """An agent of class ``cls``; with ``config.repeats > 1`` wrapped in a
+    :class:`~tunegym.agents.repeats.RepeatingAgent` that measures each proposal that
+    many times."""
+    agent = cls(env, replace(config, repeats=1))
+    if config.repeats > 1:
+        from tunegym.agents.repeats import RepeatingAgent
+
+        return RepeatingAgent(agent, config.repeats)
+    return agent
 
 
 def default_agent_reason(

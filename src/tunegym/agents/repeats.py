@@ -1,7 +1,8 @@
 """``[agent] repeats = k``: measure each proposed action k times and teach the agent the mean.
 
-:func:`install_repeats` wraps one agent instance, so every run loop (sequential, parallel,
-a resumed run's replay) gets repeats without knowing about them:
+:class:`RepeatingAgent` wraps any agent, so the trial loop (sequential, parallel, a
+resumed run's replay) gets repeats without knowing about them; ``build_agent`` in
+:mod:`tunegym.agents.registry` applies it for ``AgentConfig.repeats``:
 
 * ``select_action`` returns each new proposal k times in a row (``select_actions``, when
   an agent overrides it, proposes ``ceil(n / k)`` new actions and repeats each);
@@ -22,16 +23,11 @@ import statistics
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tunegym.agents.base import Action, BaseAgent, Feedback
 from tunegym.space import cache_key
-
-if TYPE_CHECKING:
-    from tunegym.agents.base import Action, BaseAgent, Feedback
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+from tunegym.values import is_finite_number
 
 
 def aggregate(group: Sequence[Feedback]) -> Feedback:
@@ -45,7 +41,7 @@ def aggregate(group: Sequence[Feedback]) -> Feedback:
     if not group:
         raise ValueError("aggregate needs at least one feedback")
     samples = tuple(group)
-    good = [f for f in group if f.succeeded and _finite(f.reward)]
+    good = [f for f in group if f.succeeded and is_finite_number(f.reward)]
     if not good:
         return replace(group[-1], samples=samples)
     metrics: list[str] = []
@@ -53,7 +49,7 @@ def aggregate(group: Sequence[Feedback]) -> Feedback:
         metrics.extend(m for m in f.observation if m not in metrics)
     observation: dict[str, float] = {}
     for m in metrics:
-        values = [float(f.observation[m]) for f in good if _finite(f.observation.get(m))]
+        values = [float(f.observation[m]) for f in good if is_finite_number(f.observation.get(m))]
         observation[m] = statistics.fmean(values) if values else math.nan
     first = group[0]
     same_context = all(dict(f.env_params) == dict(first.env_params) for f in group)
@@ -69,20 +65,46 @@ def aggregate(group: Sequence[Feedback]) -> Feedback:
     )
 
 
-class _Repeater:
-    def __init__(self, agent: BaseAgent, repeats: int) -> None:
-        from tunegym.agents.base import BaseAgent
+class RepeatingAgent(BaseAgent):
+    """Wraps ``agent`` so each of its proposals is measured ``repeats`` times and it is
+    taught the mean (see the module docs), as Ray Tune's ``Repeater`` wraps a searcher.
 
+    The wrapper is the agent the loop drives: its ``history`` holds every repeat (every
+    trial); the wrapped agent, ``agent``, is taught one :func:`aggregate` per proposal
+    through its ``update_policy``. Attributes the wrapper does not have (an agent's own
+    state, such as the optuna agent's ``study``) are read from the wrapped agent.
+    """
+
+    def __init__(self, agent: BaseAgent, repeats: int) -> None:
+        if repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {repeats}")
         self.agent = agent
+        self.env = agent.env
+        self.config = replace(agent.config, repeats=repeats)
+        self.options = agent.options
+        self.history = []
         self.k = repeats
         self.space = agent.env.action_space
-        self.select_action_raw = agent.select_action
-        self.select_actions_raw = agent.select_actions
-        self.update_policy_raw = agent.update_policy
         self.native_batches = type(agent).select_actions is not BaseAgent.select_actions
         self.queue: deque[Action] = deque()
         self.open: dict[str, deque[list[Feedback]]] = {}
-        self.raw = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "agent":  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.agent, name)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.agent.name
+
+    @property
+    def supports_warm_start(self) -> bool:  # type: ignore[override]
+        return self.agent.supports_warm_start
+
+    def warm_start(self, feedback: Sequence[Feedback]) -> int:
+        """The wrapped agent learns an earlier run's trials as they are (no grouping)."""
+        return self.agent.warm_start(feedback)
 
     def _key(self, action: Mapping[str, Any]) -> str:
         with contextlib.suppress(ValueError):  # the env will refuse it; keep a stable key
@@ -93,11 +115,9 @@ class _Repeater:
         self.open.setdefault(self._key(action), deque()).append([])
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
-        if self.raw:
-            return self.select_action_raw(observation)
         if self.queue:
             return dict(self.queue.popleft())
-        action = self.select_action_raw(observation)
+        action = self.agent.select_action(observation)
         if action is None:
             return None
         self._open(action)
@@ -105,15 +125,13 @@ class _Repeater:
         return action
 
     def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
+        if not self.native_batches:
+            return super().select_actions(n, observation)
         out: list[Action] = []
         while self.queue and len(out) < n:
             out.append(dict(self.queue.popleft()))
         if len(out) < n:
-            self.raw = True
-            try:
-                fresh = self.select_actions_raw(math.ceil((n - len(out)) / self.k), observation)
-            finally:
-                self.raw = False
+            fresh = self.agent.select_actions(math.ceil((n - len(out)) / self.k), observation)
             for action in fresh:
                 self._open(action)
                 for _ in range(self.k):
@@ -124,7 +142,7 @@ class _Repeater:
         key = cache_key(feedback.action, {})
         groups = self.open.get(key)
         if not groups:
-            self.update_policy_raw(feedback)
+            self.agent.update_policy(feedback)
             return
         group = groups[0]
         group.append(feedback)
@@ -132,17 +150,4 @@ class _Repeater:
             groups.popleft()
             if not groups:
                 del self.open[key]
-            self.update_policy_raw(aggregate(group))
-
-
-def install_repeats(agent: BaseAgent, repeats: int) -> None:
-    """Make ``agent`` measure each proposal ``repeats`` times (see the module docs)."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    if repeats == 1:
-        return
-    repeater = _Repeater(agent, repeats)
-    agent.select_action = repeater.select_action  # type: ignore[method-assign]
-    agent.update_policy = repeater.update_policy  # type: ignore[method-assign]
-    if repeater.native_batches:
-        agent.select_actions = repeater.select_actions  # type: ignore[method-assign]
+            self.agent.update_policy(aggregate(group))

@@ -10,15 +10,14 @@ run stops with a clear error (the earlier run must be of the same workload and s
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunegym.agents.base import Feedback
 from tunegym.errors import SpecError
-from tunegym.trial.store import RUN_DB_NAME
+from tunegym.trial.rows import Feedback
+from tunegym.trial.status import TrialStatus
+from tunegym.trial.store import RUN_DB_NAME, TrialDatabase, TrialStoreError
 
 if TYPE_CHECKING:
     from tunegym.agents.base import BaseAgent
@@ -61,37 +60,37 @@ class WarmStart:
 
 def load_warm_start(store: Path, job: str, space: SearchSpace) -> WarmStart:
     """Read the trials of ``job`` from ``store`` that fit ``space`` (see module docs)."""
-    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    db = TrialDatabase(store, read_only=True)
     try:
-        jobs = [name for (name,) in conn.execute("SELECT DISTINCT job FROM trials ORDER BY job")]
+        jobs = db.jobs()
         if job not in jobs:
             if len(jobs) != 1:
                 known = ", ".join(jobs) or "none"
                 raise SpecError(f"warm_start: {store} has no trials of job {job!r} (jobs: {known})")
             job = jobs[0]
-        cursor = conn.execute(
-            "SELECT step, action, env_params, observation, reward, status, cached FROM trials"
-            " WHERE job = ? ORDER BY iteration, step",
-            (job,),
-        )
-        rows = list(cursor)
-    except sqlite3.DatabaseError as exc:
-        raise SpecError(f"warm_start: cannot read {store}: {exc}") from None
+        rows = db.job_rows(job)
+    except TrialStoreError as exc:
+        raise SpecError(f"warm_start: {exc}") from None
     finally:
-        conn.close()
+        db.close()
     feedback: list[Feedback] = []
     skipped = 0
-    for step, action, env_params, observation, reward, status, cached in rows:
-        if cached or status == "cached":
+    for row in rows:
+        if row.cached or row.status == TrialStatus.CACHED:
             continue
         try:
-            canonical = space.canonicalize(json.loads(action))
+            canonical = space.canonicalize(row.action)
         except ValueError:
             skipped += 1
             continue
         feedback.append(
             Feedback(
-                step, canonical, json.loads(env_params), json.loads(observation), reward, status
+                row.step,
+                canonical,
+                dict(row.env_params),
+                dict(row.observation),
+                row.reward,
+                row.status,
             )
         )
     if rows and not feedback and skipped:

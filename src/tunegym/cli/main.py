@@ -13,8 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from tunegym import __version__
 from tunegym.cli.common import dispatch
+from tunegym.version import __version__
 
 COMMAND_MODULES = ("run", "verify", "list_cmd", "harness", "report", "show")
 

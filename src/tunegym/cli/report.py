@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tunegym.report.reports import regenerate
+    from tunegym.report.writing import regenerate
 
     summary = regenerate(args.run_dir)
     run_dir = Path(summary["run_dir"])

@@ -9,6 +9,7 @@ from typing import Any
 
 from tunegym.cli.common import positive_int
 from tunegym.errors import UsageError
+from tunegym.plugins import RUNNERS, available
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--runner",
-        choices=("local", "ray", "slurm"),
+        choices=list(available(RUNNERS)),
         default=None,
         help="where trials run (overrides every job's runner)",
     )
@@ -95,19 +96,12 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
 
 def _resume_spec(args: argparse.Namespace) -> Path:
     """The spec a run folder was started from (recorded in its trials.sqlite)."""
-    from tunegym.trial.store import open_run_db
+    from tunegym.session import recorded_spec
 
     try:
-        db = open_run_db(args.resume)
+        return recorded_spec(args.resume)
     except UsageError as exc:
         raise UsageError(f"cannot resume: {exc}") from None
-    try:
-        run = db.meta().get("run")
-    finally:
-        db.close()
-    if not run or "spec" not in run:
-        raise UsageError(f"cannot resume {args.resume}: its trials.sqlite has no run metadata")
-    return Path(run["spec"])
 
 
 def handle(args: argparse.Namespace) -> int:

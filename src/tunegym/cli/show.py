@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,10 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from tunegym.errors import UsageError
-    from tunegym.report.reports import load_records, open_run_db, run_state
+    from tunegym.session import read_run
 
-    db = open_run_db(args.run_dir)
-    try:
-        meta = db.meta()
-        records = load_records(Path(args.run_dir), db, meta)
-        state = run_state(meta, records, db, time.time())
+    with read_run(args.run_dir) as run:
+        records = run.records
         if args.job is not None:
             names = sorted({r.job.name for r in records})
             records = [r for r in records if r.job.name == args.job]
@@ -48,24 +44,21 @@ def handle(args: argparse.Namespace) -> int:
         console = Console(soft_wrap=False)
         if not console.is_terminal:
             console = Console(width=200, soft_wrap=False)
-        run = meta.get("run") or {}
         console.print(
-            f"[bold]{run.get('scenario', args.run_dir)}[/bold]: {state.get('status')}, "
+            f"[bold]{run.info.get('scenario', args.run_dir)}[/bold]: {run.info.get('status')}, "
             f"{len(records)} job(s)",
             highlight=False,
         )
         for record in records:
-            rows = db.rows(record.job.name, record.iteration)
+            rows = run.db.rows(record.job.name, record.iteration)
             console.print(_table(record, rows, args.top))
-    finally:
-        db.close()
     return 0
 
 
 def _table(record: Any, rows: list[Any], top: int) -> Any:
     from rich.table import Table
 
-    from tunegym.report.analysis import metric_columns, top_rows
+    from tunegym.analysis.rows import metric_columns, top_rows
 
     best = top_rows(rows, top)
     counts: dict[str, int] = {}

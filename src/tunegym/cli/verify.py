@@ -75,7 +75,7 @@ def handle(args: argparse.Namespace) -> int:
 def _describe_live(job: Any) -> str:
     """A live job: its server must import and implement the protocol; the action space
     is the server's own, known once it is built (at run time)."""
-    from tunegym.gym.server import ServerError, import_server_class
+    from tunegym.env.server import ServerError, import_server_class
 
     try:
         import_server_class(job.workload.server, job.workload_dir)

@@ -28,9 +28,9 @@ from tunegym.dataplane.config import (
     MemoryConfig,
     RayConfig,
     TransferQueueConfig,
-    connect,
     parse_config,
 )
+from tunegym.dataplane.connect import connect
 from tunegym.dataplane.errors import (
     ClaimTimeoutError,
     DataPlaneClosedError,

@@ -56,7 +56,7 @@ class RolloutCollector:
         if isinstance(plane, DataPlaneClient):
             self._plane = plane
         else:
-            from tunegym.dataplane.config import connect
+            from tunegym.dataplane.connect import connect
 
             self._plane = connect(plane)
         self._rollout_fn = rollout_fn

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from tunegym.dataplane.client import DataPlaneClient
 from tunegym.dataplane.errors import DataPlaneConfigError
 
 
@@ -89,19 +88,3 @@ def parse_config(
             for err in exc.errors()
         )
         raise DataPlaneConfigError(f"invalid data-plane config: {problems}") from None
-
-
-def connect(config: Mapping[str, Any] | None = None) -> DataPlaneClient:
-    """Build the client the config asks for (see module doc)."""
-    cfg = parse_config(config)
-    if isinstance(cfg, RayConfig):
-        from tunegym.dataplane.backends.ray import RayDataPlane
-
-        return RayDataPlane.from_config(cfg)
-    if isinstance(cfg, TransferQueueConfig):
-        from tunegym.dataplane.backends.transferqueue import TransferQueueDataPlane
-
-        return TransferQueueDataPlane.from_config(cfg)
-    from tunegym.dataplane.backends.memory import MemoryDataPlane
-
-    return MemoryDataPlane()

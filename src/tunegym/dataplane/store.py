@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.dataplane.backends.common import Registration, claim_until, make_meta, stack_rows
 from tunegym.dataplane.client import Column
+from tunegym.dataplane.common import Registration, claim_until, make_meta, stack_rows
 from tunegym.dataplane.errors import DataPlaneClosedError, DataPlaneFullError
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
 

@@ -1,34 +1,42 @@
-"""``FunctionEnv``: a ``BaseGym`` over a Python function, for in-process tuning.
+"""``FunctionEnv``: a ``TrialEnv`` over a Python function, for in-process tuning.
 
 No subprocess, no files: each step calls ``objective(params)`` which returns a metric
 dict (or a float, taken as the metric ``score``). Useful to tune Python code directly,
-to test agents, and to benchmark search strategies on known landscapes.
+to test agents, and to benchmark search strategies on known landscapes. With
+``parallel = n`` up to ``n`` objectives run at once, each in a thread of its own (the
+objective must be thread-safe; one that sleeps, waits on I/O or runs NumPy releases the
+GIL and gains from it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from tunegym.agents.base import Feedback
-from tunegym.env.base import BaseGym, Observation
-from tunegym.env.recording import feedback_of, full_observation, score_row
-from tunegym.env_params import EnvParams
+from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
+from tunegym.env.recording import full_observation, score_row
+from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.space import SearchSpace
-from tunegym.trial.store import TrialRow
+from tunegym.trial.resume import ReplayItem
+from tunegym.trial.rows import Feedback, TrialRow
+from tunegym.trial.status import TrialStatus
 
 Objective = Callable[[dict[str, Any]], "Mapping[str, float] | float"]
 
 
-class FunctionEnv(BaseGym):
+class FunctionEnv(TrialEnv):
     """Steps call ``objective``; the reward is ``reward_fn(observation)`` (default: first metric).
 
     Failing trials are data, scored like every other env's (:func:`score_row`): an
     objective that raises ``ValueError`` gives a ``failed`` row, one that omits an
     observed metric or yields a non-finite reward a ``metric_missing`` row, both with
-    reward ``penalty``; other exceptions propagate.
+    reward ``penalty``; other exceptions propagate (from :meth:`complete`). Nothing is
+    stored, so there is nothing to resume: :meth:`resume` returns an empty plan.
     """
+
+    parallel_hint = "build it with FunctionEnv(..., parallel=N) to run N at once"
 
     def __init__(
         self,
@@ -38,15 +46,20 @@ class FunctionEnv(BaseGym):
         env_params: EnvParams | None = None,
         reward_fn: Callable[[Mapping[str, float]], float] | None = None,
         penalty: float = -1.0e9,
+        parallel: int = 1,
     ) -> None:
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1, got {parallel}")
         self.action_space = space
         self.objective = objective
         self.observation_space = list(metrics or ["score"])
         self.env_params = env_params or EnvParams(())
         self.reward_fn = reward_fn or (lambda obs: float(obs[self.observation_space[0]]))
         self.penalty = penalty
+        self.parallel = parallel
         self.step_count = 0
         self.history: list[Feedback] = []
+        self.executor = ThreadPoolExecutor(parallel, "tunegym-fn") if parallel > 1 else None
 
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -59,33 +72,83 @@ class FunctionEnv(BaseGym):
     def next_env_params(self) -> dict[str, Any]:
         return self.env_params.sample(self.step_count + 1)
 
-    def step(self, action: Mapping[str, Any]) -> tuple[Observation, float, bool, dict[str, Any]]:
+    @property
+    def env_param_dims(self) -> tuple[EnvParamDim, ...]:
+        return tuple(self.env_params.dims)
+
+    @property
+    def max_parallel(self) -> int:
+        return self.parallel
+
+    def submit(self, action: Mapping[str, Any]) -> PendingTrial:
         action = self.action_space.canonicalize(action)
         self.step_count += 1
-        env_params = self.env_params.sample(self.step_count)
+        return self._submit_at(self.step_count, action, self.env_params.sample(self.step_count))
+
+    def resubmit(self, item: ReplayItem) -> PendingTrial:
+        return self._submit_at(item.step, dict(item.action), dict(item.env_params))
+
+    def resume(self) -> list[ReplayItem]:
+        return []
+
+    def _submit_at(
+        self, step: int, action: dict[str, Any], env_params: dict[str, Any]
+    ) -> PendingTrial:
         params = self.action_space.params(action, env_params)
-        base = TrialRow(self.step_count, action, env_params, {}, None, "ok")
-        try:
-            result = self.objective(params)
-        except ValueError:  # the objective's way to say "this trial failed"
-            row = replace(base, status="failed", reward=self.penalty)
+        pending = PendingTrial(step, action, env_params, params)
+        if self.executor is None:
+            pending.future = _called(self.objective, params)
         else:
-            found = (
-                {k: float(v) for k, v in result.items()}
-                if isinstance(result, Mapping)
-                else {self.observation_space[0]: float(result)}
-            )
-            row = score_row(base, found, self.observation_space, self.reward_fn, self.penalty)
-        feedback = feedback_of(row, self.observation_space)
+            pending.future = self.executor.submit(self.objective, params)
+        return pending
+
+    def complete(self, pending: PendingTrial) -> StepResult:
+        assert pending.future is not None
+        row = self._score(pending, pending.future)
+        pending.row = row
+        pending.completed = True
+        feedback = Feedback.of(row, self.observation_space)
         self.history.append(feedback)
-        full, status = dict(feedback.observation), row.status
         reward = float(row.reward if row.reward is not None else self.penalty)
         info = {
-            "step": self.step_count,
-            "status": status,
-            "env_params": env_params,
-            "params": params,
+            "step": row.step,
+            "status": row.status,
+            "env_params": pending.env_params,
+            "params": pending.params,
             "feedback": feedback,
             "cached": False,
         }
-        return full, reward, False, info
+        return dict(feedback.observation), reward, False, info
+
+    def _score(self, pending: PendingTrial, future: Future[Any]) -> TrialRow:
+        base = TrialRow(pending.step, pending.action, pending.env_params, {}, None, TrialStatus.OK)
+        try:
+            result = future.result()
+        except ValueError:  # the objective's way to say "this trial failed"
+            return replace(base, status=TrialStatus.FAILED, reward=self.penalty)
+        found = (
+            {k: float(v) for k, v in result.items()}
+            if isinstance(result, Mapping)
+            else {self.observation_space[0]: float(result)}
+        )
+        return score_row(base, found, self.observation_space, self.reward_fn, self.penalty)
+
+    @property
+    def last_step(self) -> int:
+        return self.step_count
+
+    def release(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _called(objective: Objective, params: dict[str, Any]) -> Future[Any]:
+    """``objective(params)`` run now, as a finished future (its exception kept in it)."""
+    future: Future[Any] = Future()
+    try:
+        future.set_result(objective(params))
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C and friends are not a trial's result
+        future.set_exception(exc)
+    return future

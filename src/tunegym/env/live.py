@@ -14,41 +14,37 @@ loop then calls ``reset``, which starts a new server episode. The counter keeps 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tunegym.agents.base import Feedback
-from tunegym.env.base import BaseGym, Observation
+from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.observers import StepObserver
-from tunegym.env.recording import (
-    feedback_of,
-    full_observation,
-    record_row,
-    resume_plan,
-    score_row,
-)
-from tunegym.env.workload import EnvSettings
-from tunegym.env_params import EnvParams
-from tunegym.gym.server import (
+from tunegym.env.recording import full_observation, record_row, resume_plan, score_row
+from tunegym.env.server import (
     ServerError,
     load_server,
     read_action_space,
     read_observation_space,
 )
+from tunegym.env.workload import EnvSettings
+from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.metrics import build_reward
 from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec.loader import Job
 from tunegym.spec.models import BUILTIN_METRICS, ContinuousParam, ParamValue, WorkloadSpec
 from tunegym.trial.resume import ReplayItem
-from tunegym.trial.store import TrialRow, TrialStore
+from tunegym.trial.rows import TrialRow
+from tunegym.trial.status import TrialStatus
+from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
+from tunegym.values import is_finite_number
 
 
-class LiveEnv(BaseGym):
+class LiveEnv(TrialEnv):
     """Steps a live :class:`~tunegym.gym.GymServer` and records every step as a trial row.
 
     ``action_space`` is built from the server's ``action_space()``; the workload's
@@ -106,7 +102,7 @@ class LiveEnv(BaseGym):
         self.penalties = workload.agent.penalties
         self.last_observation: Observation = full_observation({}, self.observation_space)
         self._episode_open = False
-        self.pending_replay: list[ReplayItem] = []
+        self.replay_plan: list[ReplayItem] = []
 
     # -- gym interface -------------------------------------------------------------------
     def reset(
@@ -137,7 +133,50 @@ class LiveEnv(BaseGym):
     def next_env_params(self) -> dict[str, Any]:
         return self.env_params.sample(self.sweep.step + 1)
 
-    def step(self, action: Mapping[str, Any]) -> tuple[Observation, float, bool, dict[str, Any]]:
+    @property
+    def env_param_dims(self) -> tuple[EnvParamDim, ...]:
+        return tuple(self.env_params.dims)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    parallel_hint = "a live server is one environment, stepped one step after another"
+
+    @property
+    def max_parallel(self) -> int:
+        return 1
+
+    @property
+    def folder(self) -> Path:
+        return self.sweep.root
+
+    def submit(self, action: Mapping[str, Any]) -> PendingTrial:
+        """Step the server at once (it answers in process); :meth:`complete` returns it."""
+        observation, reward, done, info = self.step(action)
+        row = info["row"]
+        return PendingTrial(
+            row.step,
+            dict(row.action),
+            dict(row.env_params),
+            info["params"],
+            row=row,
+            done=done,
+            info={"result": (observation, reward, done, info)},
+        )
+
+    def complete(self, pending: PendingTrial) -> StepResult:
+        pending.completed = True
+        result: StepResult = pending.info["result"]
+        return result
+
+    def resubmit(self, item: ReplayItem) -> PendingTrial:
+        raise ServerError(
+            f"step {item.step} of a live job cannot run again: a live episode cannot be "
+            "re-entered (a resume replays finished steps only)"
+        )
+
+    def step(self, action: Mapping[str, Any]) -> StepResult:
         """One server step under the next trial number; ``done`` = terminated or truncated.
 
         A step after an episode ended (or before any ``reset``) first resets the server
@@ -155,7 +194,9 @@ class LiveEnv(BaseGym):
             observer.before_step(self, step, action, env_params)
         params = self.action_space.params(action, env_params)
         if self.settings.dry_run:  # like an offline dry run: a row, nothing executed
-            row = TrialRow(step, action, env_params, {}, None, "ok", started_at=time.time())
+            row = TrialRow(
+                step, action, env_params, {}, None, TrialStatus.OK, started_at=time.time()
+            )
             observation, reward_value, info = record_row(self, row, params)
             return observation, reward_value, False, info
         started_at = time.time()
@@ -175,20 +216,20 @@ class LiveEnv(BaseGym):
                 env_params,
                 found,
                 None,
-                "ok",
+                TrialStatus.OK,
                 duration_s=duration,
                 started_at=started_at,
             )
             row = score_row(base, found, self.observation_space, self.reward_fn, penalty)
         else:  # one constructor call, no dataclasses.replace: this is the live hot path
-            ok = _finite_number(reward)
+            ok = is_finite_number(reward)
             row = TrialRow(
                 step,
                 action,
                 env_params,
                 found,
                 float(reward) if ok else penalty,
-                "ok" if ok else "metric_missing",
+                TrialStatus.OK if ok else TrialStatus.METRIC_MISSING,
                 duration_s=duration,
                 started_at=started_at,
             )
@@ -203,22 +244,22 @@ class LiveEnv(BaseGym):
         return observation, reward_value, done, info
 
     # -- resume --------------------------------------------------------------------------
-    def load_history(self) -> list[ReplayItem]:
+    def resume(self) -> list[ReplayItem]:
         """Prepare a resumed store: rebuild its CSVs and continue after the largest step.
 
         Recorded steps are handed to the agent as replay (feedback only: a live episode
         cannot be re-entered, so the server starts a new one and nothing runs again).
         """
-        self.pending_replay = [
+        self.replay_plan = [
             item for item in resume_plan(self.store, self.sweep) if item.row is not None
         ]
-        return self.pending_replay
+        return self.replay_plan
 
-    def feedback_of(self, row: TrialRow) -> Feedback:
-        """The agent's view of a recorded row (for a resumed run's replay)."""
-        return feedback_of(row, self.observation_space)
+    @property
+    def last_step(self) -> int:
+        return self.sweep.step
 
-    def close(self) -> None:
+    def release(self) -> None:
         """Close the server (when it has ``close()``) and the trial store."""
         try:
             close = getattr(self.server, "close", None)
@@ -309,10 +350,3 @@ def _observation(found: Any, method: str, path: str) -> dict[str, float]:
                 f"server {path!r}: {method}() observation[{name!r}] must be a number, got {value!r}"
             )
     return dict(found)
-
-
-def _finite_number(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value)) and not isinstance(value, bool | str)
-    except (TypeError, ValueError):
-        return False

@@ -12,14 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from tunegym.agents.base import Feedback
 from tunegym.env.base import Observation
 from tunegym.env.observers import StepObserver
 from tunegym.expr import ExprError
 from tunegym.metrics import RewardFn
 from tunegym.trial.resume import ReplayItem, replay_plan
-from tunegym.trial.store import TrialRow, TrialStore
+from tunegym.trial.rows import Feedback, TrialRow, full_observation
+from tunegym.trial.status import TrialStatus
+from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
+
+__all__ = ["RecordingEnv", "full_observation", "record_row", "resume_plan", "score_row"]
 
 
 class RecordingEnv(Protocol):
@@ -46,7 +49,7 @@ def score_row(
         return replace(
             base,
             observation=found,
-            status="metric_missing",
+            status=TrialStatus.METRIC_MISSING,
             reward=penalty,
             error=f"metric(s) not found in the trial's output: {', '.join(missing)}",
         )
@@ -56,26 +59,10 @@ def score_row(
     except (ExprError, ArithmeticError, ValueError, TypeError) as exc:
         reward, why = math.nan, f"the reward cannot be computed: {exc}"
     if not math.isfinite(reward):
-        return replace(base, observation=found, status="metric_missing", reward=penalty, error=why)
+        return replace(
+            base, observation=found, status=TrialStatus.METRIC_MISSING, reward=penalty, error=why
+        )
     return replace(base, observation=found, reward=reward)
-
-
-def full_observation(found: Mapping[str, float], names: Sequence[str]) -> Observation:
-    """One float per name of ``names`` (NaN where ``found`` has none)."""
-    return {name: float(found.get(name, math.nan)) for name in names}
-
-
-def feedback_of(row: TrialRow, observation_space: Sequence[str]) -> Feedback:
-    """The agent's view of a row: its observation filled out over ``observation_space``."""
-    return Feedback(
-        row.step,
-        dict(row.action),
-        dict(row.env_params),
-        full_observation(row.observation, observation_space),
-        row.reward,
-        row.status,
-        row.cached,
-    )
 
 
 def resume_plan(store: TrialStore, sweep: Sweep) -> list[ReplayItem]:
@@ -95,12 +82,12 @@ def record_row(
     Returns ``(observation, reward, info)``: the named observation over
     ``env.observation_space`` (also kept as ``env.last_observation``), the reward (NaN
     when the row has none) and ``info`` with ``step``, ``status``, ``cached``, ``params``,
-    ``env_params``, ``feedback`` (a :class:`~tunegym.agents.base.Feedback`) and ``row``.
+    ``env_params``, ``feedback`` (a :class:`~tunegym.trial.rows.Feedback`) and ``row``.
     """
     env.store.append(row)
     for observer in env.observers:
         observer.after_step(env, row)  # type: ignore[arg-type]
-    feedback = feedback_of(row, env.observation_space)
+    feedback = Feedback.of(row, env.observation_space)
     observation = dict(feedback.observation)
     env.last_observation = observation
     reward = math.nan if row.reward is None else float(row.reward)

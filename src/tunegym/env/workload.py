@@ -16,49 +16,28 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tunegym.agents.base import Feedback
-from tunegym.env.base import BaseGym, Observation
-from tunegym.env.command import CommandTemplate, trial_environment
+from tunegym.command import CommandTemplate, trial_environment
+from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.observers import StepObserver
-from tunegym.env.recording import (
-    feedback_of,
-    full_observation,
-    record_row,
-    resume_plan,
-    score_row,
-)
-from tunegym.env_params import EnvParams
+from tunegym.env.recording import full_observation, record_row, resume_plan, score_row
+from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.expr import ExprError, compile_expr
 from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_all
 from tunegym.runners.base import Runner, TrialSpec
 from tunegym.space import SearchSpace, cache_key
 from tunegym.spec.loader import Job
 from tunegym.trial.resume import ReplayItem
-from tunegym.trial.store import TrialRow, TrialStore
+from tunegym.trial.rows import TrialRow
+from tunegym.trial.status import TrialStatus
+from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
 
-# Rows a resumed run may answer from the cache (constraint failures are re-evaluated).
-_CACHEABLE = frozenset({"ok", "failed", "timeout", "metric_missing"})
-
-
-@dataclass(eq=False)
-class PendingTrial:
-    """A dispatched trial: its step is fixed; its row arrives later."""
-
-    step: int
-    action: dict[str, Any]
-    env_params: dict[str, Any]
-    params: dict[str, Any]
-    key: str
-    row: TrialRow | None = None
-    future: Future[TrialRow] | None = None
-    waits_for: PendingTrial | None = None
-    completed: bool = False
+__all__ = ["EnvSettings", "PendingTrial", "WorkloadEnv"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +50,7 @@ class EnvSettings:
     parallel: int = 1
 
 
-class WorkloadEnv(BaseGym):
+class WorkloadEnv(TrialEnv):
     """Runs a workload's command once per step and scores its metrics."""
 
     def __init__(
@@ -104,7 +83,7 @@ class WorkloadEnv(BaseGym):
         self.command = CommandTemplate(self.workload.command or [])
         self.cache: dict[str, TrialRow] = {}
         self._in_flight: dict[str, PendingTrial] = {}
-        self.pending_replay: list[ReplayItem] = []
+        self.replay_plan: list[ReplayItem] = []
         self.executor: ThreadPoolExecutor | None = None
         if self.settings.parallel > 1:
             self.executor = ThreadPoolExecutor(self.settings.parallel, "tunegym-trial")
@@ -124,13 +103,28 @@ class WorkloadEnv(BaseGym):
         return self.env_params.sample(self.sweep.step + 1)
 
     @property
+    def env_param_dims(self) -> tuple[EnvParamDim, ...]:
+        return tuple(self.env_params.dims)
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
     def caches_results(self) -> bool:
         return self.settings.cache and not self.settings.dry_run
 
-    def step(self, action: Mapping[str, Any]) -> tuple[Observation, float, bool, dict[str, Any]]:
-        return self.complete(self.submit(action))
+    parallel_hint = "its EnvSettings(parallel=N) sets how many"
 
-    # -- dispatch and completion (the parallel loop uses these directly) ---------------
+    @property
+    def max_parallel(self) -> int:
+        return self.settings.parallel
+
+    @property
+    def folder(self) -> Path:
+        return self.sweep.root
+
+    # -- dispatch and completion (the trial loop's parallel dispatch uses these) --------
     def submit(self, action: Mapping[str, Any]) -> PendingTrial:
         """Assign the next step to ``action`` and start its trial (in the background when
         the env has an executor). Cache hits and constraint failures are known at once; a
@@ -161,7 +155,7 @@ class WorkloadEnv(BaseGym):
                 env_params,
                 {},
                 self.penalties.constraint_failure,
-                "constraint_failed",
+                TrialStatus.CONSTRAINT_FAILED,
                 started_at=time.time(),
                 error=broken,
             )
@@ -176,31 +170,7 @@ class WorkloadEnv(BaseGym):
                 )
         return pending
 
-    def ready(self, pending: PendingTrial) -> bool:
-        """Whether :meth:`complete` can return without waiting."""
-        if pending.row is not None:
-            return True
-        if pending.future is not None:
-            return pending.future.done()
-        return pending.waits_for is not None and pending.waits_for.completed
-
-    def wait_ready(self, pending: Sequence[PendingTrial]) -> list[PendingTrial]:
-        """Block until at least one trial can complete; return those, in step order.
-
-        A trial waiting on another with the same key is returned only after that one,
-        so it completes as a cache hit of the recorded row.
-        """
-        while True:
-            ready = [p for p in pending if self.ready(p)]
-            if ready:
-                first = [p for p in ready if p.waits_for is None]
-                return sorted(first or ready, key=lambda p: p.step)
-            futures = [p.future for p in pending if p.future is not None and not p.future.done()]
-            if not futures:
-                raise RuntimeError("no trial in flight can finish: a waiter has no running target")
-            wait(futures, return_when=FIRST_COMPLETED)
-
-    def complete(self, pending: PendingTrial) -> tuple[Observation, float, bool, dict[str, Any]]:
+    def complete(self, pending: PendingTrial) -> StepResult:
         """Record the trial's row (waiting for it if needed) and return the step result."""
         if pending.row is None:
             if pending.future is not None:
@@ -218,26 +188,23 @@ class WorkloadEnv(BaseGym):
         return observation, reward, False, info
 
     # -- resume --------------------------------------------------------------------------
-    def load_history(self) -> list[ReplayItem]:
+    def resume(self) -> list[ReplayItem]:
         """Prepare a resumed store: rebuild its CSVs, prime the cache with finished rows,
-        move the counter past the largest step, and keep the replay plan for the agent."""
+        move the counter past the largest step, and keep the replay plan for the loop."""
         plan = resume_plan(self.store, self.sweep)
         for item in plan:
-            if item.row is not None and not item.row.cached and item.row.status in _CACHEABLE:
+            if item.row is not None and not item.row.cached and item.row.status.cacheable:
                 self.cache[cache_key(item.action, item.env_params)] = item.row
-        self.pending_replay = plan
+        self.replay_plan = plan
         return plan
 
     def resubmit(self, item: ReplayItem) -> PendingTrial:
         """Run a started-but-unfinished trial again under its own step."""
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
 
-    def feedback_of(self, row: TrialRow) -> Feedback:
-        return feedback_of(row, self.observation_space)
-
     @staticmethod
     def _cached_row(source: TrialRow, step: int) -> TrialRow:
-        status = "cached" if source.status == "ok" else source.status
+        status = TrialStatus.CACHED if source.status is TrialStatus.OK else source.status
         return replace(
             source, step=step, status=status, cached=True, duration_s=0.0, started_at=time.time()
         )
@@ -279,14 +246,17 @@ class WorkloadEnv(BaseGym):
             env_params,
             {},
             None,
-            "ok",
+            TrialStatus.OK,
             returncode=result.returncode,
             duration_s=result.duration_s,
             started_at=result.started_at,
         )
-        if result.status != "ok":
+        if result.status != TrialStatus.OK:
             return replace(
-                base, status=result.status, reward=self.penalties.metric_failure, error=result.error
+                base,
+                status=result.status,
+                reward=self.penalties.metric_failure,
+                error=result.error,
             )
         if self.settings.dry_run:
             return base
@@ -297,11 +267,13 @@ class WorkloadEnv(BaseGym):
             base, found, self.observation_space, self.reward_fn, self.penalties.metric_failure
         )
 
-    def close(self) -> None:
+    @property
+    def last_step(self) -> int:
+        return self.sweep.step
+
+    def release(self) -> None:
         if self.executor is not None:
-            cancel = getattr(self.runner, "cancel_all", None)
-            if cancel is not None:
-                cancel()  # an interrupted parallel run: kill what is still running
+            self.runner.cancel_all()  # an interrupted parallel run: kill what is still running
             self.executor.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tunegym.gym.server import (
+from tunegym.env.server import (
     GymServer,
     ServerArgsWarning,
     ServerError,
@@ -24,9 +24,10 @@ from tunegym.gym.server import (
 )
 
 if TYPE_CHECKING:
-    from tunegym.gym.adapter import GymnasiumAdapter, make_adapter, register
+    from tunegym.gym.adapter import GymnasiumAdapter
+    from tunegym.gym.make import make_adapter, register
 
-_LAZY = {"GymnasiumAdapter", "make_adapter", "register"}
+_LAZY = {"GymnasiumAdapter": "adapter", "make_adapter": "make", "register": "make"}
 
 __all__ = [
     "GymServer",
@@ -43,7 +44,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from tunegym.gym import adapter
+        import importlib
 
-        return getattr(adapter, name)
+        return getattr(importlib.import_module(f"tunegym.gym.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'tunegym.gym' has no attribute {name!r}")

@@ -28,7 +28,6 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -176,7 +175,7 @@ class GymnasiumAdapter(gym.Env):
                 )
             if self._all_categorical and values.dtype.kind in "iu":
                 for dim, index in zip(self.exposed, values.tolist(), strict=True):
-                    if not 0 <= index < dim.size:  # type: ignore[operator]
+                    if not 0 <= index < dim.size:
                         raise ValueError(_out_of_range(dim, index))  # type: ignore[arg-type]
                     out[dim.name] = dim.values[index]
             else:
@@ -282,44 +281,6 @@ class GymnasiumAdapter(gym.Env):
         if not self._closed:
             self._closed = True
             self.env.close()
-
-
-def make_adapter(
-    path: str | Path,
-    output: str | Path | None = None,
-    seed: int | None = None,
-    **adapter_kwargs: Any,
-) -> GymnasiumAdapter:
-    """``GymnasiumAdapter(tunegym.make_env(path, output, seed), **adapter_kwargs)``."""
-    from tunegym.gym.make import make_env
-
-    return GymnasiumAdapter(make_env(path, output, seed), **adapter_kwargs)
-
-
-def register(
-    env_id: str,
-    path: str | Path,
-    *,
-    output: str | Path | None = None,
-    seed: int | None = None,
-    **adapter_kwargs: Any,
-) -> None:
-    """Register the workload or scenario at ``path`` as ``gymnasium.make(env_id)``.
-
-    Each ``make`` builds a fresh env (a new run folder under ``output``) wrapped in a
-    :class:`GymnasiumAdapter`; the id is registered as nondeterministic.
-    """
-    gym.register(
-        id=env_id,
-        entry_point="tunegym.gym.adapter:make_adapter",
-        nondeterministic=adapter_kwargs.get("nondeterministic", True),
-        kwargs={
-            "path": str(Path(path).resolve()),
-            "output": None if output is None else str(output),
-            "seed": seed,
-            **adapter_kwargs,
-        },
-    )
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def chat_messages(params: Mapping[str, Any]) -> list[dict[str, str]]:
     """Chat ``messages`` for a ``responses_create_params`` (instructions become a system turn)."""
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     if isinstance(params.get("instructions"), str):
         messages.append({"role": "system", "content": params["instructions"]})
     items = params.get("input")

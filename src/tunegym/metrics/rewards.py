@@ -40,7 +40,7 @@ _DESCRIPTIONS = {
 class RewardFn(Protocol):
     """Maps a named observation to a reward; raises ``ExprError`` when it cannot."""
 
-    def __call__(self, observation: Mapping[str, float]) -> float: ...
+    def __call__(self, observation: Mapping[str, float], /) -> float: ...
 
 
 def _finite(value: object, spec: str) -> float:

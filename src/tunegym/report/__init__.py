@@ -1,1 +1,1 @@
-"""Reports of a run: ``summary.json`` and ``best_config.toml`` files."""
+"""The HTML report of a run (inline SVG plots), and writing or regenerating every report."""

@@ -22,15 +22,16 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunegym.report import analysis, plots
-from tunegym.report.files import atomic_write_text
-from tunegym.report.results import JobResults
+from tunegym.analysis import rows as analysis
+from tunegym.analysis.results import JobResults
+from tunegym.outputs.files import atomic_write_text
+from tunegym.report import plots
 from tunegym.report.svg import STATUS_COLORS, fmt
 from tunegym.spec.models import WorkloadSpec
 from tunegym.trial.store import TrialRow
 
 if TYPE_CHECKING:
-    from tunegym.report.summary import JobRecord
+    from tunegym.session.records import JobRecord
 
 TOP_N = 10
 MAX_FAILURES = 40
@@ -65,7 +66,7 @@ def write_report(
     results: Sequence[JobResults],
 ) -> Path:
     """Write ``report.html`` atomically; ``records`` and ``results`` (the jobs' rows, as
-    given to :func:`~tunegym.report.summary.write_summary`) are in the order of
+    given to :func:`~tunegym.outputs.summary.write_summary`) are in the order of
     ``summary["jobs"]``.
     """
     jobs = [

@@ -10,15 +10,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tunegym.report.analysis import (
+from tunegym.analysis.best import is_scored
+from tunegym.analysis.robust import FrontMember
+from tunegym.analysis.rows import (
     Dimension,
     Direction,
     GroupStat,
     best_so_far,
     scored,
 )
-from tunegym.report.best import is_scored
-from tunegym.report.robust import FrontMember
 from tunegym.report.svg import (
     ACCENT,
     MUTED,

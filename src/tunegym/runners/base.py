@@ -12,11 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-TrialStatus = Literal["ok", "failed", "timeout"]
-"""What a runner can report. ``metric_missing``, ``cached`` and ``constraint_failed`` are
-decided later by the environment, never by a runner."""
+from tunegym.trial.status import TrialStatus
+
+__all__ = ["Runner", "RunnerContext", "TrialResult", "TrialSpec", "TrialStatus"]
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    """What a job tells the runner it builds (besides the runner's own settings)."""
+
+    job_name: str = "tunegym"
+    dry_run: bool = False
+    """Execute nothing; write down what would run (``command.txt``, scripts)."""
+    parallel: int = 1
+    """Trials the job keeps in flight at once."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,20 @@ class TrialResult:
     """
 
     status: TrialStatus
+    """``ok``, ``failed`` or ``timeout`` (a string is accepted); ``metric_missing``,
+    ``cached`` and ``constraint_failed`` are decided later by the env, never by a runner."""
     returncode: int | None
     duration_s: float
     started_at: float
     stdout_path: Path
     stderr_path: Path
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        status = TrialStatus(self.status)
+        if not status.from_runner:
+            raise ValueError(f"a runner reports ok, failed or timeout, not {status}")
+        object.__setattr__(self, "status", status)
 
 
 @runtime_checkable
@@ -81,4 +100,9 @@ class Runner(Protocol):
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Execute ``spec`` to completion; never raise for a failing trial."""
+        ...
+
+    def cancel_all(self) -> None:
+        """Stop every trial running now (called from another thread when a run is
+        interrupted): each blocked :meth:`run` then returns or raises promptly."""
         ...

@@ -16,9 +16,12 @@ import signal
 import subprocess
 import threading
 import time
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
 
 from tunegym.procgroup import signal_group, wait_group_gone
-from tunegym.runners.base import TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
 
 STDOUT_NAME = "stdout.txt"
 STDERR_NAME = "stderr.txt"
@@ -55,9 +58,21 @@ class LocalRunner:
       re-raised.
     """
 
+    Settings: ClassVar[type[BaseModel] | None] = None
+    """The local runner has no ``[local]`` table."""
+
     def __init__(self) -> None:
         self._active: set[int] = set()
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: RunnerContext) -> Runner:
+        """A runner for one job: a :class:`DryRunRunner` when nothing is to execute."""
+        return DryRunRunner() if context.dry_run else cls()
+
+    @classmethod
+    def dispatches_whole_grid(cls, settings: Any) -> bool:
+        return False
 
     def cancel_all(self) -> None:
         """Kill the process group of every trial running now (from another thread).
@@ -93,7 +108,7 @@ class LocalRunner:
                 message = _start_error(spec.argv[0], exc)
                 err.write(f"tunegym: {message}\n".encode())
                 return TrialResult(
-                    status="failed",
+                    status=TrialStatus.FAILED,
                     returncode=None,
                     duration_s=time.monotonic() - t0,
                     started_at=started_at,
@@ -121,11 +136,11 @@ class LocalRunner:
         returncode = proc.returncode
         status: TrialStatus
         if not exited:
-            status, error = "timeout", f"timed out after {spec.timeout_s} s"
+            status, error = TrialStatus.TIMEOUT, f"timed out after {spec.timeout_s} s"
         elif returncode == 0:
-            status, error = "ok", None
+            status, error = TrialStatus.OK, None
         else:
-            status, error = "failed", _exit_error(returncode)
+            status, error = TrialStatus.FAILED, _exit_error(returncode)
         return TrialResult(
             status=status,
             returncode=returncode,
@@ -146,6 +161,9 @@ class DryRunRunner:
     read them. The result is ``"ok"`` with returncode 0 and duration 0.
     """
 
+    def cancel_all(self) -> None:
+        """Nothing runs: nothing to stop."""
+
     def run(self, spec: TrialSpec) -> TrialResult:
         """Record ``spec`` in ``command.txt``; see the class docstring."""
         started_at = time.time()
@@ -157,7 +175,7 @@ class DryRunRunner:
         stdout_path.write_bytes(b"")
         stderr_path.write_bytes(b"")
         return TrialResult(
-            status="ok",
+            status=TrialStatus.OK,
             returncode=0,
             duration_s=0.0,
             started_at=started_at,

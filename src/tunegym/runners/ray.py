@@ -19,10 +19,12 @@ import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from tunegym.runners.base import TrialResult, TrialSpec
-from tunegym.runners.local import LocalRunner
+from pydantic import BaseModel
+
+from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec
+from tunegym.runners.local import DryRunRunner, LocalRunner
 from tunegym.spec.models import RaySpec
 
 # Files larger than this are not shipped back from a node (their name is logged instead).
@@ -61,6 +63,19 @@ def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[Trial
 
 class RayRunner:
     """Run trials as Ray tasks; blocking ``run`` (the parallel loop calls it from threads)."""
+
+    Settings: ClassVar[type[BaseModel] | None] = RaySpec
+
+    @classmethod
+    def from_settings(cls, settings: RaySpec, context: RunnerContext) -> Runner:
+        """A runner for one job; a dry run starts no Ray and writes ``command.txt``."""
+        if context.dry_run:
+            return DryRunRunner()
+        return cls(settings, local_cpus=int(context.parallel * max(settings.num_cpus, 1)))
+
+    @classmethod
+    def dispatches_whole_grid(cls, settings: Any) -> bool:
+        return False
 
     def __init__(self, settings: RaySpec | None = None, local_cpus: int | None = None) -> None:
         import ray

@@ -27,9 +27,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
 
 from tunegym.errors import TunegymError
-from tunegym.runners.base import TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
 from tunegym.spec.models import SlurmSpec
 
 SCRIPT_NAME = "sbatch.sh"
@@ -144,6 +147,18 @@ class _Batch:
 class SlurmRunner:
     """Submit trials to Slurm and wait for them (blocking; the parallel loop uses threads)."""
 
+    Settings: ClassVar[type[BaseModel] | None] = SlurmSpec
+
+    @classmethod
+    def from_settings(cls, settings: SlurmSpec, context: RunnerContext) -> Runner:
+        """A runner for one job (a dry run writes the scripts and submits nothing)."""
+        return cls(settings, job_name=f"tunegym-{context.job_name}", dry_run=context.dry_run)
+
+    @classmethod
+    def dispatches_whole_grid(cls, settings: SlurmSpec) -> bool:
+        """Batch mode: the grid is dispatched at once and submitted as one job array."""
+        return settings.batch
+
     def __init__(
         self,
         spec: SlurmSpec | None = None,
@@ -170,12 +185,12 @@ class SlurmRunner:
         if self.dry_run:
             for name in ("stdout.txt", "stderr.txt"):
                 (spec.cwd / name).touch()
-            return self._result(spec, "ok", 0, started_at, t0)
+            return self._result(spec, TrialStatus.OK, 0, started_at, t0)
         if self.spec.batch:
             return self._run_in_batch(spec)
         job_id, error = self._submit(script)
         if job_id is None:
-            return self._result(spec, "failed", None, started_at, t0, error)
+            return self._result(spec, TrialStatus.FAILED, None, started_at, t0, error)
         state, returncode = self._wait(job_id, [spec.cwd])[0]
         return self._finish(spec, state, returncode, started_at, t0)
 
@@ -219,7 +234,9 @@ class SlurmRunner:
         job_id, error = self._submit(script)
         if job_id is None:
             for i, spec in enumerate(batch.specs):
-                batch.results[i] = self._result(spec, "failed", None, started_at, t0, error)
+                batch.results[i] = self._result(
+                    spec, TrialStatus.FAILED, None, started_at, t0, error
+                )
             return
         outcomes = self._wait(job_id, [s.cwd for s in batch.specs], array=True)
         for i, (spec, (state, code)) in enumerate(zip(batch.specs, outcomes, strict=True)):
@@ -294,16 +311,18 @@ class SlurmRunner:
     ) -> TrialResult:
         if state == "COMPLETED":
             if returncode in (0, None):
-                return self._result(spec, "ok", 0, started_at, t0)
+                return self._result(spec, TrialStatus.OK, 0, started_at, t0)
             return self._result(
-                spec, "failed", returncode, started_at, t0, f"exit code {returncode}"
+                spec, TrialStatus.FAILED, returncode, started_at, t0, f"exit code {returncode}"
             )
         if state == "TIMEOUT":
             return self._result(
-                spec, "timeout", returncode, started_at, t0, "Slurm time limit reached"
+                spec, TrialStatus.TIMEOUT, returncode, started_at, t0, "Slurm time limit reached"
             )
         reason = _FAILED_REASONS.get(state, f"Slurm state {state}")
-        return self._result(spec, "failed", returncode, started_at, t0, f"{reason} ({state})")
+        return self._result(
+            spec, TrialStatus.FAILED, returncode, started_at, t0, f"{reason} ({state})"
+        )
 
     @staticmethod
     def _result(

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from tunegym.env.command import format_field, placeholder_names
+from tunegym import plugins
+from tunegym.command import format_field, placeholder_names
 from tunegym.errors import SpecError
 from tunegym.spec.errors import Loc, format_loc
-from tunegym.spec.models import BUILTIN_METRICS, ContinuousParam, WorkloadSpec
+from tunegym.spec.models import BUILTIN_METRICS, SERVER_PATH, ContinuousParam, WorkloadSpec
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
@@ -146,7 +147,6 @@ def _check_metrics(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
 
 
 def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
-    from tunegym.agents.registry import load_agent
     from tunegym.metrics import build_reward
 
     declared = set(w.metric_names) | set(BUILTIN_METRICS)
@@ -164,7 +164,7 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     if w.agent.type is None:
         return
     try:
-        agent_cls = load_agent(w.agent.type)
+        agent_cls = plugins.load(plugins.AGENTS, w.agent.type)
     except SpecError as exc:
         yield ("agent", "type"), str(exc)
         return
@@ -194,10 +194,7 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
 
 
 def _check_search(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
-    """repeats, objectives, warm_start and agent-specific option rules (issue 3)."""
-    from tunegym.agents.base import BaseAgent
-    from tunegym.agents.registry import load_agent
-
+    """repeats, objectives, warm_start and agent-specific option rules."""
     agent = w.agent
     if agent.repeats > 1 and w.cache and not w.env_params:
         yield (
@@ -215,12 +212,11 @@ def _check_search(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     if agent.type is None:
         return
     try:
-        agent_cls = load_agent(agent.type)
+        agent_cls = plugins.load(plugins.AGENTS, agent.type)
         options = agent_cls.Config.model_validate(agent.config)
     except (SpecError, ValidationError):
         return  # reported by _check_agent
-    learns = agent_cls.update_policy is not BaseAgent.update_policy
-    if n_objectives > 1 and learns and not agent_cls.supports_multi_objective:
+    if n_objectives > 1 and agent_cls.learns() and not agent_cls.supports_multi_objective:
         yield (
             ("agent", "objectives"),
             f"agent {agent.type!r} optimises a single reward; several objectives need an "
@@ -255,8 +251,6 @@ def _check_live(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     """Live mode: a well-formed server path, and no fields that only offline trials use."""
     if w.mode != "live":
         return
-    from tunegym.gym.server import SERVER_PATH
-
     if w.server is not None and not SERVER_PATH.match(w.server):
         yield (
             ("server",),
@@ -282,6 +276,26 @@ __all__ = ["BUILTIN_PLACEHOLDERS", "check_workload", "format_loc", "placeholder_
 def _check_runner(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     if w.mode == "live" and w.runner != "local":
         yield ("runner",), f"a live job steps its server in process; runner {w.runner!r} is unused"
+    try:
+        runner_cls = plugins.load(plugins.RUNNERS, w.runner)
+    except SpecError as exc:
+        yield ("runner",), str(exc)
+        return
+    own_table = w.runner_table(w.runner) is not w.runner_options
+    if w.runner_options and own_table:
+        yield (
+            ("runner_options",),
+            f"runner {w.runner!r} takes its settings from its own [{w.runner}] table",
+        )
+    elif runner_cls.Settings is not None and not own_table:
+        try:
+            runner_cls.Settings.model_validate(w.runner_options)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+                yield ("runner_options", *err["loc"]), f"{message} for runner {w.runner!r}"
+    elif runner_cls.Settings is None and w.runner_options:
+        yield ("runner_options",), f"runner {w.runner!r} takes no options"
     if w.slurm.batch:
         if w.mode == "live":
             yield ("slurm", "batch"), "batch mode unrolls a grid; a live job cannot be batched"

@@ -8,6 +8,7 @@ so every error can name its exact field path.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,9 @@ Scalar = str | int | float | bool
 
 # Metric names the env provides without a [[metrics]] table.
 BUILTIN_METRICS = ("duration_s",)
+
+SERVER_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+"""A live server's ``package.module:Class``."""
 
 
 class _Strict(BaseModel):
@@ -189,10 +193,13 @@ class WorkloadSpec(_Strict):
     server_args: dict[str, Any] = Field(default_factory=dict)
     cache: bool = True
     """``false`` runs every trial, even a repeat (for results that are not deterministic)."""
-    runner: Literal["local", "ray", "slurm"] = "local"
-    """Where trials run: subprocesses here, Ray tasks, or Slurm jobs."""
+    runner: str = Field(default="local", min_length=1)
+    """Where trials run: ``local`` (subprocesses here), ``ray`` (Ray tasks), ``slurm``
+    (Slurm jobs), or any runner registered under the ``tunegym.runners`` entry points."""
     ray: RaySpec = Field(default_factory=RaySpec)
     slurm: SlurmSpec = Field(default_factory=SlurmSpec)
+    runner_options: dict[str, Any] = Field(default_factory=dict)
+    """Settings of a runner that has no table of its own (a plugin), checked by its model."""
     params: dict[str, ParamValue] = Field(default_factory=dict)
     env: dict[str, ParamValue] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0)
@@ -222,6 +229,13 @@ class WorkloadSpec(_Strict):
                 raise ValueError('mode = "live" steps the server in process; drop command')
         return self
 
+    def runner_table(self, name: str) -> Any:
+        """The settings of runner ``name``: its own table (``[ray]``, ``[slurm]``), else
+        ``runner_options`` (unvalidated there; the runner's model checks it)."""
+        if name in type(self).model_fields and name not in _NOT_RUNNER_TABLES:
+            return getattr(self, name)
+        return self.runner_options
+
     @property
     def metric_names(self) -> list[str]:
         return [m.name for m in self.metrics]
@@ -232,6 +246,13 @@ class WorkloadSpec(_Strict):
         if self.agent.metrics:
             return list(self.agent.metrics)
         return self.metric_names or list(BUILTIN_METRICS)
+
+
+_NOT_RUNNER_TABLES = frozenset(
+    {"name", "description", "mode", "command", "server", "server_args", "cache", "runner"}
+    | {"params", "env", "timeout_s", "metrics", "constraints", "env_params", "agent"}
+    | {"runner_options"}
+)
 
 
 class JobSpec(BaseModel):

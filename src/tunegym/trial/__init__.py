@@ -1,6 +1,17 @@
-"""Trials: the step counter and output layout (``Sweep``) and the row store (``TrialStore``)."""
+"""Trials: the step counter (``Sweep``), rows and their status, and the store (the only SQL)."""
 
-from tunegym.trial.store import STATUSES, TrialDatabase, TrialRow, TrialStore
+from tunegym.trial.rows import Feedback, TrialRow
+from tunegym.trial.status import SCORED_STATUSES, STATUSES, TrialStatus
+from tunegym.trial.store import TrialDatabase, TrialStore
 from tunegym.trial.sweep import Sweep
 
-__all__ = ["STATUSES", "Sweep", "TrialDatabase", "TrialRow", "TrialStore"]
+__all__ = [
+    "SCORED_STATUSES",
+    "STATUSES",
+    "Feedback",
+    "Sweep",
+    "TrialDatabase",
+    "TrialRow",
+    "TrialStatus",
+    "TrialStore",
+]

@@ -1,7 +1,8 @@
-"""Resume a run from its ``trials.sqlite``: exactly, without losing or repeating a trial.
+"""Resume a job iteration from its rows: exactly, without losing or repeating a trial.
 
-* The spec of every job is fingerprinted into the database when a run starts; resuming
-  with a changed workload is refused, naming the field that changed.
+(The spec fingerprints that refuse a resume with a changed workload belong to the run
+folder's owner, :mod:`tunegym.session.fingerprints`.)
+
 * Finished trials are not run again: their rows prime the cache, and the agent is
   replayed with their feedback (it proposes again, in order, so a seeded agent's state
   ends exactly where it was: grid skips them, a model-based agent learns them).
@@ -12,14 +13,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tunegym.errors import SpecError
-from tunegym.spec.errors import format_loc
-from tunegym.spec.loader import Job, Scenario
-from tunegym.trial.store import TrialDatabase, TrialRow
+from tunegym.trial.rows import TrialRow
+from tunegym.trial.store import TrialDatabase
 
 
 @dataclass(frozen=True)
@@ -30,39 +28,6 @@ class ReplayItem:
     action: dict[str, Any]
     env_params: dict[str, Any]
     row: TrialRow | None
-
-
-def job_fingerprint(job: Job) -> dict[str, Any]:
-    return {"workload": job.workload.model_dump(mode="json"), "iterations": job.iterations}
-
-
-def record_fingerprints(db: TrialDatabase, scenario: Scenario) -> None:
-    db.set_meta("jobs", {job.name: job_fingerprint(job) for job in scenario.jobs})
-
-
-def check_fingerprints(db: TrialDatabase, scenario: Scenario) -> None:
-    """Refuse to resume when a job's spec differs from the one the run started with."""
-    stored = db.meta().get("jobs", {})
-    for job in scenario.jobs:
-        if job.name not in stored:
-            raise SpecError(
-                f"cannot resume: job {job.name!r} is not part of the run being resumed "
-                f"(it has: {', '.join(sorted(stored)) or 'no jobs'})"
-            )
-        before, now = stored[job.name], job_fingerprint(job)
-        for loc, old, new in _differences(before, now):
-            raise SpecError(
-                f"cannot resume: the spec of job {job.name!r} changed at {format_loc(loc)} "
-                f"(was {old!r}, now {new!r}); start a new run instead"
-            )
-
-
-def _differences(old: Any, new: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple]:
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        for key in sorted(set(old) | set(new)):
-            yield from _differences(old.get(key), new.get(key), (*loc, key))
-    elif old != new:
-        yield (loc[1:] if loc[:1] == ("workload",) else loc), old, new
 
 
 def replay_plan(db: TrialDatabase, job: str, iteration: int) -> list[ReplayItem]:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunegym.trial.rows import TrialRow
+from tunegym.trial.status import SCORED_STATUSES, STATUSES
+from tunegym.values import is_finite_number
+
 RUN_DB_NAME = "trials.sqlite"
 """The trial store's file in a run folder."""
 
-STATUSES = ("ok", "cached", "failed", "timeout", "metric_missing", "constraint_failed")
-SCORED_STATUSES = ("ok", "cached")  # rows whose reward is a measurement (when finite)
 TRAJECTORY_COLUMNS = ("step", "action", "reward", "observation", "status", "cached", "duration_s")
 
 _SCHEMA = """
@@ -56,29 +58,6 @@ CREATE TABLE IF NOT EXISTS dispatched (
 """
 
 
-@dataclass(frozen=True)
-class TrialRow:
-    """One finished trial (executed, cached, or refused by a constraint)."""
-
-    step: int
-    action: Mapping[str, Any]
-    env_params: Mapping[str, Any]
-    observation: Mapping[str, float]
-    reward: float | None
-    status: str
-    cached: bool = False
-    returncode: int | None = None
-    duration_s: float = 0.0
-    started_at: float = 0.0
-    error: str | None = None
-    """Why the trial failed, in words (the runner's reason, the missing metrics, the
-    constraint that did not hold); ``None`` for a trial that succeeded."""
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown trial status {self.status!r}; known: {STATUSES}")
-
-
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 _encode = _ENCODER.encode  # one encoder for every row: json.dumps(**kw) builds one per call
 
@@ -106,19 +85,40 @@ class EncodedRow:
         )
 
 
-class TrialDatabase:
-    """The run's SQLite file. One connection, autocommit: each row is its own transaction."""
+class TrialStoreError(Exception):
+    """A trial database that cannot be read (not SQLite, or not a tunegym run's)."""
 
-    def __init__(self, path: Path) -> None:
+
+class TrialDatabase:
+    """The run's SQLite file. One connection, autocommit: each row is its own transaction.
+
+    ``read_only`` opens an existing file without creating or changing anything (for
+    reading an earlier run, e.g. a warm start); its reads raise :class:`TrialStoreError`
+    when the file is not a tunegym trial database.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        # Small pages: each per-row commit writes one page to the WAL (a new file only;
-        # an existing run keeps its page size).
-        self.conn.execute("PRAGMA page_size=1024")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(_SCHEMA)
+        self.read_only = read_only
+        if read_only:
+            self.conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+        else:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # Small pages: each per-row commit writes one page to the WAL (a new file
+            # only; an existing run keeps its page size).
+            self.conn.execute("PRAGMA page_size=1024")
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(_SCHEMA)
         self._seq: dict[tuple[str, int], int] = {}
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
 
     def set_meta(self, key: str, value: Any) -> None:
         self.conn.execute(
@@ -126,7 +126,7 @@ class TrialDatabase:
         )
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta")}
 
     def insert(
         self, job: str, iteration: int, row: TrialRow, encoded: EncodedRow | None = None
@@ -188,27 +188,57 @@ class TrialDatabase:
         return [(step, json.loads(a), json.loads(e)) for step, a, e in cursor]
 
     def rows(self, job: str, iteration: int) -> list[TrialRow]:
-        cursor = self.conn.execute(
-            "SELECT step, action, env_params, observation, reward, status, cached, returncode,"
-            " duration_s, started_at, error FROM trials WHERE job = ? AND iteration = ?"
-            " ORDER BY seq",
-            (job, iteration),
-        )
-        return [
-            TrialRow(
-                step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err
+        """The rows of one job iteration, in the order they were recorded."""
+        return _decode_rows(
+            self._read(
+                f"SELECT {_ROW_COLUMNS} FROM trials WHERE job = ? AND iteration = ? ORDER BY seq",
+                (job, iteration),
             )
-            for step, a, e, o, r, s, c, rc, d, t, err in cursor
-        ]
+        )
+
+    def job_rows(self, job: str) -> list[TrialRow]:
+        """Every row of ``job``, all iterations, in (iteration, step) order."""
+        return _decode_rows(
+            self._read(
+                f"SELECT {_ROW_COLUMNS} FROM trials WHERE job = ? ORDER BY iteration, step",
+                (job,),
+            )
+        )
+
+    def jobs(self) -> list[str]:
+        """The names of the jobs that have rows, sorted."""
+        return [name for (name,) in self._read("SELECT DISTINCT job FROM trials ORDER BY job")]
+
+    def iterations_with_rows(self) -> set[tuple[str, int]]:
+        """``(job, iteration)`` of every job iteration that recorded a row."""
+        return {
+            (job, int(it)) for job, it in self._read("SELECT DISTINCT job, iteration FROM trials")
+        }
+
+    def last_trial_end(self) -> float | None:
+        """When the last recorded trial ended (``started_at + duration_s``), if any."""
+        (last,) = self._read("SELECT max(started_at + duration_s) FROM trials")[0]
+        return None if last is None else float(last)
 
     def close(self) -> None:
         self.conn.close()
 
 
+_ROW_COLUMNS = (
+    "step, action, env_params, observation, reward, status, cached, returncode,"
+    " duration_s, started_at, error"
+)
+
+
+def _decode_rows(records: list[tuple[Any, ...]]) -> list[TrialRow]:
+    return [
+        TrialRow(step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err)
+        for step, a, e, o, r, s, c, rc, d, t, err in records
+    ]
+
+
 def _finite(observation: Mapping[str, float]) -> dict[str, float]:
-    return {
-        k: v for k, v in observation.items() if isinstance(v, (int, float)) and math.isfinite(v)
-    }  # a tuple, not int | float: faster on this per-row path
+    return {k: v for k, v in observation.items() if is_finite_number(v)}
 
 
 class TrialStore:
@@ -305,3 +335,16 @@ def open_run_db(run_dir: Path) -> TrialDatabase:
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
     return TrialDatabase(path)
+
+
+__all__ = [
+    "RUN_DB_NAME",
+    "SCORED_STATUSES",
+    "STATUSES",
+    "TRAJECTORY_COLUMNS",
+    "TrialDatabase",
+    "TrialRow",
+    "TrialStore",
+    "TrialStoreError",
+    "open_run_db",
+]

@@ -26,7 +26,8 @@ from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
 def _actor_class() -> Any:
     import ray
 
-    return ray.remote(num_cpus=0, max_concurrency=MAX_CONCURRENCY)(PlaneActor)
+    remote: Any = ray.remote  # its overloads do not list actor options such as max_concurrency
+    return remote(num_cpus=0, max_concurrency=MAX_CONCURRENCY)(PlaneActor)
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:

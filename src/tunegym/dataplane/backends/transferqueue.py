@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.dataplane.backends.common import Registration, claim_until, make_meta, stack_rows
 from tunegym.dataplane.backends.ray import ensure_ray
 from tunegym.dataplane.client import Column, DataPlaneClient
+from tunegym.dataplane.common import Registration, claim_until, make_meta, stack_rows
 from tunegym.dataplane.config import TransferQueueConfig
 from tunegym.dataplane.errors import DataPlaneError, DataPlaneFullError
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
@@ -123,6 +123,7 @@ class TransferQueueDataPlane(DataPlaneClient):
         import ray
         import transfer_queue as tq
 
+        controller: Any
         try:
             controller = ray.get_actor(_CONTROLLER[0], namespace=_CONTROLLER[1])
         except ValueError:
@@ -140,7 +141,7 @@ class TransferQueueDataPlane(DataPlaneClient):
             )
         else:
             tq.init()
-            conf = ray.get(controller.get_config.remote())
+            conf: Any = ray.get(controller.get_config.remote())
             if not conf.controller.polling_mode:
                 raise DataPlaneError(
                     "the running TransferQueue controller is not in polling_mode; "

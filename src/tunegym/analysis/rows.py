@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tunegym.report.best import is_scored
+from tunegym.analysis.best import is_scored
 from tunegym.spec.models import ContinuousParam, WorkloadSpec
 from tunegym.trial.store import SCORED_STATUSES, TrialRow
 
@@ -139,8 +139,8 @@ def dimensions(workload: WorkloadSpec | None, rows: Sequence[TrialRow]) -> list[
             values = [row.action[name] for row in rows if name in row.action]
             numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
             distinct = {value_key(v) for v in values}
-            kind = "continuous" if numeric and len(distinct) > 8 else "categorical"
-            out.append(Dimension(name, kind))
+            wide = numeric and len(distinct) > 8
+            out.append(Dimension(name, "continuous" if wide else "categorical"))
     return out
 
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from tunegym.report import analysis, robust
-from tunegym.report.best import best_row
+from tunegym.analysis import robust
+from tunegym.analysis import rows as analysis
+from tunegym.analysis.best import best_row
+from tunegym.spec.loader import Job
 from tunegym.spec.models import WorkloadSpec
 from tunegym.trial.store import TrialDatabase, TrialRow
 
-if TYPE_CHECKING:
-    from tunegym.report.summary import JobRecord
+
+class JobIteration(Protocol):
+    """A job iteration, as a run's records name one."""
+
+    job: Job
+    iteration: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,12 +35,12 @@ class JobResults:
     workload: WorkloadSpec | None
 
     @classmethod
-    def load(cls, db: TrialDatabase, record: JobRecord) -> JobResults:
+    def load(cls, db: TrialDatabase, record: JobIteration) -> JobResults:
         return cls(db.rows(record.job.name, record.iteration), record.job.workload)
 
     @cached_property
     def best_row(self) -> TrialRow | None:
-        """The highest-reward scored row (see :func:`~tunegym.report.best.best_row`)."""
+        """The highest-reward scored row (see :func:`~tunegym.analysis.best.best_row`)."""
         return best_row(self.rows)
 
     @cached_property

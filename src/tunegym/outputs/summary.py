@@ -5,40 +5,27 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunegym import __version__
-from tunegym.report.best import write_action_config, write_best_config
-from tunegym.report.files import atomic_write_text
-from tunegym.report.fingerprint import workload_fingerprint
-from tunegym.report.results import JobResults
-from tunegym.report.robust import robust_summary
-from tunegym.spec.loader import Job
-from tunegym.trial.store import STATUSES, TrialDatabase
+from tunegym.analysis.results import JobResults
+from tunegym.analysis.robust import robust_summary
+from tunegym.outputs.best_config import write_action_config, write_best_config
+from tunegym.outputs.files import atomic_write_text
+from tunegym.outputs.fingerprint import workload_fingerprint
+from tunegym.session.records import JobRecord
+from tunegym.trial.status import STATUSES
+from tunegym.trial.store import TrialDatabase
+from tunegym.version import __version__
+
+__all__ = ["SCHEMA_VERSION", "JobRecord", "job_summary", "search_entries", "write_summary"]
 
 SCHEMA_VERSION = 1
 
 
-@dataclass
-class JobRecord:
-    """What the run knows about one job iteration; filled in as the job goes."""
-
-    job: Job
-    iteration: int
-    folder: Path
-    agent: str | None
-    max_steps: int
-    status: str = "running"  # running | ok | agent_failed | error | interrupted
-    exit_code: int | None = None
-    message: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def job_summary(record: JobRecord, results: JobResults, run_dir: Path) -> dict[str, Any]:
     rows = results.rows
-    counts = Counter(row.status for row in rows)
+    counts: Counter[str] = Counter(row.status.value for row in rows)
     best = results.best_row
     best_config = write_best(record, results)
     summary: dict[str, Any] = {
@@ -88,7 +75,7 @@ def write_best(record: JobRecord, results: JobResults) -> Path | None:
 def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dict[str, Any]:
     """``robust``, ``objectives``/``pareto_front`` and ``warm_start`` entries of a job.
 
-    * With env params: ``robust`` (see :func:`tunegym.report.robust.robust_summary`).
+    * With env params: ``robust`` (see :func:`tunegym.analysis.robust.robust_summary`).
     * With two or more objectives: ``pareto_front`` lists the non-dominated actions and
       ``best_config_<i>.toml`` is written for front member ``i``.
     """

@@ -23,11 +23,11 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tunegym.report.best import is_scored
+from tunegym.analysis.best import is_scored
 
 if TYPE_CHECKING:
     from tunegym.env.base import BaseGym
@@ -78,7 +78,7 @@ class ProgressObserver:
     ) -> None:
         self.label = label
         self.total = total
-        self.stream = stream or sys.stdout
+        self.stream: TextIO | None = stream or sys.stdout
         self.verbosity = verbosity
         self.live = verbosity > QUIET and (_isatty(self.stream) if live is None else live)
         self.log_path = log_path
@@ -189,6 +189,14 @@ class ProgressObserver:
             self.label, total=self.total, status=self.status_text()
         )
 
+    def resume_from(self, rows: Sequence[TrialRow]) -> None:
+        """Count the finished trials of a resumed job, so its lines go on from them."""
+        self.done = len(rows)
+        for row in rows:
+            if is_scored(row):
+                reward = float(row.reward)  # type: ignore[arg-type]
+                self.best = reward if self.best is None else max(self.best, reward)
+
     # -- observer ------------------------------------------------------------------------
     def before_step(
         self, env: BaseGym, step: int, action: Mapping[str, Any], env_params: Mapping[str, Any]
@@ -228,7 +236,13 @@ class ProgressObserver:
 
     # -- output --------------------------------------------------------------------------
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        """Print a line; output that went away (``| head``) never stops the job."""
+        if self.stream is None:
+            return
+        try:
+            print(line, file=self.stream, flush=True)
+        except (BrokenPipeError, ValueError):  # a closed pipe, or a closed stream
+            self.stream = None
 
     def _write_log(self, line: str) -> None:
         if self._log is not None:

@@ -1,36 +1,15 @@
-"""Pick the best trial of a job and write it back as a runnable workload."""
+"""``best_config.toml``: a job's workload with a chosen action fixed, runnable as is."""
 
 from __future__ import annotations
 
-import math
 import string
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunegym.report import toml_writer
-from tunegym.report.files import atomic_write_text
+from tunegym.outputs import toml
+from tunegym.outputs.files import atomic_write_text
 from tunegym.spec.loader import Job
-from tunegym.trial.store import SCORED_STATUSES, TrialRow
-
-
-def finite(value: object) -> bool:
-    """A real number that is neither NaN nor infinite (``bool`` is not a number here)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_scored(row: TrialRow) -> bool:
-    """A row whose reward is a real measurement: ``ok``/``cached`` with a finite reward."""
-    return row.status in SCORED_STATUSES and finite(row.reward)
-
-
-def best_row(rows: Sequence[TrialRow]) -> TrialRow | None:
-    """The highest-reward scored row; ties go to the earliest step."""
-    best: TrialRow | None = None
-    for row in rows:
-        if is_scored(row) and (best is None or row.reward > best.reward):  # type: ignore[operator]
-            best = row
-    return best
+from tunegym.trial.rows import TrialRow
 
 
 def best_workload_data(job: Job, action: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +41,7 @@ def write_action_config(job: Job, action: dict[str, Any], path: Path, note: str)
 
 def _write_config(job: Job, action: dict[str, Any], path: Path, title: str) -> Path:
     header = f"# {title}.\n# Written by tunegym; run it again with: tunegym run {path.name}\n"
-    return atomic_write_text(path, header + toml_writer.dumps(best_workload_data(job, action)))
+    return atomic_write_text(path, header + toml.dumps(best_workload_data(job, action)))
 
 
 def _bake_workload_dir(arg: str, workload_dir: Path) -> str:

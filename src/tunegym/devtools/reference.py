@@ -9,7 +9,7 @@
 The README holds each table between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->``
 markers; a test asserts they equal what this module generates. Regenerate with::
 
-    python -m tunegym.report.reference --write README.md
+    python -m tunegym.devtools.reference --write README.md
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ def missing_meanings() -> list[str]:
 # -- summary.json --------------------------------------------------------------------------
 def summary_schema() -> dict[str, Any]:
     """The JSON Schema of ``summary.json`` shipped in the package."""
-    text = resources.files("tunegym.report").joinpath("summary.schema.json").read_text()
+    text = resources.files("tunegym.outputs").joinpath("summary.schema.json").read_text()
     return json.loads(text)
 
 
@@ -373,7 +373,7 @@ def _schema_type(node: dict[str, Any], root: dict[str, Any]) -> str:
             items = _resolve(node.get("items", {}), root)
             out.append(f"array of {_schema_type(items, root)}s")
         else:
-            out.append({"boolean": "bool"}.get(k, k))
+            out.append({"boolean": "bool"}.get(str(k), str(k)))
     return " or ".join(out)
 
 
@@ -383,7 +383,7 @@ SECTIONS = {SPEC_SECTION: spec_reference, SUMMARY_SECTION: summary_reference}
 
 def begin_marker(name: str) -> str:
     return (
-        f"<!-- BEGIN {name} (generated: python -m tunegym.report.reference --write README.md) -->"
+        f"<!-- BEGIN {name} (generated: python -m tunegym.devtools.reference --write README.md) -->"
     )
 
 
@@ -413,7 +413,7 @@ def update_text(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tunegym.report.reference",
+        prog="python -m tunegym.devtools.reference",
         description="Print the generated README reference tables, or update them in place.",
     )
     group = parser.add_mutually_exclusive_group()

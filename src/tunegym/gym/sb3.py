@@ -107,8 +107,10 @@ class SB3Agent(BaseAgent):
         algorithm = getattr(sb3, options.algorithm)
         # A resumed run's trials become history (unfinished ones run again) and count
         # against the budget; the agent proposes nothing for them: training starts anew.
-        plan = self._pending_replay()
-        self._replay(plan, {}, propose=False)
+        loop = self.trial_loop()
+        plan = loop.plan
+        _, rerun = loop.replay(plan, {}, propose=False)
+        loop.rerun(rerun, {})
         done = len(plan)
         if options.mode == "train":
             cap = min(options.total_timesteps or self.config.max_steps, self.config.max_steps)
@@ -116,7 +118,7 @@ class SB3Agent(BaseAgent):
                 self._train(algorithm, adapter, cap - done)
         elif self.config.max_steps > done:
             self._evaluate(algorithm, adapter, self.config.max_steps - done)
-        return self._exit_code()
+        return self.exit_code()
 
     # -- modes ---------------------------------------------------------------------------
     def _train(self, algorithm: Any, adapter: Any, budget: int) -> None:
@@ -138,14 +140,14 @@ class SB3Agent(BaseAgent):
             ) from exc
         callback = _budget_callback(self, len(self.history) + budget)
         self.model.learn(total_timesteps=budget, callback=callback)
-        folder = _job_folder(self.env)
+        folder = self.config.folder
         if options.save and folder is not None:
             self.model_path = folder / options.save
             self.model.save(self.model_path)
 
     def _evaluate(self, algorithm: Any, adapter: Any, steps: int) -> None:
         options: SB3Options = self.options
-        path = _model_path(self.env, str(options.model))
+        path = _model_path(self.config.base_dir, str(options.model))
         try:
             self.model = algorithm.load(path, env=adapter, device=options.device)
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -157,7 +159,7 @@ class SB3Agent(BaseAgent):
         for _ in range(steps):
             action, _ = self.model.predict(observation, deterministic=options.deterministic)
             observation, _, terminated, truncated, info = adapter.step(action)
-            self._learn(info)
+            self.learn(info["feedback"])
             if terminated or truncated:
                 observation, _ = adapter.reset()
 
@@ -188,10 +190,10 @@ def _recording(adapter: Any, agent: SB3Agent) -> Any:
     ``info`` (its vector env deep-copies every info dict, every step)."""
     import gymnasium as gym
 
-    class Recording(gym.Wrapper):  # type: ignore[type-arg]
+    class Recording(gym.Wrapper):
         def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
             observation, reward, terminated, truncated, info = self.env.step(action)
-            agent._learn(info)
+            agent.learn(info["feedback"])
             slim = {"step": info["step"], "status": info["status"]}
             return observation, reward, terminated, truncated, slim
 
@@ -209,18 +211,11 @@ def _budget_callback(agent: SB3Agent, budget: int) -> Any:
     return Budget()
 
 
-def _job_folder(env: BaseGym) -> Path | None:
-    sweep = getattr(env, "sweep", None)
-    root = getattr(sweep, "root", None)
-    return Path(root) if root is not None else None
-
-
-def _model_path(env: BaseGym, model: str) -> Path:
+def _model_path(base_dir: Path | None, model: str) -> Path:
+    """``model`` (relative: to the workload's folder, else the current folder)."""
     path = Path(model).expanduser()
     if not path.is_absolute():
-        job = getattr(env, "job", None)
-        base = job.workload_dir if job is not None else Path.cwd()
-        path = base / path
+        path = (base_dir or Path.cwd()) / path
     if not path.is_file():
         raise SpecError(f"agent.config.model: no such file: {path}")
     return path

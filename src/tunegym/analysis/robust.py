@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tunegym.report.best import finite, is_scored
+from tunegym.analysis.best import is_scored
 from tunegym.space import cache_key
 from tunegym.trial.store import SCORED_STATUSES, TrialRow
+from tunegym.values import is_finite_number
 
 Direction = Literal["max", "min"]
 
@@ -37,7 +38,7 @@ def measurements(
     """Rows that count as measurements, grouped by action, in first-seen order.
 
     ``counts`` says whether a row holds a usable measurement (by default
-    :func:`~tunegym.report.best.is_scored`: ``ok``/``cached`` with a finite reward); it
+    :func:`~tunegym.analysis.best.is_scored`: ``ok``/``cached`` with a finite reward); it
     must reject every status but ``ok`` and ``cached``. Per action: its ``ok`` rows that
     count; if it has none, its ``cached`` rows that count. Actions with neither are left out.
     """
@@ -211,7 +212,7 @@ def pareto_front(
 
     def counts(row: TrialRow) -> bool:  # every objective finite (the reward may be anything)
         return row.status in SCORED_STATUSES and all(
-            finite(row.observation.get(m)) for m in metrics
+            is_finite_number(row.observation.get(m)) for m in metrics
         )
 
     members: list[FrontMember] = []

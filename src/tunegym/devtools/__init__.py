@@ -1,0 +1,1 @@
+"""Developer tooling (the README's generated reference)."""

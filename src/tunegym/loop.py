@@ -1,0 +1,172 @@
+"""The trial loop: sequential, parallel and resume-replay dispatch, in one place.
+
+An agent is a policy: it proposes (``select_action``, or a batch with
+``select_actions``) and learns (``learn``, which keeps the feedback and calls its
+``update_policy``). The loop owns everything else, the way Optuna's ask/tell and Ray
+Tune's controller keep the loop apart from the searcher:
+
+* **Replay.** A resumed env (:meth:`~tunegym.env.base.TrialEnv.resume`) hands the loop
+  its plan: every step the interrupted run handed out, in step order. The policy
+  proposes again for each (so a seeded agent's state and random streams move on exactly
+  as before; ``propose=False`` skips that for agents that do not propose step by step)
+  and learns the recorded feedback; trials that started but never finished run again
+  under their own step, ``parallel`` at a time.
+* **Sequential** (``parallel = 1``): propose, step, learn; ``done`` resets the env
+  (the step counter never moves back).
+* **Parallel** (``parallel > 1``): keep up to ``parallel`` trials in flight through the
+  env's ``submit``/``wait_ready``/``complete``; learn from each as it finishes. The env
+  must be a :class:`~tunegym.env.base.TrialEnv` able to run that many at once; the loop
+  refuses anything less with a clear error instead of running fewer at a time.
+
+The budget counts every step of the job, replayed ones included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from tunegym.env.base import BaseGym, PendingTrial, TrialEnv
+from tunegym.errors import UsageError
+from tunegym.trial.resume import ReplayItem
+from tunegym.trial.rows import Feedback
+from tunegym.values import Action
+
+
+class Policy(Protocol):
+    """What the loop asks of an agent."""
+
+    def select_action(self, observation: Mapping[str, float]) -> Action | None: ...
+
+    def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]: ...
+
+    def learn(self, feedback: Feedback) -> None: ...
+
+
+class TrialLoop:
+    """Drives ``env`` for ``policy`` for at most ``budget`` steps (see the module docs)."""
+
+    def __init__(
+        self,
+        env: BaseGym,
+        policy: Policy,
+        budget: int,
+        parallel: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        if parallel < 1:
+            raise UsageError(f"parallel must be at least 1, got {parallel}")
+        if parallel > 1:
+            capacity = env.max_parallel if isinstance(env, TrialEnv) else 1
+            if capacity < parallel:
+                raise UsageError(
+                    f"parallel = {parallel}, but {env.name} runs {capacity} trial(s) at a "
+                    f"time{_capacity_hint(env)}"
+                )
+        self.env = env
+        self.policy = policy
+        self.budget = budget
+        self.parallel = parallel
+        self.seed = seed
+
+    @property
+    def plan(self) -> Sequence[ReplayItem]:
+        """The env's replay plan (empty for a new run or an env that keeps no trials)."""
+        return self.env.replay_plan if isinstance(self.env, TrialEnv) else ()
+
+    def run(self) -> None:
+        """Reset, replay a resumed run's trials, then propose/step/learn up to the budget."""
+        observation: Mapping[str, float]
+        observation, _ = self.env.reset(seed=self.seed)
+        plan = self.plan
+        observation, rerun = self.replay(plan, observation)
+        remaining = self.budget - len(plan)
+        if self.parallel > 1:
+            self.dispatch_parallel(observation, remaining, rerun)
+        else:
+            observation = self.rerun(rerun, observation)
+            self.dispatch_sequential(observation, remaining)
+
+    # -- the pieces (agents that own their loop, such as sb3, reuse them) ----------------
+    def replay(
+        self,
+        plan: Sequence[ReplayItem],
+        observation: Mapping[str, float],
+        *,
+        propose: bool = True,
+    ) -> tuple[Mapping[str, float], list[ReplayItem]]:
+        """Teach the policy the finished trials of ``plan``, in step order; return the last
+        observation and the items that must run again (see the module docs)."""
+        env = self.env
+        rerun: list[ReplayItem] = []
+        for item in plan:
+            if propose:
+                self.policy.select_action(observation)
+            if item.row is None:
+                rerun.append(item)
+                continue
+            assert isinstance(env, TrialEnv)  # only a TrialEnv has a plan
+            feedback = env.feedback_of(item.row)
+            self.policy.learn(feedback)
+            observation = feedback.observation
+        return observation, rerun
+
+    def rerun(
+        self, items: Sequence[ReplayItem], observation: Mapping[str, float]
+    ) -> Mapping[str, float]:
+        """Run ``items`` again one after another; return the last observation."""
+        for item in items:
+            assert isinstance(self.env, TrialEnv)
+            observation, _, _, info = self.env.complete(self.env.resubmit(item))
+            self.learn_from(info)
+        return observation
+
+    def learn_from(self, info: Mapping[str, Any]) -> None:
+        """Teach the policy a step's result (its ``info["feedback"]``)."""
+        self.policy.learn(info["feedback"])
+
+    def dispatch_sequential(self, observation: Mapping[str, float], budget: int) -> None:
+        for _ in range(budget):
+            action = self.policy.select_action(observation)
+            if action is None:
+                break
+            observation, _, done, info = self.env.step(action)
+            self.learn_from(info)
+            if done:
+                observation, _ = self.env.reset()
+
+    def dispatch_parallel(
+        self,
+        observation: Mapping[str, float],
+        budget: int,
+        rerun: Sequence[ReplayItem] = (),
+    ) -> None:
+        """Keep up to ``parallel`` trials in flight (``rerun`` first); learn from each as
+        it finishes."""
+        env = self.env
+        assert isinstance(env, TrialEnv)
+        queue = list(rerun)
+        in_flight: list[PendingTrial] = []
+        dispatched, exhausted = 0, False
+        while True:
+            while queue and len(in_flight) < self.parallel:
+                in_flight.append(env.resubmit(queue.pop(0)))
+            room = min(self.parallel - len(in_flight), budget - dispatched)
+            if room > 0 and not exhausted and not queue:
+                actions = self.policy.select_actions(room, observation)
+                exhausted = len(actions) < room
+                for action in actions:
+                    in_flight.append(env.submit(action))
+                    dispatched += 1
+            if not in_flight:
+                return
+            for pending in env.wait_ready(in_flight):
+                in_flight.remove(pending)
+                observation, _, _, info = env.complete(pending)
+                self.learn_from(info)
+
+
+def _capacity_hint(env: BaseGym) -> str:
+    if not isinstance(env, TrialEnv):
+        return f" ({type(env).__name__} is not a TrialEnv: it has no submit/complete)"
+    return f" ({env.parallel_hint})" if env.parallel_hint else ""

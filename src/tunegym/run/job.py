@@ -1,0 +1,173 @@
+"""One job iteration of a run: its env, its agent (or a single trial), its progress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunegym.agents.base import AgentConfig
+from tunegym.agents.registry import build_agent, load_agent
+from tunegym.env.base import TrialEnv
+from tunegym.env.live import LiveEnv
+from tunegym.env.observers import StepObserver
+from tunegym.env.workload import EnvSettings, WorkloadEnv
+from tunegym.progress import ProgressObserver
+from tunegym.run.choice import agent_choice
+from tunegym.runners.base import Runner, RunnerContext
+from tunegym.runners.registry import build_runner, dispatches_whole_grid
+from tunegym.session.folder import RunSession
+from tunegym.session.records import JobRecord
+from tunegym.space import SearchSpace
+from tunegym.spec.loader import Job
+from tunegym.trial.store import TrialStore
+from tunegym.trial.sweep import Sweep
+
+# A Slurm batch dispatches the whole grid at once, up to this many trials.
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What the command line (or a Python caller) sets for every job of a run."""
+
+    dry_run: bool = False
+    seed: int | None = None
+    max_steps: int | None = None
+    parallel: int | None = None
+    runner: str | None = None
+    runner_overrides: dict[str, dict[str, Any]] | None = None
+    progress: bool = True
+    verbosity: int = 1
+    log_file: Path | None = None
+
+
+def open_env(
+    job: Job,
+    store: TrialStore,
+    runner: Runner | None,
+    settings: EnvSettings,
+    observers: Sequence[StepObserver] = (),
+) -> WorkloadEnv | LiveEnv:
+    """The env of one job iteration, recording into ``store`` (in its folder).
+
+    ``runner`` executes an offline job's trials; a live job has none (``None``).
+    """
+    if job.workload.mode == "live":
+        return LiveEnv(job, Sweep(store.folder), store, settings, observers)
+    if runner is None:
+        raise ValueError(f"job {job.name!r} runs its command per trial: it needs a runner")
+    return WorkloadEnv(job, Sweep(store.folder), store, runner, settings, observers)
+
+
+def parallel_of(job: Job, options: JobOptions) -> int:
+    """Trials in flight at once: the option, else ``agent.parallel``; a whole-grid runner
+    (Slurm batch mode) dispatches the grid at once."""
+    parallel = options.parallel or job.workload.agent.parallel
+    if job.workload.mode == "offline" and dispatches_whole_grid(job.workload, options.runner):
+        size = SearchSpace.from_workload(job.workload).size or 1
+        parallel = max(parallel, min(size, MAX_BATCH))
+    return parallel
+
+
+def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) -> JobRecord:
+    """Run one job iteration into ``session``; return its record (also in the session)."""
+    seed = (job.workload.agent.seed if options.seed is None else options.seed) + iteration
+    parallel = parallel_of(job, options)
+    runner = None  # a live job steps its server in process: no runner, no Ray start
+    if job.workload.mode == "offline":
+        overrides = (options.runner_overrides or {}).get(options.runner or job.workload.runner)
+        runner = build_runner(
+            job.workload,
+            RunnerContext(job.name, options.dry_run, parallel),
+            runner=options.runner,
+            overrides=overrides,
+        )
+    settings = EnvSettings(
+        dry_run=options.dry_run, cache=job.workload.cache, seed=seed, parallel=parallel
+    )
+    store = session.open_store(job, iteration)
+    env = open_env(job, store, runner, settings)
+    plan = env.resume() if session.resumed else ()
+    space = env.action_space
+    agent_driven = not space.is_empty or job.workload.mode == "live"
+    agent_type, max_steps, _ = agent_choice(job, space, options.max_steps, options.runner)
+    record = JobRecord(
+        job,
+        iteration,
+        store.folder,
+        agent_type if agent_driven else None,
+        max_steps if agent_driven else 1,
+    )
+    session.start_job(record)
+    label = job.name if job.iterations == 1 else f"{job.name}#{iteration}"
+    progress = ProgressObserver(
+        label,
+        record.max_steps,
+        live=None if options.progress else False,
+        verbosity=options.verbosity,
+        log_path=options.log_file,
+    )
+    progress.resume_from([item.row for item in plan if item.row is not None])
+    env.observers.append(progress)
+    try:
+        with progress:
+            if agent_driven:
+                record.exit_code = _run_agent(
+                    job, env, agent_type, max_steps, seed, parallel, record
+                )
+            else:
+                _run_once(env)
+                record.exit_code = 0
+    finally:
+        env.close()
+    if record.exit_code == 0:
+        record.status = "ok"
+    else:
+        record.status = "agent_failed"
+        record.message = f"agent {agent_type!r} returned {record.exit_code} (no trial succeeded?)"
+    return record
+
+
+def _run_agent(
+    job: Job,
+    env: TrialEnv,
+    agent_type: str,
+    max_steps: int,
+    seed: int,
+    parallel: int,
+    record: JobRecord,
+) -> int:
+    spec = job.workload.agent
+    agent_cls = load_agent(agent_type)
+    config = AgentConfig(
+        max_steps,
+        seed,
+        agent_cls.Config.model_validate(spec.config),
+        parallel=parallel,
+        repeats=spec.repeats,
+        objectives=tuple(spec.objectives) if spec.objectives else None,
+        folder=record.folder,
+        base_dir=job.workload_dir,
+    )
+    agent = build_agent(agent_cls, env, config)
+    if spec.warm_start is not None:
+        from tunegym.agents.warm_start import apply_warm_start
+
+        record.extra["warm_start"] = apply_warm_start(agent, job)
+    return agent.run()
+
+
+def _run_once(env: TrialEnv) -> None:
+    """A job without search dimensions: one trial. Resumed, its trial runs again only if
+    it started without finishing (a finished one is kept)."""
+    plan = env.replay_plan
+    if not plan:
+        env.step({})
+    for item in plan:
+        if item.row is None:
+            env.complete(env.resubmit(item))
+
+
+__all__ = ["JobOptions", "open_env", "parallel_of", "run_job"]

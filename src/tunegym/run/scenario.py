@@ -1,0 +1,160 @@
+"""Run a scenario: every job and iteration, into one run folder, under the failure contract.
+
+* A trial that fails is data: a row with its status and a penalty; the sweep goes on.
+* An agent that returns non-zero is remembered; the other jobs still run; exit code 1.
+* A bug (an exception) stops the run: ``summary.json`` and best configs are still
+  written for what finished, ``failure.txt`` records it, and the exception propagates.
+* Ctrl-C: the runner kills the running trial's process group, every recorded row stays,
+  reports are written, and :class:`RunInterrupted` (exit code 130) is raised.
+
+The run folder belongs to a :class:`~tunegym.session.RunSession` from start to end (one
+writer: a second ``tunegym run --resume`` of the same folder is refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tunegym.errors import SpecError, TunegymError, UsageError
+from tunegym.report.writing import write_reports
+from tunegym.run.job import JobOptions, parallel_of, run_job
+from tunegym.session.folder import RunSession
+from tunegym.session.records import JobRecord
+from tunegym.spec.loader import Scenario
+
+
+class RunInterrupted(TunegymError):
+    """Ctrl-C during a run; what was recorded is kept and reports are written."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    output: Path = Path("runs")
+    dry_run: bool = False
+    seed: int | None = None
+    max_steps: int | None = None
+    progress: bool = True
+    verbosity: int = 1
+    """0 quiet (no progress output), 1 normal, 2 verbose (each trial's action too)."""
+    log_file: Path | None = None
+    """Append every trial's progress line, timestamped, to this file."""
+    parallel: int | None = None
+    """Trials in flight at once; overrides every job's ``agent.parallel``."""
+    resume: Path | None = None
+    """Continue this run folder instead of starting a new one."""
+    runner: str | None = None
+    """A registered runner name (``local``, ``ray``, ``slurm``): overrides every job's."""
+    ray_address: str | None = None
+    runner_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Settings per runner name that override the workloads' (``ray_address`` adds
+    ``{"ray": {"address": ...}}``)."""
+
+    def job_options(self) -> JobOptions:
+        overrides = {k: dict(v) for k, v in self.runner_overrides.items()}
+        if self.ray_address is not None:
+            overrides.setdefault("ray", {})["address"] = self.ray_address
+        return JobOptions(
+            dry_run=self.dry_run,
+            seed=self.seed,
+            max_steps=self.max_steps,
+            parallel=self.parallel,
+            runner=self.runner,
+            runner_overrides=overrides,
+            progress=self.progress,
+            verbosity=self.verbosity,
+            log_file=self.log_file,
+        )
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def run_scenario(
+    scenario: Scenario, options: RunOptions, on_job: Callable[[JobRecord], None] | None = None
+) -> RunResult:
+    check_before_run(scenario, options)
+    if options.resume is not None:
+        session = RunSession.reopen(options.resume, scenario)
+        options = replace(  # a resumed run keeps its seed, budget and dry-run setting
+            options,
+            seed=session.info.get("seed"),
+            max_steps=session.info.get("max_steps"),
+            dry_run=bool(session.info.get("dry_run", False)),
+        )
+    else:
+        session = RunSession.create(
+            options.output,
+            scenario,
+            dry_run=options.dry_run,
+            seed=options.seed,
+            max_steps=options.max_steps,
+        )
+    job_options = options.job_options()
+    status = "ok"
+    try:
+        for job in scenario.jobs:
+            for iteration in range(job.iterations):
+                record = run_job(job, iteration, session, job_options)
+                if on_job is not None:
+                    on_job(record)
+        if any(r.status != "ok" for r in session.records):
+            status = "agent_failed"
+    except KeyboardInterrupt:
+        session.mark_running("interrupted", "interrupted by Ctrl-C")
+        finish_run(session, "interrupted")
+        raise RunInterrupted(
+            f"interrupted; recorded trials and reports are in {session.run_dir}"
+        ) from None
+    except BaseException as exc:
+        session.mark_running("error", f"{type(exc).__name__}: {exc}")
+        session.fail(exc)
+        finish_run(session, "error")
+        raise
+    summary = finish_run(session, status)
+    return RunResult(session.run_dir, summary, 0 if status == "ok" else 1)
+
+
+def finish_run(session: RunSession, status: str) -> dict[str, Any]:
+    """Record the run's end, write every report, and close the session."""
+    try:
+        info = session.finish(status)
+        return write_reports(session.run_dir, info, session.records, session.db)
+    finally:
+        session.close()
+
+
+def check_before_run(scenario: Scenario, options: RunOptions) -> None:
+    """What can be refused before anything runs (exit 2): warm starts that name no earlier
+    run, live servers that do not import, a live job asked to run trials in parallel."""
+    from tunegym.agents.warm_start import resolve_store
+    from tunegym.env.server import ServerError, import_server_class
+
+    job_options = options.job_options()
+    for job in scenario.jobs:
+        workload = job.workload
+        if workload.agent.warm_start is not None:
+            resolve_store(workload.agent.warm_start, job.workload_dir)
+        if workload.mode != "live":
+            continue
+        if workload.server is not None:
+            try:
+                import_server_class(workload.server, job.workload_dir)
+            except ServerError as exc:
+                raise ServerError(f"{job.workload_path}: server: {exc}") from exc
+        parallel = parallel_of(job, job_options)
+        if parallel > 1:
+            error = UsageError if options.parallel else SpecError
+            where = "--parallel" if options.parallel else f"{job.workload_path}: agent.parallel"
+            raise error(
+                f"{where}: {parallel} trials at once, but job {job.name!r} is live: a live "
+                "server is one environment, stepped one step after another"
+            )
