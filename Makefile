@@ -12,7 +12,7 @@ $(VENV)/.base: pyproject.toml
 	touch $@
 
 # torch==2.13.0 first: it is the CPU build on this machine's disk; a looser pin pulls CUDA.
-$(VENV)/.dev: $(VENV)/.base
+$(VENV)/.dev: $(VENV)/.base pyproject.toml
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev,harness,ray,rl,tq]'
 	touch $@
@@ -33,6 +33,8 @@ test: $(VENV)/.dev system-deps
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format src tests benchmarks examples

@@ -4,7 +4,8 @@
   pydantic models in :mod:`tunegym.spec.models` (type, default, constraints), with its
   meaning taken from the field's description, else its attribute docstring, else
   :data:`MEANINGS` below.
-* **summary.json**: every key of ``summary.schema.json`` with its type and description.
+* **summary.json**: every key of its JSON Schema (generated from
+  :mod:`tunegym.outputs.summary_schema`) with its type and description.
 
 The README holds each table between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->``
 markers; a test asserts they equal what this module generates. Regenerate with::
@@ -26,7 +27,6 @@ import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from tunegym.outputs.summary_schema import summary_schema as generated_summary_schema
 from tunegym.spec import models
 
 SPEC_SECTION = "spec-reference"
@@ -302,9 +303,8 @@ def missing_meanings() -> list[str]:
 
 # -- summary.json --------------------------------------------------------------------------
 def summary_schema() -> dict[str, Any]:
-    """The JSON Schema of ``summary.json`` shipped in the package."""
-    text = resources.files("tunegym.outputs").joinpath("summary.schema.json").read_text()
-    return json.loads(text)
+    """The JSON Schema of ``summary.json`` (generated from its pydantic models)."""
+    return generated_summary_schema()
 
 
 def summary_reference() -> str:

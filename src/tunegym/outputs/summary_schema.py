@@ -1,0 +1,195 @@
+"""The shape of ``summary.json`` as pydantic models; its JSON Schema is generated from them.
+
+The models document the file (the README's table is generated from the schema, and the
+tests validate real summaries against it); the writer builds plain dicts. Keys may be
+added without changing ``schema_version`` (readers ignore keys they do not know); removing
+or changing the meaning of a key increments it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tunegym.trial.status import STATUSES
+
+RunStatus = Literal["ok", "agent_failed", "error", "interrupted", "running", "crashed"]
+SCHEMA_ID = "tunegym/summary.schema.json"
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _field(description: str, default: Any = ..., **kwargs: Any) -> Any:
+    return Field(default, description=description, **kwargs)
+
+
+Counts = create_model(  # one required count per row status, from the one status enum
+    "Counts",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="Rows per trial status.",
+    **{  # type: ignore[call-overload]
+        status: (int, Field(ge=0, description=f"rows with status `{status}`"))
+        for status in STATUSES
+    },
+)
+
+
+class Best(_Doc):
+    step: int = _field("its step", ge=1)
+    reward: float = _field("its reward")
+    action: dict[str, Any] = _field("the chosen value of each search dimension")
+    env_params: dict[str, Any] = _field("the env params sampled for it (`{}` without env params)")
+    observation: dict[str, float] = _field("its metrics, by name")
+
+
+class ActionStats(_Doc):
+    action: dict[str, Any] = _field("the action")
+    mean_reward: float = _field("mean reward over its measurements")
+    count: int = _field("how many measurements (env-param draws)", ge=1)
+    std: float = _field("standard deviation of those rewards", None, ge=0)
+    min_reward: float = _field("lowest of them", None)
+    max_reward: float = _field("highest of them", None)
+    first_step: int = _field("step of its first measurement", None, ge=1)
+
+
+class ContextBest(_Doc):
+    env_params: dict[str, Any] = _field("the context: one value per env param")
+    best_action: dict[str, Any] = _field("the best action measured in it")
+    mean_reward: float = _field("that action's mean reward in this context")
+    count: int = _field("that action's measurements in this context", ge=1)
+    actions_measured: int = _field("distinct actions measured in this context", None, ge=1)
+    measurements: int = _field("measurements in this context (all actions)", None, ge=1)
+
+
+class Robust(_Doc):
+    rule: str = _field("how the robust best is chosen, in words", None)
+    best: ActionStats | None = _field(
+        "the action with the highest mean reward over its env-param draws (ties: more "
+        "draws); null without a scored trial"
+    )
+    actions: list[ActionStats] = _field("every measured action, best first")
+    contexts: list[ContextBest] = _field(
+        "per env-param combination, its best action (most measured contexts first)"
+    )
+
+
+class FrontMember(_Doc):
+    action: dict[str, Any] = _field("the action")
+    objectives: dict[str, float] = _field("its mean value of each objective metric")
+    count: int = _field("how many measurements", ge=1)
+    step: int = _field("its first step", ge=1)
+    best_config: str = _field("`best_config_<i>.toml` with this action fixed", None)
+
+
+class WarmStart(_Doc):
+    source: str = _field("its trials.sqlite")
+    job: str = _field("the job read from it")
+    trials: int = _field("trials the agent learned", ge=0)
+    skipped: int = _field("trials left out (outside this job's space)", None, ge=0)
+
+
+class JobSummary(_Doc):
+    name: str = _field("the job name")
+    iteration: int = _field("0-based iteration of the job", ge=0)
+    status: RunStatus = _field("as the run's `status`, for this job iteration")
+    agent: str | None = _field("the agent type; null for a run-once job (no search dimensions)")
+    max_steps: int = _field("the step budget (1 for a run-once job)", ge=1)
+    trials: int = _field("rows recorded (every status)", ge=0)
+    counts: Counts = _field(
+        "rows per trial status: " + ", ".join(f"`{s}`" for s in STATUSES)
+    )
+    folder: str = _field("the job iteration's folder")
+    trajectory: str = _field("its `trajectory.csv`")
+    best: Best | None = _field(
+        "the best successful trial (highest reward, earliest on ties), or null when none succeeded"
+    )
+    best_config: str | None = _field(
+        "`best_config.toml`: the workload with the best action fixed; null without a best"
+    )
+    fingerprint: str = _field(
+        "12 hex digits identifying the validated workload (equal specs, equal fingerprints)",
+        pattern=r"^[0-9a-f]{12}$",
+    )
+    message: str = _field("why the job did not end `ok` (absent when it did)", None)
+    robust: Robust = _field(
+        "with env params: the robust best under domain randomization; `best_config` then "
+        "holds the robust best action",
+        None,
+    )
+    objectives: dict[str, Literal["max", "min"]] = _field(
+        "with several objectives: each objective metric and its direction", None
+    )
+    pareto_front: list[FrontMember] = _field(
+        "with several objectives: the actions no other action beats on every objective", None
+    )
+    warm_start: WarmStart = _field(
+        "with `agent.warm_start`: the earlier run the agent learned first", None
+    )
+
+
+class Summary(_Doc):
+    """The machine-readable result of a run. Keys may be added without changing
+    schema_version (readers ignore keys they do not know); removing or changing the meaning
+    of a key increments it."""
+
+    schema_version: Literal[1] = _field("`1`; incremented when a key is removed or changes meaning")
+    tunegym_version: str = _field("the tunegym that wrote the file")
+    scenario: str = _field("the scenario name (the workload name for a single workload file)")
+    spec: str = _field("absolute path of the scenario or workload file that was run")
+    run_dir: str = _field("the run folder; every other path in the file is relative to it")
+    dry_run: bool = _field("`true` when nothing was executed (`--dry-run`)")
+    seed: int | None = _field("the `--seed` override, or null (each job uses its `agent.seed`)")
+    max_steps: int | None = _field("the `--max-steps` override, or null", None)
+    status: RunStatus = _field(
+        "`ok`; `agent_failed` (a job's agent returned non-zero); `error` (a bug stopped the "
+        "run, see `failure.txt`); `interrupted` (Ctrl-C); from `tunegym report` only: "
+        "`running` (its process is alive) or `crashed` (it died without finishing)"
+    )
+    started_at: float = _field("Unix time the run started")
+    finished_at: float | None = _field(
+        "Unix time it ended (for `crashed`: the end of its last trial); null while `running`"
+    )
+    duration_s: float = _field(
+        "wall time from start to `finished_at` (to now while `running`)", ge=0
+    )
+    resumed_at: list[float] = _field(
+        "Unix times of each `tunegym run --resume` of this run folder", None
+    )
+    regenerated_at: float = _field(
+        "Unix time `tunegym report` rewrote the file (absent when the run wrote it)", None
+    )
+    jobs: list[JobSummary] = _field("one entry per job iteration that started, in run order")
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``summary.json``, generated from :class:`Summary`.
+
+    Nullable values are ``oneOf`` (null, or the value): the branches never overlap.
+    Optional keys (absent unless they apply) carry no default in the schema.
+    """
+    schema = _tidy(Summary.model_json_schema(ref_template="#/$defs/{model}"))
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "tunegym summary.json",
+        **schema,
+    }
+
+
+def _tidy(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_tidy(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "default" or (key == "title" and isinstance(value, str)):
+            continue  # optional keys are absent, not defaulted; titles repeat the key
+        if key == "anyOf":
+            out["oneOf"] = _tidy(value)
+        else:
+            out[key] = _tidy(value)
+    return out
