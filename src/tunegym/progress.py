@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tunegym.analysis.best import is_scored
+from tunegym.console import drop_stdout
 
 if TYPE_CHECKING:
     from tunegym.env.base import BaseGym
@@ -242,6 +243,8 @@ class ProgressObserver:
         try:
             print(line, file=self.stream, flush=True)
         except (BrokenPipeError, ValueError):  # a closed pipe, or a closed stream
+            if self.stream is sys.stdout:
+                drop_stdout()
             self.stream = None
 
     def _write_log(self, line: str) -> None:

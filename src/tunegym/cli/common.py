@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tunegym.console import drop_stdout, say
 from tunegym.errors import TunegymError
+
+__all__ = ["dispatch", "positive_int", "say"]
 
 
 def positive_int(text: str) -> int:
@@ -31,6 +34,9 @@ def dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("tunegym: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # whoever read our output stopped reading: not an error
+        drop_stdout()
+        return 0
     except Exception as exc:
         print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

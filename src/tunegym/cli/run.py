@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunegym.cli.common import positive_int
+from tunegym.cli.common import positive_int, say
 from tunegym.errors import UsageError
 from tunegym.plugins import RUNNERS, available
 
@@ -135,7 +135,7 @@ def handle(args: argparse.Namespace) -> int:
         _say(args, _describe_job(job, result.run_dir))
     if (result.run_dir / "report.html").is_file():
         _say(args, f"report: {result.run_dir / 'report.html'}")
-    print(f"summary: {result.run_dir / 'summary.json'}")
+    say(f"summary: {result.run_dir / 'summary.json'}")
     _log(args.log_file, f"summary: {result.run_dir / 'summary.json'}")
     return result.exit_code
 
@@ -143,7 +143,7 @@ def handle(args: argparse.Namespace) -> int:
 def _say(args: argparse.Namespace, text: str) -> None:
     """Print unless --quiet; always append to --log-file."""
     if not args.quiet:
-        print(text, flush=True)
+        say(text)
     _log(args.log_file, text)
 
 

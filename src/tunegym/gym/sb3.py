@@ -83,6 +83,7 @@ class SB3Agent(BaseAgent):
 
     name = "sb3"
     supports_env_params = True
+    resumes_exactly = False  # a resumed run trains a fresh policy for the missing steps
     Config: ClassVar[type[BaseModel]] = SB3Options
 
     def __init__(self, env: BaseGym, config: AgentConfig) -> None:

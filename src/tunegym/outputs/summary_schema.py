@@ -98,9 +98,7 @@ class JobSummary(_Doc):
     agent: str | None = _field("the agent type; null for a run-once job (no search dimensions)")
     max_steps: int = _field("the step budget (1 for a run-once job)", ge=1)
     trials: int = _field("rows recorded (every status)", ge=0)
-    counts: Counts = _field(
-        "rows per trial status: " + ", ".join(f"`{s}`" for s in STATUSES)
-    )
+    counts: Counts = _field("rows per trial status: " + ", ".join(f"`{s}`" for s in STATUSES))
     folder: str = _field("the job iteration's folder")
     trajectory: str = _field("its `trajectory.csv`")
     best: Best | None = _field(

@@ -1,0 +1,113 @@
+"""The shared trial loop: parallel dispatch on any TrialEnv, refusals, parallel replay."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from tunegym.agents.base import AgentConfig
+from tunegym.agents.grid import GridAgent
+from tunegym.agents.random_search import RandomAgent
+from tunegym.env.base import BaseGym, Observation, StepResult
+from tunegym.env.function import FunctionEnv
+from tunegym.errors import UsageError
+from tunegym.loop import TrialLoop
+from tunegym.space import Categorical, SearchSpace
+from tunegym.trial.resume import ReplayItem
+from tunegym.trial.rows import TrialRow
+
+SPACE = SearchSpace({"k": Categorical("k", tuple(range(8)))})
+
+
+class Concurrency:
+    """An objective that sleeps and records how many calls overlapped at most."""
+
+    def __init__(self, sleep_s: float) -> None:
+        self.sleep_s = sleep_s
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.calls: list[int] = []
+
+    def __call__(self, params: Mapping[str, Any]) -> float:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.calls.append(int(params["k"]))
+        time.sleep(self.sleep_s)
+        with self.lock:
+            self.running -= 1
+        return float(params["k"])
+
+
+def test_a_function_env_with_parallel_4_runs_four_objectives_at_a_time() -> None:
+    objective = Concurrency(0.2)
+    env = FunctionEnv(SPACE, objective, parallel=4)
+    agent = GridAgent(env, AgentConfig(max_steps=8, parallel=4))
+    assert agent.run() == 0
+    env.close()
+    assert objective.most == 4  # four in flight, never more
+    assert sorted(objective.calls) == list(range(8))
+    assert sorted(f.step for f in env.history) == list(range(1, 9))  # completion order
+    assert len(agent.history) == 8
+
+
+def test_parallel_beyond_what_the_env_runs_is_refused_not_serialised() -> None:
+    env = FunctionEnv(SPACE, lambda p: 1.0)  # parallel = 1
+    agent = RandomAgent(env, AgentConfig(max_steps=4, parallel=4))
+    with pytest.raises(UsageError, match=r"parallel = 4, but FunctionEnv runs 1 trial\(s\)"):
+        agent.run()
+    assert env.history == []  # refused before any trial
+
+
+class PlainEnv(BaseGym):
+    """A user's BaseGym with only reset/step: fine one step at a time."""
+
+    def __init__(self) -> None:
+        self.action_space = SPACE
+        self.observation_space = ["score"]
+        self.steps = 0
+
+    def reset(
+        self, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        return {"score": 0.0}, {}
+
+    def step(self, action: Mapping[str, Any]) -> StepResult:
+        from tunegym.trial.rows import Feedback
+
+        self.steps += 1
+        score = float(action["k"])
+        feedback = Feedback(self.steps, dict(action), {}, {"score": score}, score, "ok")
+        return {"score": score}, score, False, {"feedback": feedback}
+
+
+def test_a_plain_base_gym_runs_sequentially_and_refuses_parallel() -> None:
+    env = PlainEnv()
+    assert GridAgent(env, AgentConfig(max_steps=3)).run() == 0
+    assert env.steps == 3
+    with pytest.raises(UsageError, match="is not a TrialEnv"):
+        GridAgent(PlainEnv(), AgentConfig(max_steps=3, parallel=2)).run()
+
+
+def test_unfinished_trials_of_a_resumed_run_run_again_parallel_at_a_time() -> None:
+    objective = Concurrency(0.2)
+    env = FunctionEnv(SPACE, objective, parallel=3)
+    done = TrialRow(1, {"k": 0}, {}, {"score": 0.0}, 0.0, "ok")
+    env.replay_plan = [
+        ReplayItem(1, {"k": 0}, {}, done),
+        *(ReplayItem(step, {"k": step - 1}, {}, None) for step in (2, 3, 4)),
+    ]
+    env.step_count = 4
+    agent = GridAgent(env, AgentConfig(max_steps=6, parallel=3))
+    TrialLoop(env, agent, budget=6, parallel=3).run()
+    env.close()
+    # Steps 2-4 ran again together (three at a time), then two new trials.
+    assert objective.calls[:3] == [1, 2, 3] and objective.most == 3
+    assert len(objective.calls) == 5
+    assert agent.history[0].step == 1  # the finished trial was replayed first
+    assert sorted(f.step for f in agent.history) == [1, 2, 3, 4, 5, 6]
