@@ -17,11 +17,12 @@ $(VENV)/.dev: $(VENV)/.base pyproject.toml
 	$(PIP) install -e '.[dev,harness,ray,rl,tq]'
 	touch $@
 
-# Debian tools the test suite drives (headless Chromium for the report test).
+# Debian tools the test suite drives (headless Chromium for the report test, valgrind
+# for the instruction-count benchmark).
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	  else echo "chromium/chromedriver missing: run 'sudo apt-get install chromium chromium-driver'"; fi; \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v valgrind >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver valgrind >/dev/null; \
+	  else echo "chromium/chromedriver/valgrind missing: run 'sudo apt-get install chromium chromium-driver valgrind'"; fi; \
 	fi
 
 demo: $(VENV)/.base

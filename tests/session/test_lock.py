@@ -90,8 +90,11 @@ def _rows(run_dir: Path) -> list[tuple[object, ...]]:
 def _wait_for_rows(run_dir: Path, n: int, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if (run_dir / "trials.sqlite").is_file() and len(_rows(run_dir)) >= n:
-            return
+        try:
+            if len(_rows(run_dir)) >= n:
+                return
+        except sqlite3.OperationalError:  # the file exists, its tables not yet
+            pass
         time.sleep(0.05)
     raise AssertionError(f"{run_dir}: fewer than {n} rows after {timeout_s} s")
 

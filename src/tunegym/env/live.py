@@ -44,6 +44,10 @@ from tunegym.trial.sweep import Sweep
 from tunegym.values import is_finite_number
 
 
+# Module constants: looking an enum member up costs ~0.3 us, and this is the live hot path.
+_OK, _METRIC_MISSING = TrialStatus.OK, TrialStatus.METRIC_MISSING
+
+
 class LiveEnv(TrialEnv):
     """Steps a live :class:`~tunegym.gym.GymServer` and records every step as a trial row.
 
@@ -229,7 +233,7 @@ class LiveEnv(TrialEnv):
                 env_params,
                 found,
                 float(reward) if ok else penalty,
-                TrialStatus.OK if ok else TrialStatus.METRIC_MISSING,
+                _OK if ok else _METRIC_MISSING,
                 duration_s=duration,
                 started_at=started_at,
             )

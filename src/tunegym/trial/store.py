@@ -143,7 +143,7 @@ class TrialDatabase:
                 enc.env_params,
                 enc.observation,
                 enc.reward,
-                row.status,
+                str(row.status),  # a plain str: SQLite adapts str subclasses the slow way
                 int(row.cached),
                 row.returncode,
                 row.duration_s,
@@ -238,7 +238,11 @@ def _decode_rows(records: list[tuple[Any, ...]]) -> list[TrialRow]:
 
 
 def _finite(observation: Mapping[str, float]) -> dict[str, float]:
-    return {k: v for k, v in observation.items() if is_finite_number(v)}
+    return {  # floats (nearly every value) without the call: this runs once per row
+        k: v
+        for k, v in observation.items()
+        if (math.isfinite(v) if v.__class__ is float else is_finite_number(v))
+    }
 
 
 class TrialStore:
@@ -285,7 +289,7 @@ class TrialStore:
                 enc.action,
                 "" if enc.reward is None else repr(enc.reward),
                 enc.observation,
-                row.status,
+                str(row.status),
                 int(row.cached),
                 f"{row.duration_s:.6f}",
             )
