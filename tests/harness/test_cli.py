@@ -230,7 +230,7 @@ def test_collect_against_a_fake_openai_server(fake_openai, tmp_path, monkeypatch
         assert "responses_create_params" in rollout
     metrics = json.loads((tmp_path / "rollouts_metrics.json").read_text())
     assert metrics["agent_metrics"]["mean/reward"] == 0.5
-    assert metrics["agent_metrics"]["pass@2/reward"] == 0.5
+    assert metrics["agent_metrics"]["pass@2/reward"] == 50.0  # percent, as NeMo Gym reports
     assert 1 <= fake.max_in_flight <= 3
     assert len(fake.requests) == (13 if api == "chat" else 12)  # the 503 was retried
     assert fake.auth == {f"Bearer {API_KEY}"}

@@ -416,6 +416,13 @@ def perf_summary(records: list[dict[str, Any]], total_rollouts: int) -> dict[str
 
 
 # -- the whole answer ------------------------------------------------------------------
+def _finite_entries(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` without the float entries that overflowed (see the module docstring)."""
+    return {
+        k: v for k, v in metrics.items() if not (isinstance(v, float) and not math.isfinite(v))
+    }
+
+
 def default_key_metrics(agent_metrics: dict[str, Any]) -> dict[str, Any]:
     """NeMo Gym's default headline set: every ``mean/...`` entry."""
     return {k: v for k, v in agent_metrics.items() if k.startswith("mean/")}
@@ -535,7 +542,8 @@ def aggregate_metrics(
         agent.update(custom)
     agent["num_repeats"] = len({_canonical(index) for index in all_rollouts})
 
-    headline = (key_metrics or default_key_metrics)(agent)
+    agent = _finite_entries(agent)
+    headline = _finite_entries((key_metrics or default_key_metrics)(agent))
     headline.update(coverage)
     out.update(
         group_level_metrics=groups,

@@ -86,16 +86,23 @@ def current_rollout_id() -> str | None:
 
 
 @contextmanager
-def serving(session: Session | None = None, rollout_id: str | None = None) -> Iterator[None]:
-    """Make ``session`` (and ``rollout_id``) current for the code inside the block."""
-    session_token = _SESSION.set(session)
-    rollout_token = _ROLLOUT.set(rollout_id) if rollout_id is not None else None
+def session_context(session: Session | None) -> Iterator[None]:
+    """Make ``session`` current (:func:`current_session`) for the code inside the block."""
+    token = _SESSION.set(session)
     try:
         yield
     finally:
-        _SESSION.reset(session_token)
-        if rollout_token is not None:
-            _ROLLOUT.reset(rollout_token)
+        _SESSION.reset(token)
+
+
+@contextmanager
+def rollout_context(rollout_id: str | None) -> Iterator[None]:
+    """Make ``rollout_id`` current (:func:`current_rollout_id`) inside the block."""
+    token = _ROLLOUT.set(rollout_id)
+    try:
+        yield
+    finally:
+        _ROLLOUT.reset(token)
 
 
 def cookie_name(harness_class: str, server_name: str) -> str:
