@@ -55,7 +55,7 @@ def test_a_row_without_options_allows_no_letter(nemo_rollouts):
     """NeMo Gym 0.7.0: the allowed letters are the row's option keys; none, no answer."""
     rollout = next(r for r in nemo_rollouts if r["extracted_answer"] == "E")
     text = rollout["response"]["output"][-1]["content"][0]["text"]
-    assert extract_letter(text, OPTIONS + [{"E": "Jupiter"}]) == "E"
+    assert extract_letter(text, [*OPTIONS, {"E": "Jupiter"}]) == "E"
     assert extract_letter(text, None) is None
     assert extract_letter(text, OPTIONS) is None  # E is not one of these options
 

@@ -120,7 +120,9 @@ def test_usage_and_other_numeric_fields_are_summarised():
 
 def test_masked_samples_are_counted_in_coverage_only():
     responses = rollouts({0: [1.0, 0.0], 1: [1.0]})
-    responses.append({"_ng_task_index": 2, "_ng_rollout_index": 0, "reward": 1.0, "mask_sample": True})
+    responses.append(
+        {"_ng_task_index": 2, "_ng_rollout_index": 0, "reward": 1.0, "mask_sample": True}
+    )
     data = aggregate_metrics(responses)
     agent = data["agent_metrics"]
     assert agent["mean/reward"] == pytest.approx(2 / 3)
@@ -142,8 +144,14 @@ def test_rewards_near_the_float_limit_leave_out_what_overflows():
 
 def test_perf_summary_comes_from_ng_perf():
     responses = [
-        {"reward": 1.0, "ng_perf": {"completion_tokens": 10, "num_turns": 2, "total_latency_ms": 100}},
-        {"reward": 0.0, "ng_perf": {"completion_tokens": 30, "num_turns": 1, "total_latency_ms": 300}},
+        {
+            "reward": 1.0,
+            "ng_perf": {"completion_tokens": 10, "num_turns": 2, "total_latency_ms": 100},
+        },
+        {
+            "reward": 0.0,
+            "ng_perf": {"completion_tokens": 30, "num_turns": 1, "total_latency_ms": 300},
+        },
         {"reward": 0.0},
     ]
     perf = aggregate_metrics(responses)["perf_summary"]

@@ -209,7 +209,9 @@ def _serve(args: argparse.Namespace) -> int:
     token = read_env_secret(args.token_env, "--token-env")
     # Values under secret-looking keys of the kwargs and of the environment (an API key
     # the harness reads itself), and the token: kept out of logs and of error answers.
-    secrets = secret_values(kwargs) | secret_values(dict(os.environ)) | ({token} if token else set())
+    secrets = (
+        secret_values(kwargs) | secret_values(dict(os.environ)) | ({token} if token else set())
+    )
     if secrets:  # nothing the harness or uvicorn prints may carry a secret value
         sys.stdout = RedactingStream(sys.stdout, secrets)
         sys.stderr = RedactingStream(sys.stderr, secrets)

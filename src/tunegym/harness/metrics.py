@@ -63,8 +63,11 @@ _NOT_PRIMARY_NAMES = frozenset(
 )
 _NOT_PRIMARY_PREFIXES = tuple(
     f"{s}/"
-    for s in ("max", "min", "median", "std", "sem", "se", "p25", "p75", "ci_low_95", "ci_high_95")
-) + ("histogram/",)
+    for s in (
+        *("max", "min", "median", "std", "sem", "se"),
+        *("p25", "p75", "ci_low_95", "ci_high_95", "histogram"),
+    )
+)
 _NOT_PRIMARY_SUFFIXES = (
     "/max",
     "/min",
@@ -215,7 +218,9 @@ def describe(rows: Sequence[Mapping[str, float]], columns: Iterable[str]) -> dic
         mean = _mean(values)
         ordered = sorted(values)
         middle = len(ordered) // 2
-        median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        median = (
+            ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        )
         std = _std(values, mean)
         if len(values) >= 2:
             all_lack_std = False
@@ -418,9 +423,7 @@ def perf_summary(records: list[dict[str, Any]], total_rollouts: int) -> dict[str
 # -- the whole answer ------------------------------------------------------------------
 def _finite_entries(metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` without the float entries that overflowed (see the module docstring)."""
-    return {
-        k: v for k, v in metrics.items() if not (isinstance(v, float) and not math.isfinite(v))
-    }
+    return {k: v for k, v in metrics.items() if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def default_key_metrics(agent_metrics: dict[str, Any]) -> dict[str, Any]:
@@ -488,7 +491,7 @@ def aggregate_metrics(
     labels: dict[Any, Any] = {}
     for ordinal, (key, positions) in enumerate(members.items()):
         first = scored[positions[0]]
-        labels[key] = first[TASK_INDEX_KEY] if TASK_INDEX_KEY in first else ordinal
+        labels[key] = first.get(TASK_INDEX_KEY, ordinal)
     ordered_tasks = sorted(members, key=lambda key: _sort_key(labels[key]))
 
     groups = []

@@ -103,7 +103,9 @@ def pass_majority_metrics(
     passes = {name: _Sums(max_k) for name in names}
     averages = {name: _Sums(max_k) for name in names}
     majorities = {name: _Sums(max_k) for name in names}
-    per_run: dict[str, list[list[float]]] = {name: [[0.0, 0] for _ in range(max_k)] for name in names}
+    per_run: dict[str, list[list[float]]] = {
+        name: [[0.0, 0] for _ in range(max_k)] for name in names
+    }
     for task_scores, task_answers in zip(scores, answers, strict=True):
         for name in names:
             _pass_at_k(passes[name], [row[name] for row in task_scores if name in row])
@@ -129,8 +131,7 @@ def pass_majority_metrics(
                 metrics[f"majority@{k}/{name}"] = 100.0 * value
 
     per_sample = {
-        name: [100.0 * total / count for total, count in per_run[name] if count]
-        for name in names
+        name: [100.0 * total / count for total, count in per_run[name] if count] for name in names
     }
     per_sample = {name: values for name, values in per_sample.items() if values}
     metrics["per_sample_aggregate"] = per_sample

@@ -86,9 +86,9 @@ def _encode(content: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(
-            content, allow_nan=False, separators=(",", ":"), default=default
-        ).encode("ascii")
+        return json.dumps(content, allow_nan=False, separators=(",", ":"), default=default).encode(
+            "ascii"
+        )
 
 
 def _dumps(content: Any) -> bytes:

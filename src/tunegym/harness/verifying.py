@@ -48,7 +48,9 @@ async def verify_input(
             "failure_kind": VERIFIER_ERROR,
             "failure_reason": reason,
         }
-    expected = data.expected_answer if result.expected_answer is AS_GIVEN else result.expected_answer
+    expected = (
+        data.expected_answer if result.expected_answer is AS_GIVEN else result.expected_answer
+    )
     fields: dict[str, Any] = {
         "reward": result.reward,
         "expected_answer": expected,
@@ -69,7 +71,9 @@ async def verify_fields(
     return await verify_input(harness, parse_verify_body(body), secrets)
 
 
-async def verify_body(harness: GymHarness, body: Any, secrets: Iterable[str] = ()) -> dict[str, Any]:
+async def verify_body(
+    harness: GymHarness, body: Any, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return it echoed with the result."""
     return {**body, **await verify_fields(harness, body, secrets)}
 

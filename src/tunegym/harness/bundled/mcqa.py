@@ -40,10 +40,10 @@ def _check_options(options: Any) -> Options:
     if options is None:
         return None
     if not isinstance(options, list):
-        raise RequestError(("options",), "expected an array of objects such as {\"A\": \"text\"}")
+        raise RequestError(("options",), 'expected an array of objects such as {"A": "text"}')
     for i, entry in enumerate(options):
         if not isinstance(entry, dict):
-            raise RequestError(("options", i), "expected an object such as {\"A\": \"text\"}")
+            raise RequestError(("options", i), 'expected an object such as {"A": "text"}')
         for key, text in entry.items():
             if text is not None and not isinstance(text, str):
                 raise RequestError(("options", i, key), "expected a string or null")
@@ -62,8 +62,7 @@ def _extract(
     extractors: dict[str, Callable[[], str | None]] = {
         "strict_single_letter_boxed": lambda: grading.strict_boxed(text, allowed),
         "lenient_boxed": lambda: (
-            grading.strict_boxed(text, allowed)
-            or grading.boxed_option_text(text, options, allowed)
+            grading.strict_boxed(text, allowed) or grading.boxed_option_text(text, options, allowed)
         ),
         "lenient_answer_colon": lambda: grading.answer_colon(text, options, allowed),
         "lenient_answer_colon_md": lambda: grading.answer_colon_md(

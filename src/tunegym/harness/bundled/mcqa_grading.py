@@ -24,6 +24,7 @@ letter alone (a categorical agent playing ``HarnessGymServer``) be scored.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -44,10 +45,10 @@ _FOREIGN_LETTERS = {
     "ব": " B",
     "ড": " C",
     "ঢ": " D",
-    "Ａ": " A",
-    "Ｂ": " B",
-    "Ｃ": " C",
-    "Ｄ": " D",
+    "\N{FULLWIDTH LATIN CAPITAL LETTER A}": " A",
+    "\N{FULLWIDTH LATIN CAPITAL LETTER B}": " B",
+    "\N{FULLWIDTH LATIN CAPITAL LETTER C}": " C",
+    "\N{FULLWIDTH LATIN CAPITAL LETTER D}": " D",
 }
 _FOREIGN_TABLE = str.maketrans(_FOREIGN_LETTERS)
 
@@ -174,7 +175,7 @@ def _is_choice_list(text: str, allowed: set[str]) -> bool:
     ]
     return any(
         left != right and _LIST_SEPARATOR.fullmatch(text[left_span[1] : right_span[0]])
-        for (left, left_span), (right, right_span) in zip(found, found[1:], strict=False)
+        for (left, left_span), (right, right_span) in itertools.pairwise(found)
     )
 
 
