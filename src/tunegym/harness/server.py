@@ -153,7 +153,7 @@ def create_app(
     """
     dataset = _load_dataset(harness)
     known_secrets = tuple(secrets)
-    store = sessions or SessionStore()
+    store = sessions if sessions is not None else SessionStore()
     try:
         cookie = cookie_name(type(harness).__name__, server_name or harness.name)
     except ValueError as exc:

@@ -34,7 +34,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -179,13 +179,18 @@ class SessionStore:
     """Open sessions by id and by cookie, closed ids, and the bounds (see the module doc)."""
 
     def __init__(
-        self, max_sessions: int = 100_000, max_closed: int = 100_000, idle_timeout: float = 3600.0
+        self,
+        max_sessions: int = 100_000,
+        max_closed: int = 100_000,
+        idle_timeout: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_sessions < 1 or max_closed < 0 or idle_timeout <= 0:
             raise ValueError("max_sessions >= 1, max_closed >= 0 and idle_timeout > 0 required")
         self.max_sessions = max_sessions
         self.max_closed = max_closed
         self.idle_timeout = idle_timeout
+        self.clock = clock
         self._by_id: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._by_cookie: dict[str, Session] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
@@ -221,6 +226,7 @@ class SessionStore:
             episode_id=seed.episode_id,
             task_id=seed.task_id,
             typed=seed.typed,
+            last_used=self.clock(),
         )
 
     def add(self, session: Session) -> None:
@@ -241,7 +247,7 @@ class SessionStore:
         return self._by_id.get(session_id)
 
     def touch(self, session: Session) -> None:
-        session.last_used = time.monotonic()
+        session.last_used = self.clock()
         if session.id in self._by_id:
             self._by_id.move_to_end(session.id)
 
@@ -259,7 +265,7 @@ class SessionStore:
     def expired(self, incoming: int = 0) -> list[Session]:
         """Sessions to close now: idle too long, or the oldest beyond ``max_sessions``."""
         out: list[Session] = []
-        cutoff = time.monotonic() - self.idle_timeout
+        cutoff = self.clock() - self.idle_timeout
         limit = self.max_sessions - incoming
         for session in self._by_id.values():
             if session.last_used >= cutoff and len(self._by_id) - len(out) <= limit:
