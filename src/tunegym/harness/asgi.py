@@ -59,55 +59,61 @@ class RolloutPrefix:
             await self.app(scope, receive, send)
 
 
-class _BodyTimeout(Exception):
-    pass
-
-
 class BodyDeadline:
-    """408 when the request body is not complete ``timeout`` seconds after the headers."""
+    """408 when the request body is not complete ``timeout`` seconds after the headers.
+
+    One timer per request (armed at the start, cancelled when the last body chunk
+    arrives): when it fires first, the request's task is cancelled and answered 408.
+    """
 
     def __init__(self, app: Any, timeout: float) -> None:
         self.app = app
         self.timeout = timeout
+        self.reply = (
+            b'{"detail":[{"loc":["body"],"msg":"body: not received within '
+            + f"{timeout:g}".encode()
+            + b' s","type":"timeout"}]}'
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        complete = False
-        started = False
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"complete": False, "expired": False, "started": False}
 
-        async def timed_receive() -> Any:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise _BodyTimeout from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                complete = True
+        def expire() -> None:
+            if not state["complete"]:
+                state["expired"] = True
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.timeout, expire)
+
+        async def tracked_receive() -> Any:
+            message = await receive()
+            if not state["complete"] and (
+                message["type"] != "http.request" or not message.get("more_body", False)
+            ):
+                state["complete"] = True
+                timer.cancel()
             return message
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
+        async def tracked_send(message: Any) -> None:
             if message["type"] == "http.response.start":
-                started = True
+                state["started"] = True
             await send(message)
 
         try:
-            await self.app(scope, timed_receive, tracking_send)
-        except _BodyTimeout:
-            if not started:
-                body = (
-                    b'{"detail":[{"loc":["body"],"msg":"body: not received within '
-                    + f"{self.timeout:g}".encode()
-                    + b' s","type":"timeout"}]}'
-                )
-                await send_json(send, 408, body, [(b"connection", b"close")])
+            await self.app(scope, tracked_receive, tracked_send)
+        except asyncio.CancelledError:
+            if not state["expired"]:
+                raise
+            task.uncancel()
+            if not state["started"]:
+                await send_json(send, 408, self.reply, [(b"connection", b"close")])
+        finally:
+            timer.cancel()
 
 
 class BearerAuth:

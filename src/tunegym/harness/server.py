@@ -170,17 +170,12 @@ def create_app(
 
         return register
 
-    async def health() -> _JSON:
-        return _JSON({"status": "ok"}, headers=health_headers)
-
-    for path in HEALTH_PATHS:
-        app.add_api_route(path, health, methods=["GET"], include_in_schema=path == "/health")
-
     @post("/verify")
     async def verify(request: Request) -> Response:
         raw = await request.body()
         body = _parse(raw)
-        session = store.by_cookie(request.cookies.get(cookie)) if request.cookies else None
+        has_cookie = any(name == b"cookie" for name, _ in request.scope["headers"])
+        session = store.by_cookie(request.cookies.get(cookie)) if has_cookie else None
         with session_context(session):
             fields = await verify_fields(harness, body, known_secrets)
         return Response(_echo(raw, body, fields), media_type="application/json")
@@ -278,6 +273,12 @@ def create_app(
             return 422, _dumps({"detail": [exc.detail()]})
         except RecursionError:
             return 422, bytes(_error(422, (), "body: JSON nested too deeply", "json_too_deep").body)
+
+    async def health() -> _JSON:  # registered after the POST routes: /verify matches first
+        return _JSON({"status": "ok"}, headers=health_headers)
+
+    for path in HEALTH_PATHS:
+        app.add_api_route(path, health, methods=["GET"], include_in_schema=path == "/health")
 
     @app.get("/reverify_mode")
     async def reverify_mode() -> _JSON:
