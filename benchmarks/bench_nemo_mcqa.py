@@ -93,7 +93,9 @@ def main() -> int:
     try:
         version = nemo_version()
     except Exception as exc:  # PackageNotFoundError: nemo-gym is not installed here
-        print(f"needs nemo-gym in this interpreter (make interop builds it): {exc}", file=sys.stderr)
+        print(
+            f"needs nemo-gym in this interpreter (make interop builds it): {exc}", file=sys.stderr
+        )
         return 2
 
     from tunegym.harness.process import ResourceServerProcess

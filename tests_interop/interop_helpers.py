@@ -27,7 +27,11 @@ def differences(ours: Any, theirs: Any, path: str = "") -> list[str]:
     if isinstance(ours, list) and isinstance(theirs, list):
         if len(ours) != len(theirs):
             return [f"{path}: {len(ours)} items vs {len(theirs)}"]
-        return [d for i, (a, b) in enumerate(zip(ours, theirs)) for d in differences(a, b, f"{path}[{i}]")]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+            for d in differences(a, b, f"{path}[{i}]")
+        ]
     numbers = (int, float)
     if isinstance(ours, numbers) and isinstance(theirs, numbers) and not isinstance(ours, bool):
         if math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9):

@@ -18,6 +18,7 @@ environment server) would start a Ray cluster it never uses; it is run with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -146,7 +147,9 @@ class GymStack:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"NeMo Gym server {server.name} not ready; see {server.log_path}")
+                raise TimeoutError(
+                    f"NeMo Gym server {server.name} not ready; see {server.log_path}"
+                )
             time.sleep(0.25)
 
     def stop(self) -> None:
@@ -158,10 +161,8 @@ class GymStack:
         for server in self.servers:
             if server.proc is None:
                 continue
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 server.proc.wait(max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(server.proc.pid, signal.SIGKILL)
             server.proc.wait()
             server.proc = None
@@ -180,10 +181,8 @@ class GymStack:
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def setup_aiohttp_client(config: dict[str, Any]) -> None:

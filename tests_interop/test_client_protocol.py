@@ -64,9 +64,12 @@ def test_readiness_check_can_fail(stack):
     """The same checks against a port nobody serves (so the passing ones mean something)."""
     from nemo_stack import free_port
 
-    assert StatusCommand().check_health(
-        ServerInstanceDisplayConfig(url=f"http://127.0.0.1:{free_port()}")
-    ) == "connection_error"
+    assert (
+        StatusCommand().check_health(
+            ServerInstanceDisplayConfig(url=f"http://127.0.0.1:{free_port()}")
+        )
+        == "connection_error"
+    )
 
 
 @pytest.mark.parametrize("server", TUNEGYM_SERVERS)
@@ -74,8 +77,13 @@ def test_typed_seed_sets_the_session_cookie_verify_and_close(stack, server):
     client = stack.client()
     row = a_row(stack, server)
     seed = typed_seed(f"{server}-session-1", row)
-    data, cookies, _ = stack.run(post(client, server, "/seed_session", seed.model_dump(mode="json")))
-    assert ResourcesSeedSessionResponse.model_validate(data).resources_session_id == seed.resources_session_id
+    data, cookies, _ = stack.run(
+        post(client, server, "/seed_session", seed.model_dump(mode="json"))
+    )
+    assert (
+        ResourcesSeedSessionResponse.model_validate(data).resources_session_id
+        == seed.resources_session_id
+    )
     harness_class = {"tunegym_mcqa": "MCQAHarness", "tunegym_arithmetic": "ArithmeticHarness"}
     assert set(cookies) == {f"{harness_class.get(server, 'ContextHarness')}___{server}"}
 
@@ -94,8 +102,13 @@ def test_typed_seed_sets_the_session_cookie_verify_and_close(stack, server):
     close = ResourcesCloseSessionRequest(
         resources_session_id=seed.resources_session_id, episode_id=seed.episode_id
     )
-    closed, _, _ = stack.run(post(client, server, "/close_session", close.model_dump(mode="json"), cookies))
-    assert ResourcesCloseSessionResponse.model_validate(closed).resources_session_id == seed.resources_session_id
+    closed, _, _ = stack.run(
+        post(client, server, "/close_session", close.model_dump(mode="json"), cookies)
+    )
+    assert (
+        ResourcesCloseSessionResponse.model_validate(closed).resources_session_id
+        == seed.resources_session_id
+    )
     if server == "tunegym_context":  # released: the cookie names no session any more
         again, _, _ = stack.run(post(client, server, "/verify", body, cookies))
         assert again["verify_details"]["session_id"] is None
@@ -123,7 +136,11 @@ def test_observability_paths_carry_the_rollout_id(stack):
             return verified
 
     details = stack.run(whole_episode())["verify_details"]
-    assert details == {"rollout_id": "rollout-0007", "session_id": "observed-session", "verifies": 1}
+    assert details == {
+        "rollout_id": "rollout-0007",
+        "session_id": "observed-session",
+        "verifies": 1,
+    }
     for server in ("tunegym_mcqa", "nemo_mcqa"):  # the same prefixed call on both mcqa servers
         row, rollout = stack.pairs[0]
         body = verify_body(row, rollout["response"], _ng_task_index=0, _ng_rollout_index=0)
@@ -149,7 +166,9 @@ def test_aggregate_metrics_validate_as_nemo_gyms_model(stack):
         for r in range(4)
     ]
     for server in TUNEGYM_SERVERS:
-        data, _, _ = stack.run(post(client, server, "/aggregate_metrics", {"verify_responses": responses}))
+        data, _, _ = stack.run(
+            post(client, server, "/aggregate_metrics", {"verify_responses": responses})
+        )
         metrics = AggregateMetrics.model_validate(data)
         assert metrics.agent_metrics["mean/reward"] == pytest.approx(0.5)
         assert metrics.agent_metrics["num_repeats"] == 4

@@ -94,7 +94,9 @@ def test_boxed_forms_and_row_modes(stack, text, mode):
     ids=["none", "empty", "null-text", "lower-keys", "long-key", "one-object"],
 )
 @pytest.mark.parametrize("text", ["\\boxed{B}", "\\boxed{Mercury}", "Answer: B", "Answer: Mercury"])
-@pytest.mark.parametrize("mode", ["strict_single_letter_boxed", "lenient_boxed", "lenient_answer_colon"])
+@pytest.mark.parametrize(
+    "mode", ["strict_single_letter_boxed", "lenient_boxed", "lenient_answer_colon"]
+)
 def test_missing_and_odd_options(stack, options, text, mode):
     body = request(text, options=options, expected_answer="B", grading_mode=mode)
     ours, theirs = both(stack, body)

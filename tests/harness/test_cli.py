@@ -260,7 +260,7 @@ def test_collect_records_unreachable_endpoint_as_masked_failures(tmp_path, capsy
     assert "collecting rollouts" in err  # the progress bar went to stderr
 
 
-CAPITALS = '''
+CAPITALS = """
 from tunegym.harness import GymHarness, VerifyResult
 
 
@@ -275,7 +275,7 @@ class CapitalsHarness(GymHarness):
         words = response_text.replace(".", " ").split()
         answer = words[-1] if words else None
         return VerifyResult(1.0 if answer == expected_answer else 0.0, answer)
-'''
+"""
 
 
 def _console_script() -> str:

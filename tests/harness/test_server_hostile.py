@@ -278,11 +278,11 @@ def fuzz_corpus(seed: int = 13, size: int = 620) -> list[tuple[str, bytes]]:
         elif kind == 4:  # many huge rewards at once
             count = rng.choice([2, 10, 200])
             responses = ",".join(
-                '{"reward": %s, "_ng_task_index": %d, "_ng_rollout_index": %d}'
-                % (rng.choice(["1e308", "-1e308", "1.5e308"]), j % 3, j // 3)
+                f'{{"reward": {rng.choice(["1e308", "-1e308", "1.5e308"])}, '
+                f'"_ng_task_index": {j % 3}, "_ng_rollout_index": {j // 3}}}'
                 for j in range(count)
             )
-            raw = ('{"verify_responses": [%s]}' % responses).encode()
+            raw = f'{{"verify_responses": [{responses}]}}'.encode()
         else:  # truncated, mistyped or random bytes
             whole = json.dumps(nemo_verify("\\boxed{B}"))
             raw = rng.choice(

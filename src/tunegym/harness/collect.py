@@ -94,8 +94,9 @@ def chat_messages(params: Mapping[str, Any]) -> list[dict[str, str]]:
                 for part in content
                 if isinstance(part, Mapping) and isinstance(part.get("text"), str)
             )
-        role = item.get("role", "user")
-        messages.append({"role": "system" if role == "developer" else role, "content": content})
+        role = str(item.get("role", "user"))
+        text = content if isinstance(content, str) else ""
+        messages.append({"role": "system" if role == "developer" else role, "content": text})
     return messages
 
 

@@ -163,7 +163,7 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 
 @lru_cache(maxsize=4096)
 def _t_quantile(df: int) -> float:
-    from scipy import stats  # imported once, only when repeats need an interval
+    from scipy import stats  # type: ignore[import-untyped]  # only when repeats need it
 
     return float(stats.t.ppf(0.975, df))
 
