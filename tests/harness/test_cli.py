@@ -361,3 +361,19 @@ def test_gym_config_bad_arguments_exit_2(tmp_path, capsys, extra, message):
     argv = ["harness", "gym-config", "mcqa", "--dataset", str(data), *extra]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_serve_with_an_unusable_name_exits_2():
+    proc = _tunegym("serve", "arithmetic", "--name", "bad;name")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "server name must be letters, digits" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("option", ["--header-timeout", "--body-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "soon"])
+def test_serve_timeouts_must_be_positive_seconds(option, value):
+    proc = _tunegym("serve", "arithmetic", option, value)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert option in err and "seconds" in err

@@ -203,14 +203,19 @@ def _bind(host: str, port: int) -> socket.socket:
 def _serve(args: argparse.Namespace) -> int:
     from tunegym.harness.base import load_harness
     from tunegym.harness.process import INSTANCE_ENV, format_url
-    from tunegym.harness.redaction import RedactingStream, redact, secret_values
+    from tunegym.harness.redaction import (
+        RedactingStream,
+        environment_secrets,
+        redact,
+        secret_values,
+    )
 
     kwargs = read_kwargs(args.kwargs_file)
     token = read_env_secret(args.token_env, "--token-env")
     # Values under secret-looking keys of the kwargs and of the environment (an API key
     # the harness reads itself), and the token: kept out of logs and of error answers.
     secrets = (
-        secret_values(kwargs) | secret_values(dict(os.environ)) | ({token} if token else set())
+        secret_values(kwargs) | environment_secrets(os.environ) | ({token} if token else set())
     )
     if secrets:  # nothing the harness or uvicorn prints may carry a secret value
         sys.stdout = RedactingStream(sys.stdout, secrets)

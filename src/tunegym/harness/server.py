@@ -42,7 +42,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from tunegym.errors import TunegymError
+from tunegym.errors import TunegymError, UsageError
 from tunegym.harness.asgi import BearerAuth, BodyDeadline, RolloutPrefix
 from tunegym.harness.base import GymHarness
 from tunegym.harness.metrics import aggregate_metrics, validate_verify_responses
@@ -149,7 +149,7 @@ def create_app(
 
     ``server_name`` (default ``harness.name``) names the session cookie
     ``<HarnessClass>___<server_name>``. Raises :class:`TunegymError` when
-    ``get_dataset()`` fails or returns non-objects, or the name is unusable.
+    ``get_dataset()`` fails or returns non-objects, :class:`UsageError` for an unusable name.
     """
     dataset = _load_dataset(harness)
     known_secrets = tuple(secrets)
@@ -157,7 +157,7 @@ def create_app(
     try:
         cookie = cookie_name(type(harness).__name__, server_name or harness.name)
     except ValueError as exc:
-        raise TunegymError(f"harness server name: {exc}") from None
+        raise UsageError(f"harness server name: {exc}") from None
     limiter: list[Any] = []  # one anyio limiter, made inside the server's event loop
 
     app = FastAPI(title=f"tunegym harness: {harness.name}", docs_url=None, redoc_url=None)
