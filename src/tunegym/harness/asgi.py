@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import re
 from typing import Any
@@ -81,7 +82,7 @@ class BodyDeadline:
             return
         task = asyncio.current_task()
         assert task is not None
-        state = {"complete": False, "expired": False, "started": False}
+        state = {"complete": False, "expired": False}
 
         def expire() -> None:
             if not state["complete"]:
@@ -99,18 +100,15 @@ class BodyDeadline:
                 timer.cancel()
             return message
 
-        async def tracked_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                state["started"] = True
-            await send(message)
-
         try:
-            await self.app(scope, tracked_receive, tracked_send)
+            await self.app(scope, tracked_receive, send)
         except asyncio.CancelledError:
             if not state["expired"]:
                 raise
             task.uncancel()
-            if not state["started"]:
+            # Cancelled while its body was incomplete: the app has not answered yet (were
+            # it streaming an answer already, the server refuses a second start).
+            with contextlib.suppress(RuntimeError):
                 await send_json(send, 408, self.reply, [(b"connection", b"close")])
         finally:
             timer.cancel()
