@@ -54,7 +54,8 @@ INTEROP_PYTHON_VERSION ?= 3.13.0
 INTEROP_VENV := .venv-interop-$(INTEROP_NEMO_GYM)
 INTEROP_PIP := $(INTEROP_VENV)/bin/python -m pip --disable-pip-version-check -q
 
-$(INTEROP_VENV)/.ready: pyproject.toml
+# Two steps: nemo-gym (slow, once per version), then tunegym (again when pyproject.toml changes).
+$(INTEROP_VENV)/.nemo-gym:
 	@want=$$(echo $(INTEROP_PYTHON_VERSION) | cut -d. -f1,2); \
 	py="$${INTEROP_PYTHON:-$$(pyenv prefix $(INTEROP_PYTHON_VERSION) 2>/dev/null)/bin/python}"; \
 	if ! "$$py" -c "import sys; sys.exit('%d.%d' % sys.version_info[:2] != '$$want')" 2>/dev/null; then \
@@ -65,6 +66,9 @@ $(INTEROP_VENV)/.ready: pyproject.toml
 	fi; \
 	rm -rf $(INTEROP_VENV) && "$$py" -m venv $(INTEROP_VENV)
 	$(INTEROP_PIP) install --ignore-requires-python nemo-gym==$(INTEROP_NEMO_GYM) pytest pytest-timeout
+	touch $@
+
+$(INTEROP_VENV)/.ready: $(INTEROP_VENV)/.nemo-gym pyproject.toml
 	$(INTEROP_PIP) install -e '.[harness]'
 	touch $@
 

@@ -365,7 +365,7 @@ def test_gym_config_bad_arguments_exit_2(tmp_path, capsys, extra, message):
 
 def test_serve_with_an_unusable_name_exits_2():
     proc = _tunegym("serve", "arithmetic", "--name", "bad;name")
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "server name must be letters, digits" in err.strip().splitlines()[-1]
 
