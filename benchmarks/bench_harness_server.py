@@ -14,7 +14,8 @@ Figures (all measured in this run, on this machine):
 - startup-to-ready of ``ResourceServerProcess`` (spawn to a verified ``/health``).
   Target: < 2 s.
 
-Run: ``.venv/bin/python benchmarks/bench_harness_server.py [--requests 4000] [--rounds 3]``
+Run: ``.venv/bin/python benchmarks/bench_harness_server.py [--requests 4000] [--rounds 3]``;
+``--quick`` is a smoke run (a few hundred requests, one round, one startup).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 CONCURRENCY = 32
 
@@ -95,10 +97,31 @@ uvicorn.Server(config).run(sockets=[sock])
 """
 
 
-async def _one_connection(port: int, request: bytes, count: int, latencies: list[float]) -> None:
+def post_request(path: str, body: bytes) -> bytes:
+    """A keep-alive HTTP/1.1 POST of a JSON body, as raw bytes."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def _reward_one(status: int, body: bytes) -> bool:
+    return status == 200 and b'"reward":1.0' in body
+
+
+async def _one_connection(
+    port: int,
+    requests: list[bytes],
+    count: int,
+    latencies: list[float],
+    check: Callable[[int, bytes], bool],
+    offset: int = 0,
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for _ in range(count):
+        for i in range(count):
+            request = requests[(offset + i) % len(requests)]
             start = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -109,34 +132,45 @@ async def _one_connection(port: int, request: bytes, count: int, latencies: list
                     length = int(line.split(b":", 1)[1])
             body = await reader.readexactly(length)
             latencies.append(time.perf_counter() - start)
-            if status != 200 or b'"reward":1.0' not in body:
+            if not check(status, body):
                 raise RuntimeError(f"unexpected reply {status}: {body[:200]!r}")
     finally:
         writer.close()
         await writer.wait_closed()
 
 
-async def _load(port: int, total: int) -> tuple[float, list[float]]:
-    body = json.dumps(PAYLOAD).encode()
-    request = (
-        b"POST /verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+async def load(
+    port: int,
+    total: int,
+    requests: list[bytes],
+    check: Callable[[int, bytes], bool] = _reward_one,
+    concurrency: int = CONCURRENCY,
+) -> tuple[float, list[float]]:
+    """Send ``total`` requests over ``concurrency`` keep-alive connections (cycling through
+    ``requests``, each connection from its own offset); requests/s and the latencies."""
     latencies: list[float] = []
-    per_connection = total // CONCURRENCY
+    per_connection = max(1, total // concurrency)
     start = time.perf_counter()
     await asyncio.gather(
-        *(_one_connection(port, request, per_connection, latencies) for _ in range(CONCURRENCY))
+        *(
+            _one_connection(port, requests, per_connection, latencies, check, offset=c)
+            for c in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - start
     return len(latencies) / elapsed, latencies
 
 
-def measure(port: int, total: int) -> dict[str, float]:
+def measure(
+    port: int,
+    total: int,
+    requests: list[bytes] | None = None,
+    check: Callable[[int, bytes], bool] = _reward_one,
+) -> dict[str, float]:
     """Requests/s and p50/p99 latency (ms) of ``total`` verify requests at concurrency 32."""
-    asyncio.run(_load(port, 256))  # warm-up
-    rps, latencies = asyncio.run(_load(port, total))
+    requests = requests or [post_request("/verify", json.dumps(PAYLOAD).encode())]
+    asyncio.run(load(port, 256, requests, check))  # warm-up
+    rps, latencies = asyncio.run(load(port, total, requests, check))
     cuts = statistics.quantiles(latencies, n=100)
     return {"rps": rps, "p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
 
@@ -146,7 +180,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4000, help="per round and server")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--startups", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 320 requests, 1 round")
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.rounds, args.startups = 320, 1, 1
 
     from tunegym.harness.process import ResourceServerProcess
 

@@ -38,15 +38,16 @@ def testkit_env() -> dict[str, str]:
 
 @pytest.fixture
 def live_server() -> Iterator[Callable[..., str]]:
-    """``live_server(harness, token=None) -> url``: serve ``create_app(harness)`` for the test."""
+    """``live_server(harness, token=None, http="auto", **create_app_options) -> url``."""
     from harness_testkit import serve_app
 
     from tunegym.harness.server import create_app
 
     with contextlib.ExitStack() as stack:
 
-        def start(harness: Any, token: str | None = None) -> str:
-            return stack.enter_context(serve_app(create_app(harness, token=token)))
+        def start(harness: Any, token: str | None = None, http: Any = "auto", **options) -> str:
+            app = create_app(harness, token=token, **options)
+            return stack.enter_context(serve_app(app, http=http))
 
         yield start
 

@@ -100,9 +100,89 @@ class SecretHarness(EchoHarness):
         sys.stderr.write(f"model={model} key={api_key}\n")
 
 
+class StatefulHarness(EchoHarness):
+    """Keeps per-session state: seeds count verifies; closing records the session id."""
+
+    name = "stateful"
+
+    def __init__(self) -> None:
+        self.seeded: list[str] = []
+        self.closed: list[str] = []
+        self.seed_delay = 0.0
+
+    async def seed_session(self, session) -> None:
+        import asyncio
+
+        if self.seed_delay:
+            await asyncio.sleep(self.seed_delay)
+        session.state["verifies"] = 0
+        self.seeded.append(session.id)
+
+    async def close_session(self, session) -> None:
+        self.closed.append(session.id)
+        session.state.clear()
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        from tunegym.harness.sessions import current_rollout_id, current_session
+
+        session = current_session()
+        details: dict[str, Any] = {"session": None, "rollout_id": current_rollout_id()}
+        if session is not None:
+            session.state["verifies"] += 1
+            details["session"] = {
+                "id": session.id,
+                "verifies": session.state["verifies"],
+                "task_data": session.task_data,
+            }
+        reward = 1.0 if response_text.strip() == expected_answer else 0.0
+        return VerifyResult(reward, response_text.strip(), details)
+
+
+class FailingHooksHarness(EchoHarness):
+    """seed_session and close_session raise, quoting a secret kwarg (it must be scrubbed)."""
+
+    name = "failing"
+
+    def __init__(self, api_key: str = "sk-hooks-0123456789") -> None:
+        self.api_key = api_key
+
+    async def seed_session(self, session) -> None:
+        raise ConnectionError(f"sandbox refused key {self.api_key}")
+
+    async def close_session(self, session) -> None:
+        raise ConnectionError(f"sandbox refused key {self.api_key}")
+
+
+class LeakyHarness(EchoHarness):
+    """verify() raises with its API key (and an env secret) in the message."""
+
+    name = "leaky"
+
+    def __init__(self, api_key: str = "sk-live-abcdef123456") -> None:
+        self.api_key = api_key
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        import os
+
+        env_key = os.environ.get("LEAKY_UPSTREAM_TOKEN", "")
+        raise PermissionError(f"upstream rejected api_key={self.api_key} token={env_key}")
+
+
+class SlowAggregateHarness(EchoHarness):
+    """compute_metrics takes a while (pure Python), as a heavy benchmark metric would."""
+
+    name = "slow-aggregate"
+
+    def compute_metrics(self, tasks):
+        total = 0
+        for _ in range(3_000_000):
+            total += 1
+        return {"spins": total}
+
+
 # -- helpers ---------------------------------------------------------------------------
 @contextlib.contextmanager
-def serve_app(app: Any) -> Iterator[str]:
+def serve_app(app: Any, http: Any = "auto") -> Iterator[str]:
     """Run an ASGI app under real uvicorn on 127.0.0.1 (port 0) in a thread; yield its URL."""
     import uvicorn
 
@@ -111,7 +191,7 @@ def serve_app(app: Any) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        uvicorn.Config(app, http=http, log_level="warning", access_log=False, lifespan="off")
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

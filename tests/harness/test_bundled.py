@@ -16,87 +16,124 @@ from tunegym.harness.bundled.mcqa import MCQAHarness, bundled_rows, extract_lett
 OPTIONS = [{"A": "Venus"}, {"B": "Mercury"}, {"C": "Mars"}, {"D": "Earth"}]
 
 
-def verify_request(rollout: dict) -> dict:
-    """A /verify request is a rollout without its reward and extracted answer."""
-    return {k: v for k, v in rollout.items() if k not in ("reward", "extracted_answer")}
+def verify_request(rollout: dict, row: dict) -> dict:
+    """A /verify request as NeMo Gym's agent sends it: the row, plus the rollout's response."""
+    finished = {k: v for k, v in rollout.items() if k not in ("reward", "extracted_answer")}
+    return {**row, **finished}
 
 
-def test_strict_boxed_mcqa_reproduces_nemo_gym_rollouts(live_server, nemo_rollouts):
-    url = live_server(MCQAHarness(grading_mode="strict_single_letter_boxed"))
-    assert sorted(r["reward"] for r in nemo_rollouts) == [0.0, 0.0, 1.0, 1.0, 1.0]
-    for rollout in nemo_rollouts:
-        reply = httpx.post(f"{url}/verify", json=verify_request(rollout))
-        assert reply.status_code == 200
-        data = reply.json()
-        assert data["reward"] == rollout["reward"]
-        assert data["extracted_answer"] == rollout["extracted_answer"]
-        assert data["expected_answer"] == rollout["expected_answer"]
-        assert data["response"] == rollout["response"]
+def rows_by_prompt(rows: list[dict]) -> dict[str, dict]:
+    return {r["responses_create_params"]["input"][0]["content"]: r for r in rows}
 
 
-def test_row_grading_mode_overrides_the_harness_default(live_server, nemo_rows, nemo_rollouts):
-    """The dataset rows carry options and grading_mode: strict mode wins over lenient."""
-    url = live_server(MCQAHarness(grading_mode="lenient"))
-    rows = {r["responses_create_params"]["input"][0]["content"]: r for r in nemo_rows}
+def test_mcqa_grades_nemo_gym_rollouts_as_nemo_gym_0_7_does(live_server, nemo_rows, nemo_rollouts):
+    """The rollouts were recorded by an older NeMo Gym, which read only a box holding a lone
+    letter; 0.7.0 also reads ``\\boxed{C: text}`` (the third one). The interop suite checks
+    these answers against NeMo Gym 0.7.0's own server."""
+    url = live_server(MCQAHarness())
+    rows = rows_by_prompt(nemo_rows)
+    assert [(r["reward"], r["extracted_answer"]) for r in nemo_rollouts] == [
+        (0.0, "H"),
+        (1.0, "E"),
+        (0.0, None),
+        (1.0, "E"),
+        (1.0, "B"),
+    ]
+    answers = []
     for rollout in nemo_rollouts:
         row = rows[rollout["responses_create_params"]["input"][0]["content"]]
-        body = {**row, **verify_request(rollout)}
-        data = httpx.post(f"{url}/verify", json=body).json()
-        assert (data["reward"], data["extracted_answer"]) == (
-            rollout["reward"],
-            rollout["extracted_answer"],
-        )
+        reply = httpx.post(f"{url}/verify", json=verify_request(rollout, row))
+        assert reply.status_code == 200
+        data = reply.json()
+        assert data["expected_answer"] == rollout["expected_answer"]
+        assert data["response"] == rollout["response"]
+        answers.append((data["reward"], data["extracted_answer"]))
+    assert answers == [(0.0, "H"), (1.0, "E"), (1.0, "C"), (1.0, "E"), (1.0, "B")]
 
 
-def test_lenient_mode_reads_the_unboxed_answer_strict_mode_rejects(nemo_rollouts):
-    rollout = next(r for r in nemo_rollouts if r["extracted_answer"] is None)
+def test_a_row_without_options_allows_no_letter(nemo_rollouts):
+    """NeMo Gym 0.7.0: the allowed letters are the row's option keys; none, no answer."""
+    rollout = next(r for r in nemo_rollouts if r["extracted_answer"] == "E")
     text = rollout["response"]["output"][-1]["content"][0]["text"]
-    assert extract_letter(text, grading_mode="strict_single_letter_boxed") is None
-    assert extract_letter(text, grading_mode="lenient") == "C"
+    assert extract_letter(text, [*OPTIONS, {"E": "Jupiter"}]) == "E"
+    assert extract_letter(text, None) is None
+    assert extract_letter(text, OPTIONS) is None  # E is not one of these options
+
+
+def run(harness: MCQAHarness, text: str, **row) -> tuple[float, str | None, str]:
+    result = asyncio.run(harness.verify(text, row.pop("expected_answer", "B"), **row))
+    return result.reward, result.extracted_answer, result.expected_answer
+
+
+def test_the_harness_mode_wins_over_the_row_mode():
+    text = "I think the answer is B.\n\nAnswer: B"
+    row = {"options": OPTIONS, "grading_mode": "strict_single_letter_boxed"}
+    assert run(MCQAHarness(), text, **row)[:2] == (0.0, None)
+    assert run(MCQAHarness("lenient_answer_colon"), text, **row)[:2] == (1.0, "B")
+    row["grading_mode"] = "lenient_answer_colon"
+    assert run(MCQAHarness(), text, **row)[:2] == (1.0, "B")
+
+
+def test_a_row_without_grading_mode_is_graded_strict_boxed():
+    assert run(MCQAHarness(), "Answer: B", options=OPTIONS)[:2] == (0.0, None)
+    assert run(MCQAHarness(), "\\boxed{B}", options=OPTIONS)[:2] == (1.0, "B")
+
+
+def test_expected_answer_comes_back_normalised():
+    assert run(MCQAHarness(), "\\boxed{B}", options=OPTIONS, expected_answer=" b ") == (
+        1.0,
+        "B",
+        "B",
+    )
+    assert run(MCQAHarness(), "\\boxed{B}", options=OPTIONS, expected_answer=None)[2] == ""
+
+
+def test_an_option_with_null_text_is_no_choice():
+    options = [{"A": "Venus"}, {"B": None}]
+    assert run(MCQAHarness(), "\\boxed{B}", options=options)[:2] == (0.0, None)
 
 
 @pytest.mark.parametrize(
-    ("text", "letter"),
+    ("row", "field"),
     [
-        ("Answer: B", "B"),
-        ("Mercury, so the answer is (B).", "B"),
-        ("(B)", "B"),
-        ("**B**", "B"),
-        ("The correct option is **(D)**", "D"),
-        ("I considered (A) and (C); final: (B)", "B"),
-        ("**Answer: C**", "C"),
-        ("\\boxed{A}", "A"),
-        ("B", "B"),
-        (" d ", None),
-        ("Answer: E", None),  # not an option of this row
-        ("No idea.", None),
-        ("the answer is correct", None),
+        ({"grading_mode": "vibes"}, "grading_mode"),
+        ({"grading_mode": "lenient_answer_colon_md"}, "grading_mode"),  # server-level only
+        ({"options": {"A": "x"}}, "options"),
+        ({"options": ["A"]}, "options[0]"),
+        ({"options": [{"A": 3}]}, "options[0].A"),
+        ({"expected_answer": 3}, "expected_answer"),
+        ({"template_metadata": "x"}, "template_metadata"),
+        ({"template_metadata": {"output_regex": 5}}, "template_metadata.output_regex"),
     ],
 )
-def test_lenient_letter_forms(text, letter):
-    assert extract_letter(text, OPTIONS, "lenient") == letter
-
-
-def test_strict_boxed_only_counts_a_boxed_option_letter():
-    assert extract_letter("\\boxed{(C)}", OPTIONS, "strict_single_letter_boxed") == "C"
-    assert extract_letter("Answer: C", OPTIONS, "strict_single_letter_boxed") is None
-    assert extract_letter("\\boxed{Mars}", OPTIONS, "strict_single_letter_boxed") is None
-    assert extract_letter("\\boxed{E}", OPTIONS, "strict_single_letter_boxed") is None
-
-
-def test_nemo_lenient_modes():
-    assert extract_letter("\\boxed{\\text{Mars}}", OPTIONS, "lenient_boxed") == "C"
-    assert extract_letter("\\boxed{Mars or Venus}", OPTIONS, "lenient_boxed") is None
-    assert extract_letter("Answer: mercury", OPTIONS, "lenient_answer_colon") == "B"
-    assert extract_letter("Answer: d", OPTIONS, "lenient_answer_colon") == "D"
-
-
-def test_unknown_row_grading_mode_is_a_masked_sample(live_server):
+def test_a_row_field_of_the_wrong_type_is_a_422_naming_it(live_server, row, field):
     url = live_server(MCQAHarness())
-    body = {"response": "Answer: B", "expected": "B", "metadata": {"grading_mode": "vibes"}}
-    data = httpx.post(f"{url}/verify", json=body).json()
-    assert (data["reward"], data["mask_sample"]) == (0.0, True)
-    assert "vibes" in data["failure_reason"]
+    body = {"response": "\\boxed{B}", "expected": "B", "metadata": {"options": OPTIONS, **row}}
+    if "expected_answer" in row:
+        body = {"response": "\\boxed{B}", **row}
+    reply = httpx.post(f"{url}/verify", json=body)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["detail"][0]["msg"].split(": ", 1)[0] == field
+
+
+def test_lenient_answer_colon_md_is_a_harness_mode():
+    harness = MCQAHarness("lenient_answer_colon_md")
+    assert run(harness, "Reasoning.\n\n**Answer: C**", options=OPTIONS, expected_answer="C")[0]
+    assert run(harness, "Answer: B/C", options=OPTIONS)[:2] == (0.0, None)  # a list
+
+
+def test_template_regex_comes_first():
+    row = {"options": OPTIONS, "template_metadata": {"output_regex": r"Final Choice:\s*([A-D])"}}
+    assert run(MCQAHarness(), "Final Choice: B", **row)[:2] == (1.0, "B")
+    row["template_metadata"]["output_regex"] = "(unclosed"
+    assert run(MCQAHarness(), "\\boxed{B}", **row)[:2] == (1.0, "B")  # falls back
+
+
+def test_tunegyms_lenient_mode_reads_a_bare_letter():
+    harness = MCQAHarness("lenient")
+    assert run(harness, "B", options=OPTIONS)[:2] == (1.0, "B")
+    assert run(harness, "the answer is (B).", options=OPTIONS)[:2] == (1.0, "B")
+    assert run(MCQAHarness(), "B", options=OPTIONS)[:2] == (0.0, None)
 
 
 def test_mcqa_bundled_dataset_is_well_formed():
@@ -105,11 +142,12 @@ def test_mcqa_bundled_dataset_is_well_formed():
     for row in rows:
         assert row["expected_answer"] in {k for option in row["options"] for k in option}
         assert row["responses_create_params"]["input"][0]["role"] == "user"
-    harness = MCQAHarness()
+    harness = MCQAHarness()  # the rows ask for "Answer: X" and say so in grading_mode
     correct = asyncio.run(
         harness.verify("Answer: " + rows[0]["expected_answer"], **_fields(rows[0]))
     )
     assert correct.reward == 1.0
+    assert {row["grading_mode"] for row in rows} == {"lenient_answer_colon"}
 
 
 def _fields(row: dict) -> dict:

@@ -230,7 +230,7 @@ def test_collect_against_a_fake_openai_server(fake_openai, tmp_path, monkeypatch
         assert "responses_create_params" in rollout
     metrics = json.loads((tmp_path / "rollouts_metrics.json").read_text())
     assert metrics["agent_metrics"]["mean/reward"] == 0.5
-    assert metrics["agent_metrics"]["pass@2/reward"] == 0.5
+    assert metrics["agent_metrics"]["pass@2/reward"] == 50.0  # percent, as NeMo Gym reports
     assert 1 <= fake.max_in_flight <= 3
     assert len(fake.requests) == (13 if api == "chat" else 12)  # the 503 was retried
     assert fake.auth == {f"Bearer {API_KEY}"}
@@ -258,3 +258,122 @@ def test_collect_records_unreachable_endpoint_as_masked_failures(tmp_path, capsy
     err = capsys.readouterr().err
     assert "every rollout failed" in err
     assert "collecting rollouts" in err  # the progress bar went to stderr
+
+
+CAPITALS = """
+from tunegym.harness import GymHarness, VerifyResult
+
+
+class CapitalsHarness(GymHarness):
+    name = "capitals"
+
+    def get_dataset(self):
+        prompt = {"input": [{"role": "user", "content": "What is the capital of France?"}]}
+        return [{"responses_create_params": prompt, "expected_answer": "Paris"}]
+
+    async def verify(self, response_text, expected_answer, **row_fields):
+        words = response_text.replace(".", " ").split()
+        answer = words[-1] if words else None
+        return VerifyResult(1.0 if answer == expected_answer else 0.0, answer)
+"""
+
+
+def _console_script() -> str:
+    """The installed ``tunegym`` script: unlike ``python -m``, it does not add the cwd."""
+    return os.path.join(os.path.dirname(sys.executable), "tunegym")
+
+
+def test_serve_and_export_import_a_harness_from_the_current_folder(tmp_path):
+    package = tmp_path / "my_bench"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "harness.py").write_text(CAPITALS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    export = subprocess.run(
+        [_console_script(), "harness", "export-data", "my_bench.harness:CapitalsHarness", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert export.returncode == 0, export.stderr
+    assert load_jsonl(tmp_path / "out" / "capitals.jsonl")[0]["expected_answer"] == "Paris"
+    proc = subprocess.Popen(
+        [_console_script(), "harness", "serve", "my_bench.harness:CapitalsHarness"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        body = {"response": "It is Paris.", "expected": "Paris"}
+        assert httpx.post(f"{url}/verify", json=body).json()["reward"] == 1.0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_gym_config_writes_nemo_gym_yaml(tmp_path, capsys):
+    import yaml
+
+    data = tmp_path / "data" / "mcqa.jsonl"
+    data.parent.mkdir()
+    data.write_text("{}\n")
+    args = ["harness", "gym-config", "mcqa", "--url", "http://127.0.0.1:39517"]
+    assert main([*args, "--dataset", str(data), "--num-repeats", "4"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    server = config["mcqa_resources_server"]["resources_servers"]["mcqa"]
+    assert (server["host"], server["port"]) == ("127.0.0.1", 39517)
+    agent = config["mcqa_simple_agent"]["responses_api_agents"]["simple_agent"]
+    assert agent["datasets"][0] == {
+        "name": "mcqa",
+        "type": "example",
+        "jsonl_fpath": str(data.resolve()),
+        "num_repeats": 4,
+    }
+    assert config["policy_model"]["responses_api_models"]["openai_model"]["openai_api_key"] == (
+        "${policy_api_key}"
+    )
+    out = tmp_path / "gym.yaml"
+    assert main([*args, "--dataset", str(data), "--num-repeats", "4", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert yaml.safe_load(out.read_text()) == config
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--url", "ftp://127.0.0.1:1"], "expected http://HOST:PORT"),
+        (["--url", "http://127.0.0.1"], "expected http://HOST:PORT"),
+        (["--url", "http://127.0.0.1:99999"], "--url"),
+        (["--url", "http://127.0.0.1:1", "--num-repeats", "0"], "--num-repeats must be"),
+        (["--url", "http://127.0.0.1:1", "--dataset", "nowhere.jsonl"], "no such file"),
+    ],
+)
+def test_gym_config_bad_arguments_exit_2(tmp_path, capsys, extra, message):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("{}\n")
+    argv = ["harness", "gym-config", "mcqa", "--dataset", str(data), *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_with_an_unusable_name_exits_2():
+    proc = _tunegym("serve", "arithmetic", "--name", "bad;name")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "server name must be letters, digits" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("option", ["--header-timeout", "--body-timeout"])
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "soon"])
+def test_serve_timeouts_must_be_positive_seconds(option, value):
+    proc = _tunegym("serve", "arithmetic", option, value)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert option in err and "seconds" in err

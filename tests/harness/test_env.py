@@ -72,7 +72,9 @@ def test_choices_make_a_categorical_action_space_agents_can_play():
     assert HarnessGymServer(EchoHarness(), choices=["alpha", "beta"]).action_space() == {
         "response": ["alpha", "beta"]
     }
-    env = HarnessGymServer("mcqa")  # built from a path, as a live workload's server_args do
+    # Built from a path, as a live workload's server_args do; tunegym's lenient mode scores
+    # a bare letter (the bundled rows ask for "Answer: X", which a letter alone is not).
+    env = HarnessGymServer("mcqa", harness_kwargs={"grading_mode": "lenient"})
     assert env.action_space() == {"response": ["A", "B", "C", "D"]}  # from the rows' options
     _, info = env.reset(options={"index": 0})  # expected answer B
     rewards = {}

@@ -51,3 +51,15 @@ def test_redacting_stream_catches_a_secret_split_across_writes():
     stream.flush()
     assert target.getvalue() == "key=*** ok\nnext ***"
     assert "sk-123456" not in target.getvalue()
+
+
+def test_environment_secrets_are_long_values_of_secret_looking_variables():
+    from tunegym.harness.redaction import environment_secrets
+
+    environ = {
+        "OPENAI_API_KEY": "sk-abcdef123456",
+        "AUTH_MODE": "none",  # too short: would mangle ordinary text
+        "SESSION_TOKEN": "has a space in it",
+        "PATH": "/usr/bin:/bin",
+    }
+    assert environment_secrets(environ) == {"sk-abcdef123456"}

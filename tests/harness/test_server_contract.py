@@ -107,7 +107,7 @@ def test_verify_concatenates_every_assistant_output_text(echo_url):
         },
     ]
     data = httpx.post(f"{echo_url}/verify", json=body).json()
-    assert data["extracted_answer"] == "al\npha"
+    assert data["extracted_answer"] == "alpha"  # joined as the OpenAI SDK's output_text does
 
 
 def test_verify_missing_optional_fields_is_fine(echo_url):
@@ -239,26 +239,33 @@ def test_nan_in_request_does_not_break_the_response(echo_url):
     assert data["reward"] == 1.0
 
 
-def test_seed_session_contract(echo_url):
+def test_legacy_seed_session_answers_empty_and_ignores_a_rows_idx(echo_url):
+    """NeMo Gym's agent forwards the whole dataset row: its ``idx`` is just a row field."""
     assert httpx.post(f"{echo_url}/seed_session", json={}).json() == {}
     assert httpx.post(f"{echo_url}/seed_session", content=b"").json() == {}
     assert httpx.post(f"{echo_url}/seed_session", json={"anything": [1]}).json() == {}
+    for idx in (1, 3, -1, "1", True, 10**40):
+        reply = httpx.post(f"{echo_url}/seed_session", json={"idx": idx, "question": "q"})
+        assert (reply.status_code, reply.json()) == (200, {}), idx
     echoed = httpx.post(f"{echo_url}/seed_session", json={"resources_session_id": "s-1"})
     assert echoed.json() == {"resources_session_id": "s-1"}
-    row = httpx.post(f"{echo_url}/seed_session", json={"idx": 1}).json()
-    assert row["idx"] == 1
+
+
+def test_dataset_rows_are_served_by_index(echo_url):
+    row = httpx.get(f"{echo_url}/dataset/1").json()
     assert row["expected_answer"] == "beta"
     assert row["responses_create_params"]["input"][0]["content"] == "Say beta"
+    for index in ("3", "-1", "x", "9" * 40):
+        reply = httpx.get(f"{echo_url}/dataset/{index}")
+        assert reply.status_code == 404
+        assert "rows 0..2" in reply.json()["detail"]
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"idx": "1"}, "idx"),
-        ({"idx": True}, "idx"),
-        ({"idx": 3}, "idx"),
-        ({"idx": -1}, "idx"),
         ({"resources_session_id": 5}, "resources_session_id"),
+        ({"resources_session_id": ""}, "resources_session_id"),
         ([1], "body"),
     ],
 )
@@ -292,28 +299,28 @@ def test_aggregate_metrics_with_repeated_tasks(echo_url):
     data = reply.json()
     agent = data["agent_metrics"]
     assert agent["mean/reward"] == pytest.approx(4 / 9)
-    assert agent["num_samples"] == 10
-    assert agent["num_masked"] == 1
-    assert agent["num_tasks"] == 3
-    assert agent["pass@1/reward"] == pytest.approx(4 / 9)
+    assert agent["coverage/measured_rollouts"] == 9
+    assert agent["coverage/masked_rollouts"] == 1
+    assert agent["pass@1/reward"] == pytest.approx(100 * 4 / 9)
     # task 0: 1 - C(2,2)/C(3,2) = 2/3; task 1: 0; task 2: 1
-    assert agent["pass@2/reward"] == pytest.approx((2 / 3 + 0 + 1) / 3)
-    assert agent["pass@3/reward"] == pytest.approx(2 / 3)
+    assert agent["pass@2/reward"] == pytest.approx(100 * (2 / 3 + 0 + 1) / 3)
+    assert agent["pass@3/reward"] == pytest.approx(100 * 2 / 3)
     assert data["key_metrics"]["mean/reward"] == pytest.approx(4 / 9)
-    assert data["key_metrics"]["pass@3/reward"] == pytest.approx(2 / 3)
+    assert data["key_metrics"]["pass@3/reward"] == pytest.approx(100 * 2 / 3)
     groups = {g["_ng_task_index"]: g for g in data["group_level_metrics"]}
     assert groups[2]["mean/reward"] == 1.0
-    assert groups[0]["num_samples"] == 3
+    assert groups[0]["num_rollouts"] == 3
     repeats = data["repeat_level_metrics"]
     assert [r["_ng_rollout_index"] for r in repeats] == [0, 1, 2]
     assert repeats[0]["mean/reward"] == pytest.approx(2 / 3)
 
 
-def test_aggregate_metrics_without_repeats_has_no_pass_at_k(echo_url):
+def test_aggregate_metrics_without_repeats_has_no_repeat_levels(echo_url):
     body = {"verify_responses": [{"reward": 1.0}, {"reward": 0.0, "_ng_task_index": 1}]}
     data = httpx.post(f"{echo_url}/aggregate_metrics", json=body).json()
     assert data["agent_metrics"]["mean/reward"] == 0.5
-    assert not [k for k in data["agent_metrics"] if k.startswith("pass@")]
+    assert data["agent_metrics"]["num_repeats"] == 1
+    assert not [k for k in data["agent_metrics"] if "_across_repeats/" in k]
     assert data["repeat_level_metrics"] == []
 
 
@@ -350,7 +357,7 @@ def test_token_is_required_except_for_health(live_server):
 
 def test_bundled_harnesses_over_http(live_server):
     url = live_server(ArithmeticHarness(size=5))
-    row = httpx.post(f"{url}/seed_session", json={"idx": 0}).json()
+    row = httpx.get(f"{url}/dataset/0").json()
     answer = row["expected_answer"]
     body = {**row, "response": responses_object(f"Working... 1 + 1 = 2, so {answer}")}
     assert httpx.post(f"{url}/verify", json=body).json()["reward"] == 1.0
@@ -358,7 +365,7 @@ def test_bundled_harnesses_over_http(live_server):
     assert httpx.post(f"{url}/verify", json=body).json()["reward"] == 0.0
 
     url = live_server(MCQAHarness())
-    row = httpx.post(f"{url}/seed_session", json={"idx": 0}).json()
+    row = httpx.get(f"{url}/dataset/0").json()
     body = {**row, "response": responses_object("Mercury orbits closest.\n\nAnswer: B")}
     data = httpx.post(f"{url}/verify", json=body).json()
     assert (data["reward"], data["extracted_answer"]) == (1.0, "B")
@@ -399,7 +406,7 @@ bodies = st.dictionaries(verify_keys, json_values, max_size=4) | json_values
 def test_no_client_input_gives_a_5xx(echo_client, body, path):
     reply = echo_client.post(path, content=json.dumps(body).encode())
     assert reply.status_code < 500
-    assert reply.status_code in (200, 422)
+    assert reply.status_code in (200, 409, 422)
 
 
 @settings(

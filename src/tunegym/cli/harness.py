@@ -1,4 +1,4 @@
-"""``tunegym harness serve|export-data|collect``: benchmark harnesses as resource servers.
+"""``tunegym harness serve|export-data|gym-config|collect``: harnesses as resource servers.
 
 Thin layer: parse arguments, call :mod:`tunegym.harness`, map errors to exit codes.
 FastAPI, uvicorn and httpx are imported inside the handlers so ``tunegym --help`` stays
@@ -6,7 +6,9 @@ fast. Secrets never travel on the command line: the server's bearer token and th
 endpoint's API key are read from environment variables whose *names* are given.
 
 Also runnable as ``python -m tunegym.cli.harness ...`` (what ``ResourceServerProcess``
-starts), which loads no other command.
+starts), which loads no other command. A harness path is imported with the current folder
+first on ``sys.path`` (as ``python -m`` does), so ``my_bench.harness:Class`` works from the
+folder that holds ``my_bench/``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--token-env", metavar="NAME", help="require a bearer token read from env var NAME"
     )
+    serve.add_argument(
+        "--name",
+        help="server name in the session cookie <HarnessClass>___<name> (default: harness name)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="S",
+        help="close a connection whose request headers take longer (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="S",
+        help="answer 408 when a request body takes longer (default 60)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
@@ -60,6 +80,21 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     export.add_argument("directory", type=Path, metavar="DIR")
     export.add_argument("--kwargs-file", type=Path, help=kwargs_help)
     export.set_defaults(handler=_export)
+
+    gym = sub.add_parser(
+        "gym-config", help="write a NeMo Gym config YAML for a served harness (stdout or -o)"
+    )
+    gym.add_argument("name", help="instance name: <name>_resources_server, <name>_simple_agent")
+    gym.add_argument("--url", required=True, help="the URL `tunegym harness serve` printed")
+    gym.add_argument("--dataset", type=Path, required=True, help="rows JSONL (see export-data)")
+    gym.add_argument(
+        "--dataset-type", default="example", choices=("example", "train", "validation", "benchmark")
+    )
+    gym.add_argument("--num-repeats", type=int, default=1, help="rollouts per row")
+    gym.add_argument("--policy-base-url", help="default: NeMo Gym's ${policy_base_url}")
+    gym.add_argument("--policy-model-name", help="default: NeMo Gym's ${policy_model_name}")
+    gym.add_argument("-o", "--output", type=Path, help="YAML file to write (default: stdout)")
+    gym.set_defaults(handler=_gym_config)
 
     collect = sub.add_parser(
         "collect", help="ask an OpenAI-compatible endpoint for responses and verify them"
@@ -85,6 +120,23 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
 
 
 # -- shared helpers --------------------------------------------------------------------
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def import_from_cwd() -> None:
+    """Put the current folder first on ``sys.path``, as ``python -m`` and ``python -c`` do."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def read_kwargs(path: Path | None) -> dict[str, Any]:
     """Harness kwargs from ``path`` (JSON, or YAML by suffix) or ``$TUNEGYM_HARNESS_KWARGS``."""
     if path is None:
@@ -151,22 +203,40 @@ def _bind(host: str, port: int) -> socket.socket:
 def _serve(args: argparse.Namespace) -> int:
     from tunegym.harness.base import load_harness
     from tunegym.harness.process import INSTANCE_ENV, format_url
-    from tunegym.harness.redaction import RedactingStream, redact, secret_values
+    from tunegym.harness.redaction import (
+        RedactingStream,
+        environment_secrets,
+        redact,
+        secret_values,
+    )
 
     kwargs = read_kwargs(args.kwargs_file)
     token = read_env_secret(args.token_env, "--token-env")
-    secrets = secret_values(kwargs) | ({token} if token else set())
+    # Values under secret-looking keys of the kwargs and of the environment (an API key
+    # the harness reads itself), and the token: kept out of logs and of error answers.
+    secrets = (
+        secret_values(kwargs) | environment_secrets(os.environ) | ({token} if token else set())
+    )
     if secrets:  # nothing the harness or uvicorn prints may carry a secret value
         sys.stdout = RedactingStream(sys.stdout, secrets)
         sys.stderr = RedactingStream(sys.stderr, secrets)
 
     import uvicorn
 
+    from tunegym.harness.http_timeouts import default_protocol, with_header_timeout
     from tunegym.harness.server import create_app
 
+    import_from_cwd()
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout's first line for the URL
         harness = load_harness(args.harness, kwargs)
-        app = create_app(harness, token=token, instance_id=os.environ.get(INSTANCE_ENV))
+        app = create_app(
+            harness,
+            token=token,
+            instance_id=os.environ.get(INSTANCE_ENV),
+            server_name=args.name,
+            secrets=secrets,
+            body_timeout=args.body_timeout,
+        )
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     print(format_url(args.host, port), flush=True)
@@ -178,6 +248,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     config = uvicorn.Config(
         app,
+        http=with_header_timeout(default_protocol(), args.header_timeout),
         log_level=args.log_level,
         access_log=args.access_log,
         lifespan="off",
@@ -191,6 +262,7 @@ def _export(args: argparse.Namespace) -> int:
     from tunegym.harness.base import load_harness
     from tunegym.harness.collect import export_dataset
 
+    import_from_cwd()
     harness = load_harness(args.harness, read_kwargs(args.kwargs_file))
     path = export_dataset(harness, args.directory)
     print(path)
@@ -206,7 +278,11 @@ def _collect(args: argparse.Namespace) -> int:
             raise UsageError(f"{option} must be at least 1, got {value}")
     if args.limit is not None and args.limit < 0:
         raise UsageError(f"--limit must not be negative, got {args.limit}")
-    harness = load_harness(args.harness, read_kwargs(args.kwargs_file))
+    from tunegym.harness.redaction import secret_values
+
+    import_from_cwd()
+    kwargs = read_kwargs(args.kwargs_file)
+    harness = load_harness(args.harness, kwargs)
     rows = read_rows(args.input) if args.input else harness.get_dataset()
     if args.limit is not None:
         rows = rows[: args.limit]
@@ -224,15 +300,55 @@ def _collect(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         retries=args.retries,
     )
-    summary = collect(harness, rows, config, output, metrics_path, progress=not args.no_progress)
+    secrets = secret_values(kwargs) | ({config.api_key} if config.api_key else set())
+    summary = collect(
+        harness, rows, config, output, metrics_path, not args.no_progress, secrets=secrets
+    )
     agent = summary["agent_metrics"]
     mean = agent.get("mean/reward")
+    total = len(rows) * args.num_repeats
+    failed = agent.get("coverage/masked_rollouts", 0)
     print(
-        f"{agent['num_samples']} rollouts ({agent['num_masked']} failed) -> {output}; "
+        f"{total} rollouts ({failed} failed) -> {output}; "
         f"mean/reward={'n/a' if mean is None else f'{mean:.4f}'}; metrics -> {metrics_path}"
     )
-    if agent["num_samples"] and agent["num_masked"] == agent["num_samples"]:
+    if total and failed == total:
         raise TunegymError(f"every rollout failed; see failure_reason in {output}")
+    return 0
+
+
+def _gym_config(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from tunegym.harness.config import generate_gym_config, write_gym_config
+
+    try:
+        parts = urlsplit(args.url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"--url {args.url!r}: {exc}") from None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        raise UsageError(f"--url {args.url!r}: expected http://HOST:PORT as serve prints it")
+    if args.num_repeats < 1:
+        raise UsageError(f"--num-repeats must be at least 1, got {args.num_repeats}")
+    if not args.dataset.is_file():
+        raise UsageError(f"--dataset {args.dataset}: no such file")
+    config = generate_gym_config(
+        args.name,
+        parts.hostname,
+        port,
+        args.dataset.resolve(),
+        dataset_type=args.dataset_type,
+        num_repeats=args.num_repeats,
+        policy_base_url=args.policy_base_url,
+        policy_model_name=args.policy_model_name,
+    )
+    if args.output is None:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
+    else:
+        print(write_gym_config(config, args.output))
     return 0
 
 

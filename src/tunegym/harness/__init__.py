@@ -1,6 +1,7 @@
 """Benchmark harnesses served as NeMo-Gym-compatible resource servers.
 
-- :class:`GymHarness` / :class:`VerifyResult`: the contract a benchmark implements.
+- :class:`GymHarness` / :class:`VerifyResult`: the contract a benchmark implements
+  (:data:`RequestError`: raised by ``verify()``, a 422 naming the field).
 - :func:`create_app`: the FastAPI resource server (imports FastAPI when first used).
 - :class:`ResourceServerProcess`: run a server in a child process group, no orphans.
 - :func:`generate_gym_config` / :func:`write_gym_config`: NeMo Gym config YAML.
@@ -14,7 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tunegym.harness.base import BUNDLED_HARNESSES, GymHarness, VerifyResult, load_harness
+from tunegym.harness.base import (
+    BUNDLED_HARNESSES,
+    GymHarness,
+    RequestError,
+    VerifyResult,
+    load_harness,
+)
 
 _LAZY = {
     "create_app": "tunegym.harness.server",
@@ -28,7 +35,14 @@ _LAZY = {
     "aggregate_metrics": "tunegym.harness.metrics",
 }
 
-__all__ = ["BUNDLED_HARNESSES", "GymHarness", "VerifyResult", "load_harness", *_LAZY]
+__all__ = [
+    "BUNDLED_HARNESSES",
+    "GymHarness",
+    "RequestError",
+    "VerifyResult",
+    "load_harness",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -12,9 +12,27 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunegym.errors import TunegymError, UsageError
+from tunegym.harness.payload import PayloadError
+
+if TYPE_CHECKING:
+    from tunegym.harness.sessions import Session
+
+#: Raise from ``verify()`` when a row field is unusable: the server answers 422 naming it,
+#: ``RequestError(("options", 0), "expected an object")``.
+RequestError = PayloadError
+
+
+class _AsGiven:
+    """The default of :attr:`VerifyResult.expected_answer`: echo the request's value."""
+
+    def __repr__(self) -> str:
+        return "AS_GIVEN"
+
+
+AS_GIVEN: Any = _AsGiven()
 
 # Short names for the harnesses shipped with tunegym; any ``package.module:Class`` works too.
 BUNDLED_HARNESSES: dict[str, str] = {
@@ -29,12 +47,15 @@ class VerifyResult:
 
     ``reward`` is a finite float (1.0/0.0 for pass/fail benchmarks); ``extracted_answer``
     is what the harness read out of the response (``None`` when it found none);
-    ``details`` holds JSON-serialisable diagnostics and is returned as ``verify_details``.
+    ``details`` holds JSON-serialisable diagnostics and is returned as ``verify_details``;
+    ``expected_answer`` replaces the request's in the answer when given (NeMo Gym's mcqa
+    returns the normalised letter).
     """
 
     reward: float
     extracted_answer: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    expected_answer: Any = AS_GIVEN
 
     def __post_init__(self) -> None:
         reward = self.reward
@@ -52,7 +73,13 @@ class GymHarness(ABC):
     Responses request, at least ``{"input": [{"role": "user", "content": ...}]}``),
     ``expected_answer`` and any extra fields; the extra fields come back to :meth:`verify`
     as keyword arguments, so implementations should accept ``**row_fields`` they ignore.
-    ``verify`` may raise: the server turns that into a masked ``reward: 0.0`` sample.
+    ``verify`` may raise: the server turns that into a masked ``reward: 0.0`` sample, or
+    into a 422 naming the field when it raises :data:`RequestError`.
+
+    Optional hooks, all with defaults: :meth:`seed_session` and :meth:`close_session`
+    (per-session state; see :mod:`tunegym.harness.sessions`), :meth:`compute_metrics`
+    and :meth:`key_metrics` (what ``/aggregate_metrics`` adds and headlines, as NeMo Gym's
+    resources servers override ``compute_metrics``/``get_key_metrics``).
     """
 
     #: Identifier used for file names (``<name>.jsonl``) and gym config instance names.
@@ -67,6 +94,43 @@ class GymHarness(ABC):
         self, response_text: str, expected_answer: Any, **row_fields: Any
     ) -> VerifyResult:
         """Score ``response_text`` against ``expected_answer`` (and the row's other fields)."""
+
+    async def seed_session(self, session: Session) -> None:  # noqa: B027 (optional hook)
+        """Set up per-session state in ``session.state`` (``session.task_data`` is the row).
+
+        Called once per new session, before the seed is answered; raising makes the seed
+        fail with 503 (the client may retry) and no session is opened. Default: nothing.
+        """
+
+    async def close_session(self, session: Session) -> None:  # noqa: B027 (optional hook)
+        """Release what :meth:`seed_session` set up. Raising keeps the session open (503).
+
+        Also called for sessions closed because they idled too long or the server holds
+        too many. Default: nothing.
+        """
+
+    def compute_metrics(self, tasks: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """Extra ``agent_metrics`` from the scored verify responses, grouped by task.
+
+        Default: pass@k, pass@1[avg-of-k] and their spread across runs of ``reward``
+        (:func:`tunegym.harness.passk.pass_majority_metrics`, percentages).
+        """
+        from tunegym.harness.passk import pass_majority_metrics
+
+        return pass_majority_metrics(tasks, score_fn=lambda r: {"reward": r["reward"]})
+
+    def key_metrics(self, agent_metrics: dict[str, Any]) -> dict[str, Any]:
+        """The headline subset of ``agent_metrics``.
+
+        Default: ``mean/reward`` and the highest-k ``pass@{k}/reward`` and
+        ``pass@1[avg-of-{k}]/reward``.
+        """
+        from tunegym.harness.passk import highest_k_metrics
+
+        key = {k: v for k, v in agent_metrics.items() if k == "mean/reward"}
+        key.update(highest_k_metrics(agent_metrics, "pass@{k}", score_names=["reward"]))
+        key.update(highest_k_metrics(agent_metrics, "pass@1[avg-of-{k}]", score_names=["reward"]))
+        return key
 
 
 def prompt_text(row: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +94,9 @@ def chat_messages(params: Mapping[str, Any]) -> list[dict[str, str]]:
                 for part in content
                 if isinstance(part, Mapping) and isinstance(part.get("text"), str)
             )
-        role = item.get("role", "user")
-        messages.append({"role": "system" if role == "developer" else role, "content": content})
+        role = str(item.get("role", "user"))
+        text = content if isinstance(content, str) else ""
+        messages.append({"role": "system" if role == "developer" else role, "content": text})
     return messages
 
 
@@ -195,12 +196,17 @@ async def collect_async(
     output: Path,
     metrics_path: Path,
     progress: bool = True,
+    secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Collect and verify every (row, repeat); return the aggregate metrics (also written)."""
+    """Collect and verify every (row, repeat); return the aggregate metrics (also written).
+
+    ``secrets`` are replaced by ``***`` in the ``failure_reason`` of a raising harness.
+    """
     import httpx
 
     from tunegym.harness.payload import PayloadError
 
+    known = tuple(secrets)
     jobs = [(t, r) for t in range(len(rows)) for r in range(config.num_repeats)]
     results: list[dict[str, Any]] = []
     semaphore = asyncio.Semaphore(config.concurrency)
@@ -218,7 +224,7 @@ async def collect_async(
                 if not isinstance(params, Mapping):
                     raise _ModelError("protocol_violation", "row has no responses_create_params")
                 response = await _ask(client, config, params)
-                return await verify_body(harness, {**base, "response": response})
+                return await verify_body(harness, {**base, "response": response}, known)
             except (_ModelError, PayloadError) as exc:
                 kind = exc.kind if isinstance(exc, _ModelError) else "protocol_violation"
                 return {
@@ -243,7 +249,7 @@ async def collect_async(
                 out.flush()
                 advance()
     results.sort(key=lambda r: (r[TASK_INDEX_KEY], r[ROLLOUT_INDEX_KEY]))
-    metrics = aggregate_metrics(results)
+    metrics = aggregate_metrics(results, harness.compute_metrics, harness.key_metrics)
     metrics_path.write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     return metrics
 
@@ -255,9 +261,12 @@ def collect(
     output: Path,
     metrics_path: Path,
     progress: bool = True,
+    secrets: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Synchronous wrapper of :func:`collect_async` (runs its own event loop)."""
-    return asyncio.run(collect_async(harness, rows, config, output, metrics_path, progress))
+    return asyncio.run(
+        collect_async(harness, rows, config, output, metrics_path, progress, secrets)
+    )
 
 
 class _ProgressBar:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from tunegym.errors import UsageError
 from tunegym.harness.base import GymHarness, load_harness, prompt_text
 from tunegym.harness.payload import VerifyInput, row_fields
+from tunegym.harness.redaction import secret_values
 from tunegym.harness.verifying import verify_input
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class HarnessGymServer:
         elif harness_kwargs:
             raise UsageError("harness_kwargs only apply when harness is given by path")
         self.harness = harness
+        self._secrets = tuple(secret_values(harness_kwargs or {}))  # scrubbed from failures
         self.dataset = list(harness.get_dataset())
         if not self.dataset:
             raise UsageError(f"harness {harness.name!r} has an empty dataset")
@@ -113,7 +115,9 @@ class HarnessGymServer:
         index, self._current = self._current, None
         row = self.dataset[index]
         result = await verify_input(
-            self.harness, VerifyInput(text, row.get("expected_answer"), row_fields(row))
+            self.harness,
+            VerifyInput(text, row.get("expected_answer"), row_fields(row)),
+            self._secrets,
         )
         info = {"task_index": index, **{k: v for k, v in result.items() if k != "reward"}}
         return {"reward": result["reward"]}, result["reward"], True, False, info

@@ -4,7 +4,8 @@ Accepted forms (all JSON objects):
 
 - NeMo Gym: ``responses_create_params``, ``response`` (an OpenAI Responses object) and the
   row's fields at top level. The answer text is the ``output_text`` parts of every
-  ``output`` item of type ``message``, joined with newlines (as NeMo Gym's servers do).
+  assistant ``output`` item of type ``message``, concatenated and stripped: the OpenAI
+  SDK's ``Response.output_text``, which NeMo Gym's servers grade.
 - The same with ``response`` a chat-completions object: ``choices[0].message.content``.
 - Evaluator form: ``{"response": "text", "expected": ..., "metadata": {...}}``.
 
@@ -104,11 +105,11 @@ def _text_of_parts(parts: list[Any], loc: tuple[str | int, ...], part_types: set
         if text is None:
             continue
         texts.append(_expect(text, str, (*loc, j, "text"), "a string"))
-    return "\n".join(texts)
+    return "".join(texts)
 
 
 def responses_text(response: Mapping[str, Any]) -> str:
-    """Answer text of an OpenAI Responses object (assistant ``output_text`` parts)."""
+    """Answer text of an OpenAI Responses object: its assistant ``output_text`` parts, joined."""
     output = _expect(response.get("output"), list, ("response", "output"), "an array")
     texts: list[str] = []
     for i, item in enumerate(output):
@@ -122,7 +123,7 @@ def responses_text(response: Mapping[str, Any]) -> str:
         elif content is not None:
             _expect(content, list, (*loc, "content"), "an array or a string")
             texts.append(_text_of_parts(content, (*loc, "content"), {"output_text", "text"}))
-    return "\n".join(texts).strip()
+    return "".join(texts).strip()
 
 
 def chat_text(response: Mapping[str, Any]) -> str:

@@ -107,7 +107,8 @@ class ResourceServerProcess:
     free port (and retries up to ``port_retries`` times on "address in use"); an explicit
     port is used as is. ``env`` is added to the child's environment (``PYTHONPATH`` there
     reaches your harness module). ``token_env`` names an environment variable (in ``env``
-    or ``os.environ``) holding the bearer token the server will require.
+    or ``os.environ``) holding the bearer token the server will require. ``server_name``
+    is the serve command's ``--name`` (it names the session cookie).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class ResourceServerProcess:
         port_retries: int = 5,
         python: str = sys.executable,
         log_level: str = "info",
+        server_name: str | None = None,
     ) -> None:
         self.harness_path = harness_path
         self.host = host
@@ -138,6 +140,7 @@ class ResourceServerProcess:
         self.port_retries = port_retries
         self.python = python
         self.log_level = log_level
+        self.server_name = server_name
         self.token_env = token_env
         try:
             json.dumps(self.kwargs)
@@ -271,6 +274,8 @@ class ResourceServerProcess:
         argv += ["--kwargs-file", str(self._tmpdir / "kwargs.json")]
         if self.token_env:
             argv += ["--token-env", self.token_env]
+        if self.server_name:
+            argv += ["--name", self.server_name]
         return argv
 
     def _note(self, message: str) -> None:

@@ -47,6 +47,19 @@ def secret_values(value: Any, _under_secret: bool = False) -> set[str]:
     return found
 
 
+def environment_secrets(environ: Mapping[str, str]) -> set[str]:
+    """Values of secret-looking environment variables (``OPENAI_API_KEY``, ``HF_TOKEN``...).
+
+    Only values of at least 8 characters without whitespace count: a variable such as
+    ``AUTH_MODE=none`` must not turn every "none" in a log line into ``***``.
+    """
+    return {
+        value
+        for value in secret_values(dict(environ))
+        if len(value) >= 8 and not any(c.isspace() for c in value)
+    }
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with each secret (of at least 4 characters) replaced by ``***``."""
     for secret in sorted(set(secrets), key=len, reverse=True):

@@ -4,43 +4,56 @@ The contract: the request is echoed back with ``reward``, ``expected_answer``,
 ``extracted_answer``, ``mask_sample``, ``failure_kind`` and ``failure_reason`` set. A harness
 that raises (or returns something that is not a :class:`VerifyResult`) yields
 ``reward: 0.0`` with ``mask_sample: true`` and ``failure_kind: "verifier_error"``: the
-sample is not a measurement of the policy, and the caller still gets a 200.
+sample is not a measurement of the policy, and the caller still gets a 200. The error text
+in ``failure_reason`` (and in the log) has the server's known secrets replaced by ``***``.
+A harness that raises :data:`~tunegym.harness.base.RequestError` rejects the request
+instead: the exception propagates and the server answers 422.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
-from tunegym.harness.base import GymHarness, VerifyResult
-from tunegym.harness.payload import VerifyInput, parse_verify_body
+from tunegym.harness.base import AS_GIVEN, GymHarness, VerifyResult
+from tunegym.harness.payload import PayloadError, VerifyInput, parse_verify_body
+from tunegym.harness.redaction import scrub
 
 log = logging.getLogger(__name__)
 
 VERIFIER_ERROR = "verifier_error"  # NeMo Gym's shared failure_kind vocabulary
 
 
-async def verify_input(harness: GymHarness, data: VerifyInput) -> dict[str, Any]:
+async def verify_input(
+    harness: GymHarness, data: VerifyInput, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
     """Run ``harness.verify`` and return the result fields (never raises for harness bugs)."""
     try:
         result = await harness.verify(data.response_text, data.expected_answer, **data.row_fields)
         if not isinstance(result, VerifyResult):
             raise TypeError(f"verify() returned {type(result).__name__}, not VerifyResult")
         details = _json_safe(result.details)
+    except PayloadError:
+        raise
     except Exception as exc:  # a harness bug is data about this sample, not a server error
-        log.warning("harness %s verify failed: %s: %s", harness.name, type(exc).__name__, exc)
+        reason = scrub(f"{type(exc).__name__}: {_text(exc)}", secrets)
+        log.warning("harness %s verify failed: %s", harness.name, reason)
         return {
             "reward": 0.0,
             "expected_answer": data.expected_answer,
             "extracted_answer": None,
             "mask_sample": True,
             "failure_kind": VERIFIER_ERROR,
-            "failure_reason": f"{type(exc).__name__}: {exc}",
+            "failure_reason": reason,
         }
+    expected = (
+        data.expected_answer if result.expected_answer is AS_GIVEN else result.expected_answer
+    )
     fields: dict[str, Any] = {
         "reward": result.reward,
-        "expected_answer": data.expected_answer,
+        "expected_answer": expected,
         "extracted_answer": result.extracted_answer,
         "mask_sample": False,
         "failure_kind": None,
@@ -51,14 +64,25 @@ async def verify_input(harness: GymHarness, data: VerifyInput) -> dict[str, Any]
     return fields
 
 
-async def verify_fields(harness: GymHarness, body: Any) -> dict[str, Any]:
+async def verify_fields(
+    harness: GymHarness, body: Any, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return the result fields only."""
-    return await verify_input(harness, parse_verify_body(body))
+    return await verify_input(harness, parse_verify_body(body), secrets)
 
 
-async def verify_body(harness: GymHarness, body: Any) -> dict[str, Any]:
+async def verify_body(
+    harness: GymHarness, body: Any, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return it echoed with the result."""
-    return {**body, **await verify_fields(harness, body)}
+    return {**body, **await verify_fields(harness, body, secrets)}
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ itself fails
+        return f"<{type(exc).__name__} with an unprintable message>"
 
 
 def _json_safe(details: Any) -> dict[str, Any]:

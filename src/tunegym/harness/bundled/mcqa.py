@@ -1,157 +1,98 @@
-"""``mcqa``: multiple choice, scored like NeMo Gym's ``mcqa`` resource server.
+"""``mcqa``: multiple choice, graded exactly as NeMo Gym 0.7.0's ``mcqa`` resources server.
 
 Rows follow NeMo Gym's format: ``responses_create_params``, ``options`` (a list of
-single-key dicts such as ``[{"A": "..."}, {"B": "..."}]``, or one dict), ``expected_answer``
-(a letter) and optionally ``grading_mode``, which overrides the harness's default.
+single-key objects, ``[{"A": "..."}, {"B": "..."}]``; an option with a null text is not a
+choice), ``expected_answer`` (a letter), and optionally ``grading_mode`` (one of
+``strict_single_letter_boxed`` (the default), ``lenient_boxed``, ``lenient_answer_colon``)
+and ``template_metadata`` (``output_regex``: a pattern or a list tried before the mode;
+``answer_prefix`` for ``lenient_answer_colon_md``). A field of the wrong type is a 422
+naming it, as in NeMo Gym.
 
-Grading modes (the first three behave as NeMo Gym's modes of the same name):
-
-- ``strict_single_letter_boxed``: the first ``\\boxed{...}`` holding exactly one capital
-  letter among non-letters (``\\boxed{B}``, ``\\boxed{(B)}``); nothing else counts.
-- ``lenient_boxed``: strict first, else the one option whose text appears inside the box.
-- ``lenient_answer_colon``: ``Answer: <letter>`` or ``Answer: <exact option text>``.
-- ``lenient`` (tunegym's default): strict boxed, else a box opening with a letter
-  (``\\boxed{C: text}``), else the last ``Answer: B`` / ``answer is (B)``, else the last
-  ``**B**``, else the last ``(B)``, else a bare ``B``.
-
-Letters are limited to the row's option keys (any capital letter when a row has none).
-The reward is 1.0 when the extracted letter equals ``expected_answer`` (trimmed,
-upper-cased), else 0.0.
+The harness's own ``grading_mode`` kwarg, when set, wins over the row's (NeMo Gym's
+server config does the same); it also accepts ``lenient_answer_colon_md`` and tunegym's
+``lenient`` (see :mod:`.mcqa_grading`). The reward is 1.0 when the extracted letter equals
+``expected_answer`` trimmed and upper-cased (which is also what comes back as
+``expected_answer``), else 0.0. ``/aggregate_metrics`` adds NeMo Gym mcqa's pass@k,
+majority@k and no-answer rates of ``accuracy`` and its headline set.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tunegym.errors import UsageError
-from tunegym.harness.base import GymHarness, VerifyResult
+from tunegym.harness.base import GymHarness, RequestError, VerifyResult
+from tunegym.harness.bundled import mcqa_grading as grading
 from tunegym.harness.collect import read_rows
 
-GRADING_MODES = (
-    "strict_single_letter_boxed",
-    "lenient_boxed",
-    "lenient_answer_colon",
-    "lenient",
-)
+ROW_GRADING_MODES = ("strict_single_letter_boxed", "lenient_boxed", "lenient_answer_colon")
+GRADING_MODES = (*ROW_GRADING_MODES, "lenient_answer_colon_md", "lenient")
+DEFAULT_GRADING_MODE = "strict_single_letter_boxed"
 
-_STRICT_BOXED = re.compile(r"\\boxed\{[^A-Za-z]*([A-Z])[^A-Za-z]*\}")
-_BOXED_CONTENT = re.compile(r"\\boxed\{\s*(.*?)\s*\}", re.S)
-_TEXT_WRAPPER = re.compile(r"\\text\{\s*(.*?)\s*\}", re.S)
-_ANSWER_COLON = re.compile(r"(?i:answer)\s*:\s*(.+)")
-_ANSWER_LETTER = re.compile(r"(?i:answer)(?:\s+is)?\s*[:\-]?\s*\**\s*\(?([A-Z])\)?(?![A-Za-z])")
-_BOXED_LEADING_LETTER = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*[:.)]")
-_BOLD_LETTER = re.compile(r"\*\*\s*\(?([A-Z])\)?[.:]?\s*\*\*")
-_PAREN_LETTER = re.compile(r"\(([A-Z])\)")
-_BARE_LETTER = re.compile(r"\s*\(?([A-Z])\)?[.]?\s*")
+Options = Sequence[dict[str, str | None]] | None
 
 
-def allowed_letters(options: Any) -> set[str]:
-    """Capital option letters of a row (``[{"A": ...}, ...]`` or ``{"A": ..., ...}``)."""
-    entries = options if isinstance(options, list) else [options] if options else []
-    letters: set[str] = set()
-    for entry in entries:
-        if isinstance(entry, dict):
-            letters.update(k.upper() for k in entry if isinstance(k, str) and len(k) == 1)
-    return {letter for letter in letters if letter.isalpha()}
-
-
-def _option_texts(options: Any, allowed: set[str]) -> list[tuple[str, str]]:
-    entries = options if isinstance(options, list) else [options] if options else []
-    pairs = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            for key, text in entry.items():
-                if isinstance(key, str) and key.upper() in allowed and isinstance(text, str):
-                    pairs.append((key.upper(), _normalise(text)))
-    return pairs
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _unwrap_text(text: str) -> str:
-    while match := _TEXT_WRAPPER.fullmatch(text):
-        text = match.group(1)
-    return text
-
-
-def strict_boxed(text: str, allowed: set[str]) -> str | None:
-    """The letter of the first strict ``\\boxed{X}``, if it is an allowed letter."""
-    match = _STRICT_BOXED.search(text)
-    if match and (not allowed or match.group(1) in allowed):
-        return match.group(1)
-    return None
-
-
-def _boxed_option_text(text: str, options: Any, allowed: set[str]) -> str | None:
-    match = _BOXED_CONTENT.search(text)
-    if not match:
+def _check_options(options: Any) -> Options:
+    if options is None:
         return None
-    candidates = {_normalise(match.group(1)), _normalise(_unwrap_text(match.group(1)))}
-    hits = {
-        letter
-        for letter, option in _option_texts(options, allowed)
-        if option and any(option in c for c in candidates)
+    if not isinstance(options, list):
+        raise RequestError(("options",), 'expected an array of objects such as {"A": "text"}')
+    for i, entry in enumerate(options):
+        if not isinstance(entry, dict):
+            raise RequestError(("options", i), 'expected an object such as {"A": "text"}')
+        for key, text in entry.items():
+            if text is not None and not isinstance(text, str):
+                raise RequestError(("options", i, key), "expected a string or null")
+    return options
+
+
+def _check_optional(value: Any, kind: type, loc: str, what: str) -> Any:
+    if value is not None and not isinstance(value, kind):
+        raise RequestError((loc,), f"expected {what} or null")
+    return value
+
+
+def _extract(
+    mode: str, text: str, options: Options, allowed: set[str], template: dict[str, Any]
+) -> str | None:
+    extractors: dict[str, Callable[[], str | None]] = {
+        "strict_single_letter_boxed": lambda: grading.strict_boxed(text, allowed),
+        "lenient_boxed": lambda: (
+            grading.strict_boxed(text, allowed) or grading.boxed_option_text(text, options, allowed)
+        ),
+        "lenient_answer_colon": lambda: grading.answer_colon(text, options, allowed),
+        "lenient_answer_colon_md": lambda: grading.answer_colon_md(
+            text, allowed, template.get("answer_prefix")
+        ),
+        "lenient": lambda: grading.lenient(text, allowed),
     }
-    return hits.pop() if len(hits) == 1 else None
+    return extractors[mode]()
 
 
-def _answer_colon(text: str, options: Any, allowed: set[str]) -> str | None:
-    match = _ANSWER_COLON.search(text)
-    if not match:
-        return None
-    candidate = _unwrap_text(match.group(1)).strip()
-    if len(candidate) == 1 and candidate.isalpha() and candidate.upper() in allowed:
-        return candidate.upper()
-    wanted = _normalise(candidate)
-    for letter, option in _option_texts(options, allowed):
-        if option == wanted:
-            return letter
-    return None
-
-
-def _last_allowed(pattern: re.Pattern[str], text: str, allowed: set[str]) -> str | None:
-    for letter in reversed(pattern.findall(text)):
-        if not allowed or letter in allowed:
-            return letter
-    return None
-
-
-def lenient(text: str, allowed: set[str]) -> str | None:
-    """tunegym's lenient extraction (see the module docstring for the order)."""
-    letter = strict_boxed(text, allowed)
-    for pattern in (_BOXED_LEADING_LETTER, _ANSWER_LETTER, _BOLD_LETTER, _PAREN_LETTER):
-        letter = letter or _last_allowed(pattern, text, allowed)
-    if letter is None and (bare := _BARE_LETTER.fullmatch(text)):
-        letter = bare.group(1) if not allowed or bare.group(1) in allowed else None
-    return letter
-
-
-_EXTRACTORS: dict[str, Callable[[str, Any, set[str]], str | None]] = {
-    "strict_single_letter_boxed": lambda text, options, allowed: strict_boxed(text, allowed),
-    "lenient_boxed": lambda text, options, allowed: (
-        strict_boxed(text, allowed) or _boxed_option_text(text, options, allowed)
-    ),
-    "lenient_answer_colon": _answer_colon,
-    "lenient": lambda text, options, allowed: lenient(text, allowed),
-}
-
-
-def extract_letter(text: str, options: Any = None, grading_mode: str = "lenient") -> str | None:
-    """The answer letter in ``text`` under ``grading_mode`` (``ValueError`` if unknown)."""
-    try:
-        extractor = _EXTRACTORS[grading_mode]
-    except KeyError:
+def extract_letter(
+    text: str,
+    options: Options = None,
+    grading_mode: str = DEFAULT_GRADING_MODE,
+    template_metadata: dict[str, Any] | None = None,
+) -> str | None:
+    """The answer letter of ``text`` for a row's ``options`` (``ValueError`` for a bad mode)."""
+    if grading_mode not in GRADING_MODES:
         raise ValueError(
             f"unknown grading_mode {grading_mode!r}; expected one of {list(GRADING_MODES)}"
-        ) from None
-    return extractor(text, options, allowed_letters(options))
+        )
+    text = text.strip()
+    if not text:
+        return None
+    allowed = grading.allowed_letters(options)
+    template = template_metadata or {}
+    letter = None
+    if template.get("output_regex") is not None:
+        letter = grading.custom_regex(text, template["output_regex"], options, allowed)
+    return letter or _extract(grading_mode, text, options, allowed, template)
 
 
 def bundled_rows() -> list[dict[str, Any]]:
@@ -161,14 +102,18 @@ def bundled_rows() -> list[dict[str, Any]]:
 
 
 class MCQAHarness(GymHarness):
-    """Multiple-choice questions; ``dataset_path`` swaps in your own NeMo-Gym-format JSONL."""
+    """Multiple-choice questions; ``dataset_path`` swaps in your own NeMo-Gym-format JSONL.
+
+    ``grading_mode=None`` (the default) lets each row choose, as NeMo Gym does.
+    """
 
     name = "mcqa"
 
-    def __init__(self, grading_mode: str = "lenient", dataset_path: str | None = None) -> None:
-        if grading_mode not in GRADING_MODES:
+    def __init__(self, grading_mode: str | None = None, dataset_path: str | None = None) -> None:
+        if grading_mode is not None and grading_mode not in GRADING_MODES:
             raise UsageError(
-                f"mcqa: grading_mode must be one of {list(GRADING_MODES)}, got {grading_mode!r}"
+                f"mcqa: grading_mode must be one of {list(GRADING_MODES)} or unset, "
+                f"got {grading_mode!r}"
             )
         self.grading_mode = grading_mode
         self.dataset_path = dataset_path
@@ -183,11 +128,55 @@ class MCQAHarness(GymHarness):
         response_text: str,
         expected_answer: Any,
         options: Any = None,
-        grading_mode: str | None = None,
+        grading_mode: Any = DEFAULT_GRADING_MODE,
+        template_metadata: Any = None,
         **row_fields: Any,
     ) -> VerifyResult:
-        mode = grading_mode or self.grading_mode
-        letter = extract_letter(response_text, options, mode)
-        gold = str(expected_answer or "").strip().upper()
+        options = _check_options(options)
+        _check_optional(expected_answer, str, "expected_answer", "a string")
+        _check_optional(template_metadata, dict, "template_metadata", "an object")
+        _check_optional(row_fields.get("metadata"), dict, "metadata", "an object")
+        _check_optional(row_fields.get("uuid"), str, "uuid", "a string")
+        if grading_mode not in ROW_GRADING_MODES:
+            raise RequestError(
+                ("grading_mode",),
+                f"expected one of {list(ROW_GRADING_MODES)}, got {grading_mode!r}",
+                kind="literal_error",
+            )
+        regexes = (template_metadata or {}).get("output_regex")
+        if regexes is not None and not (
+            isinstance(regexes, str)
+            or (isinstance(regexes, list) and all(isinstance(r, str) for r in regexes))
+        ):
+            raise RequestError(
+                ("template_metadata", "output_regex"), "expected a string or an array of strings"
+            )
+        mode = self.grading_mode or grading_mode
+        gold = (expected_answer or "").strip().upper()
+        letter = extract_letter(response_text, options, mode, template_metadata)
         reward = 1.0 if letter is not None and gold and letter == gold else 0.0
-        return VerifyResult(reward, letter, {"grading_mode": mode})
+        return VerifyResult(reward, letter, {"grading_mode": mode}, expected_answer=gold)
+
+    def compute_metrics(self, tasks: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """NeMo Gym mcqa's: pass/majority/no-answer of ``accuracy`` (= reward), in percent."""
+        from tunegym.harness.passk import pass_majority_metrics
+
+        return pass_majority_metrics(
+            tasks, score_fn=lambda r: {"accuracy": r["reward"]}, answer_key="extracted_answer"
+        )
+
+    def key_metrics(self, agent_metrics: dict[str, Any]) -> dict[str, Any]:
+        """NeMo Gym mcqa's headline set."""
+        from tunegym.harness.passk import highest_k_metrics
+
+        key = {k: v for k, v in agent_metrics.items() if k == "mean/reward"}
+        key.update(
+            highest_k_metrics(
+                agent_metrics, "pass@1[avg-of-{k}]", score_names=["accuracy", "no_answer"]
+            )
+        )
+        key.update(highest_k_metrics(agent_metrics, "pass@{k}", score_names=["no_answer"]))
+        key.update(highest_k_metrics(agent_metrics, "majority@{k}", score_names=["accuracy"]))
+        if "pass@1/accuracy" in agent_metrics:
+            key["pass@1/accuracy"] = agent_metrics["pass@1/accuracy"]
+        return key
