@@ -28,8 +28,9 @@ def test_regex_uses_group_one_not_whole_match(tmp_path: Path) -> None:
     assert extract("regex", r"(\d+) took ([\d.]+)", tmp_path, stdout) == 7.0
 
 
-def test_regex_without_group_uses_whole_match(tmp_path: Path) -> None:
-    assert extract("regex", r"[\d.]+(?= rows/s)", tmp_path, "1 run: 1234.5 rows/s") == 1234.5
+def test_regex_without_a_capture_group_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"metric 'm'.*no capture group.*parentheses"):
+        build_extractor(MetricSource("m", "regex", r"[\d.]+(?= rows/s)"))
 
 
 def test_regex_no_match_is_missing(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunegym.cli.common import positive_int
+from tunegym.cli.common import int_in
 from tunegym.errors import UsageError
+from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,13 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write command.txt into each trial folder and execute nothing",
     )
-    parser.add_argument("--seed", type=int, default=None, help="override every job's agent.seed")
     parser.add_argument(
-        "--max-steps", type=positive_int, default=None, help="override every job's agent.max_steps"
+        "--seed", type=int_in(0, MAX_SEED), default=None, help="override every job's agent.seed"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int_in(1, MAX_STEPS),
+        default=None,
+        help="override every job's agent.max_steps",
     )
     parser.add_argument(
         "--parallel",
-        type=positive_int,
+        type=int_in(1, MAX_PARALLEL),
         default=None,
         help="trials in flight at once (overrides every job's agent.parallel)",
     )
