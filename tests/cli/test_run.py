@@ -246,3 +246,26 @@ def test_sigint_kills_the_trial_keeps_rows_and_exits_130(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert summary["jobs"][0]["status"] == "interrupted" and summary["jobs"][0]["trials"] == 2
+
+
+def test_a_catastrophic_metric_regex_ends_as_metric_missing_with_the_reason(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    """Extraction is bounded in time: the run ends, the trial says why its metric is missing."""
+    path = write_toml(
+        "w.toml",
+        {
+            "name": "redos",
+            "command": [sys.executable, "-c", "print('a' * 60 + '!')", "{i}"],
+            "params": {"i": [1, 2]},
+            "metrics": [{"name": "m", "regex": "^(a|aa)+$", "regex_timeout_s": 0.3}],
+        },
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--output", str(out), "--no-progress", "-q"]) == 1
+    db = sqlite3.connect(_only_run_dir(out) / "trials.sqlite")
+    rows = db.execute("SELECT status, error FROM trials ORDER BY step").fetchall()
+    assert [status for status, _ in rows] == ["metric_missing", "metric_missing"]
+    for _, error in rows:
+        assert "metric(s) not found in the trial's output: m" in error
+        assert "regex search of stdout took longer than 0.3 s" in error
