@@ -22,7 +22,7 @@ from tunegym.agents.base import AgentConfig
 from tunegym.agents.registry import default_agent_reason, default_max_steps, load_agent
 from tunegym.env.observers import StepObserver
 from tunegym.env.workload import EnvSettings, WorkloadEnv
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import TunegymError, UsageError, interrupt_cause, interrupt_exit_code
 from tunegym.report.progress import ProgressObserver
 from tunegym.report.reports import record_job, record_start, write_reports
 from tunegym.report.summary import JobRecord
@@ -143,11 +143,15 @@ def run_scenario(
                     on_job(record)
         if any(r.status != "ok" for r in records):
             status = "agent_failed"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (SignalInterrupt)
         status = "interrupted"
-        _mark_running(records, "interrupted", "interrupted by Ctrl-C")
+        _mark_running(records, "interrupted", f"interrupted by {interrupt_cause(exc)}")
         finish_run(run_dir, run_info, records, db, status, started)
-        raise RunInterrupted(f"interrupted; recorded trials and reports are in {run_dir}") from None
+        interrupted = RunInterrupted(
+            f"interrupted by {interrupt_cause(exc)}; recorded trials and reports are in {run_dir}"
+        )
+        interrupted.exit_code = interrupt_exit_code(exc)
+        raise interrupted from None
     except BaseException as exc:
         status = "error"
         _mark_running(records, "error", f"{type(exc).__name__}: {exc}")

@@ -33,4 +33,6 @@ def make_runner(
             settings = settings.model_copy(update={"address": ray_address})
         cpus_needed = int(parallel * max(settings.num_cpus, 1))
         return RayRunner(settings, local_cpus=cpus_needed)
-    return LocalRunner()
+    from tunegym.runners.local_resources import LocalResources
+
+    return LocalRunner(LocalResources.from_spec(workload.local))

@@ -1,9 +1,12 @@
 """Run a trial as a local subprocess, or only write down what would run.
 
 :class:`LocalRunner` gives every trial its own session and process group, so a timeout
-or an interrupt can take down everything the trial started, grandchildren included.
-Waiting is event-driven: on Linux a pidfd is polled with the remaining timeout, so the
-runner costs little more than a bare :func:`subprocess.run`.
+or an interrupt can take down everything the trial started, grandchildren included; a
+trial process that leaves the group (``setsid``, a daemon's double fork) is found through
+its trial tag and tunegym's subreaper, and a watchdog takes the trial's processes down
+if tunegym itself is killed (:mod:`tunegym.procgroup`). Waiting is event-driven: on Linux
+a pidfd is polled with the remaining timeout, so the runner costs little more than a bare
+:func:`subprocess.run`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,28 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
-from tunegym.procgroup import signal_group, wait_group_gone
+from tunegym.procgroup import (
+    TAG_VARIABLE,
+    Proc,
+    adopted,
+    descendants,
+    has_children,
+    process_table,
+    reap,
+    set_child_subreaper,
+    signal_group,
+    signal_pids,
+    start_watchdog,
+    tag_prefix,
+    tagged,
+    wait_group_gone,
+)
 from tunegym.runners.base import TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.local_resources import Lease, LocalResources
 
 STDOUT_NAME = "stdout.txt"
 STDERR_NAME = "stderr.txt"
@@ -31,6 +53,49 @@ _REAP_WAIT_S = 2.0
 """How long to wait, after SIGKILL, for the group's processes to actually be gone."""
 
 _pidfd_supported = hasattr(os, "pidfd_open")
+_POLL_MAX_MS = 2**31 - 1
+"""poll() takes a C int of milliseconds; longer timeouts wait in slices."""
+
+
+class _Trials:
+    """Process-wide book of running local trials: their leaders (children we started, as
+    opposed to orphans the subreaper adopted), the subreaper switched on while any runs,
+    and each trial's tag."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.leaders: set[int] = set()
+        self.running = 0
+        self.subreaper = False
+        self.started = 0
+        self.sole: int | None = None
+        """The serial of a trial that started alone in a process with no other child, as
+        long as no other trial has started since: every orphan adopted then is its own."""
+
+    @contextmanager
+    def running_one(self) -> Iterator[tuple[str, int]]:
+        """Count a trial in (the first one starts the watchdog and the subreaper) and
+        yield its tag and serial; out again when it ends."""
+        watched = start_watchdog()
+        with self.lock:
+            self.started += 1
+            serial = self.started
+            tag = f"{tag_prefix()}{serial}"
+            self.running += 1
+            if self.running == 1 and watched:
+                self.subreaper = set_child_subreaper(True)
+            self.sole = serial if self.running == 1 and not has_children() else None
+        try:
+            yield tag, serial
+        finally:
+            with self.lock:
+                self.running -= 1
+                if self.running == 0 and self.subreaper:
+                    set_child_subreaper(False)
+                    self.subreaper = False
+
+
+_trials = _Trials()
 
 
 class LocalRunner:
@@ -50,14 +115,24 @@ class LocalRunner:
       and the returncode is the leader's (usually ``-SIGTERM`` or ``-SIGKILL``).
     - When the leader exits on its own, whatever it left behind in its group gets SIGTERM,
       then SIGKILL after the grace period: no process of a trial outlives :meth:`run`.
+      On Linux that includes processes that left the group (``setsid``, daemons): the
+      environment also holds ``TUNEGYM_TRIAL_TAG`` (unique per trial), and while trials
+      run tunegym is a child subreaper, so such orphans come back to it and are found by
+      their tag. A watchdog process kills tagged processes if tunegym dies without
+      cleaning up (``kill -9``); see :mod:`tunegym.procgroup` for the limits.
     - If waiting is interrupted (``KeyboardInterrupt`` or any other ``BaseException``),
       the group is terminated with a short grace, the leader reaped, and the exception
       re-raised.
+    - With ``resources`` (the workload's ``[local]`` table), each trial first takes its
+      share of the pool (waiting while none is free): GPUs as ``CUDA_VISIBLE_DEVICES``,
+      CPUs as its CPU affinity (``TUNEGYM_CPUS`` names them); the share is returned when
+      the trial ends, whatever the outcome.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, resources: LocalResources | None = None) -> None:
         self._active: set[int] = set()
         self._lock = threading.Lock()
+        self.resources = resources
 
     def cancel_all(self) -> None:
         """Kill the process group of every trial running now (from another thread).
@@ -72,23 +147,35 @@ class LocalRunner:
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` to completion and report what happened; see the class docstring."""
+        lease = self.resources.acquire() if self.resources is not None else None
+        try:
+            with _trials.running_one() as (tag, serial):
+                return self._run(spec, tag, serial, lease)
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _run(self, spec: TrialSpec, tag: str, serial: int, lease: Lease | None) -> TrialResult:
         cwd = spec.cwd
         stdout_path = cwd / STDOUT_NAME
         stderr_path = cwd / STDERR_NAME
-        env = {**os.environ, **spec.env} if spec.env else None
+        env = {**os.environ, **spec.env, TAG_VARIABLE: tag}
+        if lease is not None:
+            env.update(lease.env)
         started_at = time.time()
         t0 = time.monotonic()
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
-                proc = subprocess.Popen(
-                    spec.argv,
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
+                with _pinned(lease.cpus if lease is not None else None):
+                    proc = subprocess.Popen(
+                        spec.argv,
+                        cwd=cwd,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        start_new_session=True,
+                    )
             except OSError as exc:
                 message = _start_error(spec.argv[0], exc)
                 err.write(f"tunegym: {message}\n".encode())
@@ -101,20 +188,25 @@ class LocalRunner:
                     stderr_path=stderr_path,
                     error=message,
                 )
-            # From here on the trial's group is ours to clean up, whatever happens.
+            # From here on the trial's processes are ours to clean up, whatever happens.
             pidfd: int | None = None
             with self._lock:
                 self._active.add(proc.pid)
+            with _trials.lock:
+                _trials.leaders.add(proc.pid)
+            mine = _Escapees(f"{TAG_VARIABLE}={tag}\0".encode(), serial)
             try:
                 pidfd = _open_pidfd(proc.pid)
                 exited = _wait_exit(proc, pidfd, spec.timeout_s)
-                _sweep_group(proc, pidfd, spec.kill_grace_s)
+                _sweep_trial(proc, pidfd, spec.kill_grace_s, mine)
             except BaseException:
-                _sweep_group(proc, pidfd, min(spec.kill_grace_s, _INTERRUPT_GRACE_S))
+                _sweep_trial(proc, pidfd, min(spec.kill_grace_s, _INTERRUPT_GRACE_S), mine)
                 raise
             finally:
                 with self._lock:
                     self._active.discard(proc.pid)
+                with _trials.lock:
+                    _trials.leaders.discard(proc.pid)
                 if pidfd is not None:
                     os.close(pidfd)
         duration = time.monotonic() - t0
@@ -207,8 +299,15 @@ def _wait_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float 
     if pidfd is not None:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        ms = None if timeout is None else math.ceil(timeout * 1000)
-        return bool(poller.poll(ms))
+        if timeout is None:
+            return bool(poller.poll())
+        deadline = time.monotonic() + timeout
+        while True:
+            ms = min(math.ceil((deadline - time.monotonic()) * 1000), _POLL_MAX_MS)
+            if poller.poll(max(ms, 0)):
+                return True
+            if ms < _POLL_MAX_MS:
+                return False
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -216,25 +315,91 @@ def _wait_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float 
     return True
 
 
-def _sweep_group(proc: subprocess.Popen[bytes], pidfd: int | None, grace: float) -> None:
-    """Leave no process of the trial's group alive, and the leader reaped.
+@dataclass(frozen=True)
+class _Escapees:
+    """How to tell a trial's processes that left its group: its tag entry, and whether
+    every adopted orphan is its own (it ran alone; see ``_Trials.sole``)."""
+
+    entry: bytes
+    serial: int
+
+    def roots(self, table: dict[int, Proc], known: set[int]) -> set[int]:
+        orphans = adopted(table, known)
+        if _trials.sole == self.serial and _trials.started == self.serial:
+            return {p for p in orphans if table[p].alive}  # tagged or not (env -i)
+        return tagged(table, self.entry, among=orphans)
+
+
+def _sweep_trial(
+    proc: subprocess.Popen[bytes], pidfd: int | None, grace: float, mine: _Escapees
+) -> None:
+    """Leave no process of the trial alive, and the leader reaped.
 
     SIGTERM to the group (a zombie leader ignores it), then wait up to ``grace`` for the
-    leader to exit and the rest of the group to be gone. Unless the group is then empty,
-    SIGKILL it, in a ``finally`` so a second interrupt cannot skip it, and wait briefly
-    until the kill has taken effect. Idempotent.
+    leader to exit and the rest of the group to be gone; then the same for processes that
+    left the group (adopted by our subreaper, carrying the trial's ``entry`` tag). Unless
+    all are then gone, SIGKILL them, in a ``finally`` so a second interrupt cannot skip it,
+    and wait briefly until the kill has taken effect. Idempotent.
     """
     pgid = proc.pid  # start_new_session: the leader's pid is the group id
+    deadline = time.monotonic() + grace
     clean = False
     try:
         signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
         if proc.returncode is None and _wait_exit(proc, pidfd, grace):
             proc.wait()
-        if proc.returncode is not None:
-            clean = wait_group_gone(pgid, deadline)
+        if proc.returncode is not None and wait_group_gone(pgid, deadline):
+            clean = _end_escaped(mine, signal.SIGTERM, deadline)
     finally:
         if not clean:
             signal_group(pgid, signal.SIGKILL)
             proc.wait()
-            wait_group_gone(pgid, time.monotonic() + _REAP_WAIT_S)
+            until = time.monotonic() + _REAP_WAIT_S
+            wait_group_gone(pgid, until)
+            _end_escaped(mine, signal.SIGKILL, until)
+
+
+def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
+    """Signal the trial's processes that left its group, and their descendants, until none
+    is left or ``deadline``; return whether none is left. Costs one syscall when this
+    process has no child (nothing was adopted); reads ``/proc`` only otherwise."""
+    if not _trials.subreaper:
+        return True
+    signalled: set[int] = set()
+    delay = 0.001
+    try:
+        while has_children():
+            table = process_table()
+            with _trials.lock:
+                known = set(_trials.leaders)
+            roots = mine.roots(table, known)
+            alive = {p for p in descendants(table, roots) if table[p].alive}
+            if not alive:
+                return True
+            # SIGTERM once per process (then give it time); SIGKILL every round.
+            signal_pids(alive if sig == signal.SIGKILL else alive - signalled, sig)
+            signalled |= alive
+            reap(signalled)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+        return True
+    finally:
+        reap(signalled)
+
+
+@contextmanager
+def _pinned(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Run the block with this thread's CPU affinity set to ``cpus``: a process started
+    in it inherits the mask from its first instruction (no ``preexec_fn``, no race)."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
