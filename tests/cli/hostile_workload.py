@@ -42,7 +42,9 @@ def stubborn(pid_dir: str, kind: str, env: dict | None = None) -> None:
 def main() -> None:
     pid_dir, mode = sys.argv[1], sys.argv[2]
     os.makedirs(pid_dir, exist_ok=True)
-    kinds = sys.argv[3].split(",") if len(sys.argv) > 3 else ["child", "orphan", "daemon", "envless"]
+    kinds = (
+        sys.argv[3].split(",") if len(sys.argv) > 3 else ["child", "orphan", "daemon", "envless"]
+    )
     if "child" in kinds and os.fork() == 0:
         stubborn(pid_dir, "child")
     if "orphan" in kinds and os.fork() == 0:

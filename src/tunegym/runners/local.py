@@ -19,9 +19,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from tunegym.procgroup import (
     TAG_VARIABLE,
@@ -72,27 +71,28 @@ class _Trials:
         """The serial of a trial that started alone in a process with no other child, as
         long as no other trial has started since: every orphan adopted then is its own."""
 
-    @contextmanager
-    def running_one(self) -> Iterator[tuple[str, int]]:
-        """Count a trial in (the first one starts the watchdog and the subreaper) and
-        yield its tag and serial; out again when it ends."""
+    def enter(self) -> tuple[str, int]:
+        """Count a trial in (the first one starts the watchdog, and the subreaper while
+        any runs); its tag and serial. Pair with :meth:`leave`."""
         watched = start_watchdog()
         with self.lock:
             self.started += 1
             serial = self.started
-            tag = f"{tag_prefix()}{serial}"
             self.running += 1
-            if self.running == 1 and watched:
-                self.subreaper = set_child_subreaper(True)
-            self.sole = serial if self.running == 1 and not has_children() else None
-        try:
-            yield tag, serial
-        finally:
-            with self.lock:
-                self.running -= 1
-                if self.running == 0 and self.subreaper:
-                    set_child_subreaper(False)
-                    self.subreaper = False
+            if self.running == 1:
+                if watched:
+                    self.subreaper = set_child_subreaper(True)
+                self.sole = serial if not has_children() else None
+            else:
+                self.sole = None
+        return f"{tag_prefix()}{serial}", serial
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+            if self.running == 0 and self.subreaper:
+                set_child_subreaper(False)
+                self.subreaper = False
 
 
 _trials = _Trials()
@@ -149,8 +149,11 @@ class LocalRunner:
         """Run ``spec`` to completion and report what happened; see the class docstring."""
         lease = self.resources.acquire() if self.resources is not None else None
         try:
-            with _trials.running_one() as (tag, serial):
+            tag, serial = _trials.enter()
+            try:
                 return self._run(spec, tag, serial, lease)
+            finally:
+                _trials.leave()
         finally:
             if lease is not None:
                 lease.release()
@@ -166,16 +169,7 @@ class LocalRunner:
         t0 = time.monotonic()
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
-                with _pinned(lease.cpus if lease is not None else None):
-                    proc = subprocess.Popen(
-                        spec.argv,
-                        cwd=cwd,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=err,
-                        start_new_session=True,
-                    )
+                proc = _spawn(spec, env, out, err, lease.cpus if lease is not None else None)
             except OSError as exc:
                 message = _start_error(spec.argv[0], exc)
                 err.write(f"tunegym: {message}\n".encode())
@@ -390,16 +384,30 @@ def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
         reap(signalled)
 
 
-@contextmanager
-def _pinned(cpus: frozenset[int] | None) -> Iterator[None]:
-    """Run the block with this thread's CPU affinity set to ``cpus``: a process started
-    in it inherits the mask from its first instruction (no ``preexec_fn``, no race)."""
-    if not cpus:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
+def _spawn(
+    spec: TrialSpec,
+    env: dict[str, str],
+    out: IO[bytes],
+    err: IO[bytes],
+    cpus: frozenset[int] | None,
+) -> subprocess.Popen[bytes]:
+    """Start the trial's leader in a new session. With ``cpus``, this thread's CPU
+    affinity is set around the start, so the leader inherits the mask from its first
+    instruction (no ``preexec_fn``, no race with what it starts)."""
+    before = None
+    if cpus:
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)
     try:
-        yield
+        return subprocess.Popen(
+            spec.argv,
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
     finally:
-        os.sched_setaffinity(0, before)
+        if before is not None:
+            os.sched_setaffinity(0, before)

@@ -342,7 +342,43 @@ def _check_live(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
 __all__ = ["BUILTIN_PLACEHOLDERS", "check_workload", "format_loc", "placeholder_names"]
 
 
+def _check_local_pool(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
+    """``[local]``: CPUs this machine has, and no ``[env]`` entry the pool overwrites."""
+    from tunegym.runners.local_resources import CPU_VARIABLE, GPU_VARIABLE, available_cpus
+
+    pool = w.local
+    if pool.gpus and GPU_VARIABLE in w.env:
+        yield (
+            ("env", GPU_VARIABLE),
+            f"{GPU_VARIABLE} is set per trial from [local] gpus; drop it from [env]",
+        )
+    if pool.cpus_per_trial is None:
+        if pool.cpus is not None:
+            yield (
+                ("local", "cpus"),
+                "cpus is the pool cpus_per_trial takes from; set cpus_per_trial",
+            )
+        return
+    if CPU_VARIABLE in w.env:
+        yield ("env", CPU_VARIABLE), f"{CPU_VARIABLE} is set per trial from [local]; drop it"
+    if w.runner != "local":
+        return  # the pool is the local runner's; another machine's CPUs are unknown here
+    usable = available_cpus()
+    foreign = sorted(set(pool.cpus or ()) - usable)
+    if foreign:
+        yield (
+            ("local", "cpus"),
+            f"CPU(s) {foreign} are not available here (tunegym may use {sorted(usable)})",
+        )
+    elif pool.cpus is None and pool.cpus_per_trial > len(usable):
+        yield (
+            ("local", "cpus_per_trial"),
+            f"{pool.cpus_per_trial} CPUs per trial, but tunegym may use {len(usable)} here",
+        )
+
+
 def _check_runner(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
+    yield from _check_local_pool(w)
     if w.mode == "live" and w.runner != "local":
         yield ("runner",), f"a live job steps its server in process; runner {w.runner!r} is unused"
     if w.slurm.batch:
