@@ -311,6 +311,7 @@ class WorkloadSpec(_Strict):
     """A benchmark command and its search space (``workload.toml``)."""
 
     name: FolderName = Field(min_length=1)
+    """Names the job and its folder: letters, digits, `_`, `.`, `-` (not first), at most 100."""
     description: str = ""
     mode: Literal["offline", "live"] = "offline"
     """``offline``: run ``command`` per trial; ``live``: step an in-process GymServer."""
@@ -323,6 +324,7 @@ class WorkloadSpec(_Strict):
     runner: Literal["local", "ray", "slurm"] = "local"
     """Where trials run: subprocesses here, Ray tasks, or Slurm jobs."""
     local: LocalSpec = Field(default_factory=LocalSpec)
+    """Local runner: GPUs and CPUs shared out among trials running at once."""
     ray: RaySpec = Field(default_factory=RaySpec)
     slurm: SlurmSpec = Field(default_factory=SlurmSpec)
     params: dict[str, ParamValue] = Field(default_factory=dict)
@@ -379,5 +381,6 @@ class ScenarioSpec(_Strict):
     """``scenario.toml``: a name and the jobs to run, in order."""
 
     name: FolderName = Field(min_length=1)
+    """Names the run folder: letters, digits, `_`, `.`, `-` (not first), at most 100."""
     description: str = ""
     jobs: list[JobSpec] = Field(min_length=1)
