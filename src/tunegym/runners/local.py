@@ -70,11 +70,14 @@ class _Trials:
         self.sole: int | None = None
         """The serial of a trial that started alone in a process with no other child, as
         long as no other trial has started since: every orphan adopted then is its own."""
+        self.guard = True
+        """Watchdog and subreaper on (the default); off only to measure what they cost
+        (benchmarks/bench_trial_overhead.py)."""
 
     def enter(self) -> tuple[str, int]:
         """Count a trial in (the first one starts the watchdog, and the subreaper while
         any runs); its tag and serial. Pair with :meth:`leave`."""
-        watched = start_watchdog()
+        watched = self.guard and start_watchdog()
         with self.lock:
             self.started += 1
             serial = self.started
@@ -82,7 +85,7 @@ class _Trials:
             if self.running == 1:
                 if watched:
                     self.subreaper = set_child_subreaper(True)
-                self.sole = serial if not has_children() else None
+                self.sole = serial if watched and not has_children() else None
             else:
                 self.sole = None
         return f"{tag_prefix()}{serial}", serial
