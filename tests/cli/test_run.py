@@ -282,3 +282,16 @@ def test_a_catastrophic_metric_regex_ends_as_metric_missing_with_the_reason(
     for _, error in rows:
         assert "metric(s) not found in the trial's output: m" in error
         assert "regex search of stdout took longer than 0.3 s" in error
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--seed", "-5"), ("--seed", str(10**30)), ("--max-steps", "0"), ("--parallel", "99999")],
+)
+def test_an_out_of_range_override_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(tmp_path / "w.toml"), flag, value])
+    assert info.value.code == 2
+    assert f"argument {flag}: must be in [" in capsys.readouterr().err
