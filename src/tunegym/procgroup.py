@@ -37,6 +37,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Collection, Iterable
+from typing import Any
 
 TAG_VARIABLE = "TUNEGYM_TRIAL_TAG"
 """The environment variable that marks a trial's processes (see the module docstring)."""
@@ -49,8 +51,8 @@ def signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def signal_pids(pids: object, sig: int) -> None:
-    for pid in pids:  # type: ignore[attr-defined]
+def signal_pids(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
 
@@ -132,13 +134,13 @@ def process_table() -> dict[int, Proc]:
     return table
 
 
-def descendants(table: dict[int, Proc], roots: object) -> set[int]:
+def descendants(table: dict[int, Proc], roots: Iterable[int]) -> set[int]:
     """``roots`` and every process below them in ``table``."""
     kids: dict[int, list[int]] = {}
     for proc in table.values():
         kids.setdefault(proc.ppid, []).append(proc.pid)
     found: set[int] = set()
-    stack = list(roots)  # type: ignore[call-overload]
+    stack = list(roots)
     while stack:
         pid = stack.pop()
         if pid not in found:
@@ -158,20 +160,20 @@ def environ_has(pid: int, entry: bytes) -> bool:
     return environ.startswith(entry) or b"\0" + entry in environ
 
 
-def tagged(table: dict[int, Proc], entry: bytes, among: object = None) -> set[int]:
+def tagged(table: dict[int, Proc], entry: bytes, among: Iterable[int] | None = None) -> set[int]:
     """Live processes of ``table`` (or of the pids ``among``) whose environment has
     ``entry``; the caller's own process is never among them."""
     me = os.getpid()
-    pids = table if among is None else among
+    pids: Iterable[int] = table if among is None else among
     return {
         pid
-        for pid in pids  # type: ignore[attr-defined]
+        for pid in pids
         if pid != me and pid in table and table[pid].alive and environ_has(pid, entry)
     }
 
 
 # -- the subreaper ---------------------------------------------------------------------------
-_libc: object = None
+_libc: Any = None
 
 
 def set_child_subreaper(on: bool) -> bool:
@@ -185,7 +187,7 @@ def set_child_subreaper(on: bool) -> bool:
             import ctypes
 
             _libc = ctypes.CDLL(None, use_errno=True)
-        return _libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0  # type: ignore[attr-defined]
+        return bool(_libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
 
@@ -199,16 +201,16 @@ def has_children() -> bool:
     return True
 
 
-def adopted(table: dict[int, Proc], known: object) -> list[int]:
+def adopted(table: dict[int, Proc], known: Collection[int]) -> list[int]:
     """Children of this process in ``table`` that it did not start (not in ``known``):
     orphans the subreaper took in."""
     me = os.getpid()
-    return [p.pid for p in table.values() if p.ppid == me and p.pid not in known]  # type: ignore[operator]
+    return [p.pid for p in table.values() if p.ppid == me and p.pid not in known]
 
 
-def reap(pids: object) -> None:
+def reap(pids: Iterable[int]) -> None:
     """Collect the exit status of those ``pids`` that are this process's exited children."""
-    for pid in pids:  # type: ignore[attr-defined]
+    for pid in pids:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
 

@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tunegym.spec.models import LocalSpec
@@ -129,7 +129,7 @@ class LocalResources:
             return list(self._free_gpus), [int(c) for c in self._free_cpus]
 
     @staticmethod
-    def _take(free: list, n: int, order: list) -> list:  # type: ignore[type-arg]
+    def _take(free: list[Any], n: int, order: list[Any]) -> list[Any]:
         free.sort(key=order.index)
         taken, free[:] = free[:n], free[n:]
         return taken
