@@ -40,13 +40,13 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command's handler and map what it raises to an exit code.
 
     Bad input (a :class:`TunegymError`) prints one ``tunegym: error:`` line and exits with
-    its code (2 for bad input); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129 (both are
-    handled like Ctrl-C while the command runs); a bug prints one line and exits 1 (a
-    run's ``failure.txt`` has the traceback).
+    its code (2 for bad input); Ctrl-C exits 130, and a command that handles SIGTERM and
+    SIGHUP like Ctrl-C (``tunegym run``, see :func:`terminate_like_ctrl_c`) exits 143 and
+    129 for them; a bug prints one line and exits 1 (a run's ``failure.txt`` has the
+    traceback).
     """
     try:
-        with terminate_like_ctrl_c():
-            return int(args.handler(args) or 0)
+        return int(args.handler(args) or 0)
     except TunegymError as exc:
         print(f"tunegym: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunegym.cli.common import int_in
+from tunegym.cli.common import int_in, terminate_like_ctrl_c
 from tunegym.errors import UsageError
 from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS
 
@@ -117,6 +117,12 @@ def _resume_spec(args: argparse.Namespace) -> Path:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run; SIGTERM and SIGHUP stop it as Ctrl-C does (exit 143 and 129)."""
+    with terminate_like_ctrl_c():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
     from tunegym.run import RunOptions, run_scenario
     from tunegym.spec import load
 
