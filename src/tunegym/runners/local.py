@@ -321,9 +321,13 @@ class _Escapees:
     serial: int
 
     def roots(self, table: dict[int, Proc], known: set[int]) -> set[int]:
+        """The live processes adopted from this trial: tagged ones; and, when the trial ran
+        alone, also untagged ones (``env -i``) outside tunegym's own session (a process
+        tunegym's own code started without a new session is never taken for one)."""
         orphans = adopted(table, known)
         if _trials.sole == self.serial and _trials.started == self.serial:
-            return {p for p in orphans if table[p].alive}  # tagged or not (env -i)
+            own_session = os.getsid(0)
+            return {p for p in orphans if table[p].alive and table[p].sid != own_session}
         return tagged(table, self.entry, among=orphans)
 
 
@@ -376,7 +380,7 @@ def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
             # SIGTERM once per process (then give it time); SIGKILL every round.
             signal_pids(alive if sig == signal.SIGKILL else alive - signalled, sig)
             signalled |= alive
-            reap(signalled)
+            _reap_adopted(signalled)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -384,7 +388,15 @@ def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
             delay = min(delay * 2, 0.05)
         return True
     finally:
-        reap(signalled)
+        _reap_adopted(signalled)
+
+
+def _reap_adopted(pids: set[int]) -> None:
+    """Reap those of ``pids`` that are our exited children, never a trial leader (a reused
+    pid must not steal another trial's exit status from its Popen)."""
+    with _trials.lock:
+        leaders = set(_trials.leaders)
+    reap(pids - leaders)
 
 
 def _spawn(
