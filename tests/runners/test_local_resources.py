@@ -183,3 +183,39 @@ def test_the_pool_and_env_cannot_both_set_the_devices(tmp_path: Path) -> None:
         )
     )
     assert main(["verify", str(workload)]) == 2
+
+
+def test_cancel_all_kills_the_running_trial_and_starts_no_waiting_one(tmp_path: Path) -> None:
+    """An interrupted parallel run: a trial waiting for its share must not start later."""
+    from tunegym.runners.local import TrialCancelled
+
+    runner = LocalRunner(LocalResources(gpus=[0], gpus_per_trial=1))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sleeper = TrialSpec([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "a")
+    marker = tmp_path / "b" / "started"
+    waiter = TrialSpec([sys.executable, "-c", f"open({str(marker)!r}, 'w')"], tmp_path / "b")
+    outcome: dict[str, object] = {}
+
+    def run(name: str, spec: TrialSpec) -> None:
+        try:
+            outcome[name] = runner.run(spec).status
+        except TrialCancelled as exc:
+            outcome[name] = exc
+
+    a = threading.Thread(target=run, args=("a", sleeper))
+    a.start()
+    deadline = time.monotonic() + 30
+    while runner.resources.free[0] and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.01)
+    b = threading.Thread(target=run, args=("b", waiter))
+    b.start()
+    time.sleep(0.2)
+    runner.cancel_all()
+    a.join(30)
+    b.join(30)
+    assert outcome["a"] == "failed"  # killed
+    assert isinstance(outcome["b"], TrialCancelled)
+    assert not marker.exists()
+    with pytest.raises(TrialCancelled):
+        runner.run(waiter)

@@ -39,7 +39,7 @@ from tunegym.procgroup import (
     wait_group_gone,
 )
 from tunegym.runners.base import TrialResult, TrialSpec, TrialStatus
-from tunegym.runners.local_resources import Lease, LocalResources
+from tunegym.runners.local_resources import Lease, LocalResources, PoolCancelled
 
 STDOUT_NAME = "stdout.txt"
 STDERR_NAME = "stderr.txt"
@@ -101,6 +101,11 @@ class _Trials:
 _trials = _Trials()
 
 
+class TrialCancelled(RuntimeError):
+    """:meth:`LocalRunner.run` after :meth:`LocalRunner.cancel_all`: the run is being
+    interrupted, so the trial was not started."""
+
+
 class LocalRunner:
     """Execute a :class:`TrialSpec` as a subprocess of this process.
 
@@ -135,22 +140,33 @@ class LocalRunner:
     def __init__(self, resources: LocalResources | None = None) -> None:
         self._active: set[int] = set()
         self._lock = threading.Lock()
+        self._cancelled = False
         self.resources = resources
 
     def cancel_all(self) -> None:
-        """Kill the process group of every trial running now (from another thread).
+        """Kill the process group of every trial running now (from another thread), and
+        start no trial after this (one waiting for its share of the resource pool gives up
+        with :class:`TrialCancelled`).
 
-        Used when a parallel run is interrupted: each :meth:`run` call then returns, and
-        its own clean-up reaps what is left of its group.
+        Used when a parallel run is interrupted, or its env closed: each :meth:`run` call
+        then returns, and its own clean-up reaps what is left of its group.
         """
         with self._lock:
+            self._cancelled = True
             groups = list(self._active)
+        if self.resources is not None:
+            self.resources.cancel()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` to completion and report what happened; see the class docstring."""
-        lease = self.resources.acquire() if self.resources is not None else None
+        if self._cancelled:
+            raise TrialCancelled("the runner was cancelled; no new trial starts")
+        try:
+            lease = self.resources.acquire() if self.resources is not None else None
+        except PoolCancelled:
+            raise TrialCancelled("the runner was cancelled while the trial waited") from None
         try:
             tag, serial = _trials.enter()
             try:
@@ -189,6 +205,8 @@ class LocalRunner:
             pidfd: int | None = None
             with self._lock:
                 self._active.add(proc.pid)
+                if self._cancelled:  # cancel_all ran while this trial was starting
+                    signal_group(proc.pid, signal.SIGKILL)
             with _trials.lock:
                 _trials.leaders.add(proc.pid)
             mine = _Escapees(f"{TAG_VARIABLE}={tag}\0".encode(), serial)

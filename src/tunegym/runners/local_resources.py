@@ -32,6 +32,10 @@ def available_cpus() -> frozenset[int]:
         return frozenset(range(os.cpu_count() or 1))
 
 
+class PoolCancelled(RuntimeError):
+    """:meth:`LocalResources.acquire` after :meth:`LocalResources.cancel`."""
+
+
 @dataclass
 class Lease:
     """One trial's share of the pool; :meth:`release` gives it back (idempotent)."""
@@ -87,6 +91,7 @@ class LocalResources:
         self._free_gpus = list(self.gpus)
         self._free_cpus = list(self.cpus)
         self._cond = threading.Condition()
+        self._cancelled = False
 
     @classmethod
     def from_spec(cls, spec: LocalSpec) -> LocalResources | None:
@@ -107,15 +112,21 @@ class LocalResources:
 
     def acquire(self, timeout: float | None = None) -> Lease:
         """A share of the pool (the lowest free ids), waiting up to ``timeout`` seconds
-        (``None``: as long as it takes); ``TimeoutError`` when none came free."""
+        (``None``: as long as it takes); ``TimeoutError`` when none came free,
+        :class:`PoolCancelled` once :meth:`cancel` was called."""
         with self._cond:
             ready = self._cond.wait_for(
                 lambda: (
-                    len(self._free_gpus) >= self.gpus_per_trial
-                    and len(self._free_cpus) >= self.cpus_per_trial
+                    self._cancelled
+                    or (
+                        len(self._free_gpus) >= self.gpus_per_trial
+                        and len(self._free_cpus) >= self.cpus_per_trial
+                    )
                 ),
                 timeout,
             )
+            if self._cancelled:
+                raise PoolCancelled("the resource pool was cancelled")
             if not ready:
                 raise TimeoutError("no share of the local resource pool came free")
             gpus = self._take(self._free_gpus, self.gpus_per_trial, self.gpus)
@@ -133,6 +144,13 @@ class LocalResources:
         free.sort(key=order.index)
         taken, free[:] = free[:n], free[n:]
         return taken
+
+    def cancel(self) -> None:
+        """Wake every waiting :meth:`acquire` with :class:`PoolCancelled`, and refuse any
+        later one (an interrupted run starts no more trials)."""
+        with self._cond:
+            self._cancelled = True
+            self._cond.notify_all()
 
     def _give_back(self, lease: Lease) -> None:
         with self._cond:
