@@ -71,7 +71,10 @@ class MetricSource:
     @classmethod
     def of(cls, spec: Any) -> MetricSource:
         """The source of a ``[[metrics]]`` table (a :class:`~tunegym.spec.MetricSpec`)."""
-        return cls(spec.name, spec.kind, spec.source, spec.regex_timeout_s)
+        timeout = spec.regex_timeout_s
+        return cls(
+            spec.name, spec.kind, spec.source, REGEX_TIMEOUT_S if timeout is None else timeout
+        )
 
 
 class Extractor(Protocol):

@@ -140,9 +140,9 @@ class MetricSpec(_Strict):
     regex: str | None = None
     json_path: str | None = Field(default=None, alias="json")
     csv: str | None = None
-    regex_timeout_s: float = Field(default=10.0, gt=0, le=3600)
-    """``regex`` only: the longest its search of stdout may take; past it the trial is
-    ``metric_missing`` with that reason (a pattern that backtracks never hangs the run)."""
+    regex_timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    """``regex`` only: the longest its search of stdout may take (unset: 10 s); past it the
+    trial is ``metric_missing`` with that reason (a pattern that backtracks never hangs)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
@@ -156,7 +156,7 @@ class MetricSpec(_Strict):
                 "give exactly one extractor: regex = '...', json = 'file.json:path' "
                 f"or csv = 'file.csv:column' (got {len(given)})"
             )
-        if self.regex is None and "regex_timeout_s" in self.model_fields_set:
+        if self.regex is None and self.regex_timeout_s is not None:
             raise ValueError("regex_timeout_s bounds a regex search; this metric has no regex")
         return self
 
