@@ -36,18 +36,24 @@ def bare_loop(trials: int) -> float:
 
 
 def tunegym_loop(workload: Path, output: Path, guard: bool = True) -> float:
+    return tunegym_loop_cpu(workload, output, guard)[0]
+
+
+def tunegym_loop_cpu(workload: Path, output: Path, guard: bool = True) -> tuple[float, float]:
+    """``(wall seconds, CPU seconds of this process)`` of one ``tunegym run``; CPU time
+    hardly depends on what else the machine runs, so it shows small costs under load."""
     sink = io.StringIO()
     local._trials.guard = guard
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         with contextlib.redirect_stdout(sink):
             code = main(["run", str(workload), "--output", str(output), "--no-progress"])
     finally:
         local._trials.guard = True
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if code != 0:
         raise SystemExit(f"tunegym run failed with exit code {code}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main_() -> None:
@@ -72,11 +78,15 @@ def main_() -> None:
             )
         )
         tunegym_loop(workload, Path(tmp) / "warmup")  # imports, page cache, the watchdog
-        bare, ours, unguarded = [], [], []
+        bare, ours, unguarded, cpu_on, cpu_off = [], [], [], [], []
         for r in range(args.rounds):
             bare.append(bare_loop(args.trials))
-            ours.append(tunegym_loop(workload, Path(tmp) / f"round{r}"))
-            unguarded.append(tunegym_loop(workload, Path(tmp) / f"off{r}", guard=False))
+            wall, cpu = tunegym_loop_cpu(workload, Path(tmp) / f"round{r}")
+            ours.append(wall)
+            cpu_on.append(cpu)
+            wall, cpu = tunegym_loop_cpu(workload, Path(tmp) / f"off{r}", guard=False)
+            unguarded.append(wall)
+            cpu_off.append(cpu)
 
     bare_ms = statistics.median(bare) / args.trials * 1e3
     ours_ms = statistics.median(ours) / args.trials * 1e3
@@ -91,6 +101,12 @@ def main_() -> None:
     print(f"ratio tunegym/bare       : {ours_ms / bare_ms:7.2f}x  (target <= 3x)")
     print(f"tunegym overhead         : {ours_ms - bare_ms:7.3f} ms/trial")
     print(f"orphan guard (issue 13)  : {guard_ms:7.3f} ms/trial (paired rounds, median)")
+    on_cpu = statistics.median(cpu_on) / args.trials * 1e3
+    off_cpu = statistics.median(cpu_off) / args.trials * 1e3
+    print(
+        f"tunegym CPU, guard on/off: {on_cpu:7.3f} / {off_cpu:.3f} ms/trial "
+        f"(guard {on_cpu - off_cpu:+.3f} ms, {on_cpu / off_cpu:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

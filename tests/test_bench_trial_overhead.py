@@ -20,4 +20,4 @@ def test_the_trial_overhead_benchmark_runs_quick() -> None:
     assert done.returncode == 0, done.stderr
     for line in ("bare subprocess.run loop", "tunegym run, guard off", "ratio tunegym/bare"):
         assert line in done.stdout
-    assert "orphan guard (issue 13)" in done.stdout
+    assert "orphan guard (issue 13)" in done.stdout and "guard on/off" in done.stdout
