@@ -66,8 +66,8 @@ def test_the_subreaper_adopts_orphaned_grandchildren_and_has_children_sees_them(
             os._exit(0)
         os.waitpid(child, 0)          # the parent is gone: the grandchild is orphaned
         time.sleep(0.2)
-        kids = [int(n) for n in os.listdir("/proc") if n.isdigit()
-                and open(f"/proc/{n}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+        from tunegym.procgroup import process_table
+        kids = [p.pid for p in process_table().values() if p.ppid == os.getpid()]
         adopted = has_children()
         for pid in kids:
             os.kill(pid, 9)
@@ -136,15 +136,22 @@ from tunegym.procgroup import TAG_VARIABLE, start_watchdog, tag_prefix
 assert start_watchdog() and start_watchdog()  # once per process
 tag = tag_prefix() + "1"
 env = {**os.environ, TAG_VARIABLE: tag}
-code = ("import os, time\\n"
+folder = sys.argv[1]
+code = ("import os, sys, time\\n"
+        "def note(name):\\n"
+        "    open(os.path.join(sys.argv[1], name + '.tmp'), 'w').write(str(os.getpid()))\\n"
+        "    path = os.path.join(sys.argv[1], name)\\n"
+        "    os.rename(path + '.tmp', path)\\n"
         "if os.fork() == 0:\\n"
         "    os.setsid()\\n"
         "    if os.fork() == 0:\\n"
         "        os.closerange(0, 1024)\\n"
+        "        note('daemon')\\n"
         "        time.sleep(120)\\n"
         "    os._exit(0)\\n"
+        "note('leader')\\n"
         "time.sleep(120)\\n")
-subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True)
+subprocess.Popen([sys.executable, "-c", code, folder], env=env, start_new_session=True)
 print(json.dumps({"pid": os.getpid(), "prefix": tag_prefix()}), flush=True)
 sys.stdin.readline()  # the test says when to exit (normally, without cleaning up)
 """
@@ -163,31 +170,30 @@ def _watchdogs_of(pid: int) -> list[int]:
     return found
 
 
-def _tagged_pids(prefix: str) -> list[int]:
-    table = process_table()
-    entry = f"{TAG_VARIABLE}={prefix}".encode()
-    return [p.pid for p in table.values() if p.alive and environ_has(p.pid, entry)]
-
-
 @pytest.mark.parametrize("end", ["sigkill", "normal-exit"])
-def test_the_watchdog_kills_tagged_processes_when_its_process_dies(end: str) -> None:
+def test_the_watchdog_kills_tagged_processes_when_its_process_dies(
+    end: str, tmp_path: Path
+) -> None:
     """``kill -9`` of the watched process (or an exit without clean-up): the tagged
     processes, a daemon that closed its files included, die; the watchdog leaves too."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", WATCHED],
+        [sys.executable, "-c", WATCHED, str(tmp_path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-    deadline = time.monotonic() + 30
-    while len(_tagged_pids(info["prefix"])) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    tagged = _tagged_pids(info["prefix"])
+    notes = [tmp_path / "leader", tmp_path / "daemon"]
+    deadline = time.monotonic() + 60
+    while not all(n.exists() for n in notes) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tagged = [int(n.read_text()) for n in notes]
     watchdogs = _watchdogs_of(info["pid"])
+    entry = f"{TAG_VARIABLE}={info['prefix']}".encode()
     try:
-        assert len(tagged) == 2 and len(watchdogs) == 1
+        assert all(_alive(p) and environ_has(p, entry) for p in tagged)
+        assert len(watchdogs) == 1
         assert read_proc(watchdogs[0]).ppid != info["pid"]  # double-forked: not its child
         if end == "sigkill":
             proc.send_signal(signal.SIGKILL)
