@@ -24,3 +24,31 @@ class UsageError(TunegymError, ValueError):
     """A command-line argument or Python-API argument is invalid."""
 
     exit_code = 2
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C: the running trials are killed, every
+    recorded row stays, reports are written; the exit code is ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """``128 + signum`` of the signal behind an interrupt (130 for Ctrl-C)."""
+    return 128 + getattr(exc, "signum", 2)
+
+
+def interrupt_cause(exc: BaseException) -> str:
+    """``"Ctrl-C"`` or the name of the signal behind an interrupt, e.g. ``"SIGTERM"``."""
+    return exc.signal_name if isinstance(exc, SignalInterrupt) else "Ctrl-C"

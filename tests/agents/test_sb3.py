@@ -199,3 +199,69 @@ def test_a_resumed_sb3_run_trains_only_the_missing_steps(
     (job,) = resumed.summary["jobs"]
     assert job["status"] == "ok" and job["trials"] == 48
     assert [int(r["step"]) for r in _trajectory(first)] == list(range(1, 49))
+
+
+# -- flatten: the action space SB3 sees, chosen from the spec (issue 13) -----------------
+def _space(params: dict[str, Any]) -> Any:
+    from tunegym.space import SearchSpace
+    from tunegym.spec.models import WorkloadSpec
+
+    return SearchSpace.from_workload(
+        WorkloadSpec.model_validate({"name": "w", "command": ["true"], "params": params})
+    )
+
+
+MIXED_INT = {"x": {"low": 1, "high": 4, "dtype": "int"}, "y": ["a", "b"]}
+
+
+@pytest.mark.parametrize(
+    ("options", "params", "expected"),
+    [
+        ({}, {"x": [1, 2], "y": ["a", "b"]}, True),  # all lists: MultiDiscrete
+        ({}, {"x": {"low": 0.0, "high": 1.0}}, True),  # all ranges: Box
+        ({}, MIXED_INT, "discrete"),  # mixed but finite: one Discrete
+        ({"algorithm": "DQN"}, {"x": [1, 2]}, "discrete"),
+        ({"flatten": "discrete"}, {"x": [1, 2], "y": ["a", "b"]}, "discrete"),
+        ({"flatten": True}, {"x": [1, 2]}, True),
+    ],
+)
+def test_flatten_is_resolved_from_the_options_and_the_space(
+    options: dict[str, Any], params: dict[str, Any], expected: Any
+) -> None:
+    from tunegym.gym.sb3 import SB3Options, resolve_flatten
+
+    assert resolve_flatten(SB3Options.model_validate(options), _space(params)) == expected
+
+
+def test_a_mixed_space_too_large_for_auto_needs_an_explicit_choice() -> None:
+    from tunegym.gym.sb3 import SB3Options, resolve_flatten
+
+    space = _space({"x": {"low": 1, "high": 100_000, "dtype": "int"}, "y": ["a", "b"]})
+    with pytest.raises(ValueError, match=r"200000 actions.*flatten = \"discrete\""):
+        resolve_flatten(SB3Options(), space)
+    assert resolve_flatten(SB3Options(flatten="discrete"), space) == "discrete"
+
+
+def test_sb3_trains_on_a_mixed_space_through_the_cli(
+    objective_workload: Callable[..., dict[str, Any]],
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+) -> None:
+    """Lists mixed with an int range: verify passes, the run trains on one Discrete space."""
+    from tunegym.cli.main import main
+
+    data = objective_workload(
+        params=MIXED_INT,
+        agent={
+            "type": "sb3",
+            "max_steps": 6,
+            "config": {**TINY, "kwargs": {"n_steps": 6, "batch_size": 6}},
+        },
+    )
+    path = write_toml("mixed.toml", data)
+    assert main(["verify", str(path)]) == 0
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--output", str(out), "-q", "--no-progress"]) == 0
+    (run_dir,) = out.iterdir()
+    rows = list(csv.DictReader((run_dir / "objective" / "0" / "trajectory.csv").open()))
+    assert len(rows) == 6 and all(r["status"] in ("ok", "cached") for r in rows)

@@ -198,10 +198,21 @@ print("score: 1")
 """
 
 
-@pytest.mark.parametrize("parallel", ["1", "2"])
-def test_sigint_kills_the_trial_keeps_rows_and_exits_130(
-    tmp_path: Path, write_toml: Callable[..., Path], parallel: str
+@pytest.mark.parametrize(
+    ("sig", "code", "parallel"),
+    [
+        (signal.SIGINT, 130, "1"),
+        (signal.SIGINT, 130, "2"),
+        (signal.SIGTERM, 143, "1"),
+        (signal.SIGTERM, 143, "2"),
+        (signal.SIGHUP, 129, "1"),
+    ],
+    ids=["sigint", "sigint-parallel", "sigterm", "sigterm-parallel", "sighup"],
+)
+def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
+    tmp_path: Path, write_toml: Callable[..., Path], sig: int, code: int, parallel: str
 ) -> None:
+    """Ctrl-C, SIGTERM (timeout, Slurm, Kubernetes) and SIGHUP (terminal closed) alike."""
     script = tmp_path / "slow.py"
     script.write_text(SLOW)
     pids = tmp_path / "pids"
@@ -228,10 +239,11 @@ def test_sigint_kills_the_trial_keeps_rows_and_exits_130(
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr
+    assert proc.returncode == code, stderr
+    name = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
+    assert f"interrupted by {name}" in stderr
     for pid_file in sleepers:  # every running trial was killed
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid_file.read_text()), 0)
@@ -246,3 +258,40 @@ def test_sigint_kills_the_trial_keeps_rows_and_exits_130(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert summary["jobs"][0]["status"] == "interrupted" and summary["jobs"][0]["trials"] == 2
+    assert summary["jobs"][0]["message"] == f"interrupted by {name}"
+
+
+def test_a_catastrophic_metric_regex_ends_as_metric_missing_with_the_reason(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    """Extraction is bounded in time: the run ends, the trial says why its metric is missing."""
+    path = write_toml(
+        "w.toml",
+        {
+            "name": "redos",
+            "command": [sys.executable, "-c", "print('a' * 60 + '!')", "{i}"],
+            "params": {"i": [1, 2]},
+            "metrics": [{"name": "m", "regex": "^(a|aa)+$", "regex_timeout_s": 0.3}],
+        },
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--output", str(out), "--no-progress", "-q"]) == 1
+    db = sqlite3.connect(_only_run_dir(out) / "trials.sqlite")
+    rows = db.execute("SELECT status, error FROM trials ORDER BY step").fetchall()
+    assert [status for status, _ in rows] == ["metric_missing", "metric_missing"]
+    for _, error in rows:
+        assert "metric(s) not found in the trial's output: m" in error
+        assert "regex search of stdout took longer than 0.3 s" in error
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--seed", "-5"), ("--seed", str(10**30)), ("--max-steps", "0"), ("--parallel", "99999")],
+)
+def test_an_out_of_range_override_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(tmp_path / "w.toml"), flag, value])
+    assert info.value.code == 2
+    assert f"argument {flag}: must be in [" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tunegym.metrics import MetricSource, build_extractor, extract_all
+from tunegym.metrics import MetricSource, build_extractor, extract_all, extract_metrics
 
 
 def extract(kind: str, source: str, tmp: Path, stdout: str = "") -> float | None:
@@ -28,8 +28,9 @@ def test_regex_uses_group_one_not_whole_match(tmp_path: Path) -> None:
     assert extract("regex", r"(\d+) took ([\d.]+)", tmp_path, stdout) == 7.0
 
 
-def test_regex_without_group_uses_whole_match(tmp_path: Path) -> None:
-    assert extract("regex", r"[\d.]+(?= rows/s)", tmp_path, "1 run: 1234.5 rows/s") == 1234.5
+def test_regex_without_a_capture_group_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"metric 'm'.*no capture group.*parentheses"):
+        build_extractor(MetricSource("m", "regex", r"[\d.]+(?= rows/s)"))
 
 
 def test_regex_no_match_is_missing(tmp_path: Path) -> None:
@@ -256,3 +257,53 @@ def test_extract_all_splits_found_and_missing_in_order(tmp_path: Path) -> None:
 
 def test_extract_all_with_nothing() -> None:
     assert extract_all([], Path("/nonexistent"), "") == ({}, [])
+
+
+# --- bounded regex search (issue 13) ----------------------------------------------------
+CATASTROPHIC = r"^(a|aa)+$"  # exponential backtracking on 'aaa...a!' in a backtracking engine
+
+
+def test_a_catastrophic_regex_is_stopped_and_says_why(tmp_path: Path) -> None:
+    extractor = build_extractor(MetricSource("m", "regex", CATASTROPHIC, timeout_s=0.2))
+    readout = extract_metrics([extractor], tmp_path, "a" * 60 + "!")
+    assert readout.found == {} and readout.missing == ["m"]
+    assert (
+        "longer than 0.2 s" in readout.reasons["m"] and "regex_timeout_s" in readout.why_missing()
+    )
+
+
+def test_the_issue_pattern_ends_without_a_match(tmp_path: Path) -> None:
+    # ^(a+)+$ over 28 a's and a '!' hung the run forever with the standard re module.
+    extractor = build_extractor(MetricSource("m", "regex", r"^(a+)+$", timeout_s=5))
+    readout = extract_metrics([extractor], tmp_path, "a" * 28 + "!")
+    assert readout.missing == ["m"] and readout.reasons == {}
+
+
+def test_a_bounded_search_still_reads_long_output(tmp_path: Path) -> None:
+    stdout = "step loss=0.5\n" * 200_000 + "final loss=0.125\n"
+    assert extract("regex", r"loss=([0-9.]+)", tmp_path, stdout) == 0.125
+
+
+def test_regex_search_releases_the_gil_for_parallel_trials(tmp_path: Path) -> None:
+    """While one trial's regex runs out its time, another thread keeps working."""
+    import threading
+    import time
+
+    extractor = build_extractor(MetricSource("m", "regex", CATASTROPHIC, timeout_s=1.0))
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=count)
+    worker.start()
+    try:
+        extractor.extract(tmp_path, "a" * 60 + "!")
+    finally:
+        stop.set()
+        worker.join()
+    assert ticks >= 20  # the other thread ran during the (at least 1 s) search

@@ -298,3 +298,145 @@ def test_spec_normalises_argv_and_cwd(tmp_path: Path) -> None:
     assert spec.env == {"A": "1"}
     with pytest.raises(ValueError):
         TrialSpec(argv=(), cwd=tmp_path)
+
+
+# -- processes that leave the trial's group (issue 13) -------------------------------------
+HOSTILE = Path(__file__).resolve().parents[1] / "cli" / "hostile_workload.py"
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+
+def _recorded_alive(pid_dir: Path) -> dict[str, bool]:
+    """``{kind: alive}`` of what hostile_workload.py recorded in ``pid_dir``."""
+    out = {}
+    for path in pid_dir.glob("*-*-*"):
+        kind, pid, start = path.name.split("-")
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            out[kind] = False
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        out[kind] = fields[0] not in (b"Z", b"X") and fields[19].decode() == start
+    return out
+
+
+def _kill_recorded(pid_dir: Path) -> None:
+    for path in pid_dir.glob("*-*-*"):
+        if _recorded_alive(pid_dir).get(path.name.split("-")[0]):
+            os.kill(int(path.name.split("-")[1]), signal.SIGKILL)
+
+
+@linux_only
+@pytest.mark.parametrize("mode", ["exit", "sleep"])
+def test_a_daemon_that_left_the_group_dies_with_the_trial(tmp_path: Path, mode: str) -> None:
+    """setsid + double fork + every fd closed: the trial still ends with it gone."""
+    pid_dir = tmp_path / "pids"
+    spec = _spec(
+        tmp_path,
+        PY,
+        str(HOSTILE),
+        str(pid_dir),
+        mode,
+        "child,orphan,daemon",
+        timeout_s=None if mode == "exit" else 2.0,
+        kill_grace_s=0.3,
+    )
+    try:
+        result = LocalRunner().run(spec)
+        assert result.status == ("ok" if mode == "exit" else "timeout")
+        assert _recorded_alive(pid_dir) == {"child": False, "orphan": False, "daemon": False}
+    finally:
+        _kill_recorded(pid_dir)
+
+
+@linux_only
+def test_each_trial_has_its_own_tag(tmp_path: Path) -> None:
+    code = f"import os; print(os.environ[{local_module.TAG_VARIABLE!r}])"
+    tags = [
+        LocalRunner().run(_spec(tmp_path, PY, "-c", code)).stdout_path.read_text() for _ in "ab"
+    ]
+    assert tags[0] != tags[1]
+    assert all(t.startswith(f"{os.getpid()}.") for t in tags)
+
+
+@linux_only
+def test_parallel_trials_keep_their_own_daemons(tmp_path: Path) -> None:
+    """Trial A ends while trial B runs: A's daemon dies, B's lives until B ends."""
+    dirs = {name: tmp_path / name for name in ("a", "b")}
+    for folder in dirs.values():
+        folder.mkdir()
+    runner = LocalRunner()
+    b_spec = _spec(
+        dirs["b"],
+        PY,
+        str(HOSTILE),
+        str(dirs["b"] / "pids"),
+        "sleep",
+        "daemon",
+        timeout_s=60.0,
+        kill_grace_s=0.2,
+    )
+    b_done: list[TrialResult] = []
+    b = threading.Thread(target=lambda: b_done.append(runner.run(b_spec)))
+    b.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (dirs["b"] / "pids" / "ready").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        a_spec = _spec(
+            dirs["a"],
+            PY,
+            str(HOSTILE),
+            str(dirs["a"] / "pids"),
+            "exit",
+            "daemon",
+            kill_grace_s=0.2,
+        )
+        assert runner.run(a_spec).status == "ok"
+        assert _recorded_alive(dirs["a"] / "pids") == {"daemon": False}
+        assert _recorded_alive(dirs["b"] / "pids") == {"daemon": True}
+        runner.cancel_all()  # as an interrupted parallel run does
+        b.join(30)
+        assert b_done and _recorded_alive(dirs["b"] / "pids") == {"daemon": False}
+    finally:
+        runner.cancel_all()
+        b.join(30)
+        for folder in dirs.values():
+            _kill_recorded(folder / "pids")
+
+
+ALONE = """
+import json, sys
+from pathlib import Path
+from tunegym.runners import LocalRunner, TrialSpec
+spec = TrialSpec([sys.executable, sys.argv[1], sys.argv[2], "exit", "envless"], Path(sys.argv[3]),
+                 kill_grace_s=0.2)
+print(LocalRunner().run(spec).status)
+"""
+
+
+@linux_only
+def test_an_env_cleared_daemon_of_a_trial_that_ran_alone_dies_too(tmp_path: Path) -> None:
+    """No tag (``execve`` with an empty environment), but it is the only trial's orphan.
+
+    Run in a fresh interpreter: this process may have other children (a local Ray)."""
+    import subprocess
+
+    pid_dir = tmp_path / "pids"
+    done = subprocess.run(
+        [PY, "-c", ALONE, str(HOSTILE), str(pid_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    try:
+        assert done.stdout.strip() == "ok", done.stderr
+        assert _recorded_alive(pid_dir) == {"envless": False}
+    finally:
+        _kill_recorded(pid_dir)
+
+
+def test_a_timeout_beyond_polls_range_does_not_overflow(tmp_path: Path) -> None:
+    result = LocalRunner().run(_spec(tmp_path, PY, "-c", "print(1)", timeout_s=1e9))
+    assert result.status == "ok"

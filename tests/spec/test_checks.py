@@ -91,7 +91,8 @@ def test_env_param_may_name_a_list_in_env_table(make_workload):
 )
 def test_bad_weights(make_workload, spec_error, expect_problem, weights, expected):
     path = make_workload(tail=f"[env_params.level]\nweights = {weights}")
-    expect_problem(spec_error(path), path, "env_params.level.weights", expected)
+    loc = "env_params.level.weights" + ("[1]" if "nan" in weights else "")
+    expect_problem(spec_error(path), path, loc, expected)
 
 
 @pytest.mark.parametrize(

@@ -32,11 +32,14 @@ def test_invalid_toml_names_the_file_and_line(write, spec_error, expect_problem)
     expect_problem(spec_error(path), path, "", "invalid TOML", "line 3")
 
 
-def test_invalid_toml_in_a_job_workload_names_the_workload(write, make_scenario, spec_error):
+def test_invalid_toml_in_a_job_workload_names_the_job_and_the_workload(
+    write, make_scenario, spec_error, expect_problem
+):
     workload = write("workload.toml", "name = = 1\n")
     path = make_scenario(ONE_JOB)
-    message = spec_error(path)
-    assert message.startswith(f"{workload}: invalid TOML")
+    expect_problem(
+        spec_error(path), path, "jobs[0].workload", f"cannot load {workload}: invalid TOML"
+    )
 
 
 def test_spec_error_is_a_value_error_with_exit_code_2(tmp_path):
@@ -139,7 +142,8 @@ def test_bad_value_in_workload_blames_workload_despite_overrides(
     path = make_scenario(ONE_JOB + "[jobs.params]\nrows = 5\n")
     message = spec_error(path)
     expect_problem(message, workload, "params.span", "must be less than high")
-    assert "jobs[0]" not in message
+    assert not message.startswith(str(path))  # the value is the workload's own
+    assert f"(in jobs[0] of {path.name}, with its overrides of params)" in message
 
 
 def test_bad_check_in_workload_blames_workload(

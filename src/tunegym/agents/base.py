@@ -84,6 +84,15 @@ class BaseAgent(ABC):
         self.history: list[Feedback] = []
 
     @classmethod
+    def space_problems(
+        cls, options: BaseModel, workload: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems of validated ``options`` on an offline workload's search space (checked
+        when the spec is loaded, so ``tunegym verify`` reports them); field paths under
+        ``[agent]``. ``workload`` is the validated :class:`~tunegym.spec.models.WorkloadSpec`."""
+        return []
+
+    @classmethod
     def learns(cls) -> bool:
         """Whether the agent learns from results (it overrides :meth:`update_policy`)."""
         return cls.update_policy is not BaseAgent.update_policy

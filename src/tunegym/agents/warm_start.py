@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunegym.errors import SpecError
+from tunegym.spec.paths import resolve_store
 from tunegym.trial.rows import Feedback
 from tunegym.trial.status import TrialStatus
 from tunegym.trial.store import RUN_DB_NAME, TrialDatabase, TrialStoreError
@@ -25,19 +26,6 @@ if TYPE_CHECKING:
     from tunegym.spec.loader import Job
 
 STORE_NAME = RUN_DB_NAME
-
-
-def resolve_store(value: str, base: Path) -> Path:
-    """The ``trials.sqlite`` named by ``value`` (a run folder or the file), relative to
-    ``base``. Raises ``SpecError`` when there is none."""
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    store = path / STORE_NAME if path.is_dir() else path
-    if not store.is_file():
-        where = f"{path} has no {STORE_NAME}" if path.is_dir() else f"no such file: {path}"
-        raise SpecError(f"warm_start: {where} (give an earlier run folder or its {STORE_NAME})")
-    return store
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tunegym.console import drop_stdout, say
-from tunegym.errors import TunegymError
+from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, interrupt_exit_code
 
 __all__ = ["dispatch", "positive_int", "say"]
 
@@ -19,24 +23,77 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]`` (the spec's own bounds)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {text[:40]}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command's handler and map what it raises to an exit code.
 
     Bad input (a :class:`TunegymError`) prints one ``tunegym: error:`` line and exits with
-    its code (2 for bad input); Ctrl-C exits 130; a bug prints one line and exits 1 (a
-    run's ``failure.txt`` has the traceback).
+    its code (2 for bad input); Ctrl-C exits 130, and a command that handles SIGTERM and
+    SIGHUP like Ctrl-C (``tunegym run``, see :func:`terminate_like_ctrl_c`) exits 143 and
+    129 for them; a bug prints one line and exits 1 (a run's ``failure.txt`` has the
+    traceback).
     """
     try:
         return int(args.handler(args) or 0)
     except TunegymError as exc:
         print(f"tunegym: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("tunegym: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"tunegym: interrupted by {interrupt_cause(exc)}", file=sys.stderr)
+        return interrupt_exit_code(exc)
     except BrokenPipeError:  # whoever read our output stopped reading: not an error
         drop_stdout()
         return 0
     except Exception as exc:
         print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise :class:`SignalInterrupt` (a
+    ``KeyboardInterrupt``) in the main thread, so ``timeout``, Slurm time limits,
+    Kubernetes and a closed terminal stop a run the way Ctrl-C does: trials killed, rows
+    kept, reports written, exit ``128 + signum``. Only the first such signal interrupts;
+    later ones are ignored, so clean-up finishes (it is bounded: ``kill -9`` remains).
+    A signal ignored when tunegym started stays ignored (``nohup tunegym run ...``). The
+    previous handlers come back afterwards. Outside the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise SignalInterrupt(signum)
+
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig in TERMINATING_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

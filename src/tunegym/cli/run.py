@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tunegym.cli.common import positive_int, say
+from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
 from tunegym.errors import UsageError
+from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS
 from tunegym.plugins import RUNNERS, available
 
 
@@ -42,13 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write command.txt into each trial folder and execute nothing",
     )
-    parser.add_argument("--seed", type=int, default=None, help="override every job's agent.seed")
     parser.add_argument(
-        "--max-steps", type=positive_int, default=None, help="override every job's agent.max_steps"
+        "--seed", type=int_in(0, MAX_SEED), default=None, help="override every job's agent.seed"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int_in(1, MAX_STEPS),
+        default=None,
+        help="override every job's agent.max_steps",
     )
     parser.add_argument(
         "--parallel",
-        type=positive_int,
+        type=int_in(1, MAX_PARALLEL),
         default=None,
         help="trials in flight at once (overrides every job's agent.parallel)",
     )
@@ -105,6 +111,12 @@ def _resume_spec(args: argparse.Namespace) -> Path:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run; SIGTERM and SIGHUP stop it as Ctrl-C does (exit 143 and 129)."""
+    with terminate_like_ctrl_c():
+        return _handle(args)
+
+
+def _handle(args: argparse.Namespace) -> int:
     from tunegym.run import RunOptions, run_scenario
     from tunegym.spec import load
 

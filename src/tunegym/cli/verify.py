@@ -97,6 +97,19 @@ def _search_notes(job: Any) -> str:
         notes += f"; repeats {agent.repeats}"
     if not job.workload.cache:
         notes += "; cache off"
+    pool = job.workload.local
+    if job.workload.runner == "local" and (pool.gpus or pool.cpus_per_trial):
+        from tunegym.runners.local_resources import LocalResources
+
+        resources = LocalResources.from_spec(pool)
+        if resources is not None:
+            shares = []
+            if resources.gpus_per_trial:
+                shares.append(f"{resources.gpus_per_trial} of {len(resources.gpus)} GPU(s)")
+            if resources.cpus_per_trial:
+                shares.append(f"{resources.cpus_per_trial} of {len(resources.cpus)} CPU(s)")
+            notes += f"; local pool: {' and '.join(shares)} per trial, "
+            notes += f"{resources.slots} trial(s) at once"
     if agent.objectives and len(agent.objectives) > 1:
         metrics = agent.metrics or []
         pairs = ", ".join(f"{m} {d}" for m, d in zip(metrics, agent.objectives, strict=False))

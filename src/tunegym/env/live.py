@@ -43,7 +43,6 @@ from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
 from tunegym.values import is_finite_number
 
-
 # Module constants: looking an enum member up costs ~0.3 us, and this is the live hot path.
 _OK, _METRIC_MISSING = TrialStatus.OK, TrialStatus.METRIC_MISSING
 

@@ -27,7 +27,7 @@ from tunegym.env.observers import StepObserver
 from tunegym.env.recording import full_observation, record_row, resume_plan, score_row
 from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.expr import ExprError, compile_expr
-from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_all
+from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_metrics
 from tunegym.runners.base import Runner, TrialSpec
 from tunegym.space import SearchSpace, cache_key
 from tunegym.spec.loader import Job
@@ -77,9 +77,7 @@ class WorkloadEnv(TrialEnv):
         self.reward_fn = build_reward(self.workload.agent.reward, self.observation_space)
         self.penalties = self.workload.agent.penalties
         self.constraints = [compile_expr(c) for c in self.workload.constraints]
-        self.extractors = [
-            build_extractor(MetricSource(m.name, m.kind, m.source)) for m in self.workload.metrics
-        ]
+        self.extractors = [build_extractor(MetricSource.of(m)) for m in self.workload.metrics]
         self.command = CommandTemplate(self.workload.command or [])
         self.cache: dict[str, TrialRow] = {}
         self._in_flight: dict[str, PendingTrial] = {}
@@ -261,11 +259,15 @@ class WorkloadEnv(TrialEnv):
         if self.settings.dry_run:
             return base
         stdout = _read_text(result.stdout_path)
-        found, _ = extract_all(self.extractors, trial_dir, stdout)
+        readout = extract_metrics(self.extractors, trial_dir, stdout)
+        found = readout.found
         found.setdefault("duration_s", result.duration_s)
-        return score_row(
+        row = score_row(
             base, found, self.observation_space, self.reward_fn, self.penalties.metric_failure
         )
+        if row.status == "metric_missing" and readout.reasons:
+            row = replace(row, error=f"{row.error}: {readout.why_missing()}")
+        return row
 
     @property
     def last_step(self) -> int:

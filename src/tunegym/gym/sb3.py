@@ -22,6 +22,14 @@ training exactly, and each trial's feedback lands in ``history`` like any agent'
     deterministic = true         # evaluate: greedy actions
     torch_threads = 1
     device = "cpu"
+    flatten = "auto"             # auto | true | "discrete": the action space SB3 sees
+
+``flatten``: ``true`` gives one ``MultiDiscrete`` (every dimension a list) or one ``Box``
+(every dimension a range); ``"discrete"`` one ``Discrete`` over every action (lists and
+int ranges only; DQN needs it); ``"auto"`` picks ``"discrete"`` for DQN or for a space
+that mixes lists with int ranges (up to :data:`AUTO_DISCRETE_MAX` actions), else ``true``.
+A space that mixes lists with float ranges cannot be given to SB3: ``tunegym verify``
+says so (make the ranges lists or int ranges, or use another agent).
 """
 
 from __future__ import annotations
@@ -29,13 +37,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunegym.agents.base import Action, AgentConfig, BaseAgent
 from tunegym.env.base import BaseGym
 from tunegym.errors import SpecError, TunegymError
+from tunegym.space import Categorical, SearchSpace
 
 ALGORITHMS = ("PPO", "A2C", "DQN")
+AUTO_DISCRETE_MAX = 10_000
+"""Largest mixed space ``flatten = "auto"`` turns into one ``Discrete`` (one policy output
+per action)."""
 _ACTIVATIONS = {
     "relu": "ReLU",
     "tanh": "Tanh",
@@ -63,9 +75,24 @@ class SB3Options(BaseModel):
     torch_threads: int = Field(default=1, ge=1)
     device: str = "cpu"
     verbose: int = Field(default=0, ge=0, le=2)
+    flatten: Literal["auto", "discrete", True, False] = "auto"
+    """The action space SB3 sees: ``auto``, ``true`` (MultiDiscrete or Box) or
+    ``"discrete"`` (one Discrete over every action); see the module docstring."""
+
+    @field_validator("flatten")
+    @classmethod
+    def _flat(cls, value: Literal["auto", "discrete", True, False]) -> Any:
+        if value is False:
+            raise ValueError(
+                "flatten = false gives a Dict action space, which SB3 policies cannot train "
+                'on; use "auto", true or "discrete"'
+            )
+        return value
 
     @model_validator(mode="after")
     def _evaluate_needs_model(self) -> SB3Options:
+        if self.algorithm == "DQN" and self.flatten is True:
+            raise ValueError('DQN needs one Discrete action: use flatten = "discrete" or "auto"')
         if self.mode == "evaluate" and not self.model:
             raise ValueError('mode = "evaluate" needs model = "path/to/model.zip"')
         if self.policy_kwargs.get("activation_fn") is not None:
@@ -78,6 +105,54 @@ class SB3Options(BaseModel):
         return self
 
 
+def resolve_flatten(options: SB3Options, space: SearchSpace) -> bool | str:
+    """The adapter's ``flatten`` for ``options`` on ``space``; ``ValueError`` saying what to
+    change when SB3 cannot be given this space."""
+    exposed = [
+        d for d in space.dimensions.values() if not (isinstance(d, Categorical) and d.size == 1)
+    ]
+    lists = [d.name for d in exposed if isinstance(d, Categorical)]
+    ranges = [d.name for d in exposed if not isinstance(d, Categorical)]
+    floats = [d.name for d in exposed if d.size is None]
+    mixed = bool(lists and ranges)
+    wanted = options.flatten
+    if wanted == "auto":
+        if options.algorithm == "DQN":
+            wanted = "discrete"
+        elif mixed:
+            if floats:
+                raise ValueError(
+                    f"sb3 cannot take a space that mixes lists ({', '.join(lists)}) with float "
+                    f"ranges ({', '.join(floats)}): make the float ranges lists or "
+                    'dtype = "int" ranges (then flatten = "discrete" is used), or choose '
+                    "another agent (optuna, random)"
+                )
+            size = space.size or 0
+            if size > AUTO_DISCRETE_MAX:
+                raise ValueError(
+                    f"this space mixes lists ({', '.join(lists)}) with int ranges "
+                    f"({', '.join(ranges)}); as one Discrete space it has {size} actions, more "
+                    f'than flatten = "auto" allows ({AUTO_DISCRETE_MAX}): set flatten = '
+                    '"discrete" to accept it, or make the ranges lists'
+                )
+            wanted = "discrete"
+        else:
+            wanted = True
+    if wanted == "discrete" and floats:
+        why = " (DQN needs a Discrete action space)" if options.algorithm == "DQN" else ""
+        raise ValueError(
+            f'flatten = "discrete" needs lists and int ranges only; {", ".join(floats)} '
+            f"is a float range{why}"
+        )
+    if wanted is True and mixed:
+        raise ValueError(
+            f"flatten = true needs every dimension a list or every one a range, but lists "
+            f"({', '.join(lists)}) are mixed with ranges ({', '.join(ranges)})"
+            + ('; use flatten = "discrete"' if not floats else "; make the ranges lists")
+        )
+    return wanted
+
+
 class SB3Agent(BaseAgent):
     """PPO, A2C or DQN from Stable-Baselines3, trained (or evaluated) through the adapter."""
 
@@ -85,6 +160,21 @@ class SB3Agent(BaseAgent):
     supports_env_params = True
     resumes_exactly = False  # a resumed run trains a fresh policy for the missing steps
     Config: ClassVar[type[BaseModel]] = SB3Options
+
+    @classmethod
+    def space_problems(
+        cls, options: BaseModel, workload: Any
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems of ``options`` on an offline job's space (checked by the spec loader,
+        so ``tunegym verify`` reports them); field paths are under ``[agent]``."""
+        space = SearchSpace.from_workload(workload)
+        if space.is_empty:
+            return []
+        try:
+            resolve_flatten(options, space)  # type: ignore[arg-type]
+        except ValueError as exc:
+            return [(("config", "flatten"), str(exc))]
+        return []
 
     def __init__(self, env: BaseGym, config: AgentConfig) -> None:
         super().__init__(env, config)
@@ -103,8 +193,11 @@ class SB3Agent(BaseAgent):
         torch.set_num_threads(options.torch_threads)
         from tunegym.gym.adapter import GymnasiumAdapter
 
-        flatten: Any = "discrete" if options.algorithm == "DQN" else True
-        adapter = GymnasiumAdapter(self.env, flatten=flatten, flatten_observation=True)
+        try:
+            flatten: Any = resolve_flatten(options, self.env.action_space)
+            adapter = GymnasiumAdapter(self.env, flatten=flatten, flatten_observation=True)
+        except ValueError as exc:  # a live server's space, known only now
+            raise SpecError(f"agent.config.flatten: {exc}") from None
         algorithm = getattr(sb3, options.algorithm)
         # A resumed run's trials become history (unfinished ones run again) and count
         # against the budget; the agent proposes nothing for them: training starts anew.

@@ -9,8 +9,13 @@ is not a finite number (booleans included) all give ``None``, meaning "missing".
 Source forms:
 
 - ``regex``: a Python regex searched over stdout. The *last* match wins (benchmarks print
-  progress first); its group 1, or the whole match when the pattern has no group, is
-  parsed as a float. Use inline flags such as ``(?m)`` for line anchors.
+  progress first); its group 1 is parsed as a float, so the pattern must have a capture
+  group (a pattern without one is refused when the spec is loaded). Use inline flags
+  such as ``(?m)`` for line anchors. The search is bounded in time
+  (``regex_timeout_s``, default :data:`REGEX_TIMEOUT_S`): a pattern that backtracks
+  catastrophically makes the metric missing, with that reason, instead of hanging the
+  run. Patterns are matched by the ``regex`` engine in its ``re``-compatible mode (the
+  standard ``re`` cannot be stopped from another thread).
 - ``json``: ``"file.json:dotted.path"`` read from the trial folder (relative paths are
   resolved against it), or ``"stdout:dotted.path"`` parsing stdout as JSON; when stdout
   is not one JSON document, the last line that parses as a JSON object is used. The path
@@ -26,7 +31,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,18 +38,23 @@ from typing import Any, Literal, Protocol
 
 __all__ = [
     "AGGREGATES",
+    "REGEX_TIMEOUT_S",
     "CsvExtractor",
     "Extractor",
     "JsonFileExtractor",
     "JsonStdoutExtractor",
+    "MetricReadout",
     "MetricSource",
     "RegexExtractor",
     "build_extractor",
     "extract_all",
+    "extract_metrics",
     "to_finite_float",
 ]
 
 AGGREGATES = ("mean", "min", "max", "last", "first", "sum")
+REGEX_TIMEOUT_S = 10.0
+"""Default bound on one regex metric's search of a trial's stdout."""
 _BAD_OUTPUT = (OSError, ValueError, csv.Error, RecursionError, OverflowError)
 
 
@@ -56,6 +65,16 @@ class MetricSource:
     name: str
     kind: Literal["regex", "json", "csv"]
     source: str
+    timeout_s: float = REGEX_TIMEOUT_S
+    """``regex`` only: the longest the search may take before the metric is missing."""
+
+    @classmethod
+    def of(cls, spec: Any) -> MetricSource:
+        """The source of a ``[[metrics]]`` table (a :class:`~tunegym.spec.MetricSpec`)."""
+        timeout = spec.regex_timeout_s
+        return cls(
+            spec.name, spec.kind, spec.source, REGEX_TIMEOUT_S if timeout is None else timeout
+        )
 
 
 class Extractor(Protocol):
@@ -87,18 +106,34 @@ def to_finite_float(value: object) -> float | None:
 
 @dataclass(frozen=True)
 class RegexExtractor:
-    """The last match of ``pattern`` in stdout; group 1, or the whole match without groups."""
+    """Group 1 of the last match of ``pattern`` in stdout, searched for at most
+    ``timeout_s`` seconds (the GIL is released meanwhile, so parallel trials go on)."""
 
     name: str
-    pattern: re.Pattern[str]
+    pattern: Any
+    """A compiled pattern of the ``regex`` module (``re``-compatible syntax)."""
+    timeout_s: float = REGEX_TIMEOUT_S
 
     def extract(self, trial_dir: Path, stdout: str) -> float | None:
+        return self.read(trial_dir, stdout)[0]
+
+    def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
+        """``(value, None)``, or ``(None, why)`` when the search ran out of time."""
         last = None
-        for last in self.pattern.finditer(stdout):  # noqa: B007 - keep the last match
-            pass
+        try:
+            for last in self.pattern.finditer(  # noqa: B007 - keep the last match
+                stdout, timeout=self.timeout_s, concurrent=True
+            ):
+                pass
+        except TimeoutError:
+            return None, (
+                f"metric {self.name!r}: the regex search of stdout took longer than "
+                f"{self.timeout_s:g} s (catastrophic backtracking?); simplify the pattern "
+                "or raise regex_timeout_s"
+            )
         if last is None:
-            return None
-        return to_finite_float(last.group(1) if self.pattern.groups else last.group(0))
+            return None, None
+        return to_finite_float(last.group(1) if self.pattern.groups else last.group(0)), None
 
 
 def _walk(document: Any, path: tuple[str, ...]) -> Any:
@@ -243,13 +278,7 @@ def build_extractor(metric: MetricSource) -> Extractor:
     """
     source = metric.source
     if metric.kind == "regex":
-        if not source:
-            raise ValueError(f"metric {metric.name!r}: empty regex")
-        try:
-            pattern = re.compile(source)
-        except re.error as exc:
-            raise ValueError(f"metric {metric.name!r}: invalid regex {source!r}: {exc}") from None
-        return RegexExtractor(metric.name, pattern)
+        return RegexExtractor(metric.name, _compile_regex(metric), metric.timeout_s)
     if metric.kind == "json":
         form = "'file.json:dotted.path' or 'stdout:dotted.path'"
         file, sep, dotted = source.partition(":")
@@ -277,16 +306,68 @@ def build_extractor(metric: MetricSource) -> Extractor:
     )
 
 
+def _compile_regex(metric: MetricSource) -> Any:
+    import regex
+
+    source = metric.source
+    shown = _shorten(source)
+    if not source:
+        raise ValueError(f"metric {metric.name!r}: empty regex")
+    if len(source) > 10_000:
+        raise ValueError(f"metric {metric.name!r}: the regex {shown} is longer than 10000 chars")
+    try:
+        pattern = regex.compile(source, regex.VERSION0)
+    except (regex.error, ValueError, OverflowError, RecursionError) as exc:
+        raise ValueError(f"metric {metric.name!r}: invalid regex {shown}: {exc}") from None
+    if pattern.groups == 0:
+        raise ValueError(
+            f"metric {metric.name!r}: the regex {shown} has no capture group; put the number "
+            r"in parentheses, e.g. 'loss: ([0-9.eE+-]+)' (group 1 is the value)"
+        )
+    return pattern
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[: limit - 1]}… ({len(shown)} characters)"
+
+
+@dataclass(frozen=True)
+class MetricReadout:
+    """What the extractors read from one trial: values, missing names, and why some are
+    missing when the reason is more than "not in the output" (a regex out of time)."""
+
+    found: dict[str, float]
+    missing: list[str]
+    reasons: dict[str, str]
+
+    def why_missing(self) -> str:
+        """The reasons, joined (empty when every missing metric was simply not found)."""
+        return "; ".join(self.reasons.values())
+
+
+def extract_metrics(extractors: Sequence[Extractor], trial_dir: Path, stdout: str) -> MetricReadout:
+    """Run every extractor, in order, into a :class:`MetricReadout`."""
+    found: dict[str, float] = {}
+    missing: list[str] = []
+    reasons: dict[str, str] = {}
+    for extractor in extractors:
+        read = getattr(extractor, "read", None)
+        value, why = (
+            read(trial_dir, stdout) if read else (extractor.extract(trial_dir, stdout), None)
+        )
+        if value is None:
+            missing.append(extractor.name)
+            if why:
+                reasons[extractor.name] = why
+        else:
+            found[extractor.name] = value
+    return MetricReadout(found, missing, reasons)
+
+
 def extract_all(
     extractors: Sequence[Extractor], trial_dir: Path, stdout: str
 ) -> tuple[dict[str, float], list[str]]:
     """Run every extractor: ``(found {name: value}, names of missing metrics)``, in order."""
-    found: dict[str, float] = {}
-    missing: list[str] = []
-    for extractor in extractors:
-        value = extractor.extract(trial_dir, stdout)
-        if value is None:
-            missing.append(extractor.name)
-        else:
-            found[extractor.name] = value
-    return found, missing
+    readout = extract_metrics(extractors, trial_dir, stdout)
+    return readout.found, readout.missing

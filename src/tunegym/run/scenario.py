@@ -18,7 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tunegym.errors import SpecError, TunegymError, UsageError
+from tunegym.errors import (
+    SpecError,
+    TunegymError,
+    UsageError,
+    interrupt_cause,
+    interrupt_exit_code,
+)
 from tunegym.report.writing import write_reports
 from tunegym.run.job import JobOptions, parallel_of, run_job
 from tunegym.session.folder import RunSession
@@ -108,12 +114,15 @@ def run_scenario(
                     on_job(record)
         if any(r.status != "ok" for r in session.records):
             status = "agent_failed"
-    except KeyboardInterrupt:
-        session.mark_running("interrupted", "interrupted by Ctrl-C")
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (SignalInterrupt)
+        session.mark_running("interrupted", f"interrupted by {interrupt_cause(exc)}")
         finish_run(session, "interrupted")
-        raise RunInterrupted(
-            f"interrupted; recorded trials and reports are in {session.run_dir}"
-        ) from None
+        interrupted = RunInterrupted(
+            f"interrupted by {interrupt_cause(exc)}; recorded trials and reports are in "
+            f"{session.run_dir}"
+        )
+        interrupted.exit_code = interrupt_exit_code(exc)
+        raise interrupted from None
     except BaseException as exc:
         session.mark_running("error", f"{type(exc).__name__}: {exc}")
         session.fail(exc)

@@ -1,9 +1,12 @@
 """Run a trial as a local subprocess, or only write down what would run.
 
 :class:`LocalRunner` gives every trial its own session and process group, so a timeout
-or an interrupt can take down everything the trial started, grandchildren included.
-Waiting is event-driven: on Linux a pidfd is polled with the remaining timeout, so the
-runner costs little more than a bare :func:`subprocess.run`.
+or an interrupt can take down everything the trial started, grandchildren included; a
+trial process that leaves the group (``setsid``, a daemon's double fork) is found through
+its trial tag and tunegym's subreaper, and a watchdog takes the trial's processes down
+if tunegym itself is killed (:mod:`tunegym.procgroup`). Waiting is event-driven: on Linux
+a pidfd is polled with the remaining timeout, so the runner costs little more than a bare
+:func:`subprocess.run`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,38 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, ClassVar
 
 from pydantic import BaseModel
 
-from tunegym.procgroup import signal_group, wait_group_gone
+from tunegym.procgroup import (
+    TAG_VARIABLE,
+    Proc,
+    adopted,
+    descendants,
+    has_children,
+    process_table,
+    reap,
+    set_child_subreaper,
+    signal_group,
+    signal_pids,
+    start_watchdog,
+    tag_prefix,
+    tagged,
+    wait_group_gone,
+)
 from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.local_resources import (
+    CPU_VARIABLE,
+    GPU_VARIABLE,
+    Lease,
+    LocalResources,
+    PoolCancelled,
+    available_cpus,
+)
+from tunegym.spec.models import LocalSpec, WorkloadSpec
 
 STDOUT_NAME = "stdout.txt"
 STDERR_NAME = "stderr.txt"
@@ -34,6 +63,58 @@ _REAP_WAIT_S = 2.0
 """How long to wait, after SIGKILL, for the group's processes to actually be gone."""
 
 _pidfd_supported = hasattr(os, "pidfd_open")
+_POLL_MAX_MS = 2**31 - 1
+"""poll() takes a C int of milliseconds; longer timeouts wait in slices."""
+
+
+class _Trials:
+    """Process-wide book of running local trials: their leaders (children we started, as
+    opposed to orphans the subreaper adopted), the subreaper switched on while any runs,
+    and each trial's tag."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.leaders: set[int] = set()
+        self.running = 0
+        self.subreaper = False
+        self.started = 0
+        self.sole: int | None = None
+        """The serial of a trial that started alone in a process with no other child, as
+        long as no other trial has started since: every orphan adopted then is its own."""
+        self.guard = True
+        """Watchdog and subreaper on (the default); off only to measure what they cost
+        (benchmarks/bench_trial_overhead.py)."""
+
+    def enter(self) -> tuple[str, int]:
+        """Count a trial in (the first one starts the watchdog, and the subreaper while
+        any runs); its tag and serial. Pair with :meth:`leave`."""
+        watched = self.guard and start_watchdog()
+        with self.lock:
+            self.started += 1
+            serial = self.started
+            self.running += 1
+            if self.running == 1:
+                if watched:
+                    self.subreaper = set_child_subreaper(True)
+                self.sole = serial if watched and not has_children() else None
+            else:
+                self.sole = None
+        return f"{tag_prefix()}{serial}", serial
+
+    def leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+            if self.running == 0 and self.subreaper:
+                set_child_subreaper(False)
+                self.subreaper = False
+
+
+_trials = _Trials()
+
+
+class TrialCancelled(RuntimeError):
+    """:meth:`LocalRunner.run` after :meth:`LocalRunner.cancel_all`: the run is being
+    interrupted, so the trial was not started."""
 
 
 class LocalRunner:
@@ -53,57 +134,121 @@ class LocalRunner:
       and the returncode is the leader's (usually ``-SIGTERM`` or ``-SIGKILL``).
     - When the leader exits on its own, whatever it left behind in its group gets SIGTERM,
       then SIGKILL after the grace period: no process of a trial outlives :meth:`run`.
+      On Linux that includes processes that left the group (``setsid``, daemons): the
+      environment also holds ``TUNEGYM_TRIAL_TAG`` (unique per trial), and while trials
+      run tunegym is a child subreaper, so such orphans come back to it and are found by
+      their tag. A watchdog process kills tagged processes if tunegym dies without
+      cleaning up (``kill -9``); see :mod:`tunegym.procgroup` for the limits.
     - If waiting is interrupted (``KeyboardInterrupt`` or any other ``BaseException``),
       the group is terminated with a short grace, the leader reaped, and the exception
       re-raised.
+    - With ``resources`` (the workload's ``[local]`` table), each trial first takes its
+      share of the pool (waiting while none is free): GPUs as ``CUDA_VISIBLE_DEVICES``,
+      CPUs as its CPU affinity (``TUNEGYM_CPUS`` names them); the share is returned when
+      the trial ends, whatever the outcome.
     """
 
-    Settings: ClassVar[type[BaseModel] | None] = None
-    """The local runner has no ``[local]`` table."""
+    Settings: ClassVar[type[BaseModel] | None] = LocalSpec
+    """The ``[local]`` table: the resource pool trials share."""
 
-    def __init__(self) -> None:
+    def __init__(self, resources: LocalResources | None = None) -> None:
         self._active: set[int] = set()
         self._lock = threading.Lock()
+        self._cancelled = False
+        self.resources = resources
 
     @classmethod
-    def from_settings(cls, settings: Any, context: RunnerContext) -> Runner:
-        """A runner for one job: a :class:`DryRunRunner` when nothing is to execute."""
-        return DryRunRunner() if context.dry_run else cls()
+    def from_settings(cls, settings: LocalSpec, context: RunnerContext) -> Runner:
+        """A runner for one job with the pool ``[local]`` declares; a
+        :class:`DryRunRunner` when nothing is to execute."""
+        if context.dry_run:
+            return DryRunRunner()
+        return cls(LocalResources.from_spec(settings))
 
     @classmethod
     def dispatches_whole_grid(cls, settings: Any) -> bool:
         return False
 
-    def cancel_all(self) -> None:
-        """Kill the process group of every trial running now (from another thread).
+    @classmethod
+    def settings_problems(cls, w: WorkloadSpec) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """``[local]``: CPUs this machine has, and no ``[env]`` entry the pool overwrites
+        (checked when the spec is loaded; field paths from the workload's top)."""
+        pool = w.local
+        if pool.gpus and GPU_VARIABLE in w.env:
+            yield (
+                ("env", GPU_VARIABLE),
+                f"{GPU_VARIABLE} is set per trial from [local] gpus; drop it from [env]",
+            )
+        if pool.cpus_per_trial is None:
+            if pool.cpus is not None:
+                yield (
+                    ("local", "cpus"),
+                    "cpus is the pool cpus_per_trial takes from; set cpus_per_trial",
+                )
+            return
+        if CPU_VARIABLE in w.env:
+            yield ("env", CPU_VARIABLE), f"{CPU_VARIABLE} is set per trial from [local]; drop it"
+        if w.runner != "local":
+            return  # the pool is the local runner's; another machine's CPUs are unknown here
+        usable = available_cpus()
+        foreign = sorted(set(pool.cpus or ()) - usable)
+        if foreign:
+            yield (
+                ("local", "cpus"),
+                f"CPU(s) {foreign} are not available here (tunegym may use {sorted(usable)})",
+            )
+        elif pool.cpus is None and pool.cpus_per_trial > len(usable):
+            yield (
+                ("local", "cpus_per_trial"),
+                f"{pool.cpus_per_trial} CPUs per trial, but tunegym may use {len(usable)} here",
+            )
 
-        Used when a parallel run is interrupted: each :meth:`run` call then returns, and
-        its own clean-up reaps what is left of its group.
+    def cancel_all(self) -> None:
+        """Kill the process group of every trial running now (from another thread), and
+        start no trial after this (one waiting for its share of the resource pool gives up
+        with :class:`TrialCancelled`).
+
+        Used when a parallel run is interrupted, or its env closed: each :meth:`run` call
+        then returns, and its own clean-up reaps what is left of its group.
         """
         with self._lock:
+            self._cancelled = True
             groups = list(self._active)
+        if self.resources is not None:
+            self.resources.cancel()
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` to completion and report what happened; see the class docstring."""
+        if self._cancelled:
+            raise TrialCancelled("the runner was cancelled; no new trial starts")
+        try:
+            lease = self.resources.acquire() if self.resources is not None else None
+        except PoolCancelled:
+            raise TrialCancelled("the runner was cancelled while the trial waited") from None
+        try:
+            tag, serial = _trials.enter()
+            try:
+                return self._run(spec, tag, serial, lease)
+            finally:
+                _trials.leave()
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _run(self, spec: TrialSpec, tag: str, serial: int, lease: Lease | None) -> TrialResult:
         cwd = spec.cwd
         stdout_path = cwd / STDOUT_NAME
         stderr_path = cwd / STDERR_NAME
-        env = {**os.environ, **spec.env} if spec.env else None
+        env = {**os.environ, **spec.env, TAG_VARIABLE: tag}
+        if lease is not None:
+            env.update(lease.env)
         started_at = time.time()
         t0 = time.monotonic()
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             try:
-                proc = subprocess.Popen(
-                    spec.argv,
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
+                proc = _spawn(spec, env, out, err, lease.cpus if lease is not None else None)
             except OSError as exc:
                 message = _start_error(spec.argv[0], exc)
                 err.write(f"tunegym: {message}\n".encode())
@@ -116,20 +261,27 @@ class LocalRunner:
                     stderr_path=stderr_path,
                     error=message,
                 )
-            # From here on the trial's group is ours to clean up, whatever happens.
+            # From here on the trial's processes are ours to clean up, whatever happens.
             pidfd: int | None = None
             with self._lock:
                 self._active.add(proc.pid)
+                if self._cancelled:  # cancel_all ran while this trial was starting
+                    signal_group(proc.pid, signal.SIGKILL)
+            with _trials.lock:
+                _trials.leaders.add(proc.pid)
+            mine = _Escapees(f"{TAG_VARIABLE}={tag}\0".encode(), serial)
             try:
                 pidfd = _open_pidfd(proc.pid)
                 exited = _wait_exit(proc, pidfd, spec.timeout_s)
-                _sweep_group(proc, pidfd, spec.kill_grace_s)
+                _sweep_trial(proc, pidfd, spec.kill_grace_s, mine)
             except BaseException:
-                _sweep_group(proc, pidfd, min(spec.kill_grace_s, _INTERRUPT_GRACE_S))
+                _sweep_trial(proc, pidfd, min(spec.kill_grace_s, _INTERRUPT_GRACE_S), mine)
                 raise
             finally:
                 with self._lock:
                     self._active.discard(proc.pid)
+                with _trials.lock:
+                    _trials.leaders.discard(proc.pid)
                 if pidfd is not None:
                     os.close(pidfd)
         duration = time.monotonic() - t0
@@ -225,8 +377,15 @@ def _wait_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float 
     if pidfd is not None:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        ms = None if timeout is None else math.ceil(timeout * 1000)
-        return bool(poller.poll(ms))
+        if timeout is None:
+            return bool(poller.poll())
+        deadline = time.monotonic() + timeout
+        while True:
+            ms = min(math.ceil((deadline - time.monotonic()) * 1000), _POLL_MAX_MS)
+            if poller.poll(max(ms, 0)):
+                return True
+            if ms < _POLL_MAX_MS:
+                return False
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -234,25 +393,122 @@ def _wait_exit(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float 
     return True
 
 
-def _sweep_group(proc: subprocess.Popen[bytes], pidfd: int | None, grace: float) -> None:
-    """Leave no process of the trial's group alive, and the leader reaped.
+@dataclass(frozen=True)
+class _Escapees:
+    """How to tell a trial's processes that left its group: its tag entry, and whether
+    every adopted orphan is its own (it ran alone; see ``_Trials.sole``)."""
+
+    entry: bytes
+    serial: int
+
+    def roots(self, table: dict[int, Proc], known: set[int]) -> set[int]:
+        """The live processes adopted from this trial: tagged ones; and, when the trial ran
+        alone, also untagged ones (``env -i``) outside tunegym's own session (a process
+        tunegym's own code started without a new session is never taken for one)."""
+        orphans = adopted(table, known)
+        if _trials.sole == self.serial and _trials.started == self.serial:
+            own_session = os.getsid(0)
+            return {p for p in orphans if table[p].alive and table[p].sid != own_session}
+        return tagged(table, self.entry, among=orphans)
+
+
+def _sweep_trial(
+    proc: subprocess.Popen[bytes], pidfd: int | None, grace: float, mine: _Escapees
+) -> None:
+    """Leave no process of the trial alive, and the leader reaped.
 
     SIGTERM to the group (a zombie leader ignores it), then wait up to ``grace`` for the
-    leader to exit and the rest of the group to be gone. Unless the group is then empty,
-    SIGKILL it, in a ``finally`` so a second interrupt cannot skip it, and wait briefly
-    until the kill has taken effect. Idempotent.
+    leader to exit and the rest of the group to be gone; then the same for processes that
+    left the group (adopted by our subreaper, carrying the trial's ``entry`` tag). Unless
+    all are then gone, SIGKILL them, in a ``finally`` so a second interrupt cannot skip it,
+    and wait briefly until the kill has taken effect. Idempotent.
     """
     pgid = proc.pid  # start_new_session: the leader's pid is the group id
+    deadline = time.monotonic() + grace
     clean = False
     try:
         signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
         if proc.returncode is None and _wait_exit(proc, pidfd, grace):
             proc.wait()
-        if proc.returncode is not None:
-            clean = wait_group_gone(pgid, deadline)
+        if proc.returncode is not None and wait_group_gone(pgid, deadline):
+            clean = _end_escaped(mine, signal.SIGTERM, deadline)
     finally:
         if not clean:
             signal_group(pgid, signal.SIGKILL)
             proc.wait()
-            wait_group_gone(pgid, time.monotonic() + _REAP_WAIT_S)
+            until = time.monotonic() + _REAP_WAIT_S
+            wait_group_gone(pgid, until)
+            _end_escaped(mine, signal.SIGKILL, until)
+
+
+def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
+    """Signal the trial's processes that left its group, and their descendants, until none
+    is left or ``deadline``; return whether none is left. Costs one syscall when this
+    process has no child (nothing was adopted); reads ``/proc`` only otherwise."""
+    if not _trials.subreaper:
+        return True
+    signalled: set[int] = set()
+    delay = 0.001
+    try:
+        while has_children():
+            table = process_table()
+            with _trials.lock:
+                known = set(_trials.leaders)
+            roots = mine.roots(table, known)
+            alive = {p for p in descendants(table, roots) if table[p].alive}
+            # An adopted child that already exited may still have a child of its own that
+            # the kernel hands to us only once it is reaped (a daemon's double fork caught
+            # halfway): reap those and look again before calling the trial clean.
+            exited = {p for p in adopted(table, known) if not table[p].alive}
+            if not alive and not exited:
+                return True
+            _reap_adopted(exited)
+            # SIGTERM once per process (then give it time); SIGKILL every round.
+            signal_pids(alive if sig == signal.SIGKILL else alive - signalled, sig)
+            signalled |= alive
+            _reap_adopted(signalled)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+        return True
+    finally:
+        _reap_adopted(signalled)
+
+
+def _reap_adopted(pids: set[int]) -> None:
+    """Reap those of ``pids`` that are our exited children, never a trial leader (a reused
+    pid must not steal another trial's exit status from its Popen)."""
+    with _trials.lock:
+        leaders = set(_trials.leaders)
+    reap(pids - leaders)
+
+
+def _spawn(
+    spec: TrialSpec,
+    env: dict[str, str],
+    out: IO[bytes],
+    err: IO[bytes],
+    cpus: frozenset[int] | None,
+) -> subprocess.Popen[bytes]:
+    """Start the trial's leader in a new session. With ``cpus``, this thread's CPU
+    affinity is set around the start, so the leader inherits the mask from its first
+    instruction (no ``preexec_fn``, no race with what it starts)."""
+    before = None
+    if cpus:
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, cpus)
+    try:
+        return subprocess.Popen(
+            spec.argv,
+            cwd=spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)

@@ -77,6 +77,11 @@ class RayRunner:
     def dispatches_whole_grid(cls, settings: Any) -> bool:
         return False
 
+    @classmethod
+    def settings_problems(cls, workload: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        """Nothing beyond what the settings model checks."""
+        return []
+
     def __init__(self, settings: RaySpec | None = None, local_cpus: int | None = None) -> None:
         import ray
 

@@ -9,6 +9,7 @@ is its module plus one entry point; the spec, the CLI's ``--runner`` choices and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
@@ -28,6 +29,12 @@ class RunnerClass(Protocol):
 
     @classmethod
     def dispatches_whole_grid(cls, settings: Any) -> bool: ...
+
+    @classmethod
+    def settings_problems(cls, workload: Any) -> Iterable[tuple[tuple[str | int, ...], str]]:
+        """Problems of ``workload`` for this runner beyond its settings model (field paths
+        from the workload's top), checked when the spec is loaded."""
+        ...
 
 
 def runner_names() -> list[str]:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -158,6 +158,11 @@ class SlurmRunner:
     def dispatches_whole_grid(cls, settings: SlurmSpec) -> bool:
         """Batch mode: the grid is dispatched at once and submitted as one job array."""
         return settings.batch
+
+    @classmethod
+    def settings_problems(cls, workload: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        """Nothing beyond what the settings model checks."""
+        return []
 
     def __init__(
         self,

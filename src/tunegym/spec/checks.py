@@ -9,10 +9,17 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from tunegym import plugins
-from tunegym.command import format_field, placeholder_names
+from tunegym.command import format_field, param_env_name, placeholder_names
 from tunegym.errors import SpecError
-from tunegym.spec.errors import Loc, format_loc
-from tunegym.spec.models import BUILTIN_METRICS, SERVER_PATH, ContinuousParam, WorkloadSpec
+from tunegym.spec.errors import Loc, format_loc, show_value
+from tunegym.spec.models import (
+    BUILTIN_METRICS,
+    SERVER_PATH,
+    ContinuousParam,
+    WorkloadSpec,
+    env_name_problem,
+    param_name_problem,
+)
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
@@ -35,32 +42,62 @@ def check_workload(workload: WorkloadSpec) -> list[tuple[Loc, str]]:
 
 
 def _check_names(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
+    for name in w.params:
+        problem = param_name_problem(name)
+        if problem is not None:
+            yield ("params", name), problem
+    for name in w.env:
+        problem = env_name_problem(name)
+        if problem is not None:
+            yield ("env", name), problem
     for name in sorted(set(w.params) & set(w.env)):
         yield ("env", name), f"{name!r} is also declared in [params]; names must be unique"
     for name in w.params:
         if name in BUILTIN_PLACEHOLDERS:
             yield ("params", name), f"{name!r} is reserved (built-in placeholder); rename it"
+    # Every param (env entries included) is also exported as TUNEGYM_PARAM_<NAME>.
+    exported: dict[str, tuple[str, str]] = {}
+    for table, names in (("params", w.params), ("env", w.env)):
+        for name in names:
+            variable = param_env_name(name)
+            if variable in exported:
+                other_table, other = exported[variable]
+                yield (
+                    (table, name),
+                    f"{name!r} and {other_table}.{other} both become the variable {variable}; "
+                    "rename one of them",
+                )
+            else:
+                exported[variable] = (table, name)
 
 
 def _check_placeholders(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     known = set(w.params) | set(w.env) | set(BUILTIN_PLACEHOLDERS)
     for i, arg in enumerate(w.command or []):
+        shown = show_value(arg)
         try:
             names = placeholder_names(arg)
         except ValueError as exc:
             yield (
                 ("command", i),
-                f"bad placeholder in {arg!r}: {exc} (write {{{{ and }}}} for braces)",
+                f"bad placeholder in {shown}: {exc} (write {{{{ and }}}} for braces)",
             )
             continue
         for name in names:
             if name == "":
-                yield ("command", i), f"empty placeholder {{}} in {arg!r}; name a param"
+                yield ("command", i), f"empty placeholder {{}} in {shown}; name a param"
             elif name not in known:
+                syntax = name.isdigit() or "." in name or "[" in name
+                hint = (
+                    " ({0} is positional, {x.y} and {x[0]} attribute and index access: "
+                    "a placeholder is a param name only)"
+                    if syntax
+                    else ""
+                )
                 yield (
                     ("command", i),
-                    f"placeholder {{{name}}} in {arg!r} names no param; known: "
-                    f"{', '.join(sorted(known))}",
+                    f"placeholder {{{_listing([name])}}} in {shown} names no param; "
+                    f"known: {_listing(known)}{hint}",
                 )
         if all(name in known for name in names):
             yield from _check_format_specs(w, i, arg)
@@ -69,6 +106,13 @@ def _check_placeholders(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
 def _check_format_specs(w: WorkloadSpec, index: int, arg: str) -> Iterator[tuple[Loc, str]]:
     """Every value a placeholder can take must fit its format spec (``{x:.2f}``)."""
     for _, name, spec, conversion in string.Formatter().parse(arg):
+        if conversion not in (None, "r", "s", "a"):
+            yield (
+                ("command", index),
+                f"placeholder {{{name}!{conversion}}} in {show_value(arg)}: unknown conversion "
+                f"!{conversion} (use !r, !s or !a)",
+            )
+            continue
         if name is None or name in BUILTIN_PLACEHOLDERS or not (spec or conversion):
             continue
         for value in _example_values({**w.env, **w.params}[name]):
@@ -77,8 +121,8 @@ def _check_format_specs(w: WorkloadSpec, index: int, arg: str) -> Iterator[tuple
             except (ValueError, TypeError) as exc:
                 yield (
                     ("command", index),
-                    f"placeholder {{{name}:{spec}}} in {arg!r} cannot format {name} = "
-                    f"{value!r}: {exc}",
+                    f"placeholder {{{name}:{show_value(spec, 40)[1:-1]}}} in {show_value(arg)} "
+                    f"cannot format {name} = {show_value(value)}: {exc}",
                 )
                 break
 
@@ -100,7 +144,10 @@ def _check_env_params(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
             continue
         values = tables[name]
         if not isinstance(values, list):
-            yield loc, f"{name!r} must be a list-valued param to be sampled, got {values!r}"
+            yield (
+                loc,
+                f"{name!r} must be a list-valued param to be sampled, got {show_value(values)}",
+            )
             continue
         if spec.weights is None:
             continue
@@ -127,8 +174,8 @@ def _check_constraints(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
         if unknown:
             yield (
                 ("constraints", i),
-                f"{source!r} uses {', '.join(unknown)}, which is not a param; "
-                f"known: {', '.join(sorted(known))}",
+                f"{show_value(source)} uses {_listing(unknown)}, which is not a param; "
+                f"known: {_listing(known)}",
             )
 
 
@@ -141,7 +188,7 @@ def _check_metrics(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
             yield ("metrics", i, "name"), f"metric {metric.name!r} is declared twice"
         seen.add(metric.name)
         try:
-            build_extractor(MetricSource(metric.name, metric.kind, metric.source))
+            build_extractor(MetricSource.of(metric))
         except ValueError as exc:
             yield ("metrics", i, metric.kind), str(exc)
 
@@ -175,10 +222,14 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
             f"[env_params.{next(iter(w.env_params))}]; choose an agent that does or drop them",
         )
     try:
-        agent_cls.Config.model_validate(w.agent.config)
+        # strict: an option keeps the TOML type it was given ("yes" is not a boolean)
+        agent_cls.Config.model_validate(w.agent.config, strict=True)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
+            message = message.removeprefix("Value error, ")
+            if err["type"] not in ("extra_forbidden", "value_error") and "input" in err:
+                message += f" (got {show_value(err['input'])})"
             yield ("agent", "config", *err["loc"]), f"{message} for agent {w.agent.type!r}"
     floats = [
         n
@@ -229,6 +280,16 @@ def _check_search(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
         )
     for loc, message in agent_cls.config_problems(options, n_objectives):
         yield ("agent", *loc), message
+    if w.mode == "offline":
+        for loc, message in agent_cls.space_problems(options, w):
+            yield ("agent", *loc), message
+
+
+def _listing(names: object, limit: int = 20) -> str:
+    """Sorted names joined with commas, at most ``limit`` of them (then how many more)."""
+    shown = sorted(str(n) for n in names)  # type: ignore[attr-defined]
+    text = ", ".join(n if len(n) <= 40 else f"{n[:39]}…" for n in shown[:limit])
+    return text + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
 
 
 def _reward_metrics(w: WorkloadSpec) -> list[str]:
@@ -296,6 +357,7 @@ def _check_runner(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
                 yield ("runner_options", *err["loc"]), f"{message} for runner {w.runner!r}"
     elif runner_cls.Settings is None and w.runner_options:
         yield ("runner_options",), f"runner {w.runner!r} takes no options"
+    yield from runner_cls.settings_problems(w)
     if w.slurm.batch:
         if w.mode == "live":
             yield ("slurm", "batch"), "batch mode unrolls a grid; a live job cannot be batched"

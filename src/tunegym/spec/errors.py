@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,28 @@ Loc = tuple[str | int, ...]
 
 _SCALAR_TAGS = {"str", "int", "float", "bool"}
 _PARAM_FORMS = "a value, a non-empty list of values, or a {low, high, dtype, log} table"
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+MESSAGE_LIMIT = 600
+"""Longest problem message shown: an error never echoes a huge input whole."""
+
+
+def show_value(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (with the full length said)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+_LONG_WORD = re.compile(r"\S{100,}")
+
+
+def _cut(message: str) -> str:
+    """``message`` with every very long word shortened, at most :data:`MESSAGE_LIMIT` long."""
+    message = _LONG_WORD.sub(lambda m: f"{m[0][:60]}… ({len(m[0])} characters)", message)
+    if len(message) <= MESSAGE_LIMIT:
+        return message
+    return f"{message[: MESSAGE_LIMIT - 1]}… (message cut, {len(message)} characters)"
 
 
 def _is_union_tag(part: str | int) -> bool:
@@ -31,18 +55,26 @@ class Problem:
     file: Path
     loc: Loc
     message: str
+    context: str = ""
+    """Where the file was read from, e.g. ``job jobs[1] of scenario.toml``."""
 
     def render(self) -> str:
         where = format_loc(self.loc)
-        return f"{self.file}: {where}: {self.message}" if where else f"{self.file}: {self.message}"
+        message = _cut(self.message)
+        if self.context:
+            message += f" (in {self.context})"
+        return f"{self.file}: {where}: {message}" if where else f"{self.file}: {message}"
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
-    """``("jobs", 1, "params", "level")`` -> ``jobs[1].params.level``."""
+    """``("jobs", 1, "params", "level")`` -> ``jobs[1].params.level``; a key that is not a
+    plain name is quoted: ``params['a.b']``, ``env['']``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            out += f"[{show_value(part, 40)}]"
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -67,14 +99,20 @@ def problems_from_validation(error: ValidationError, data: object) -> list[Probl
             continue
         clean = tuple(p for p in loc if not _is_union_tag(p))
         message = _message(item)
-        if site is not None and any(p in _SCALAR_TAGS for p in loc[len(site) + 1 :]):
-            message = f"expected a string, number or boolean, got {item.get('input')!r}"
+        if _non_finite(item.get("input")):
+            message = f"must be a finite number, got {item['input']!r}"
+        elif site is not None and any(p in _SCALAR_TAGS for p in loc[len(site) + 1 :]):
+            message = f"expected a string, number or boolean, got {show_value(item.get('input'))}"
         _add(problems, seen, Problem(Path(), clean, message))
     for site, kept in union_sites.items():
         if not kept:
-            got = _lookup(data, site)
-            _add(problems, seen, Problem(Path(), site, f"expected {_PARAM_FORMS}, got {got!r}"))
+            got = show_value(_lookup(data, site))
+            _add(problems, seen, Problem(Path(), site, f"expected {_PARAM_FORMS}, got {got}"))
     return problems
+
+
+def _non_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _add(problems: list[Problem], seen: set[tuple[Loc, str]], problem: Problem) -> None:
@@ -95,7 +133,7 @@ def _message(item: Any) -> str:
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     if kind != "value_error" and "input" in item and not isinstance(item["input"], dict):
-        message += f" (got {item['input']!r})"
+        message += f" (got {show_value(item['input'])})"
     return message
 
 

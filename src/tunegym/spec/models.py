@@ -13,6 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tunegym.limits import (
+    MAX_ITERATIONS,
+    MAX_PARALLEL,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_TIMEOUT_S,
+    NAME_MAX_LEN,
+)
+from tunegym.spec.errors import show_value as _show
+
 Scalar = str | int | float | bool
 
 # Metric names the env provides without a [[metrics]] table.
@@ -21,9 +31,68 @@ BUILTIN_METRICS = ("duration_s",)
 SERVER_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 """A live server's ``package.module:Class``."""
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED_ENV_PREFIX = "TUNEGYM_"
+"""``[env]`` names may not start with this: tunegym sets ``TUNEGYM_PARAM_*``,
+``TUNEGYM_TRIAL_DIR``, ``TUNEGYM_STEP`` and ``TUNEGYM_TRIAL_TAG`` itself."""
+
+
+def folder_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one folder inside the run folder, or ``None`` when it can."""
+    if len(name) > NAME_MAX_LEN:
+        return f"is {len(name)} characters long; a name has at most {NAME_MAX_LEN}"
+    if not _FOLDER_NAME.fullmatch(name):
+        return (
+            f"must be a plain folder name: letters, digits, '_', '.' and '-', starting with a "
+            f"letter, digit or '_' (so not '.', '..' or a path), got {name!r}"
+        )
+    return None
+
+
+def _folder_name(value: str) -> str:
+    problem = folder_name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+FolderName = Annotated[str, AfterValidator(_folder_name)]
+
+
+def param_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a param (it must work as a ``{placeholder}``), or ``None``."""
+    if _PARAM_NAME.fullmatch(name) and len(name) <= NAME_MAX_LEN:
+        return None
+    return (
+        f"param name {_show(name)} must be usable as a {{placeholder}}: letters, digits, '_' "
+        f"and '-', starting with a letter or '_', at most {NAME_MAX_LEN} characters (no '.', "
+        "'[', ']', ':', '!' or a number, which str.format reads as field syntax)"
+    )
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an ``[env]`` variable name, or ``None`` when it can."""
+    if not _ENV_NAME.fullmatch(name) or len(name) > NAME_MAX_LEN:
+        return (
+            f"environment variable name {_show(name)} must be letters, digits and '_', "
+            f"starting with a letter or '_' (no '=', not empty), at most {NAME_MAX_LEN} "
+            "characters"
+        )
+    if name.upper().startswith(RESERVED_ENV_PREFIX):
+        return (
+            f"environment variable name {name!r} starts with {RESERVED_ENV_PREFIX!r}, which "
+            "tunegym reserves for the variables it sets (TUNEGYM_PARAM_<NAME> and others)"
+        )
+    return None
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Spec models: unknown keys are errors, values keep the TOML type they were given
+    (``log = "yes"`` is not a boolean), and nan/inf are never a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ContinuousParam(_Strict):
@@ -70,12 +139,17 @@ def _candidate_key(value: Scalar) -> tuple[str, Any]:
 class MetricSpec(_Strict):
     """One ``[[metrics]]`` table: a name and exactly one extractor."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(min_length=1, max_length=NAME_MAX_LEN, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     regex: str | None = None
     json_path: str | None = Field(default=None, alias="json")
     csv: str | None = None
+    regex_timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    """``regex`` only: the longest its search of stdout may take (unset: 10 s); past it the
+    trial is ``metric_missing`` with that reason (a pattern that backtracks never hangs)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _one_extractor(self) -> MetricSpec:
@@ -85,6 +159,8 @@ class MetricSpec(_Strict):
                 "give exactly one extractor: regex = '...', json = 'file.json:path' "
                 f"or csv = 'file.csv:column' (got {len(given)})"
             )
+        if self.regex is None and self.regex_timeout_s is not None:
+            raise ValueError("regex_timeout_s bounds a regex search; this metric has no regex")
         return self
 
     @property
@@ -115,19 +191,19 @@ class AgentSpec(_Strict):
     """``[agent]``: who chooses the trials and how they are scored."""
 
     type: str | None = None
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS)
     metrics: list[str] | None = None
     reward: str = "identity"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     config: dict[str, Any] = Field(default_factory=dict)
     penalties: PenaltySpec = Field(default_factory=PenaltySpec)
-    repeats: int = Field(default=1, ge=1)
+    repeats: int = Field(default=1, ge=1, le=10_000)
     """Measure each proposed action this many times and feed the agent the mean."""
     objectives: list[Literal["max", "min"]] | None = None
     """One direction per entry of ``metrics``: several make the job multi-objective."""
     warm_start: str | None = None
     """An earlier run folder whose trials (same workload) the agent learns first."""
-    parallel: int = Field(default=1, ge=1)
+    parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     """Trials in flight at once."""
 
     @model_validator(mode="after")
@@ -180,10 +256,65 @@ class SlurmSpec(_Strict):
     """Unroll a grid into one job array (grid agent, offline jobs only)."""
 
 
+class LocalSpec(_Strict):
+    """``[local]``: devices the local runner hands out to trials running at once."""
+
+    gpus: list[int | str] = Field(default_factory=list)
+    """GPU ids to share out (``CUDA_VISIBLE_DEVICES`` of each trial), e.g. ``[0, 1, 2, 3]``."""
+    gpus_per_trial: int = Field(default=1, ge=1)
+    """GPUs each trial gets from ``gpus``; a trial waits until that many are free."""
+    cpus: list[int] | None = None
+    """CPU ids to share out with ``cpus_per_trial``; unset: the CPUs tunegym may use."""
+    cpus_per_trial: int | None = Field(default=None, ge=1)
+    """Pin each trial to this many CPUs of its own (``sched_setaffinity``); unset: no pinning."""
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpu_ids(cls, value: list[int | str]) -> list[int | str]:
+        for gpu in value:
+            if isinstance(gpu, int) and gpu < 0:
+                raise ValueError(f"GPU ids are >= 0, got {gpu}")
+            if isinstance(gpu, str) and not re.fullmatch(r"[A-Za-z0-9_:.-]{1,100}", gpu):
+                raise ValueError(
+                    f"GPU id {_show(gpu)} must be an index or a UUID such as 'GPU-…' / 'MIG-…'"
+                )
+        if len({str(g) for g in value}) != len(value):
+            raise ValueError(f"GPU ids must be distinct, got {value}")
+        return value
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpu_ids(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("must not be empty (leave cpus unset for every CPU tunegym may use)")
+        if any(c < 0 for c in value) or len(set(value)) != len(value):
+            raise ValueError(f"CPU ids must be distinct and >= 0, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> LocalSpec:
+        if self.gpus and self.gpus_per_trial > len(self.gpus):
+            raise ValueError(
+                f"gpus_per_trial = {self.gpus_per_trial} but the pool has {len(self.gpus)} GPU(s)"
+            )
+        if (
+            self.cpus is not None
+            and self.cpus_per_trial is not None
+            and self.cpus_per_trial > len(self.cpus)
+        ):
+            raise ValueError(
+                f"cpus_per_trial = {self.cpus_per_trial} but the pool has {len(self.cpus)} CPU(s)"
+            )
+        return self
+
+
 class WorkloadSpec(_Strict):
     """A benchmark command and its search space (``workload.toml``)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: FolderName = Field(min_length=1)
+    """Names the job and its folder: letters, digits, `_`, `.`, `-` (not first), at most 100."""
     description: str = ""
     mode: Literal["offline", "live"] = "offline"
     """``offline``: run ``command`` per trial; ``live``: step an in-process GymServer."""
@@ -196,13 +327,15 @@ class WorkloadSpec(_Strict):
     runner: str = Field(default="local", min_length=1)
     """Where trials run: ``local`` (subprocesses here), ``ray`` (Ray tasks), ``slurm``
     (Slurm jobs), or any runner registered under the ``tunegym.runners`` entry points."""
+    local: LocalSpec = Field(default_factory=LocalSpec)
+    """Local runner: GPUs and CPUs shared out among trials running at once."""
     ray: RaySpec = Field(default_factory=RaySpec)
     slurm: SlurmSpec = Field(default_factory=SlurmSpec)
     runner_options: dict[str, Any] = Field(default_factory=dict)
     """Settings of a runner that has no table of its own (a plugin), checked by its model."""
     params: dict[str, ParamValue] = Field(default_factory=dict)
     env: dict[str, ParamValue] = Field(default_factory=dict)
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     metrics: list[MetricSpec] = Field(default_factory=list)
     constraints: list[str] = Field(default_factory=list)
     env_params: dict[str, EnvParamSpec] = Field(default_factory=dict)
@@ -258,15 +391,16 @@ _NOT_RUNNER_TABLES = frozenset(
 class JobSpec(BaseModel):
     """One ``[[jobs]]`` entry of a scenario; any other key overrides the workload."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
 
-    workload: str = Field(min_length=1)
-    iterations: int = Field(default=1, ge=1)
+    workload: str = Field(min_length=1, max_length=4096)
+    iterations: int = Field(default=1, ge=1, le=MAX_ITERATIONS)
 
 
 class ScenarioSpec(_Strict):
     """``scenario.toml``: a name and the jobs to run, in order."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: FolderName = Field(min_length=1)
+    """Names the run folder: letters, digits, `_`, `.`, `-` (not first), at most 100."""
     description: str = ""
     jobs: list[JobSpec] = Field(min_length=1)

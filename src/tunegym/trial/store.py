@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunegym.layout import RUN_DB_NAME
 from tunegym.trial.rows import TrialRow
 from tunegym.trial.status import SCORED_STATUSES, STATUSES
 from tunegym.values import is_finite_number
-
-RUN_DB_NAME = "trials.sqlite"
-"""The trial store's file in a run folder."""
 
 TRAJECTORY_COLUMNS = ("step", "action", "reward", "observation", "status", "cached", "duration_s")
 
