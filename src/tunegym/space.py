@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 
 from tunegym.spec.models import ContinuousParam, Scalar, WorkloadSpec
+from tunegym.values import Action
 
-Action = dict[str, Any]
 Source = Literal["params", "env"]
 
 

@@ -423,7 +423,7 @@ def perf_summary(records: list[dict[str, Any]], total_rollouts: int) -> dict[str
 # -- the whole answer ------------------------------------------------------------------
 def _finite_entries(metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` without the float entries that overflowed (see the module docstring)."""
-    return {k: v for k, v in metrics.items() if not (isinstance(v, float) and not math.isfinite(v))}
+    return {k: v for k, v in metrics.items() if not isinstance(v, float) or math.isfinite(v)}
 
 
 def default_key_metrics(agent_metrics: dict[str, Any]) -> dict[str, Any]:

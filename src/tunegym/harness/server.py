@@ -68,13 +68,14 @@ AGGREGATE_THREADS = 2  # concurrent /aggregate_metrics computations; more reques
 _ROW_INDEX = re.compile(r"[0-9]{1,18}")
 
 
-def _finite(value: Any) -> Any:
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as ``None`` (JSON has no NaN or infinity)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [_json_safe(v) for v in value]
     return value
 
 
@@ -95,7 +96,7 @@ def _dumps(content: Any) -> bytes:
     try:
         return _encode(content)
     except (TypeError, ValueError):  # NaN echoed from the request, or an odd harness value
-        return _encode(_finite(content), default=str)
+        return _encode(_json_safe(content), default=str)
 
 
 class _JSON(Response):

@@ -10,13 +10,13 @@ raises :class:`~tunegym.expr.ExprError`, which the caller turns into a penalty.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from tunegym.expr import ExprError, SafeExpr, compile_expr
+from tunegym.values import is_finite_number
 
 __all__ = [
     "REWARD_NAMES",
@@ -44,12 +44,12 @@ class RewardFn(Protocol):
 
 
 def _finite(value: object, spec: str) -> float:
+    """``value`` as a float, or an ``ExprError`` saying why a reward cannot be it."""
+    if isinstance(value, bool) or is_finite_number(value):  # a comparison's result counts
+        return float(value)  # type: ignore[arg-type]
     if not isinstance(value, numbers.Real):
         raise ExprError(f"reward {spec!r}: result {value!r} is not a number")
-    result = float(value)
-    if not math.isfinite(result):
-        raise ExprError(f"reward {spec!r}: result {result} is not finite")
-    return result
+    raise ExprError(f"reward {spec!r}: result {float(value)} is not finite")
 
 
 @dataclass(frozen=True)
