@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tunegym.env.base import TrialEnv
+    from tunegym.results.runs import RunTrials
 
 from tunegym.version import __version__
 
-__all__ = ["__version__", "make_env"]
+__all__ = ["__version__", "load_run", "make_env"]
 
 
 def make_env(
@@ -29,3 +30,17 @@ def make_env(
     from tunegym.gym.make import make_env as _make_env
 
     return _make_env(path, output, seed)
+
+
+def load_run(run_dir: str | Path) -> RunTrials:
+    """The jobs and trials of a run folder (finished, running or crashed), as data::
+
+        run = tunegym.load_run("runs/sqlite-insert_20261201-120000")
+        frame = run.to_pandas()              # one row per trial (pip install 'tunegym[results]')
+        best = run.job("sqlite-insert").results.best_row
+
+    See :mod:`tunegym.results.runs` for the columns.
+    """
+    from tunegym.results.runs import load_run as _load_run
+
+    return _load_run(run_dir)

@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from tunegym.console import drop_stdout, say
 from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, interrupt_exit_code
 
-__all__ = ["dispatch", "positive_int", "say"]
+__all__ = ["dispatch", "newest_run", "positive_int", "run_dir_or_newest", "say"]
+
+RUNS_FOLDER = Path("runs")
+"""Where ``tunegym run`` puts run folders by default (``--output``)."""
+
+
+def newest_run(root: Path = RUNS_FOLDER) -> Path:
+    """The most recently started run folder under ``root`` (the default ``runs/``)."""
+    from tunegym.errors import UsageError
+    from tunegym.layout import RUN_DB_NAME
+
+    candidates = [p for p in root.glob(f"*/{RUN_DB_NAME}") if p.is_file()] if root.is_dir() else []
+    if not candidates:
+        raise UsageError(f"no run folder under {root}/; give RUN_DIR")
+    return max(candidates, key=_started).parent
+
+
+def _started(db: Path) -> tuple[str, int, float]:
+    """When a run folder was started: its name's ``<timestamp>[-n]`` (the folder's file
+    time for a folder named otherwise)."""
+    found = re.search(r"_(\d{8}-\d{6})(?:-(\d+))?$", db.parent.name)
+    if found is None:
+        return ("", 0, db.stat().st_mtime)
+    return (found.group(1), int(found.group(2) or 0), 0.0)
+
+
+def run_dir_or_newest(path: Path | None) -> Path:
+    """``path``, or the newest run under ``runs/`` when it is not given."""
+    return newest_run() if path is None else path
 
 
 def positive_int(text: str) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tunegym.cli.common import dispatch
 from tunegym.version import __version__
 
-COMMAND_MODULES = ("run", "verify", "list_cmd", "harness", "report", "show")
+COMMAND_MODULES = ("run", "verify", "list_cmd", "harness", "report", "show", "export", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,14 +16,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and runs that were killed (status 'crashed'). Never changes trials.sqlite."
         ),
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="?",
+        metavar="RUN_DIR",
+        help="a run folder (default: the newest under runs/)",
+    )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="serve the report on 127.0.0.1 and refresh it as trials land (Ctrl-C stops)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="with --watch: port (default: free)")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="with --watch: seconds between checks"
+    )
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from tunegym.cli.common import run_dir_or_newest
     from tunegym.report.writing import regenerate
 
-    summary = regenerate(args.run_dir)
+    run_dir = run_dir_or_newest(args.run_dir)
+    if args.watch:
+        return _watch(run_dir, args.port, args.interval)
+    summary = regenerate(run_dir)
     run_dir = Path(summary["run_dir"])
     trials = sum(job["trials"] for job in summary["jobs"])
     print(
@@ -37,4 +56,28 @@ def handle(args: argparse.Namespace) -> int:
         print(f"  {head}: {job['status']}, {job['trials']} trial(s), {best_text}")
     print(f"summary: {run_dir / 'summary.json'}")
     print(f"report: {run_dir / 'report.html'}")
+    return 0
+
+
+def _watch(run_dir: Path, port: int, interval: float) -> int:
+    from tunegym.cli.common import say
+    from tunegym.errors import UsageError
+    from tunegym.report.watch import ReportWatcher, make_server
+
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port: {port} is not a TCP port (0-65535)")
+    if not 0.1 <= interval <= 3600:
+        raise UsageError(f"--interval: {interval} s is outside 0.1-3600")
+    watcher = ReportWatcher(run_dir, interval)
+    watcher.page()  # a bad run folder fails here, before anything listens
+    try:
+        server = make_server(watcher, port)
+    except OSError as exc:
+        raise UsageError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+    host, bound = str(server.server_address[0]), int(server.server_address[1])
+    say(f"watching {watcher.run_dir}: http://{host}:{bound}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
     return 0

@@ -20,7 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print the top trials of a run folder as a table",
         description="Print each job's best trials (by reward) from the run's trials.sqlite.",
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
+    parser.add_argument(
+        "run_dir",
+        type=Path,
+        nargs="?",
+        metavar="RUN_DIR",
+        help="a run folder (default: the newest under runs/)",
+    )
     parser.add_argument(
         "-n", "--top", type=positive_int, default=10, help="trials per job (default: 10)"
     )
@@ -31,27 +37,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from tunegym.cli.common import run_dir_or_newest
     from tunegym.errors import UsageError
-    from tunegym.session import read_run
+    from tunegym.results.importance import param_importances
+    from tunegym.results.runs import load_run
 
-    with read_run(args.run_dir) as run:
-        records = run.records
-        if args.job is not None:
-            names = sorted({r.job.name for r in records})
-            records = [r for r in records if r.job.name == args.job]
-            if not records:
-                raise UsageError(f"no job {args.job!r} in {args.run_dir}; jobs: {', '.join(names)}")
-        console = Console(soft_wrap=False)
-        if not console.is_terminal:
-            console = Console(width=200, soft_wrap=False)
-        console.print(
-            f"[bold]{run.info.get('scenario', args.run_dir)}[/bold]: {run.info.get('status')}, "
-            f"{len(records)} job(s)",
-            highlight=False,
-        )
-        for record in records:
-            rows = run.db.rows(record.job.name, record.iteration)
-            console.print(_table(record, rows, args.top))
+    run = load_run(run_dir_or_newest(args.run_dir))
+    jobs = list(run.jobs)
+    if args.job is not None:
+        names = sorted({j.name for j in jobs})
+        jobs = [j for j in jobs if j.name == args.job]
+        if not jobs:
+            raise UsageError(f"no job {args.job!r} in {run.run_dir}; jobs: {', '.join(names)}")
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(width=200, soft_wrap=False)
+    console.print(
+        f"[bold]{run.info.get('scenario', run.run_dir)}[/bold]: {run.info.get('status')}, "
+        f"{len(jobs)} job(s)",
+        highlight=False,
+    )
+    for job in jobs:
+        console.print(_table(job.record, list(job.rows), args.top))
+        importances = param_importances(job) if job.record.agent is not None else None
+        if importances is not None:
+            for objective, shares in importances.by_objective.items():
+                ranked = ", ".join(f"{k} {v:.2f}" for k, v in shares.items())
+                console.print(
+                    f"  importance ({importances.evaluator}, {objective}): {ranked}",
+                    highlight=False,
+                )
     return 0
 
 

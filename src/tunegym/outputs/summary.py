@@ -13,6 +13,9 @@ from tunegym.analysis.robust import robust_summary
 from tunegym.outputs.best_config import write_action_config, write_best_config
 from tunegym.outputs.files import atomic_write_text
 from tunegym.outputs.fingerprint import workload_fingerprint
+from tunegym.results.compare import baseline_of
+from tunegym.results.importance import param_importances
+from tunegym.results.runs import JobTrials
 from tunegym.session.records import JobRecord
 from tunegym.trial.status import STATUSES
 from tunegym.trial.store import TrialDatabase
@@ -113,14 +116,33 @@ def write_summary(
     """
     if results is None:
         results = [JobResults.load(db, r) for r in records]
+    jobs = [job_summary(r, res, path.parent) for r, res in zip(records, results, strict=True)]
+    insights(jobs, records, results)
     summary = {
         "schema_version": SCHEMA_VERSION,
         "tunegym_version": __version__,
         **run,
-        "jobs": [job_summary(r, res, path.parent) for r, res in zip(records, results, strict=True)],
+        "jobs": jobs,
     }
     atomic_write_text(path, json.dumps(summary, indent=2, default=str) + "\n")
     return summary
+
+
+def insights(
+    entries: Sequence[dict[str, Any]],
+    records: Sequence[JobRecord],
+    results: Sequence[JobResults],
+) -> None:
+    """Add ``baseline`` (a tuned job against the plain job of its workload) and
+    ``importance`` (which parameters mattered) to the job entries that have them."""
+    trials = [JobTrials(r, tuple(res.rows)) for r, res in zip(records, results, strict=True)]
+    for entry, job in zip(entries, trials, strict=True):
+        baseline = baseline_of(job, trials)
+        if baseline is not None:
+            entry["baseline"] = {**baseline.to_json(), "text": baseline.describe()}
+        importance = param_importances(job) if job.record.agent is not None else None
+        if importance is not None:
+            entry["importance"] = importance.to_json()
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -91,6 +91,26 @@ class WarmStart(_Doc):
     skipped: int = _field("trials left out (outside this job's space)", None, ge=0)
 
 
+class BaselineSummary(_Doc):
+    job: str = _field("the plain (run-once) job of the same workload file")
+    metric: str = _field("what is compared: the first observed metric, or `reward`")
+    lower_is_better: bool = _field("`true` when the reward minimises the metric")
+    baseline: float = _field("the plain job's value")
+    tuned: float = _field("this job's best trial's value")
+    change_pct: float = _field("(tuned - baseline) / |baseline|, in percent")
+    improved: bool = _field("whether the tuned value is better")
+    text: str = _field("the comparison in words, e.g. `+38% rows_per_s over the baseline`")
+
+
+class ImportanceSummary(_Doc):
+    evaluator: str = _field("the importance evaluator (Optuna's PED-ANOVA)")
+    trials: int = _field("completed trials it was computed from", ge=1)
+    objectives: dict[str, dict[str, float]] = _field(
+        "per objective (`reward`, or each objective metric): each search dimension's share "
+        "of importance (the shares sum to 1)"
+    )
+
+
 class JobSummary(_Doc):
     name: str = _field("the job name")
     iteration: int = _field("0-based iteration of the job", ge=0)
@@ -125,6 +145,13 @@ class JobSummary(_Doc):
     )
     warm_start: WarmStart = _field(
         "with `agent.warm_start`: the earlier run the agent learned first", None
+    )
+    baseline: BaselineSummary = _field(
+        "when the scenario also runs the same workload once, untuned: this job's best against it",
+        None,
+    )
+    importance: ImportanceSummary = _field(
+        "with enough scored trials: which parameters mattered", None
     )
 
 

@@ -38,6 +38,8 @@ MAX_FAILURES = 40
 OPEN_FAILURES = 8  # the first failures shown unfolded; the rest fold
 TAIL_LINES = 15
 TAIL_CHARS = 2000
+CONTENT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+"""The page's Content-Security-Policy: no script, no request, inline styles and images."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,7 @@ def render_report(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'; img-src data:\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
@@ -146,14 +147,20 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
     if s.get("message"):
         parts.append(f'<p class="message">{escape(str(s["message"]))}</p>')
     parts.append(_best(s.get("best")))
+    parts.append(_baseline(s.get("baseline")))
     rows = job.rows
     if not rows:
         parts.append('<p class="note">No trial recorded yet.</p></section>')
+        return "".join(parts)
+    if s.get("agent") is None:  # a run-once job: its measurement, no plots of one point
+        parts.append(_failures(job))
+        parts.append("</section>")
         return "".join(parts)
     parts.append('<div class="plots">')
     parts.append(_figure("reward", "Reward per trial", plots.reward_per_trial(rows)))
     parts.append(_figure("best-so-far", "Best reward so far", plots.best_so_far_curve(rows)))
     parts.append("</div>")
+    parts.append(_importance(s.get("importance")))
     parts.append(_effects(job))
     parts.append(_env_params(job))
     parts.append(_pareto(job))
@@ -202,6 +209,40 @@ def _best(best: Mapping[str, Any] | None) -> str:
         f'<h3>Best trial</h3><div class="scroll"><table class="best"><tr>{head}</tr>'
         f"<tr>{data}</tr></table></div>"
     )
+
+
+def _baseline(baseline: Mapping[str, Any] | None) -> str:
+    """The tuned best against the plain job of the same workload, in words."""
+    if not baseline:
+        return ""
+    kind = "better" if baseline.get("improved") else "worse"
+    return (
+        f'<p class="baseline {kind}"><strong>{escape(str(baseline["text"]))}</strong> '
+        f"({escape(fmt(float(baseline['tuned'])))} against "
+        f"{escape(fmt(float(baseline['baseline'])))})</p>"
+    )
+
+
+def _importance(importance: Mapping[str, Any] | None) -> str:
+    """Each parameter's share of importance, per objective, as a bar table."""
+    if not importance:
+        return ""
+    tables = []
+    for objective, shares in (importance.get("objectives") or {}).items():
+        rows = "".join(
+            f"<tr><th>{escape(str(name))}</th><td>{float(share):.2f}</td>"
+            f'<td class="bar"><span style="width:{max(0.0, min(1.0, float(share))) * 100:.0f}%">'
+            "</span></td></tr>"
+            for name, share in sorted(shares.items(), key=lambda kv: -float(kv[1]))
+        )
+        tables.append(
+            f'<table class="importance"><caption>{escape(str(objective))}</caption>{rows}</table>'
+        )
+    note = (
+        f"{escape(str(importance.get('evaluator')))} over "
+        f"{int(importance.get('trials', 0))} completed trials (shares sum to 1)"
+    )
+    return f'<h3>Parameter importance</h3><p class="note">{note}</p>{"".join(tables)}'
 
 
 def _effects(job: JobData) -> str:
@@ -490,4 +531,9 @@ details.failure{margin:4px 0}details.failure pre{background:#f6f8fa;padding:8px;
 overflow-x:auto;max-height:260px;font-size:12px;margin:4px 0}
 code{font-size:12px}footer{margin:32px 0 8px;color:#57606a;font-size:12px}
 ul.jobs{columns:2;padding-left:20px}
+.baseline{font-size:15px}.baseline.better strong{color:#1a7f37}.baseline.worse strong{color:#cf222e}
+table.importance{display:inline-table;margin:0 24px 12px 0;border-collapse:collapse}
+table.importance caption{text-align:left;font-weight:600}
+table.importance th,table.importance td{padding:2px 8px;text-align:left}
+td.bar{width:160px}td.bar span{display:block;height:10px;background:#0969da}
 """

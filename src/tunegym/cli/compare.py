@@ -1,0 +1,61 @@
+"""``tunegym compare RUN_A RUN_B ...``: each job's best across runs, and the difference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare the jobs of several run folders",
+        description=(
+            "Per job: the best reward in each run, the robust best under env params (mean "
+            "over draws), how many trials it took to reach the best, and the difference in "
+            "percent from the first run that has the job."
+        ),
+    )
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from tunegym.results.compare import compare_runs
+    from tunegym.results.runs import load_run
+
+    lines = compare_runs([load_run(path) for path in args.run_dirs])
+    if args.json:
+        print(json.dumps([line.to_json() for line in lines], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("job", "run", "agent", "trials", "best", "robust best", "to best", "vs first")
+    for line in lines:
+        robust = "-" if line.robust is None else f"{_num(line.robust)} ({line.robust_count})"
+        table.add_row(
+            line.job,
+            line.run,
+            line.agent or "run once",
+            str(line.trials),
+            _num(line.best),
+            robust,
+            "-" if line.trials_to_best is None else str(line.trials_to_best),
+            "" if line.change_pct is None else f"{line.change_pct:+.1f}%",
+        )
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(width=160, soft_wrap=False)
+    console.print(table)
+    return 0
+
+
+def _num(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.6g}"

@@ -1,0 +1,69 @@
+"""tunegym export: CSV, JSON lines and Parquet that round-trip through pandas."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tunegym
+from tunegym.cli.main import main
+
+
+def _expected(run_dir: Path) -> pd.DataFrame:
+    return tunegym.load_run(run_dir).to_pandas()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_export_round_trips_through_pandas(run_dir: Path, tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / f"trials.{fmt}"
+    assert main(["export", str(run_dir), "--format", fmt, "-o", str(target)]) == 0
+    read = {"csv": pd.read_csv, "jsonl": lambda p: pd.read_json(p, lines=True)}
+    frame = read.get(fmt, pd.read_parquet)(target)
+    expected = _expected(run_dir)
+    assert list(frame.columns) == list(expected.columns)
+    assert list(frame["step"]) == list(expected["step"]) and len(frame) == 25
+    for column in ("job", "status", "params.mode"):
+        assert list(frame[column].astype(str)) == list(expected[column].astype(str))
+    got = frame["reward"].astype(float).tolist()
+    want = expected["reward"].astype(float).tolist()
+    assert got == pytest.approx(want, nan_ok=True)
+
+
+def test_export_to_stdout_and_one_job(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(run_dir), "--format", "jsonl", "--job", "tuned"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 24 and {line["job"] for line in lines} == {"tuned"}
+
+
+def test_bad_export_requests_exit_2(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", str(run_dir), "--job", "nope"]) == 2
+    assert "no job 'nope' (jobs: plain, tuned)" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--format", "parquet"]) == 2
+    assert "--format parquet writes a file: give --output PATH" in capsys.readouterr().err
+
+
+def test_without_a_path_the_newest_run_under_runs_is_taken(
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["show"]) == 2
+    assert "no run folder under runs/; give RUN_DIR" in capsys.readouterr().err
+    (tmp_path / "runs").mkdir()
+    older = tmp_path / "runs" / "x_20200101-000000"
+    older.mkdir()
+    (older / "trials.sqlite").write_bytes((run_dir / "trials.sqlite").read_bytes())
+    newest = tmp_path / "runs" / "compare-me_20991231-235959"
+    newest.symlink_to(run_dir)
+    os.utime(older / "trials.sqlite")  # touched last, but started first
+    assert main(["export", "--format", "jsonl", "--job", "plain"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["job"] == "plain"
+    assert main(["show", "--job", "tuned"]) == 0
+    assert "importance (PED-ANOVA, reward): " in capsys.readouterr().out

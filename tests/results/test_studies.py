@@ -1,0 +1,81 @@
+"""tunegym export --optuna: each job becomes an Optuna study that Optuna reads back with the
+same trials, params, values, states and user attributes as the trial store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+
+import tunegym
+from tunegym.cli.main import main
+from tunegym.results.studies import job_study
+
+
+def test_exported_studies_round_trip_through_optuna(run_dir: Path, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main(["export", str(run_dir), "--optuna", storage]) == 0
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    assert names == ["compare-me/tuned"]  # the run-once job has nothing to search
+    study = optuna.load_study(study_name="compare-me/tuned", storage=storage)
+    job = tunegym.load_run(run_dir).job("tuned")
+    rows = sorted(job.rows, key=lambda r: r.step)
+    assert len(study.trials) == len(rows) == 24
+    for trial, row in zip(study.trials, rows, strict=True):
+        assert trial.params == dict(row.action)
+        assert trial.user_attrs["step"] == row.step
+        assert trial.user_attrs["status"] == row.status
+        assert trial.user_attrs["env_params.load"] == row.env_params["load"]
+        if row.status == "ok":
+            assert trial.state == optuna.trial.TrialState.COMPLETE
+            assert math.isclose(trial.value, row.reward)
+        else:
+            assert trial.state == optuna.trial.TrialState.FAIL and trial.values is None
+    assert study.best_trial.value == max(r.reward for r in rows if r.status == "ok")
+    assert set(study.best_trial.distributions) == {"x", "mode"}
+    # Optuna's own tools open it.
+    assert len(study.trials_dataframe()) == 24
+    optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()
+    )
+
+
+def test_an_existing_study_is_refused_unless_replaced(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main(["export", str(run_dir), "--optuna", storage]) == 0
+    assert main(["export", str(run_dir), "--optuna", storage]) == 2
+    assert "a study named 'compare-me/tuned' exists already" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--optuna", storage, "--replace"]) == 0
+    assert len(optuna.load_study(study_name="compare-me/tuned", storage=storage).trials) == 24
+
+
+def test_a_bad_storage_url_is_a_clear_error(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(run_dir), "--optuna", "not-a-url"]) == 2
+    assert "--optuna not-a-url: not an Optuna storage URL" in capsys.readouterr().err
+
+
+def test_a_multi_objective_job_keeps_its_directions(
+    tmp_path: Path, write_toml, objective_workload
+) -> None:
+    data = objective_workload(
+        agent={
+            "type": "grid",
+            "metrics": ["score", "duration_s"],
+            "objectives": ["max", "min"],
+        }
+    )
+    assert (
+        main(["run", str(write_toml("w.toml", data)), "--output", str(tmp_path / "o"), "-q"]) == 0
+    )
+    (run_dir,) = (tmp_path / "o").iterdir()
+    job = tunegym.load_run(run_dir).job("objective")
+    study = job_study(job, "multi")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    row = sorted(job.rows, key=lambda r: r.step)[0]
+    assert study.trials[0].values == [row.observation["score"], row.observation["duration_s"]]
