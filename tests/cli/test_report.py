@@ -186,3 +186,45 @@ def test_report_of_a_finished_run_keeps_its_results(
     assert main(["report", str(run_dir)]) == 0
     again = json.loads((run_dir / "summary.json").read_text())
     assert again["jobs"][0]["warm_start"] == entry["extra"]["warm_start"]
+
+
+def test_report_watch_serves_the_page_and_its_state_until_ctrl_c(
+    tmp_path: Path, write_toml: Any, objective_workload: Any
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    path = write_toml("w.toml", objective_workload())
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunegym.cli.main", "report", str(run_dir), "--watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"watching {run_dir}: http://127.0.0.1:")
+        url = line.split(": ", 1)[1].split()[0]
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert 'data-state="' in page and '<script src="/watch.js"></script>' in page
+        assert "script-src 'self'" in page
+        state = json.loads(urllib.request.urlopen(url + "state", timeout=30).read())
+        assert state["state"] in page
+        assert (
+            "location.reload"
+            in urllib.request.urlopen(url + "watch.js", timeout=30).read().decode()
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+
+
+def test_report_watch_refuses_a_bad_port(tmp_path: Path, capsys: Any) -> None:
+    assert main(["report", str(tmp_path), "--watch", "--port", "70000"]) == 2
+    assert "--port: 70000 is not a TCP port" in capsys.readouterr().err

@@ -190,3 +190,71 @@ def test_every_plot_kind_renders_and_console_errors_would_be_seen(
     # The console check is live: an error the page would log is seen.
     browser.execute_script("console.error('tunegym probe')")
     assert any("tunegym probe" in e["message"] for e in browser.get_log("browser"))
+
+
+SLOW = """
+import sys, time
+time.sleep(float(sys.argv[2]))
+print(f"score: {-(int(sys.argv[1]) - 5) ** 2}")
+"""
+
+
+def test_watch_shows_a_trial_that_finished_after_the_page_was_opened(
+    browser: Any, tmp_path: Path, write_toml: Callable[[str, dict[str, Any]], Path]
+) -> None:
+    import subprocess
+    import threading
+    import time
+
+    from tunegym.report.watch import ReportWatcher, make_server
+
+    (tmp_path / "slow.py").write_text(SLOW)
+    workload = write_toml(
+        "slow.toml",
+        {
+            "name": "slow",
+            "command": ["{python}", "{workload_dir}/slow.py", "{x}", "0.6"],
+            "params": {"x": list(range(8))},
+            "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+            "agent": {"type": "grid", "max_steps": 8},
+        },
+    )
+    out = tmp_path / "runs"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tunegym.cli.main", "run", str(workload), "--output", str(out), "-q"]
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/slow/0/2/stdout.txt")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (run_dir,) = out.iterdir()
+        watcher = ReportWatcher(run_dir, interval_s=0.2)
+        server = make_server(watcher)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/"
+            browser.get(url)
+            first = browser.execute_script("return document.documentElement.dataset.state")
+            shown = browser.find_element("css selector", "section.job table.kv").text
+            trials_then = int(shown.split("trials ")[1].split(" of")[0])
+            assert trials_then < 8
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                text = browser.find_element("css selector", "section.job table.kv").text
+                if int(text.split("trials ")[1].split(" of")[0]) > trials_then:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"the page never showed more than {trials_then} trials")
+            assert browser.execute_script("return document.documentElement.dataset.state") != first
+            errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            assert errors == [], errors  # the watch script ran under its CSP
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+    finally:
+        assert run.wait(timeout=120) == 0
+    # The static report stays script-free.
+    assert "<script" not in (run_dir / "report.html").read_text()
