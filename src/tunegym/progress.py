@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 PLAIN_EVERY_TRIAL_UP_TO = 200
 PLAIN_MAX_SILENCE_S = 10.0
+LABEL_WIDTH = 24
+"""The live view cuts a job's label to this many characters (with an ellipsis)."""
 
 
 def format_duration(seconds: float | None) -> str:
@@ -172,16 +174,26 @@ class ProgressObserver:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
+        # At 80 columns the count, the ETA and the best reward stay whole: the label is cut
+        # to LABEL_WIDTH, the bar and the end of the status text give way first.
+        count = len(str(self.total))
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("elapsed"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[status]}"),
+            TextColumn(
+                "[bold]{task.description}",
+                table_column=Column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis"),
+            ),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=2 * count + 1)),
+            TextColumn("eta", table_column=Column(no_wrap=True, min_width=3)),
+            TimeRemainingColumn(compact=True, table_column=Column(no_wrap=True, min_width=5)),
+            TextColumn("elapsed", table_column=Column(no_wrap=True, min_width=7)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+            TextColumn(
+                "{task.fields[status]}",
+                table_column=Column(ratio=3, min_width=17, no_wrap=True, overflow="ellipsis"),
+            ),
             console=Console(file=self.stream),
             transient=False,
         )

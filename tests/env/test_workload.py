@@ -174,7 +174,7 @@ def test_dry_run_writes_command_and_runs_nothing(
     command = (env.sweep.root / "1" / "command.txt").read_text()
     assert "--x=2" in command and "--y=a" in command
     assert not (env.sweep.root / "1" / "result.json").exists()
-    assert info["status"] == "ok" and math.isnan(reward)
+    assert info["status"] == "dry_run" and math.isnan(reward)  # issue 18: dry_run, not ok
 
 
 def test_arguments_arrive_verbatim(make_env: Callable[..., WorkloadEnv], tmp_path: Path) -> None:

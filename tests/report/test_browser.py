@@ -213,10 +213,10 @@ def test_watch_shows_a_trial_that_finished_after_the_page_was_opened(
         "slow.toml",
         {
             "name": "slow",
-            "command": ["{python}", "{workload_dir}/slow.py", "{x}", "0.6"],
-            "params": {"x": list(range(8))},
+            "command": ["{python}", "{workload_dir}/slow.py", "{x}", "1.0"],
+            "params": {"x": list(range(12))},
             "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
-            "agent": {"type": "grid", "max_steps": 8},
+            "agent": {"type": "grid", "max_steps": 12},
         },
     )
     out = tmp_path / "runs"
@@ -238,7 +238,7 @@ def test_watch_shows_a_trial_that_finished_after_the_page_was_opened(
             first = browser.execute_script("return document.documentElement.dataset.state")
             shown = browser.find_element("css selector", "section.job table.kv").text
             trials_then = int(shown.split("trials ")[1].split(" of")[0])
-            assert trials_then < 8
+            assert trials_then < 12
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 text = browser.find_element("css selector", "section.job table.kv").text

@@ -213,3 +213,24 @@ def test_long_plain_jobs_never_stay_silent_long() -> None:
             row = TrialRow(step, {"x": 1}, {}, {"s": 0.0}, 0.0, "ok")
             observer.after_step(None, row)  # type: ignore[arg-type]
     assert len([line for line in stream.getvalue().splitlines() if TRIAL_LINE.match(line)]) == 7
+
+
+def test_live_view_at_80_columns_keeps_count_eta_and_best(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    stream, clock = io.StringIO(), FakeClock()
+    observer = ProgressObserver(
+        "a-job-name-much-longer-than-the-view-can-hold", 400, stream=stream, live=True, clock=clock
+    )
+    with observer:
+        for step in range(1, 13):
+            clock.now += 1.0
+            observer.after_step(
+                None,  # type: ignore[arg-type]
+                TrialRow(step, {"x": step}, {}, {"m": 1.0}, -123456.789 * step, "ok", duration_s=1),
+            )
+    last = stream.getvalue().rstrip("\n").splitlines()[-1]
+    assert len(last) <= 80
+    assert "12/400" in last and "eta " in last and "best -123457" in last
+    assert "a-job-name-much-long" in last and "…" in last  # the label gives way

@@ -68,6 +68,9 @@ class BaseAgent(ABC):
     """Whether :meth:`warm_start` learns an earlier run's trials."""
     supports_multi_objective: ClassVar[bool] = False
     """Whether the agent optimises several objectives (``AgentConfig.objectives``)."""
+    trains_policy: ClassVar[bool] = False
+    """Whether the agent trains or evaluates a policy (RL) rather than searching for one
+    best action: its job's summary and report show reward statistics instead."""
     resumes_exactly: ClassVar[bool] = True
     """Whether a resumed run proposes exactly what the uninterrupted run would have (the
     agent's state is rebuilt by replaying its trials; the agent contract suite checks it)."""

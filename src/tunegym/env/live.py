@@ -14,6 +14,7 @@ loop then calls ``reset``, which starts a new server episode. The counter keeps 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,7 @@ from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec.loader import Job
 from tunegym.spec.models import BUILTIN_METRICS, ContinuousParam, ParamValue, WorkloadSpec
 from tunegym.trial.resume import ReplayItem
-from tunegym.trial.rows import TrialRow
+from tunegym.trial.rows import Episode, TrialRow
 from tunegym.trial.status import TrialStatus
 from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
@@ -105,6 +106,8 @@ class LiveEnv(TrialEnv):
         self.penalties = workload.agent.penalties
         self.last_observation: Observation = full_observation({}, self.observation_space)
         self._episode_open = False
+        self._episode: _OpenEpisode | None = None
+        self._episodes = 0
         self.replay_plan: list[ReplayItem] = []
 
     # -- gym interface -------------------------------------------------------------------
@@ -127,6 +130,7 @@ class LiveEnv(TrialEnv):
         observation = full_observation(found, self.observation_space)
         self.last_observation = observation
         self._episode_open = True
+        self._episode = _OpenEpisode(seed)
         return dict(observation), {
             "step": self.sweep.step,
             "env_params": self.next_env_params(),
@@ -198,7 +202,7 @@ class LiveEnv(TrialEnv):
         params = self.action_space.params(action, env_params)
         if self.settings.dry_run:  # like an offline dry run: a row, nothing executed
             row = TrialRow(
-                step, action, env_params, {}, None, TrialStatus.OK, started_at=time.time()
+                step, action, env_params, {}, None, TrialStatus.DRY_RUN, started_at=time.time()
             )
             observation, reward_value, info = record_row(self, row, params)
             return observation, reward_value, False, info
@@ -239,12 +243,35 @@ class LiveEnv(TrialEnv):
         observation, reward_value, info = record_row(self, row, params)
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated
+        episode = self._episode
+        if episode is not None:
+            episode.add(step, row.reward)
+            if done:
+                self._end_episode(episode, step, terminated, truncated)
         if done:
             self._episode_open = False
         info["terminated"] = terminated
         info["truncated"] = truncated
         info["server_info"] = server_info
         return observation, reward_value, done, info
+
+    def _end_episode(
+        self, episode: _OpenEpisode, step: int, terminated: bool, truncated: bool
+    ) -> None:
+        self.store.record_episode(
+            Episode(
+                self._episodes,
+                episode.first_step or step,
+                step,
+                episode.steps,
+                episode.total_reward,
+                terminated,
+                truncated,
+                episode.seed,
+            )
+        )
+        self._episodes += 1
+        self._episode = None
 
     # -- resume --------------------------------------------------------------------------
     def resume(self) -> list[ReplayItem]:
@@ -256,6 +283,7 @@ class LiveEnv(TrialEnv):
         self.replay_plan = [
             item for item in resume_plan(self.store, self.sweep) if item.row is not None
         ]
+        self._episodes = len(self.store.episodes())
         return self.replay_plan
 
     @property
@@ -353,3 +381,21 @@ def _observation(found: Any, method: str, path: str) -> dict[str, float]:
                 f"server {path!r}: {method}() observation[{name!r}] must be a number, got {value!r}"
             )
     return dict(found)
+
+
+class _OpenEpisode:
+    """The episode in progress: its first step, steps and summed reward so far."""
+
+    __slots__ = ("first_step", "seed", "steps", "total_reward")
+
+    def __init__(self, seed: int | None) -> None:
+        self.seed = seed
+        self.first_step: int | None = None
+        self.steps = 0
+        self.total_reward = 0.0
+
+    def add(self, step: int, reward: float | None) -> None:
+        if self.first_step is None:
+            self.first_step = step
+        self.steps += 1
+        self.total_reward += math.nan if reward is None else reward

@@ -257,7 +257,7 @@ class WorkloadEnv(TrialEnv):
                 error=result.error,
             )
         if self.settings.dry_run:
-            return base
+            return replace(base, status=TrialStatus.DRY_RUN)
         stdout = _read_text(result.stdout_path)
         readout = extract_metrics(self.extractors, trial_dir, stdout)
         found = readout.found

@@ -159,6 +159,7 @@ class SB3Agent(BaseAgent):
     name = "sb3"
     supports_env_params = True
     resumes_exactly = False  # a resumed run trains a fresh policy for the missing steps
+    trains_policy = True
     Config: ClassVar[type[BaseModel]] = SB3Options
 
     @classmethod

@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tunegym.agents.registry import load_agent
+from tunegym.analysis.policy import policy_stats
 from tunegym.analysis.results import JobResults
 from tunegym.analysis.robust import robust_summary
+from tunegym.errors import SpecError
 from tunegym.outputs.best_config import write_action_config, write_best_config
 from tunegym.outputs.files import atomic_write_text
 from tunegym.outputs.fingerprint import workload_fingerprint
@@ -117,7 +120,7 @@ def write_summary(
     if results is None:
         results = [JobResults.load(db, r) for r in records]
     jobs = [job_summary(r, res, path.parent) for r, res in zip(records, results, strict=True)]
-    insights(jobs, records, results)
+    insights(jobs, records, results, db, run.get("seed"))
     summary = {
         "schema_version": SCHEMA_VERSION,
         "tunegym_version": __version__,
@@ -132,17 +135,38 @@ def insights(
     entries: Sequence[dict[str, Any]],
     records: Sequence[JobRecord],
     results: Sequence[JobResults],
+    db: TrialDatabase,
+    run_seed: int | None,
 ) -> None:
-    """Add ``baseline`` (a tuned job against the plain job of its workload) and
-    ``importance`` (which parameters mattered) to the job entries that have them."""
+    """Add ``rl`` (a policy's reward statistics), ``baseline`` (a tuned job against the
+    plain job of its workload) and ``importance`` (which parameters mattered) to the job
+    entries that have them."""
     trials = [JobTrials(r, tuple(res.rows)) for r, res in zip(records, results, strict=True)]
     for entry, job in zip(entries, trials, strict=True):
+        if is_policy_job(job.record):
+            record = job.record
+            seed = record.job.workload.agent.seed if run_seed is None else run_seed
+            stats = policy_stats(job.rows, db.episodes(record.job.name, record.iteration))
+            entry["rl"] = {"seed": seed + record.iteration, **stats.to_json()}
+            continue  # a policy has no best action, importance or baseline to speak of
         baseline = baseline_of(job, trials)
         if baseline is not None:
             entry["baseline"] = {**baseline.to_json(), "text": baseline.describe()}
         importance = param_importances(job) if job.record.agent is not None else None
         if importance is not None:
             entry["importance"] = importance.to_json()
+
+
+def is_policy_job(record: JobRecord) -> bool:
+    """A job that trains or evaluates a policy (its agent says so), or steps a live env."""
+    if record.job.workload.mode == "live":
+        return True
+    if record.agent is None:
+        return False
+    try:
+        return bool(load_agent(record.agent).trains_policy)
+    except SpecError:  # "external" (make_env), or an agent no longer installed
+        return False
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -91,6 +91,21 @@ class WarmStart(_Doc):
     skipped: int = _field("trials left out (outside this job's space)", None, ge=0)
 
 
+class StatsSummary(_Doc):
+    mean: float = _field("mean")
+    std: float = _field("standard deviation", ge=0)
+    n: int = _field("how many values", ge=1)
+
+
+class PolicySummary(_Doc):
+    seed: int = _field("the seed of this iteration (agent.seed, or --seed, + iteration)")
+    reward: StatsSummary | None = _field("reward per step, over every scored step")
+    last: StatsSummary | None = _field("reward per step over the last 10% of scored steps")
+    episodes: int = _field("finished episodes (live jobs; 0 otherwise)", ge=0)
+    episode_return: StatsSummary | None = _field("summed reward per finished episode")
+    episode_length: StatsSummary | None = _field("steps per finished episode")
+
+
 class BaselineSummary(_Doc):
     job: str = _field("the plain (run-once) job of the same workload file")
     metric: str = _field("what is compared: the first observed metric, or `reward`")
@@ -145,6 +160,11 @@ class JobSummary(_Doc):
     )
     warm_start: WarmStart = _field(
         "with `agent.warm_start`: the earlier run the agent learned first", None
+    )
+    rl: PolicySummary = _field(
+        "for a job that trains or evaluates a policy (sb3) or steps a live env: the reward "
+        "the policy earns (instead of a single best step)",
+        None,
     )
     baseline: BaselineSummary = _field(
         "when the scenario also runs the same workload once, untuned: this job's best against it",

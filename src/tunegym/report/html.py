@@ -146,7 +146,7 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
     ]
     if s.get("message"):
         parts.append(f'<p class="message">{escape(str(s["message"]))}</p>')
-    parts.append(_best(s.get("best")))
+    parts.append(_policy(s["rl"]) if s.get("rl") else _best(s.get("best")))
     parts.append(_baseline(s.get("baseline")))
     rows = job.rows
     if not rows:
@@ -209,6 +209,26 @@ def _best(best: Mapping[str, Any] | None) -> str:
         f'<h3>Best trial</h3><div class="scroll"><table class="best"><tr>{head}</tr>'
         f"<tr>{data}</tr></table></div>"
     )
+
+
+def _policy(rl: Mapping[str, Any]) -> str:
+    """A policy's reward statistics (RL jobs have no meaningful single best step)."""
+
+    def stats(entry: Mapping[str, Any] | None) -> str:
+        if not entry:
+            return "-"
+        return f"{fmt(float(entry['mean']))} ± {fmt(float(entry['std']))} (n = {int(entry['n'])})"
+
+    items = [
+        ("seed", str(rl.get("seed"))),
+        ("reward per step", stats(rl.get("reward"))),
+        ("reward per step, last 10%", stats(rl.get("last"))),
+        ("episodes", str(rl.get("episodes", 0))),
+        ("return per episode", stats(rl.get("episode_return"))),
+        ("steps per episode", stats(rl.get("episode_length"))),
+    ]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in items)
+    return f'<h3>Policy</h3><table class="kv policy">{rows}</table>'
 
 
 def _baseline(baseline: Mapping[str, Any] | None) -> str:

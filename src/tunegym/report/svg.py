@@ -29,6 +29,7 @@ STATUS_COLORS = {
     "timeout": "#ff7f0e",
     "metric_missing": "#9467bd",
     "constraint_failed": "#7f7f7f",
+    "dry_run": "#bcbd22",
 }
 ACCENT = "#2ca02c"
 MUTED = "#9aa4ae"

@@ -66,7 +66,7 @@ class Feedback:
     @property
     def succeeded(self) -> bool:
         member = _BY_VALUE.get(self.status)
-        return member is not None and member.scored
+        return member is not None and member.succeeded
 
     @classmethod
     def of(cls, row: TrialRow, observation_space: Sequence[str]) -> Feedback:
@@ -80,6 +80,22 @@ class Feedback:
             row.status,
             row.cached,
         )
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One finished episode of a live job: the steps it spanned and the reward they got."""
+
+    index: int
+    """0-based, per job iteration, in the order episodes ended."""
+    first_step: int
+    last_step: int
+    steps: int
+    total_reward: float
+    terminated: bool
+    truncated: bool
+    seed: int | None = None
+    """The seed its ``reset`` was given (the first episode of a job gets the job's seed)."""
 
 
 def full_observation(found: Mapping[str, float], names: Sequence[str]) -> dict[str, float]:

@@ -24,6 +24,8 @@ class TrialStatus(StrEnum):
     """Ran, but an observed metric (or a finite reward) could not be read."""
     CONSTRAINT_FAILED = "constraint_failed"
     """Refused before running: a constraint over its params does not hold."""
+    DRY_RUN = "dry_run"
+    """``--dry-run``: its command was written down (``command.txt``), nothing ran."""
     RUNNING = "running"
     """Dispatched, no row yet (a resume plan's unfinished trial); never a row's status."""
 
@@ -31,6 +33,12 @@ class TrialStatus(StrEnum):
     def scored(self) -> bool:
         """The row's reward is a measurement (when it is finite)."""
         return self in _SCORED
+
+    @property
+    def succeeded(self) -> bool:
+        """The trial did what was asked of it (measured, answered from the cache, or
+        written down by a dry run): a job whose trials all did not is a failure."""
+        return self in _SUCCEEDED
 
     @property
     def cacheable(self) -> bool:
@@ -50,6 +58,7 @@ class TrialStatus(StrEnum):
 
 
 _SCORED = frozenset({TrialStatus.OK, TrialStatus.CACHED})
+_SUCCEEDED = _SCORED | {TrialStatus.DRY_RUN}
 _CACHEABLE = frozenset(
     {TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.METRIC_MISSING}
 )

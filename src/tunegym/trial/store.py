@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.layout import RUN_DB_NAME
-from tunegym.trial.rows import TrialRow
+from tunegym.trial.rows import Episode, TrialRow
 from tunegym.trial.status import SCORED_STATUSES, STATUSES
 from tunegym.values import is_finite_number
 
@@ -44,6 +44,19 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (job, iteration, step)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS episodes (
+    job          TEXT    NOT NULL,
+    iteration    INTEGER NOT NULL,
+    episode      INTEGER NOT NULL,
+    first_step   INTEGER NOT NULL,
+    last_step    INTEGER NOT NULL,
+    steps        INTEGER NOT NULL,
+    total_reward REAL,
+    terminated   INTEGER NOT NULL,
+    truncated    INTEGER NOT NULL,
+    seed         INTEGER,
+    PRIMARY KEY (job, iteration, episode)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dispatched (
     job         TEXT    NOT NULL,
     iteration   INTEGER NOT NULL,
@@ -203,6 +216,40 @@ class TrialDatabase:
             )
         )
 
+    def insert_episode(self, job: str, iteration: int, episode: Episode) -> None:
+        total = episode.total_reward if math.isfinite(episode.total_reward) else None
+        self.conn.execute(
+            "INSERT OR REPLACE INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job,
+                iteration,
+                episode.index,
+                episode.first_step,
+                episode.last_step,
+                episode.steps,
+                total,
+                int(episode.terminated),
+                int(episode.truncated),
+                episode.seed,
+            ),
+        )
+
+    def episodes(self, job: str, iteration: int) -> list[Episode]:
+        """The finished episodes of a live job iteration, in order (none for other jobs,
+        and for runs made before episodes were recorded)."""
+        try:
+            records = self.conn.execute(
+                "SELECT episode, first_step, last_step, steps, total_reward, terminated,"
+                " truncated, seed FROM episodes WHERE job = ? AND iteration = ? ORDER BY episode",
+                (job, iteration),
+            ).fetchall()
+        except sqlite3.OperationalError:  # a read-only database from before the table
+            return []
+        return [
+            Episode(i, a, b, n, math.nan if r is None else float(r), bool(te), bool(tr), seed)
+            for i, a, b, n, r, te, tr, seed in records
+        ]
+
     def jobs(self) -> list[str]:
         """The names of the jobs that have rows, sorted."""
         return [name for (name,) in self._read("SELECT DISTINCT job FROM trials ORDER BY job")]
@@ -307,6 +354,13 @@ class TrialStore:
     def rows(self) -> list[TrialRow]:
         """This job iteration's rows in the order they were recorded."""
         return self.db.rows(self.job, self.iteration)
+
+    def record_episode(self, episode: Episode) -> None:
+        """Commit a finished episode (live jobs)."""
+        self.db.insert_episode(self.job, self.iteration, episode)
+
+    def episodes(self) -> list[Episode]:
+        return self.db.episodes(self.job, self.iteration)
 
     def rebuild_csv(self) -> None:
         """Rewrite ``trajectory.csv`` and ``env.csv`` from SQLite (after a crash tore them)."""
