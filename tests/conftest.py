@@ -101,6 +101,7 @@ def ray_two_nodes(ray_cluster_session: ray_cluster.RayCluster) -> ray_cluster.Ra
         ray_cluster.wait_for_nodes(cluster, 2)
     return cluster
 
+
 # A tiny workload program: prints `score: <value>` computed from its --x/--y arguments,
 # writes result.json, and can fail or sleep on request.
 OBJECTIVE = textwrap.dedent(

@@ -17,10 +17,12 @@ what a driver needs. ``ROOT/cluster.json`` records the address and each node's P
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -178,6 +180,17 @@ def start_node(cluster: RayCluster, node: str) -> None:
         raise RuntimeError(f"{exc}; log:\n{tail(log)}") from None
     if proc.poll() is not None:
         raise RuntimeError(f"Ray {node} node exited with {proc.returncode}; log:\n{tail(log)}")
+
+
+def crash_node(cluster: RayCluster, node: str) -> list[int]:
+    """SIGKILL every process of the node at once (raylet, workers, agents), as a machine
+    that dies would lose them; returns their PIDs. Trials run in sessions of their own:
+    the caller kills those it knows of."""
+    pids = cluster.node_processes(node)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 def stop_node(cluster: RayCluster, node: str) -> None:
