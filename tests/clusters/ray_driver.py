@@ -6,7 +6,7 @@ two-node cluster drive it through this process: :class:`RemoteRayRunner` has the
 :class:`~tunegym.runners.base.Runner` interface and forwards ``run`` and ``cancel_all``
 (pickled, length-prefixed frames over stdin/stdout). The driver runs each trial in its
 own thread, as the parallel loop does. Nothing is stubbed: the process is a plain
-``RayRunner(RaySpec(address=...))`` client of the cluster.
+RayRunner (built by the runner registry) as a client of the cluster.
 """
 
 from __future__ import annotations
@@ -99,14 +99,15 @@ class RemoteRayRunner:
 
 
 def serve() -> None:
-    from tunegym.runners.ray import RayRunner
+    from tunegym.runners.base import RunnerContext
+    from tunegym.runners.registry import load_runner
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     lock = threading.Lock()
     kind, settings = _receive(stdin)
     assert kind == "init"
     try:
-        runner = RayRunner(settings)
+        runner = load_runner("ray").from_settings(settings, RunnerContext(job_name="contract"))
     except BaseException as exc:
         _send(stdout, lock, ("error", None, f"{type(exc).__name__}: {exc}"))
         return

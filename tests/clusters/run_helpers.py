@@ -41,13 +41,21 @@ class Tunegym:
     reason a test passes or fails.
     """
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        log: Path,
+        unset: tuple[str, ...] = (),
+    ) -> None:
+        """``env`` overlays this process's environment, less the variables in ``unset``."""
         self.log = log
         self._out = open(log, "wb")  # noqa: SIM115 (closed in wait())
         self.proc = subprocess.Popen(
             [*TUNEGYM, *args],
             cwd=cwd,
-            env={**os.environ, **env},
+            env={k: v for k, v in {**os.environ, **env}.items() if k not in unset},
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=subprocess.STDOUT,

@@ -1,15 +1,18 @@
-"""The runner contract, run over every runner against the real thing.
+"""The runner contract, run over every registered runner against the real thing.
 
-Every runner in :data:`RUNNERS` gets every test here: exit codes (and where stdout and
-stderr land), a timeout that takes down the trial's whole process group (a grandchild
-that ignores SIGTERM included), a command that does not exist, and ``cancel_all`` from
-another thread. The runners run for real: a subprocess here (local), a task on the
-two-node Ray cluster (driven from its own process, see ``tests/clusters/ray_driver.py``),
-a job on the single-node Slurm with and without accounting. All of them run on this
-machine, so the test can check that no process of a trial is left.
+Every runner of the registry (``tunegym.runners`` entry points, :func:`runner_names`)
+gets every test here: exit codes (and where stdout and stderr land), a timeout that takes
+down the trial's whole process group (a grandchild that ignores SIGTERM included), a
+command that does not exist, and ``cancel_all`` from another thread. Each is built the way
+a job builds it (``from_settings`` with a :class:`RunnerContext`) and runs for real: a
+subprocess here (local), a task on the two-node Ray cluster (driven from its own process,
+see ``tests/clusters/ray_driver.py``), a job on the single-node Slurm with and without
+accounting. All of them run on this machine, so the tests can check that no process of a
+trial is left.
 
-A new runner gets the suite by adding one entry to :data:`RUNNERS`: a name and a
-function ``(request, tmp_path) -> Runner``.
+A new runner gets the suite by registering: it is built from its default settings, or,
+when it needs an engine to talk to, from an entry in :data:`ENGINES` (a variant name and
+a function ``request -> Runner`` that brings the engine up through a fixture).
 """
 
 from __future__ import annotations
@@ -26,35 +29,48 @@ import ray_cluster
 import ray_driver
 from cluster_procs import alive, wait_until
 
-from tunegym.runners.base import Runner, TrialSpec
-from tunegym.runners.local import LocalRunner
-from tunegym.runners.slurm import SlurmRunner
+from tunegym.runners.base import Runner, RunnerContext, TrialSpec
+from tunegym.runners.registry import load_runner, runner_names
 from tunegym.spec.models import RaySpec, SlurmSpec
 
-
-def _local(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
-    return LocalRunner()
+CONTEXT = RunnerContext(job_name="contract")
 
 
-def _ray(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
+def _from_settings(name: str, settings: Any = None) -> Runner:
+    cls = load_runner(name)
+    if settings is None and cls.Settings is not None:
+        settings = cls.Settings()
+    return cls.from_settings(settings, CONTEXT)
+
+
+def _ray_two_nodes(request: pytest.FixtureRequest) -> Runner:
     runner: ray_driver.RemoteRayRunner = request.getfixturevalue("ray_cluster_runner")
     return runner  # type: ignore[return-value]
 
 
-def _slurm(fixture: str) -> Callable[[pytest.FixtureRequest, Path], Runner]:
-    def make(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
+def _slurm(fixture: str) -> Callable[[pytest.FixtureRequest], Runner]:
+    def make(request: pytest.FixtureRequest) -> Runner:
         request.getfixturevalue(fixture)  # the cluster, with SLURM_CONF set for the test
-        return SlurmRunner(SlurmSpec(poll_interval_s=0.2), job_name="tunegym-contract")
+        return _from_settings("slurm", SlurmSpec(poll_interval_s=0.2))
 
     return make
 
 
-RUNNERS: dict[str, Callable[[pytest.FixtureRequest, Path], Runner]] = {
-    "local": _local,
-    "ray-two-nodes": _ray,
-    "slurm": _slurm("slurm_plain"),
-    "slurm-accounting": _slurm("slurm_acct"),
+ENGINES: dict[str, dict[str, Callable[[pytest.FixtureRequest], Runner]]] = {
+    "ray": {"two-nodes": _ray_two_nodes},
+    "slurm": {"plain": _slurm("slurm_plain"), "accounting": _slurm("slurm_acct")},
 }
+"""Runners that need an engine: variant -> how to build the runner against it."""
+
+
+def _variants() -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    for name in runner_names():
+        found += [(name, variant) for variant in ENGINES.get(name, {None: None})]
+    return found
+
+
+VARIANTS = _variants()
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +87,16 @@ def ray_cluster_runner(
     runner.close()
 
 
-@pytest.fixture(params=list(RUNNERS))
-def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
-    return RUNNERS[request.param](request, tmp_path)
+@pytest.fixture(params=VARIANTS, ids=[name if v is None else f"{name}-{v}" for name, v in VARIANTS])
+def runner(request: pytest.FixtureRequest) -> Runner:
+    name, variant = request.param
+    if variant is None:
+        return _from_settings(name)
+    return ENGINES[name][variant](request)
+
+
+def test_the_builtin_runners_are_all_in_the_suite() -> None:
+    assert {"local", "ray", "slurm"} <= {name for name, _ in VARIANTS}
 
 
 def _trial(tmp_path: Path, code: str, **kwargs: Any) -> TrialSpec:

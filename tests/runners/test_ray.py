@@ -24,7 +24,7 @@ from cluster_procs import alive, free_ports, wait_until
 from run_helpers import Tunegym, only_run_dir, trial_rows
 
 from tunegym.cli.main import main
-from tunegym.report.toml_writer import dumps
+from tunegym.outputs.toml import dumps
 from tunegym.runners.base import TrialSpec
 from tunegym.runners.ray import RayRunner, remove_stale_scratch
 from tunegym.spec.models import RaySpec
@@ -146,11 +146,17 @@ def _scratch_left(cluster: Any) -> list[Path]:
 
 
 def _on_cluster(
-    tmp_path: Path, cluster: Any, workload: Path, *extra: str, env: dict | None = None
+    tmp_path: Path,
+    cluster: Any,
+    workload: Path,
+    *extra: str,
+    env: dict | None = None,
+    unset: tuple[str, ...] = (),
 ) -> Tunegym:
     args = ["run", str(workload), "--output", str(tmp_path / "out"), "--no-progress"]
     args += ["--runner", "ray", "--ray-address", cluster.address, *extra]
-    return Tunegym(args, env or cluster.env(), tmp_path, tmp_path / "tunegym.log")
+    log = tmp_path / "tunegym.log"
+    return Tunegym(args, env or cluster.env(), tmp_path, log, unset=unset)
 
 
 def test_a_sweep_on_two_nodes_gives_the_rewards_of_a_local_run(
@@ -236,10 +242,15 @@ def test_a_killed_worker_node_fails_its_trials_and_the_run_completes(
 def test_a_cluster_with_token_auth_without_ray_auth_mode_is_one_clear_line(
     tmp_path: Path, ray_two_nodes: Any
 ) -> None:
-    env = {**os.environ, **ray_two_nodes.env(auth=False)}
-    env.pop("RAY_AUTH_MODE", None)  # a local ray.init in this process may have set it
     workload = _sleeper_workload(tmp_path, "no-auth", 0.1)
-    run = _on_cluster(tmp_path, ray_two_nodes, workload, env=env)
+    # (A local ray.init in this process sets RAY_AUTH_MODE in os.environ: unset it.)
+    run = _on_cluster(
+        tmp_path,
+        ray_two_nodes,
+        workload,
+        env=ray_two_nodes.env(auth=False),
+        unset=("RAY_AUTH_MODE",),
+    )
     assert run.wait(timeout=180) == 1
     errors = [line for line in run.output().splitlines() if line.startswith("tunegym: ")]
     assert errors[-1].startswith(

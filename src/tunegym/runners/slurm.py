@@ -212,7 +212,7 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
 
 def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder: Path) -> str:
     """One job array: task ``i`` runs the script of ``trials[i]`` with its own output files."""
-    timeouts = [t.timeout_s for t in trials if _has_limit(t.timeout_s)]
+    timeouts = [t.timeout_s for t in trials if t.timeout_s is not None and _has_limit(t.timeout_s)]
     grace = max(t.kill_grace_s for t in trials)
     folder = folder.absolute()
     lines = [
