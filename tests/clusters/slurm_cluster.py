@@ -298,7 +298,7 @@ def _write_slurm_conf(cluster: SlurmCluster, ports: dict[str, int]) -> None:
         "SchedulerType=sched/backfill",
         "SlurmctldTimeout=30",
         "SlurmdTimeout=60",
-        "KillWait=5",
+        "KillWait=30",  # Slurm's default: SIGTERM, then SIGKILL 30 s later
         "InactiveLimit=0",
         "MinJobAge=300",
         "SlurmctldDebug=info",

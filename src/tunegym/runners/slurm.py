@@ -81,6 +81,10 @@ _VANISHED_POLLS = 3
 """Polls a job may be unknown to squeue and sacct, with no exit-code file, before it is
 recorded as lost (state UNKNOWN)."""
 
+_INTERRUPT_TENTHS = 10
+"""A cancelled job's script gives its trial's group 1 s between SIGTERM and SIGKILL (well
+inside Slurm's ``KillWait``, 30 s by default, after which Slurm kills the script)."""
+
 _CANCEL_WAIT_S = 5.0
 """After ``cancel_all``, how long a waiting trial polls for the job's final state."""
 
@@ -152,6 +156,18 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
         "",
         f"cd {q(str(cwd))} || exit 1",
         *(f"export {key}={q(value)}" for key, value in sorted(trial.env.items())),
+        # Slurm's SIGTERM (scancel, --time) is trapped: the trial's group is swept below,
+        # since linuxproc tracking loses what a dead script leaves re-parented to init.
+        "trap 'tunegym_stop=1' TERM INT HUP",
+        "tunegym_sweep() {  # SIGTERM the trial's process group, SIGKILL it $1 tenths later",
+        "  kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
+        "  kill -TERM -- -$tunegym_pg 2>/dev/null",
+        '  for _ in $(seq "$1"); do',
+        "    kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
+        "    sleep 0.1",
+        "  done",
+        "  kill -KILL -- -$tunegym_pg 2>/dev/null",
+        "}",
         "tunegym_start=$(date +%s.%N)",
     ]
     if not command_prefix(spec):  # in a container the command is only known inside it
@@ -164,11 +180,13 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
             "fi",
         ]
     # The command leads its own process group (job control), so that whatever it leaves
-    # behind can be swept as the local runner does: Slurm's linuxproc tracking loses
-    # processes that are re-parented to init.
-    grace = max(trial.kill_grace_s, 0.1)
+    # behind can be swept as the local runner does.
+    grace_tenths = max(1, math.ceil(max(trial.kill_grace_s, 0.1) * 10))
+    stop = f"  tunegym_sweep {_INTERRUPT_TENTHS}; exit 143"
+    lines.append('[ -z "${tunegym_stop:-}" ] || exit 143')
     if _has_limit(trial.timeout_s):
         limit = float(trial.timeout_s)  # type: ignore[arg-type]
+        grace = max(trial.kill_grace_s, 0.1)
         lines += [
             "tunegym_t0=$(date +%s%N)",
             "set -m",
@@ -178,9 +196,12 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
         lines += ["set -m", f"{command} &"]
     lines += [
         "tunegym_pg=$!",
-        "wait $tunegym_pg",
-        "code=$?",
         "set +m",
+        'if [ -z "${tunegym_stop:-}" ]; then wait $tunegym_pg; fi',
+        "code=$?",
+        'if [ -n "${tunegym_stop:-}" ]; then  # cancelled: Slurm\'s state tells the rest',
+        stop,
+        "fi",
         "outcome=exit",
     ]
     if _has_limit(trial.timeout_s):
@@ -193,16 +214,7 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
             "fi",
         ]
     lines += [
-        "if kill -0 -- -$tunegym_pg 2>/dev/null; then  # leftovers: SIGTERM, then SIGKILL",
-        "  kill -TERM -- -$tunegym_pg 2>/dev/null",
-        f"  for _ in $(seq {max(1, math.ceil(grace * 10))}); do",
-        "    kill -0 -- -$tunegym_pg 2>/dev/null || break",
-        "    sleep 0.1",
-        "  done",
-        "  kill -KILL -- -$tunegym_pg 2>/dev/null",
-        "fi",
-    ]
-    lines += [
+        f"tunegym_sweep {grace_tenths}  # what the command left behind",
         f'echo "$code $outcome $tunegym_start $(date +%s.%N)" > {exitcode}',
         "exit $code",
         "",
