@@ -83,6 +83,22 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
+def carrying(variable: str) -> list[int]:
+    """Live processes whose environment holds ``variable`` (``NAME=value``) exactly."""
+    wanted = variable.encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted in env and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def stop_session(sid: int, grace_s: float = 2.0) -> None:
     """SIGTERM every process of session ``sid``, SIGKILL what is left after ``grace_s``."""
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
@@ -93,6 +109,11 @@ def stop_session(sid: int, grace_s: float = 2.0) -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
         wait_until(lambda: not session_members(sid), wait_s, what=None)
+
+
+def stop_pid(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def stop_pid_file(path: Path, marker: str, grace_s: float = 2.0) -> None:

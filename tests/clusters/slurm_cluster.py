@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -36,9 +37,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cluster_procs import default_root, free_ports, owned, stop_session, tail, wait_until
+from cluster_procs import (
+    carrying,
+    default_root,
+    free_ports,
+    owned,
+    stop_pid,
+    stop_session,
+    tail,
+    wait_until,
+)
 
 START_TIMEOUT_S = 60.0
+MARKER = "TUNEGYM_TEST_CLUSTER"
+"""Every daemon (and what it forks, slurmstepd included) carries ``MARKER=<root>``."""
 PACKAGES = ("slurm-wlm", "munge", "mariadb-server", "slurmdbd")
 
 
@@ -148,7 +160,7 @@ def _start(cluster: SlurmCluster, name: str, argv: list[str]) -> subprocess.Pope
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **cluster.env(), "TUNEGYM_TEST_CLUSTER": str(cluster.root)},
+            env={**os.environ, **cluster.env(), MARKER: str(cluster.root)},
             start_new_session=True,
         )
     cluster.pids[name] = proc.pid
@@ -326,10 +338,20 @@ def down(root: Path | None = None, remove: bool = True, accounting: bool = False
     root = (root or default_root("slurm-acct" if accounting else "slurm")).resolve()
     cluster = load(root)
     if cluster is not None:
+        if "slurmctld" in cluster.pids and owned(cluster.pids["slurmctld"], str(root)):
+            user = pwd.getpwuid(os.getuid()).pw_name  # this cluster's jobs: SLURM_CONF is ours
+            cluster.run("scancel", "--user", user, check=False)
+            wait_until(
+                lambda: not cluster.run("squeue", "-h", check=False).stdout.strip(), 15, None
+            )
         for name in reversed(list(cluster.pids)):
             pid = cluster.pids[name]
             if owned(pid, str(root)):
                 stop_session(pid, grace_s=3.0)
+    # slurmstepd leaves slurmd's session (a daemon per job step) but keeps its environment.
+    for pid in carrying(f"{MARKER}={root}"):
+        stop_session(pid, grace_s=1.0)
+        stop_pid(pid)
     if remove and root.exists():
         shutil.rmtree(root, ignore_errors=True)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import ray_cluster
 import slurm_cluster
-from cluster_procs import alive, owned, stop_pid_file
+from cluster_procs import alive, carrying, owned, stop_pid_file, wait_until
 
 
 def test_slurm_up_is_safe_to_rerun_and_down_stops_every_daemon(tmp_path: Path) -> None:
@@ -20,11 +20,14 @@ def test_slurm_up_is_safe_to_rerun_and_down_stops_every_daemon(tmp_path: Path) -
         again = slurm_cluster.up(root)
         assert again.pids == first.pids  # reused, not restarted
         assert first.run("sinfo", "-h", "-o", "%T").stdout.strip() == "idle"
-        job = first.run("sbatch", "--parsable", "--wrap", "true").stdout.strip()
-        assert job.isdigit()
+        submit = ["sbatch", "--parsable", f"--chdir={tmp_path}", "--output=/dev/null"]
+        job = first.run(*submit, "--wrap", "sleep 300").stdout.strip()
+        running = ["squeue", "-h", "-j", job, "-o", "%T"]
+        wait_until(lambda: first.run(*running).stdout.strip() == "RUNNING", 60, "the job")
     finally:
         slurm_cluster.down(root)
     assert not any(alive(pid) for pid in first.pids.values())
+    assert carrying(f"{slurm_cluster.MARKER}={root}") == []  # slurmstepd and the job too
     assert not root.exists()
 
 
