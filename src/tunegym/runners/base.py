@@ -108,6 +108,8 @@ class Runner(Protocol):
         Each :meth:`run` blocked on one of those trials returns promptly with a status
         other than ``"ok"``, and no process of the trial is left behind (the trial's whole
         process group, on whichever machine it ran). The parallel loop calls this when a
-        run is interrupted (Ctrl-C). Trials started after the call are not affected.
+        run is interrupted (Ctrl-C) or its env closed. A runner may refuse trials started
+        after the call (:class:`~tunegym.runners.local.LocalRunner` raises
+        ``TrialCancelled``); the Ray and Slurm runners still run them.
         """
         ...
