@@ -17,12 +17,24 @@ $(VENV)/.dev: $(VENV)/.base pyproject.toml
 	$(PIP) install -e '.[dev,harness,ray,rl,tq,results]'
 	touch $@
 
-# Debian tools the test suite drives (headless Chromium for the report test, valgrind
-# for the instruction-count benchmark).
+# Debian tools the test suite drives: headless Chromium for the report test, valgrind for
+# the instruction-count benchmark, and a real Slurm (munge, MariaDB and slurmdbd for
+# accounting) that tests/clusters/ starts and stops.
+# One apt-get update, then one install of whatever is missing.
+SYSTEM_TOOLS := chromium:chromium chromedriver:chromium-driver slurmctld:slurm-wlm \
+	valgrind:valgrind slurmd:slurm-wlm sbatch:slurm-client munged:munge \
+	mariadbd:mariadb-server slurmdbd:slurmdbd
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! command -v valgrind >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver valgrind >/dev/null; \
-	  else echo "chromium/chromedriver/valgrind missing: run 'sudo apt-get install chromium chromium-driver valgrind'"; fi; \
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  tool=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$pkg"; \
+	done; \
+	missing=$$(for pkg in $$missing; do echo $$pkg; done | sort -u | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages: run 'sudo apt-get install $$missing'"; fi; \
 	fi
 
 demo: $(VENV)/.base

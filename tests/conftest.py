@@ -1,16 +1,106 @@
-"""Shared fixtures: write workloads and scenarios into a temporary folder."""
+"""Shared fixtures: workloads and scenarios in a temporary folder, and the real clusters.
+
+The clusters (a single-node Slurm with and without accounting, a two-node Ray on
+loopback) are started by the scripts in ``tests/clusters/`` the first time a test asks
+for one, shared by the whole session and stopped at its end (by PID). Set
+``TUNEGYM_TEST_KEEP_CLUSTERS=1`` to leave them up for the next session, which then
+reuses them.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tunegym.outputs.toml import dumps
+
+# Every Ray driver of the suite (local ray.init included, and the tunegym processes the
+# tests start) resolves this machine's address to 127.0.0.1: Ray traffic stays on loopback.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+CLUSTERS = Path(__file__).with_name("clusters")
+sys.path.insert(0, str(CLUSTERS))
+import ray_cluster  # noqa: E402
+import slurm_cluster  # noqa: E402
+
+KEEP_CLUSTERS = os.environ.get("TUNEGYM_TEST_KEEP_CLUSTERS") == "1"
+
+
+def _slurm(accounting: bool) -> Iterator[slurm_cluster.SlurmCluster]:
+    missing = slurm_cluster.missing_tools(accounting)
+    if missing:
+        pytest.fail(
+            f"Slurm tests need {', '.join(missing)}: run `make test`, which installs "
+            f"{' '.join(slurm_cluster.PACKAGES)} (apt) before the suite"
+        )
+    cluster = slurm_cluster.up(accounting=accounting)
+    yield cluster
+    if not KEEP_CLUSTERS:
+        slurm_cluster.down(cluster.root)
+
+
+@pytest.fixture(scope="session")
+def slurm_plain_cluster() -> Iterator[slurm_cluster.SlurmCluster]:
+    """A real single-node Slurm without accounting (``sacct`` answers "disabled")."""
+    yield from _slurm(accounting=False)
+
+
+@pytest.fixture(scope="session")
+def slurm_acct_cluster() -> Iterator[slurm_cluster.SlurmCluster]:
+    """A real single-node Slurm with accounting (MariaDB + slurmdbd)."""
+    yield from _slurm(accounting=True)
+
+
+@pytest.fixture(params=["plain", "accounting"])
+def slurm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Each real Slurm in turn, with ``SLURM_CONF`` pointing at it for this test."""
+    name = "slurm_plain_cluster" if request.param == "plain" else "slurm_acct_cluster"
+    cluster = request.getfixturevalue(name)
+    for key, value in cluster.env().items():
+        monkeypatch.setenv(key, value)
+    return cluster
+
+
+@pytest.fixture
+def slurm_plain(slurm_plain_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Slurm without accounting, with ``SLURM_CONF`` pointing at it for this test."""
+    for key, value in slurm_plain_cluster.env().items():
+        monkeypatch.setenv(key, value)
+    return slurm_plain_cluster
+
+
+@pytest.fixture
+def slurm_acct(slurm_acct_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Slurm with accounting, with ``SLURM_CONF`` pointing at it for this test."""
+    for key, value in slurm_acct_cluster.env().items():
+        monkeypatch.setenv(key, value)
+    return slurm_acct_cluster
+
+
+@pytest.fixture(scope="session")
+def ray_cluster_session() -> Iterator[ray_cluster.RayCluster]:
+    """A real two-node Ray cluster on loopback (2 CPUs per node)."""
+    cluster = ray_cluster.up()
+    yield cluster
+    if not KEEP_CLUSTERS:
+        ray_cluster.down(cluster.root)
+
+
+@pytest.fixture
+def ray_two_nodes(ray_cluster_session: ray_cluster.RayCluster) -> ray_cluster.RayCluster:
+    """The two-node cluster with both nodes up (a test may have killed one: restarted)."""
+    cluster = ray_cluster_session
+    if not ray_cluster.owned(cluster.pids["worker"], str(cluster.root)):
+        ray_cluster.start_node(cluster, "worker")
+        ray_cluster.wait_for_nodes(cluster, 2)
+    return cluster
+
 
 # A tiny workload program: prints `score: <value>` computed from its --x/--y arguments,
 # writes result.json, and can fail or sleep on request.

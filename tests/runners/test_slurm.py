@@ -1,7 +1,16 @@
-"""SlurmRunner against stub sbatch/sacct/squeue/scancel scripts on PATH.
+"""SlurmRunner and ``tunegym run --runner slurm`` against a real Slurm 22.05.
 
-The stubs walk each job through PENDING, RUNNING and a final state and run the payload
-locally, so the runner's real subprocess calls, polling and state mapping are exercised.
+The cluster is a single node on this machine (``tests/clusters/slurm_cluster.py``), once
+without accounting (state from ``squeue -t all`` and the exit-code file) and once with
+accounting (MariaDB and slurmdbd, so ``sacct`` answers too); the ``slurm`` fixture runs a
+test on each. The runner contract (exit codes, timeouts, missing commands, cancel_all)
+is in ``test_contract.py``.
+
+Stub ``sbatch``/``squeue``/``sacct`` scripts (``slurm_stubs/``) remain only for final
+states a single real node without cgroups cannot produce: OUT_OF_MEMORY (needs
+``task/cgroup`` memory enforcement) and NODE_FAIL (needs a node that stops answering for
+``SlurmdTimeout`` while the shared test cluster keeps serving other tests). Tests that
+need no cluster at all (script text, spec validation, a missing sbatch) use none.
 """
 
 from __future__ import annotations
@@ -9,117 +18,294 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
+import textwrap
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cluster_procs import alive, wait_until
+from run_helpers import Tunegym, only_run_dir, trial_rows
 
 from tunegym.cli.main import main
 from tunegym.errors import SpecError, TunegymError
 from tunegym.runners.base import TrialSpec
-from tunegym.runners.slurm import SlurmRunner, trial_script
+from tunegym.runners.slurm import SlurmRunner, slurm_time, trial_script
 from tunegym.spec import load
 from tunegym.spec.models import SlurmSpec
 
 STUBS = Path(__file__).with_name("slurm_stubs")
 GOLDEN = Path(__file__).with_name("golden")
-FAST = SlurmSpec(poll_interval_s=0.05)
+FAST = {"poll_interval_s": 0.2}
 
 
-@pytest.fixture
-def slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Stub Slurm commands on PATH; returns their state folder."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("sbatch", "sacct", "squeue", "scancel", "stub_worker.py"):
-        shutil.copy(STUBS / name, bin_dir / name)
-    state = tmp_path / "slurm-state"
-    state.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("STUB_SLURM_DIR", str(state))
-    return state
+def _run(path: Path, output: Path, *extra: str) -> int:
+    return main(["run", str(path), "--output", str(output), "--no-progress", *extra])
 
 
-def _trial(tmp_path: Path, code: str, name: str = "1") -> TrialSpec:
-    cwd = tmp_path / "trials" / name
-    cwd.mkdir(parents=True)
-    return TrialSpec((sys.executable, "-c", code), cwd, {"TUNEGYM_PARAM_X": "it's 3"})
-
-
-def test_job_walks_through_pending_running_completed(tmp_path: Path, slurm: Path) -> None:
-    spec = _trial(tmp_path, "import os; print('score:', os.environ['TUNEGYM_PARAM_X'])")
-    result = SlurmRunner(FAST).run(spec)
-    assert result.status == "ok" and result.returncode == 0
-    assert (spec.cwd / "stdout.txt").read_text() == "score: it's 3\n"
-    seen = [line.split()[1] for line in (slurm / "sacct.log").read_text().splitlines()]
-    assert seen[0] == "PENDING" and "RUNNING" in seen and seen[-1] == "COMPLETED"
-    assert (slurm / "sbatch.log").read_text().startswith("--parsable ")
-
-
-def test_failed_job_reports_its_exit_code(tmp_path: Path, slurm: Path) -> None:
-    result = SlurmRunner(FAST).run(_trial(tmp_path, "import sys; sys.exit(3)"))
-    assert result.status == "failed" and result.returncode == 3
-    assert "FAILED" in (result.error or "")
-
-
-@pytest.mark.parametrize(
-    ("state", "status", "reason"),
-    [
-        ("TIMEOUT", "timeout", "time limit"),
-        ("OUT_OF_MEMORY", "failed", "out of memory"),
-        ("NODE_FAIL", "failed", "node"),
-        ("CANCELLED", "failed", "cancelled"),
-    ],
-)
-def test_final_states_map_to_statuses(
+# -- against the real cluster ------------------------------------------------------------
+def test_a_sweep_on_slurm_gives_the_rewards_of_a_local_run(
     tmp_path: Path,
-    slurm: Path,
+    slurm: Any,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+) -> None:
+    data = objective_workload(
+        name="same-rewards",
+        params={"x": [2, 3], "y": ["a", "b"]},
+        runner="slurm",
+        slurm=FAST,
+        metrics=[{"name": "score", "json": "result.json:score"}],
+    )
+    path = write_toml("w.toml", data)
+    assert _run(path, tmp_path / "slurm", "--parallel", "2") == 0
+    assert _run(path, tmp_path / "local", "--runner", "local") == 0
+    on_slurm = trial_rows(only_run_dir(tmp_path / "slurm"))
+    local = trial_rows(only_run_dir(tmp_path / "local"))
+    assert [r["status"] for r in on_slurm] == ["ok"] * 4
+    rewards = {json.dumps(r["action"], sort_keys=True): r["reward"] for r in on_slurm}
+    assert rewards == {json.dumps(r["action"], sort_keys=True): r["reward"] for r in local}
+    summary = json.loads((only_run_dir(tmp_path / "slurm") / "summary.json").read_text())
+    assert summary["jobs"][0]["best"]["action"] == {"x": 3, "y": "b"}
+    for row in on_slurm:  # the trial's own run time, measured in the job, not its queue time
+        assert 0 <= row["duration_s"] < 30
+
+
+def test_a_failing_trial_is_recorded_with_exit_code_3(
+    tmp_path: Path,
+    slurm: Any,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+) -> None:
+    data = objective_workload(
+        name="exit3", params={"x": [3], "fail": ["no", "yes"]}, runner="slurm", slurm=FAST
+    )
+    data["command"].append("--fail={fail}")
+    del data["params"]["y"]
+    data["command"].remove("--y={y}")
+    assert _run(write_toml("w.toml", data), tmp_path / "out") == 0
+    run_dir = only_run_dir(tmp_path / "out")
+    by_fail = {r["action"]["fail"]: r for r in trial_rows(run_dir)}
+    assert (by_fail["no"]["status"], by_fail["no"]["returncode"]) == ("ok", 0)
+    failed = by_fail["yes"]
+    assert (failed["status"], failed["returncode"], failed["error"]) == (
+        "failed",
+        3,
+        "exit code 3",
+    )
+    trial_dir = run_dir / "exit3" / "0" / str(failed["step"])
+    assert (trial_dir / "stderr.txt").read_text() == "boom\n"
+
+
+def test_a_5s_timeout_stops_the_trial_within_15s(
+    tmp_path: Path,
+    slurm: Any,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+) -> None:
+    data = objective_workload(
+        name="timeout5",
+        params={"x": [1], "y": ["a"]},
+        timeout_s=5,
+        runner="slurm",
+        slurm=FAST,
+    )
+    data["command"].append("--sleep=120")
+    assert _run(write_toml("w.toml", data), tmp_path / "out") == 1  # nothing succeeded
+    run_dir = only_run_dir(tmp_path / "out")
+    (row,) = trial_rows(run_dir)
+    assert (row["status"], row["returncode"]) == ("timeout", None)
+    assert row["error"] == "timed out after 5.0 s"
+    assert 5 <= row["duration_s"] < 15
+    assert "#SBATCH --time=00:01:00" in (run_dir / "timeout5/0/1/sbatch.sh").read_text()
+
+
+def test_slurms_own_time_limit_is_a_timeout_without_a_return_code(
+    tmp_path: Path, slurm_plain_cluster: Any, slurm_acct_cluster: Any, objective_script: Path
+) -> None:
+    """A job Slurm ends at ``--time`` (sacct reports it as 0:0) has no known exit code.
+
+    Slurm enforces a limit of at least a minute, checked every 30 s: this waits 60-95 s,
+    on both clusters at once.
+    """
+    runs = []
+    for name, cluster in (("plain", slurm_plain_cluster), ("acct", slurm_acct_cluster)):
+        workload = tmp_path / f"{name}.toml"
+        workload.write_text(
+            textwrap.dedent(
+                f"""
+                name = "slurm-time-{name}"
+                command = [{json.dumps(sys.executable)}, {json.dumps(str(objective_script))},
+                           "--sleep=600"]
+                runner = "slurm"
+                metrics = [{{ name = "score", regex = "score: (\\\\S+)" }}]
+                [slurm]
+                time = "1"
+                poll_interval_s = 1.0
+                """
+            )
+        )
+        args = ["run", str(workload), "--output", str(tmp_path / name), "--no-progress"]
+        runs.append(Tunegym(args, cluster.env(), tmp_path, tmp_path / f"{name}.log"))
+    for run in runs:
+        run.wait(timeout=240)  # a run-once job: its exit code is not the point here
+    for name in ("plain", "acct"):
+        (row,) = trial_rows(only_run_dir(tmp_path / name))
+        assert (row["status"], row["returncode"]) == ("timeout", None), name
+        assert row["error"] == "Slurm time limit reached (TIMEOUT)"
+
+
+def test_ctrl_c_with_jobs_queued_cancels_every_job_and_exits_130(
+    tmp_path: Path, slurm: Any, write_toml: Callable[..., Path], objective_workload: Callable
+) -> None:
+    data = objective_workload(
+        name="ctrlc", params={"x": [1, 2, 3, 4], "y": ["a"]}, runner="slurm", slurm=FAST
+    )
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    data["command"] = [
+        sys.executable,
+        "-c",
+        "import os, sys, time; open(os.path.join(sys.argv[1], str(os.getpid())), 'w');"
+        "time.sleep(600)",
+        str(pids),
+    ]
+    path = write_toml("w.toml", data)
+    args = ["run", str(path), "--output", str(tmp_path / "out"), "--parallel", "4"]
+    run = Tunegym(args, slurm.env(), tmp_path, tmp_path / "tunegym.log")
+
+    def ours() -> dict[str, str]:
+        lines = slurm.run("squeue", "-h", "-o", "%i %j %T").stdout.splitlines()
+        fields = [line.split() for line in lines]
+        return {f[0]: f[2] for f in fields if len(f) == 3 and "ctrlc" in f[1]}
+
+    # The node has 2 CPUs: two trials run, two wait in the queue.
+    wait_until(
+        lambda: (
+            sorted(ours().values()) == ["PENDING", "PENDING", "RUNNING", "RUNNING"]
+            and len(list(pids.iterdir())) == 2
+        ),
+        120,
+        "two running and two pending jobs",
+    )
+    jobs = list(ours())
+    run.interrupt()
+    assert run.wait(timeout=60) == 130, run.output()
+    assert "interrupted" in run.output()
+    assert ours() == {}, "a job of the run is still queued or running"
+    trial_pids = [int(p.name) for p in pids.iterdir()]
+    assert wait_until(lambda: not any(alive(p) for p in trial_pids), 30, None)
+    if slurm.accounting:
+        states = slurm.run("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(jobs))
+        final = dict(line.split("|") for line in states.stdout.splitlines())
+        assert {final[j].split()[0] for j in jobs} == {"CANCELLED"}, final
+    rows = trial_rows(only_run_dir(tmp_path / "out"))
+    assert all(r["status"] != "ok" for r in rows)
+
+
+def test_array_mode_records_each_trials_own_duration(
+    tmp_path: Path, slurm: Any, write_toml: Callable[..., Path], objective_workload: Callable
+) -> None:
+    data = objective_workload(name="array", runner="slurm", slurm={**FAST, "batch": True})
+    data["params"] = {"sleep": [0.1, 3.0], "y": ["a", "b"]}
+    data["command"] = [
+        sys.executable,
+        "-c",
+        "import os, sys, time; time.sleep(float(sys.argv[1]));"
+        "print('score:', sys.argv[1]); print(os.environ['SLURM_ARRAY_JOB_ID'], file=sys.stderr)",
+        "{sleep}",
+    ]
+    del data["agent"]["type"]
+    assert _run(write_toml("w.toml", data), tmp_path / "out") == 0
+    run_dir = only_run_dir(tmp_path / "out")
+    rows = trial_rows(run_dir)
+    assert [r["status"] for r in rows] == ["ok"] * 4
+    for row in rows:
+        assert row["action"]["sleep"] <= row["duration_s"] < row["action"]["sleep"] + 2, row
+    arrays = {(run_dir / "array" / "0" / str(r["step"]) / "stderr.txt").read_text() for r in rows}
+    assert len(arrays) == 1  # one job array ran them all
+    assert len(list((run_dir / "array" / "0").glob("array-*.sbatch.sh"))) == 1
+
+
+def test_a_relative_output_folder_works(
+    tmp_path: Path,
+    slurm: Any,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
     monkeypatch: pytest.MonkeyPatch,
-    state: str,
-    status: str,
-    reason: str,
 ) -> None:
-    monkeypatch.setenv("STUB_FINAL_STATE", state)
-    result = SlurmRunner(FAST).run(_trial(tmp_path, "print('hi')"))
-    assert result.status == status and reason in (result.error or "")
+    data = objective_workload(
+        name="relative", params={"x": [3], "fail": ["no", "yes"]}, runner="slurm", slurm=FAST
+    )
+    data["command"] = [
+        sys.executable,
+        "-c",
+        "import os, sys; open(os.path.join(sys.argv[1], 'mark'), 'w').write(os.environ["
+        "'TUNEGYM_TRIAL_DIR']); print('score: 1'); sys.exit(3 if sys.argv[2] == 'yes' else 0)",
+        "{trial_dir}",
+        "{fail}",
+    ]
+    path = write_toml("w.toml", data)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(path), "--output", "runs", "--no-progress"]) == 0
+    run_dir = only_run_dir(tmp_path / "runs")
+    by_fail = {r["action"]["fail"]: r for r in trial_rows(run_dir)}
+    assert (by_fail["no"]["status"], by_fail["no"]["returncode"]) == ("ok", 0)
+    assert (by_fail["yes"]["status"], by_fail["yes"]["returncode"]) == ("failed", 3)
+    for row in by_fail.values():
+        trial_dir = run_dir / "relative" / "0" / str(row["step"])
+        assert (trial_dir / "stdout.txt").read_text() == "score: 1\n"
+        assert Path((trial_dir / "mark").read_text()) == trial_dir.resolve()
 
 
-def test_missing_sacct_falls_back_to_squeue_and_the_exit_code_file(
-    tmp_path: Path, slurm: Path
+def test_sbatch_refusing_the_script_stops_the_run_with_one_line(
+    tmp_path: Path, slurm: Any, write_toml: Callable[..., Path], objective_workload: Callable
 ) -> None:
-    (tmp_path / "bin" / "sacct").unlink()
-    ok = SlurmRunner(FAST).run(_trial(tmp_path, "print('fine')", "1"))
-    bad = SlurmRunner(FAST).run(_trial(tmp_path, "import sys; sys.exit(5)", "2"))
-    assert ok.status == "ok" and bad.status == "failed" and bad.returncode == 5
-    assert "RUNNING" in (slurm / "squeue.log").read_text()
+    data = objective_workload(
+        name="refused", runner="slurm", slurm={**FAST, "partition": "no-such-partition"}
+    )
+    args = ["run", str(write_toml("w.toml", data)), "--output", str(tmp_path / "out")]
+    run = Tunegym([*args, "--parallel", "2"], slurm.env(), tmp_path, tmp_path / "log")
+    assert run.wait(timeout=120) == 1
+    errors = [line for line in run.output().splitlines() if "error" in line]
+    assert len(errors) == 1, run.output()
+    assert errors[0].startswith(f"tunegym: error: sbatch refused {tmp_path}/out/")
+    assert "/sbatch.sh: " in errors[0]
+    assert errors[0].endswith("Batch job submission failed: Invalid partition name specified")
+    run_dir = only_run_dir(tmp_path / "out")
+    assert len(list(run_dir.glob("refused/0/*/sbatch.sh"))) <= 2  # no trial after the first two
+    assert (run_dir / "failure.txt").is_file()
 
 
-def test_sbatch_refusal_is_a_failed_trial(
-    tmp_path: Path, slurm: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("STUB_SBATCH_FAIL", "1")
-    result = SlurmRunner(FAST).run(_trial(tmp_path, "print()"))
-    assert result.status == "failed" and "Invalid partition name" in (result.error or "")
+def test_cancel_all_cancels_jobs_that_are_still_queued(tmp_path: Path, slurm: Any) -> None:
+    runner = SlurmRunner(SlurmSpec(poll_interval_s=0.2, extra_sbatch=["--hold"]))
+    results: list[Any] = []
+    cwd = tmp_path / "held"
+    cwd.mkdir()
+    spec = TrialSpec((sys.executable, "-c", "print(1)"), cwd)
+    worker = threading.Thread(target=lambda: results.append(runner.run(spec)), daemon=True)
+    worker.start()
+    wait_until(lambda: (cwd / "sbatch.sh").exists() and runner._active, 60, "the submission")
+    (job,) = runner._active
+    runner.cancel_all()
+    worker.join(30)
+    assert not worker.is_alive()
+    (result,) = results
+    assert result.status == "failed" and "cancelled" in (result.error or "")
+    state = slurm.run("squeue", "-h", "-t", "all", "-j", job, "-o", "%T").stdout.strip()
+    assert state == "CANCELLED"  # a held job has no processes: no COMPLETING in between
 
 
-def test_missing_sbatch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(TunegymError, match=r"sbatch not found on PATH.*--dry-run"):
-        SlurmRunner(FAST).run(_trial(tmp_path, "print()"))
-
-
-def test_interrupt_cancels_the_job(tmp_path: Path, slurm: Path) -> None:
-    spec = _trial(tmp_path, "import time; time.sleep(30)")
-    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        SlurmRunner(FAST).run(spec)
-    timer.cancel()
-    assert (slurm / "scancel.log").read_text().split() == ["1000"]
-    assert (slurm / "1000.state").read_text().startswith("CANCELLED")
+# -- no cluster needed -------------------------------------------------------------------
+def test_the_time_limit_is_the_timeout_plus_grace_and_margin_in_minutes() -> None:
+    assert slurm_time(SlurmSpec(), None) is None
+    assert slurm_time(SlurmSpec(), 5) == "00:01:00"
+    assert slurm_time(SlurmSpec(), 90) == "00:03:00"
+    assert slurm_time(SlurmSpec(), 2 * 86400) == "2-00:01:00"
+    assert slurm_time(SlurmSpec(time="30:00"), 5) == "30:00"
 
 
 def test_dry_run_script_matches_the_golden_file(tmp_path: Path) -> None:
@@ -133,72 +319,62 @@ def test_dry_run_script_matches_the_golden_file(tmp_path: Path) -> None:
         container_image="nvcr.io/nvidia/pytorch:24.01",
         container_mounts=["/data:/data"],
     )
-    trial = _trial(tmp_path, "print(1)")
+    cwd = tmp_path / "trials" / "1"
+    cwd.mkdir(parents=True)
     trial = TrialSpec(
         ("python3", "train.py", "--lr=0.1", "name with space; rm -rf /"),
-        trial.cwd,
+        cwd,
         {"TUNEGYM_PARAM_LR": "0.1", "B": "$(danger)"},
         timeout_s=90,
     )
     result = SlurmRunner(spec, dry_run=True, job_name="tunegym-train").run(trial)
     assert result.status == "ok"
-    script = (trial.cwd / "sbatch.sh").read_text()
-    golden = (GOLDEN / "sbatch_trial.sh").read_text().replace("{TRIAL_DIR}", str(trial.cwd))
+    script = (cwd / "sbatch.sh").read_text()
+    golden = (GOLDEN / "sbatch_trial.sh").read_text().replace("{TRIAL_DIR}", str(cwd))
     assert script == golden
     assert script == trial_script(spec, trial, "tunegym-train-1")
+    assert (cwd / "command.txt").read_text() == (
+        "TUNEGYM_PARAM_LR=0.1\nB='$(danger)'\n"
+        "python3 train.py --lr=0.1 'name with space; rm -rf /'\n"
+    )
 
 
-def test_tunegym_run_on_slurm_end_to_end(
+def test_missing_sbatch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cwd = tmp_path / "t"
+    cwd.mkdir()
+    with pytest.raises(TunegymError, match=r"sbatch not found on PATH.*--dry-run"):
+        SlurmRunner(SlurmSpec()).run(TrialSpec(("true",), cwd))
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_dry_run_writes_the_scripts_and_command_txt_and_submits_nothing(
     tmp_path: Path,
-    slurm: Path,
+    monkeypatch: pytest.MonkeyPatch,
     write_toml: Callable[..., Path],
     objective_workload: Callable[..., dict],
+    batch: bool,
 ) -> None:
-    data = objective_workload(
-        params={"x": [2, 3], "y": ["a", "b"]}, runner="slurm", slurm={"poll_interval_s": 0.05}
-    )
+    data = objective_workload(slurm={"batch": batch})
+    if batch:
+        del data["agent"]["type"]
     path = write_toml("w.toml", data)
-    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--parallel", "2"]) == 0
-    (run_dir,) = (tmp_path / "out").iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["jobs"][0]["counts"]["ok"] == 4
-    assert summary["jobs"][0]["best"]["action"] == {"x": 3, "y": "b"}
-    assert len((slurm / "sbatch.log").read_text().splitlines()) == 4
-
-
-def test_batch_mode_submits_one_job_array(
-    tmp_path: Path,
-    slurm: Path,
-    write_toml: Callable[..., Path],
-    objective_workload: Callable[..., dict],
-) -> None:
-    data = objective_workload(
-        runner="slurm", slurm={"poll_interval_s": 0.05, "batch": True}, agent={"type": None}
-    )
-    del data["agent"]["type"]
-    path = write_toml("w.toml", data)
-    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 0
-    assert len((slurm / "sbatch.log").read_text().splitlines()) == 1  # one array for 8 trials
-    (run_dir,) = (tmp_path / "out").iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["jobs"][0]["counts"]["ok"] == 8
-    assert summary["jobs"][0]["best"]["action"] == {"x": 3, "y": "b"}
-
-
-def test_dry_run_through_the_cli_submits_nothing(
-    tmp_path: Path,
-    slurm: Path,
-    write_toml: Callable[..., Path],
-    objective_workload: Callable[..., dict],
-) -> None:
-    path = write_toml("w.toml", objective_workload())
-    assert (
-        main(["run", str(path), "--output", str(tmp_path / "o"), "--dry-run", "--runner", "slurm"])
-        == 0
-    )
-    (run_dir,) = (tmp_path / "o").iterdir()
-    assert len(list(run_dir.glob("objective/0/*/sbatch.sh"))) == 8
-    assert not (slurm / "sbatch.log").exists()
+    bin_dir = tmp_path / "bin"  # python only: a submission would fail on a missing sbatch
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert _run(path, tmp_path / "o", "--dry-run", "--runner", "slurm") == 0
+    run_dir = only_run_dir(tmp_path / "o")
+    trials = sorted(run_dir.glob("objective/0/*/"), key=lambda p: p.name)
+    trials = [t for t in trials if t.is_dir()]
+    assert len(trials) == 8
+    for trial in trials:
+        assert (trial / "sbatch.sh").is_file()
+        assert (trial / "command.txt").read_text().splitlines()[-1].startswith(sys.executable)
+    arrays = list(run_dir.glob("objective/0/array-*.sbatch.sh"))
+    assert len(arrays) == (1 if batch else 0)
+    if batch:
+        assert "#SBATCH --array=0-7" in arrays[0].read_text()
 
 
 @pytest.mark.parametrize(
@@ -230,23 +406,90 @@ def test_poll_interval_must_be_positive(
         load(write_toml("w.toml", objective_workload(slurm={"poll_interval_s": 0})))
 
 
+# -- stubs: states a single real node cannot produce --------------------------------------
+@pytest.fixture
+def stub_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Stub Slurm commands on PATH; returns their state folder."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "sacct", "squeue", "scancel", "stub_worker.py"):
+        shutil.copy(STUBS / name, bin_dir / name)
+    state = tmp_path / "slurm-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STUB_SLURM_DIR", str(state))
+    return state
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        ("OUT_OF_MEMORY", "the job ran out of memory (OUT_OF_MEMORY)"),
+        ("NODE_FAIL", "a node of the job failed (NODE_FAIL)"),
+    ],
+)
+def test_states_a_single_node_cannot_produce_are_failed_with_the_reason(
+    tmp_path: Path,
+    stub_slurm: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("STUB_FINAL_STATE", state)
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    spec = TrialSpec((sys.executable, "-c", "print('hi')"), cwd)
+    result = SlurmRunner(SlurmSpec(poll_interval_s=0.05)).run(spec)
+    assert (result.status, result.error) == ("failed", reason)
+    assert result.returncode == 0  # the script still wrote the command's own code
+    assert "RUNNING" in (stub_slurm / "squeue.log").read_text()
+
+
 def test_why_a_slurm_job_failed_reaches_the_store_and_the_report(
     tmp_path: Path,
-    slurm: Path,
+    stub_slurm: Path,
     monkeypatch: pytest.MonkeyPatch,
     write_toml: Callable[..., Path],
     objective_workload: Callable[..., dict],
 ) -> None:
-    import sqlite3
-
     monkeypatch.setenv("STUB_FINAL_STATE", "OUT_OF_MEMORY")
     data = objective_workload(
         params={"x": [1], "y": ["a"]}, runner="slurm", slurm={"poll_interval_s": 0.05}
     )
     path = write_toml("w.toml", data)
-    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1  # nothing succeeded
-    (run_dir,) = (tmp_path / "out").iterdir()
-    db = sqlite3.connect(run_dir / "trials.sqlite")
-    ((status, error),) = db.execute("SELECT status, error FROM trials").fetchall()
-    assert status == "failed" and error == "the job ran out of memory (OUT_OF_MEMORY)"
+    assert _run(path, tmp_path / "out") == 1  # nothing succeeded
+    run_dir = only_run_dir(tmp_path / "out")
+    (row,) = trial_rows(run_dir)
+    assert (row["status"], row["error"]) == ("failed", "the job ran out of memory (OUT_OF_MEMORY)")
     assert "the job ran out of memory (OUT_OF_MEMORY)" in (run_dir / "report.html").read_text()
+
+
+def test_an_interrupt_cancels_the_job(tmp_path: Path, slurm_plain: Any) -> None:
+    """Ctrl-C in the thread that waits (a sequential run): scancel, then re-raise."""
+    import signal
+
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    spec = TrialSpec((sys.executable, "-c", "import time; time.sleep(300)"), cwd)
+    runner = SlurmRunner(SlurmSpec(poll_interval_s=0.2))
+    job: list[str] = []
+
+    def interrupt_once_submitted() -> None:
+        wait_until(lambda: runner._active, 60, "the submission")
+        job.extend(runner._active)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_submitted, daemon=True)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(spec)
+    interrupter.join()
+    wait_until(
+        lambda: (
+            slurm_plain.run("squeue", "-h", "-t", "all", "-j", job[0], "-o", "%T").stdout.strip()
+            == "CANCELLED"
+        ),
+        30,
+        "the job to be cancelled",
+    )

@@ -103,6 +103,13 @@ class Runner(Protocol):
         ...
 
     def cancel_all(self) -> None:
-        """Stop every trial running now (called from another thread when a run is
-        interrupted): each blocked :meth:`run` then returns or raises promptly."""
+        """Stop every trial running now; safe to call from another thread, and idempotent.
+
+        Each :meth:`run` blocked on one of those trials returns promptly with a status
+        other than ``"ok"``, and no process of the trial is left behind (the trial's whole
+        process group, on whichever machine it ran). The parallel loop calls this when a
+        run is interrupted (Ctrl-C) or its env closed. A runner may refuse trials started
+        after the call (:class:`~tunegym.runners.local.LocalRunner` raises
+        ``TrialCancelled``); the Ray and Slurm runners still run them.
+        """
         ...

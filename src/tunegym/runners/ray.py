@@ -8,27 +8,57 @@ result files the metrics read) comes back through the object store into the tria
 on the driver. Paths to the trial folder in ``argv`` and ``TUNEGYM_TRIAL_DIR`` are
 rewritten to the scratch folder.
 
+Failure contract, on top of the :class:`~tunegym.runners.base.Runner` one:
+
+- A trial whose worker or node is lost (``NodeDiedError``, ``WorkerCrashedError``, an
+  object lost with its node, ...) is a ``failed`` trial whose ``error`` names what Ray
+  reported; it never aborts the run. ``ray.max_retries`` lets Ray run it again first.
+- :meth:`RayRunner.cancel_all` (Ctrl-C) stops running trials at once: the task waits for
+  its trial in short slices, so the ``KeyboardInterrupt`` that ``ray.cancel`` raises in it
+  arrives, and it kills the trial's process group before it ends. A task that does not
+  end anyway is force-cancelled a few seconds later.
+- A cluster tunegym cannot reach is a one-line :class:`~tunegym.errors.TunegymError`
+  (nothing listening, or refused, typically for token authentication: it says to set
+  ``RAY_AUTH_MODE=token``), not an internal error.
+- Scratch folders are removed when the trial ends; those of a worker that was killed
+  are removed by the next trial on that machine.
+
 ``ray`` is imported only when a RayRunner is built.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec
+from tunegym.errors import TunegymError
+from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
 from tunegym.runners.local import DryRunRunner, LocalRunner
 from tunegym.spec.models import RaySpec
 
 # Files larger than this are not shipped back from a node (their name is logged instead).
 MAX_RETURNED_FILE_BYTES = 256 * 1024 * 1024
+
+SCRATCH_PREFIX = "tunegym-trial-"
+"""Scratch folders are ``<tmp>/tunegym-trial-<host>-<worker pid>-<random>``."""
+
+FORCE_CANCEL_AFTER_S = 5.0
+"""After ``cancel_all``, tasks still running this much later are force-cancelled."""
+
+_SLICE_S = 0.1
+"""How often the task's main thread checks for Ray's cancellation while a trial runs."""
+
+_REACHABLE_TIMEOUT_S = 5.0
 
 
 def _collect(folder: Path) -> dict[str, bytes]:
@@ -39,11 +69,79 @@ def _collect(folder: Path) -> dict[str, bytes]:
     return files
 
 
+def _scratch_prefix() -> str:
+    return f"{SCRATCH_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def remove_stale_scratch(tmp: Path | None = None) -> list[Path]:
+    """Remove this host's scratch folders whose worker process is gone; return them."""
+    tmp = Path(tmp or tempfile.gettempdir())
+    mine = f"{SCRATCH_PREFIX}{socket.gethostname()}-"
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tmp):
+            if not entry.name.startswith(mine) or not entry.is_dir(follow_symlinks=False):
+                continue
+            pid_text = entry.name[len(mine) :].split("-", 1)[0]
+            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> TrialResult:
+    """``runner.run(spec)`` in a helper thread, this thread waiting in short slices.
+
+    Ray cancels a running task by raising ``KeyboardInterrupt`` in its main thread, which
+    Python delivers only between bytecodes: a thread blocked in a system call (the
+    runner's wait for the trial) would not see it until the trial ends. Here the main
+    thread wakes every :data:`_SLICE_S`; on an interrupt it kills the trial's group
+    (again, until the helper has reaped it) and re-raises. It waits on an event, not on
+    ``Thread.join``: an interrupted ``join`` marks a live thread as stopped (Python 3.11).
+    """
+    box: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            box["result"] = runner.run(spec)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="tunegym-ray-trial", daemon=True).start()
+    try:
+        while not finished.wait(_SLICE_S):
+            pass
+    except BaseException:
+        deadline = time.monotonic() + 10.0
+        while not finished.is_set() and time.monotonic() < deadline:
+            runner.cancel_all()  # the trial may not be registered yet: repeat
+            finished.wait(0.05)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[TrialResult, dict]:
     """Body of the Ray task: run in place (``inputs is None``) or in a scratch folder."""
+    runner = LocalRunner()
     if inputs is None:
-        return LocalRunner().run(spec), {}
-    scratch = Path(tempfile.mkdtemp(prefix="tunegym-trial-"))
+        return run_interruptibly(runner, spec), {}
+    remove_stale_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=_scratch_prefix()))
     try:
         for name, data in inputs.items():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +153,7 @@ def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[Trial
             argv=tuple(arg.replace(home, str(scratch)) for arg in spec.argv),
             env={k: v.replace(home, str(scratch)) for k, v in spec.env.items()},
         )
-        result = LocalRunner().run(moved)
+        result = run_interruptibly(runner, moved)
         return result, _collect(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -88,35 +186,45 @@ class RayRunner:
         self.ray = ray
         self.settings = settings or RaySpec()
         if not ray.is_initialized():
-            if self.settings.address == "local":
-                cpus = max(local_cpus or 1, os.cpu_count() or 1)
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(address=self.settings.address, log_to_driver=False)
+            connect(self.settings.address, local_cpus)
         options: dict[str, Any] = {
             "num_cpus": self.settings.num_cpus,
             "num_gpus": self.settings.num_gpus,
-            "max_retries": 0,
+            "max_retries": self.settings.max_retries,
+            "retry_exceptions": False,
         }
         if self.settings.resources:
             options["resources"] = dict(self.settings.resources)
         self._task = ray.remote(run_on_node).options(**options)
         self._active: set[Any] = set()
+        self._cancelled: set[Any] = set()
         self._lock = threading.Lock()
 
     def run(self, spec: TrialSpec) -> TrialResult:
+        started_at, t0 = time.time(), time.monotonic()
         inputs = None if self.settings.shared_fs else _collect(spec.cwd)
         ref = self._task.remote(spec, inputs)
         with self._lock:
             self._active.add(ref)
         try:
             result, outputs = self.ray.get(ref)
+        except self.ray.exceptions.TaskCancelledError:
+            return _lost(spec, started_at, t0, "cancelled")
+        except self.ray.exceptions.RayTaskError:
+            raise  # the task's own code raised: a bug, not a trial failure
+        except self.ray.exceptions.RayError as exc:
+            with self._lock:
+                cancelled = ref in self._cancelled
+            if cancelled:  # force-cancelled: Ray reports the worker it killed
+                return _lost(spec, started_at, t0, "cancelled")
+            return _lost(spec, started_at, t0, f"Ray lost the trial: {_one_line(exc)}")
         except BaseException:
-            self.ray.cancel(ref)  # the task's LocalRunner kills the trial's process group
+            self._stop([ref], wait_s=FORCE_CANCEL_AFTER_S)  # Ctrl-C in this thread
             raise
         finally:
             with self._lock:
                 self._active.discard(ref)
+                self._cancelled.discard(ref)
         for name, data in outputs.items():
             target = spec.cwd / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +236,102 @@ class RayRunner:
         )
 
     def cancel_all(self) -> None:
+        """Cancel every running trial's task; each :meth:`run` then returns ``failed``."""
         with self._lock:
             refs = list(self._active)
+            self._cancelled.update(refs)
+        if refs:
+            threading.Thread(target=self._stop, args=(refs,), daemon=True).start()
+
+    def _stop(self, refs: list[Any], wait_s: float = FORCE_CANCEL_AFTER_S) -> None:
+        """Cancel ``refs`` gracefully; force-cancel those still running ``wait_s`` later."""
         for ref in refs:
-            self.ray.cancel(ref)
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref)
+        with contextlib.suppress(Exception):
+            _, pending = self.ray.wait(refs, num_returns=len(refs), timeout=wait_s)
+            for ref in pending:
+                self.ray.cancel(ref, force=True)
+
+
+def _lost(spec: TrialSpec, started_at: float, t0: float, error: str) -> TrialResult:
+    for name in ("stdout.txt", "stderr.txt"):
+        (spec.cwd / name).touch()
+    return TrialResult(
+        TrialStatus.FAILED,
+        None,
+        time.monotonic() - t0,
+        started_at,
+        spec.cwd / "stdout.txt",
+        spec.cwd / "stderr.txt",
+        error,
+    )
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# -- connecting ---------------------------------------------------------------------------
+def connect(address: str, local_cpus: int | None = None) -> None:
+    """``ray.init`` for ``address``; a cluster that cannot be reached is a TunegymError."""
+    import ray
+
+    if address == "local":
+        cpus = max(local_cpus or 1, os.cpu_count() or 1)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        return
+    _check_reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
+        raise TunegymError(_connection_advice(address, exc)) from None
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` or ``ray://host:port`` address, else ``None``."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str) -> None:
+    target = _host_port(address)
+    if target is None:
+        return  # "auto" and friends: Ray finds the cluster itself
+    try:
+        with socket.create_connection(target, timeout=_REACHABLE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise TunegymError(
+            f"cannot connect to the Ray cluster at {address}: nothing answers there "
+            f"({exc.strerror or type(exc).__name__}); start it with `ray start --head`, or "
+            "fix ray.address / --ray-address (the head's GCS port, 6379 by default)"
+        ) from None
+
+
+def token_files() -> list[Path]:
+    """Where Ray looks for an authentication token on this machine, those that exist."""
+    paths = [Path(p) for p in [os.environ.get("RAY_AUTH_TOKEN_PATH")] if p]
+    paths.append(Path.home() / ".ray" / "auth_token")
+    return [p for p in paths if p.is_file()]
+
+
+def _connection_advice(address: str, exc: BaseException) -> str:
+    why = f"cannot connect to the Ray cluster at {address} ({_one_line(exc, 160)})"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        found = token_files()
+        where = f" (a token is in {found[0]})" if found else ""
+        return (
+            f"{why}; if the cluster uses token authentication (Ray turns it on when "
+            f"~/.ray/auth_token exists), set RAY_AUTH_MODE=token{where}"
+        )
+    return (
+        f"{why}; RAY_AUTH_MODE=token is set: check that the token (RAY_AUTH_TOKEN, "
+        "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) is the cluster's"
+    )

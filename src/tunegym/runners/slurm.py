@@ -2,18 +2,31 @@
 
 A trial becomes ``<trial folder>/sbatch.sh``: ``#SBATCH`` lines from ``[slurm]``, the
 environment overlay as ``export`` lines, and the command (every argument quoted with
-:func:`shlex.quote`, so no value is ever interpreted by the shell), then the exit code is
-written to ``<trial folder>/exitcode``. The job is submitted with ``sbatch --parsable``
-and polled with ``sacct`` (falling back to ``squeue`` plus the exit-code file when
-``sacct`` is missing or does not know the job yet). Slurm's final states map to trial
-statuses: COMPLETED -> ok (or failed on a non-zero exit), FAILED, CANCELLED,
-OUT_OF_MEMORY, NODE_FAIL -> failed (with the reason), TIMEOUT -> timeout. An interrupt
-(Ctrl-C) runs ``scancel`` on the job before re-raising. ``dry_run`` writes the scripts
-and submits nothing.
+:func:`shlex.quote`, so no value is ever interpreted by the shell). The script itself
+enforces the trial's ``timeout_s`` with GNU ``timeout`` (SIGTERM to the command's process
+group, SIGKILL ``kill_grace_s`` later), since Slurm's own limit has a granularity of a
+minute and is enforced late; ``--time`` is set to the timeout plus a margin, as a
+backstop. Without ``srun_prefix`` or a container, the script checks first that the
+command exists. At its end it writes ``<trial folder>/exitcode``: the exit code, how it
+ended (``exit``, ``timeout`` or ``notfound``) and the start and end times measured on the
+node, so a trial's ``duration_s`` is its own run time, in array mode too.
+
+The job is submitted with ``sbatch --parsable`` and polled with ``squeue -t all`` (which
+lists finished jobs for ``MinJobAge``) and, for jobs squeue no longer knows, ``sacct``
+when accounting is on. A final state maps to a trial status: the exit-code file decides
+for COMPLETED and FAILED; TIMEOUT is ``timeout``; CANCELLED, OUT_OF_MEMORY, NODE_FAIL,
+PREEMPTED, BOOT_FAIL and DEADLINE are ``failed`` with the reason. A job Slurm ended has no
+known return code (``None``) unless its script still wrote one.
+
+``sbatch`` refusing a script stops the run: :class:`SlurmSubmitError` with sbatch's reason
+on one line, raised for that trial and for every later one without submitting again.
+Ctrl-C runs ``scancel`` on the job before re-raising; :meth:`SlurmRunner.cancel_all`
+cancels every active job (and a job whose submission was under way). ``dry_run`` writes
+the scripts (and ``command.txt``, like the local dry run) and submits nothing.
 
 In batch mode, the trials dispatched together (the parallel loop dispatches a whole grid
 at once) are gathered for ``batch_window_s`` and submitted as one job array whose tasks
-each run one trial folder's script.
+each run one trial folder's script (a dry run writes that array script too).
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from pydantic import BaseModel
 
 from tunegym.errors import TunegymError
 from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.local import DryRunRunner
 from tunegym.spec.models import SlurmSpec
 
 SCRIPT_NAME = "sbatch.sh"
@@ -43,9 +57,13 @@ ACTIVE_STATES = {
     "RUNNING",
     "COMPLETING",
     "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
     "RESIZING",
     "SUSPENDED",
     "STAGE_OUT",
+    "SIGNALING",
+    "STOPPED",
 }
 _FAILED_REASONS = {
     "FAILED": "the job failed",
@@ -56,27 +74,46 @@ _FAILED_REASONS = {
     "BOOT_FAIL": "the job's node failed to boot",
     "DEADLINE": "the job missed its deadline",
 }
-# With only squeue, how many polls a job may be missing with no exit-code file yet.
+TIME_MARGIN_S = 30.0
+"""Slurm's ``--time`` is the trial's timeout plus its kill grace plus this margin."""
+
 _VANISHED_POLLS = 3
+"""Polls a job may be unknown to squeue and sacct, with no exit-code file, before it is
+recorded as lost (state UNKNOWN)."""
+
+_INTERRUPT_TENTHS = 10
+"""A cancelled job's script gives its trial's group 1 s between SIGTERM and SIGKILL (well
+inside Slurm's ``KillWait``, 30 s by default, after which Slurm kills the script)."""
+
+_CANCEL_WAIT_S = 5.0
+"""After ``cancel_all``, how long a waiting trial polls for the job's final state."""
 
 
-def slurm_time(spec: SlurmSpec, timeout_s: float | None) -> str | None:
-    """``--time``: the table's value, else the workload timeout rounded up to minutes."""
+class SlurmSubmitError(TunegymError):
+    """sbatch refused a job script: the run stops, since every trial would fail alike."""
+
+
+def slurm_time(spec: SlurmSpec, timeout_s: float | None, kill_grace_s: float = 5.0) -> str | None:
+    """``--time``: the table's value, else the timeout plus grace and margin, in minutes."""
     if spec.time:
         return spec.time
-    if timeout_s is None:
+    if timeout_s is None or math.isinf(timeout_s):
         return None
-    minutes = max(1, math.ceil(timeout_s / 60))
-    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+    minutes = max(1, math.ceil((timeout_s + kill_grace_s + TIME_MARGIN_S) / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
 
 
-def sbatch_header(spec: SlurmSpec, name: str, timeout_s: float | None) -> list[str]:
+def sbatch_header(
+    spec: SlurmSpec, name: str, timeout_s: float | None, kill_grace_s: float = 5.0
+) -> list[str]:
     lines = [f"#SBATCH --job-name={name}", f"#SBATCH --nodes={spec.nodes}"]
     if spec.partition:
         lines.append(f"#SBATCH --partition={spec.partition}")
     if spec.account:
         lines.append(f"#SBATCH --account={spec.account}")
-    time_limit = slurm_time(spec, timeout_s)
+    time_limit = slurm_time(spec, timeout_s, kill_grace_s)
     if time_limit:
         lines.append(f"#SBATCH --time={time_limit}")
     if spec.gpus is not None:
@@ -85,31 +122,100 @@ def sbatch_header(spec: SlurmSpec, name: str, timeout_s: float | None) -> list[s
     return lines
 
 
-def command_line(spec: SlurmSpec, argv: Sequence[str]) -> str:
+def command_prefix(spec: SlurmSpec) -> list[str]:
+    """What goes before the trial's argv: ``srun_prefix`` and the container options."""
     prefix = list(spec.srun_prefix)
     if spec.container_image:
         prefix = prefix or ["srun"]
         prefix.append(f"--container-image={spec.container_image}")
         if spec.container_mounts:
             prefix.append(f"--container-mounts={','.join(spec.container_mounts)}")
-    return shlex.join([*prefix, *argv])
+    return prefix
+
+
+def command_line(spec: SlurmSpec, argv: Sequence[str]) -> str:
+    return shlex.join([*command_prefix(spec), *argv])
+
+
+def _has_limit(timeout_s: float | None) -> bool:
+    return timeout_s is not None and not math.isinf(timeout_s)
 
 
 def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
     """The sbatch script of one trial (also the body each array task runs)."""
-    cwd = trial.cwd
+    cwd = trial.cwd.absolute()
+    q = shlex.quote
+    exitcode = q(str(cwd / EXITCODE_NAME))
+    command = command_line(spec, trial.argv)
     lines = [
         "#!/bin/bash",
-        *sbatch_header(spec, name, trial.timeout_s),
+        *sbatch_header(spec, name, trial.timeout_s, trial.kill_grace_s),
         f"#SBATCH --chdir={cwd}",
         f"#SBATCH --output={cwd / 'stdout.txt'}",
         f"#SBATCH --error={cwd / 'stderr.txt'}",
         "",
-        f"cd {shlex.quote(str(cwd))}",
-        *(f"export {key}={shlex.quote(value)}" for key, value in sorted(trial.env.items())),
-        command_line(spec, trial.argv),
+        f"cd {q(str(cwd))} || exit 1",
+        *(f"export {key}={q(value)}" for key, value in sorted(trial.env.items())),
+        # Slurm's SIGTERM (scancel, --time) is trapped: the trial's group is swept below,
+        # since linuxproc tracking loses what a dead script leaves re-parented to init.
+        "trap 'tunegym_stop=1' TERM INT HUP",
+        "tunegym_sweep() {  # SIGTERM the trial's process group, SIGKILL it $1 tenths later",
+        "  kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
+        "  kill -TERM -- -$tunegym_pg 2>/dev/null",
+        '  for _ in $(seq "$1"); do',
+        "    kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
+        "    sleep 0.1",
+        "  done",
+        "  kill -KILL -- -$tunegym_pg 2>/dev/null",
+        "}",
+        "tunegym_start=$(date +%s.%N)",
+    ]
+    if not command_prefix(spec):  # in a container the command is only known inside it
+        missing = f"tunegym: command not found: {trial.argv[0]}"
+        lines += [
+            f"if ! command -v -- {q(trial.argv[0])} >/dev/null 2>&1; then",
+            f"  echo {q(missing)} >&2",
+            f'  echo "127 notfound $tunegym_start $(date +%s.%N)" > {exitcode}',
+            "  exit 127",
+            "fi",
+        ]
+    # The command leads its own process group (job control), so that whatever it leaves
+    # behind can be swept as the local runner does.
+    grace_tenths = max(1, math.ceil(max(trial.kill_grace_s, 0.1) * 10))
+    stop = f"  tunegym_sweep {_INTERRUPT_TENTHS}; exit 143"
+    lines.append('[ -z "${tunegym_stop:-}" ] || exit 143')
+    if _has_limit(trial.timeout_s):
+        limit = float(trial.timeout_s)  # type: ignore[arg-type]
+        grace = max(trial.kill_grace_s, 0.1)
+        lines += [
+            "tunegym_t0=$(date +%s%N)",
+            "set -m",
+            f"timeout --kill-after={grace:g}s {limit:g}s {command} &",
+        ]
+    else:
+        lines += ["set -m", f"{command} &"]
+    lines += [
+        "tunegym_pg=$!",
+        "set +m",
+        'if [ -z "${tunegym_stop:-}" ]; then wait $tunegym_pg; fi',
         "code=$?",
-        f"echo $code > {shlex.quote(str(cwd / EXITCODE_NAME))}",
+        'if [ -n "${tunegym_stop:-}" ]; then  # cancelled: Slurm\'s state tells the rest',
+        stop,
+        "fi",
+        "outcome=exit",
+    ]
+    if _has_limit(trial.timeout_s):
+        lines += [
+            # 124: timeout sent SIGTERM; 137: it needed SIGKILL. The elapsed time tells a
+            # command that exits 124 on its own apart from one that was stopped.
+            "if { [ $code -eq 124 ] || [ $code -eq 137 ]; } && "
+            f"[ $(( $(date +%s%N) - tunegym_t0 )) -ge {int(limit * 1e9)} ]; then",
+            "  outcome=timeout",
+            "fi",
+        ]
+    lines += [
+        f"tunegym_sweep {grace_tenths}  # what the command left behind",
+        f'echo "$code $outcome $tunegym_start $(date +%s.%N)" > {exitcode}',
         "exit $code",
         "",
     ]
@@ -118,26 +224,64 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
 
 def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder: Path) -> str:
     """One job array: task ``i`` runs the script of ``trials[i]`` with its own output files."""
-    timeouts = [t.timeout_s for t in trials if t.timeout_s is not None]
+    timeouts = [t.timeout_s for t in trials if t.timeout_s is not None and _has_limit(t.timeout_s)]
+    grace = max(t.kill_grace_s for t in trials)
+    folder = folder.absolute()
     lines = [
         "#!/bin/bash",
-        *sbatch_header(spec, name, max(timeouts) if timeouts else None),
+        *sbatch_header(spec, name, max(timeouts) if timeouts else None, grace),
         f"#SBATCH --array=0-{len(trials) - 1}",
         f"#SBATCH --output={folder / 'array-%a.out'}",
         "",
         'case "$SLURM_ARRAY_TASK_ID" in',
     ]
     for i, trial in enumerate(trials):
-        script = shlex.quote(str(trial.cwd / SCRIPT_NAME))
-        out = shlex.quote(str(trial.cwd / "stdout.txt"))
-        err = shlex.quote(str(trial.cwd / "stderr.txt"))
+        cwd = trial.cwd.absolute()
+        script = shlex.quote(str(cwd / SCRIPT_NAME))
+        out = shlex.quote(str(cwd / "stdout.txt"))
+        err = shlex.quote(str(cwd / "stderr.txt"))
         lines.append(f"  {i}) bash {script} > {out} 2> {err} ;;")
     lines += ["esac", ""]
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _ScriptEnd:
+    """What a trial's script wrote at its end (``exitcode``)."""
+
+    code: int
+    outcome: str = "exit"
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+def read_exitcode(folder: Path) -> _ScriptEnd | None:
+    """The trial script's ``exitcode`` file, or ``None`` when it never got that far."""
+    try:
+        parts = (folder / EXITCODE_NAME).read_text().split()
+        code = int(parts[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    outcome = parts[1] if len(parts) > 1 else "exit"
+    times: list[float | None] = [None, None]
+    for i, text in enumerate(parts[2:4]):
+        with contextlib.suppress(ValueError):
+            times[i] = float(text)
+    return _ScriptEnd(code, outcome, times[0], times[1])
+
+
+@dataclass
+class _Outcome:
+    """A task's final Slurm state and code, and when it was first seen running."""
+
+    state: str
+    returncode: int | None
+    running_since: float | None = None
+
+
 @dataclass
 class _Batch:
+    epoch: int
     specs: list[TrialSpec] = field(default_factory=list)
     results: dict[int, TrialResult] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
@@ -177,33 +321,38 @@ class SlurmRunner:
         self.dry_run = dry_run
         self.batch_window_s = batch_window_s
         self._active: set[str] = set()
+        self._cancelled: set[str] = set()
+        self._cancel_epoch = 0
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._batch: _Batch | None = None
         self._batch_count = 0
+        self._submit_error: SlurmSubmitError | None = None
+        self._sacct_usable = True
 
     # -- one trial -----------------------------------------------------------------------
     def run(self, spec: TrialSpec) -> TrialResult:
         started_at, t0 = time.time(), time.monotonic()
-        script = spec.cwd / SCRIPT_NAME
-        script.write_text(trial_script(self.spec, spec, f"{self.job_name}-{spec.cwd.name}"))
-        (spec.cwd / EXITCODE_NAME).unlink(missing_ok=True)
-        if self.dry_run:
-            for name in ("stdout.txt", "stderr.txt"):
-                (spec.cwd / name).touch()
+        cwd = spec.cwd.absolute()
+        script = cwd / SCRIPT_NAME
+        script.write_text(trial_script(self.spec, spec, f"{self.job_name}-{cwd.name}"))
+        (cwd / EXITCODE_NAME).unlink(missing_ok=True)
+        if self.dry_run and not self.spec.batch:
+            DryRunRunner().run(spec)  # command.txt, as the local dry run writes it
             return self._result(spec, TrialStatus.OK, 0, started_at, t0)
         if self.spec.batch:
             return self._run_in_batch(spec)
-        job_id, error = self._submit(script)
-        if job_id is None:
-            return self._result(spec, TrialStatus.FAILED, None, started_at, t0, error)
-        state, returncode = self._wait(job_id, [spec.cwd])[0]
-        return self._finish(spec, state, returncode, started_at, t0)
+        with self._lock:
+            epoch = self._cancel_epoch
+        job_id = self._submit(script, epoch)
+        outcome = self._wait(job_id, [cwd])[0]
+        return self._finish(spec, outcome, started_at, t0)
 
     # -- batch mode ------------------------------------------------------------------------
     def _run_in_batch(self, spec: TrialSpec) -> TrialResult:
         with self._lock:
             if self._batch is None:
-                self._batch = _Batch()
+                self._batch = _Batch(self._cancel_epoch)
                 threading.Thread(
                     target=self._submit_batch_later, args=(self._batch,), daemon=True
                 ).start()
@@ -231,25 +380,32 @@ class SlurmRunner:
 
     def _run_array(self, batch: _Batch) -> None:
         started_at, t0 = time.time(), time.monotonic()
-        self._batch_count += 1
-        folder = batch.specs[0].cwd.parent
-        script = folder / f"array-{self._batch_count}.sbatch.sh"
-        name = f"{self.job_name}-array{self._batch_count}"
+        with self._lock:
+            self._batch_count += 1
+            count = self._batch_count
+        folder = batch.specs[0].cwd.absolute().parent
+        script = folder / f"array-{count}.sbatch.sh"
+        name = f"{self.job_name}-array{count}"
         script.write_text(array_script(self.spec, batch.specs, name, folder))
-        job_id, error = self._submit(script)
-        if job_id is None:
+        if self.dry_run:
             for i, spec in enumerate(batch.specs):
-                batch.results[i] = self._result(
-                    spec, TrialStatus.FAILED, None, started_at, t0, error
-                )
+                DryRunRunner().run(spec)
+                batch.results[i] = self._result(spec, TrialStatus.OK, 0, started_at, t0)
             return
-        outcomes = self._wait(job_id, [s.cwd for s in batch.specs], array=True)
-        for i, (spec, (state, code)) in enumerate(zip(batch.specs, outcomes, strict=True)):
-            batch.results[i] = self._finish(spec, state, code, started_at, t0)
+        job_id = self._submit(script, batch.epoch)
+        outcomes = self._wait(job_id, [s.cwd.absolute() for s in batch.specs], array=True)
+        for i, (spec, outcome) in enumerate(zip(batch.specs, outcomes, strict=True)):
+            batch.results[i] = self._finish(spec, outcome, started_at, t0)
 
     # -- Slurm commands ---------------------------------------------------------------------
-    def _submit(self, script: Path) -> tuple[str | None, str]:
-        """``(job id, "")``, or ``(None, why)`` when sbatch refused the script."""
+    def _submit(self, script: Path, epoch: int) -> str:
+        """Submit ``script``; its job id. Raises :class:`SlurmSubmitError` when refused.
+
+        ``epoch`` is the cancel count when the trial started: a job submitted after a
+        ``cancel_all`` that came while sbatch ran is cancelled at once.
+        """
+        if self._submit_error is not None:
+            raise self._submit_error
         try:
             proc = subprocess.run(
                 ["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=False
@@ -260,74 +416,137 @@ class SlurmRunner:
                 "only write the sbatch scripts"
             ) from None
         if proc.returncode != 0:
-            return None, f"sbatch failed ({proc.returncode}): {proc.stderr.strip()}"
+            error = SlurmSubmitError(f"sbatch refused {script}: {_one_line(proc.stderr)}")
+            with self._lock:
+                self._submit_error = self._submit_error or error
+            raise error
         job_id = proc.stdout.strip().split(";")[0]
         with self._lock:
             self._active.add(job_id)
-        return job_id, ""
+            late = self._cancel_epoch != epoch
+            if late:
+                self._cancelled.add(job_id)
+        if late:
+            _scancel(job_id)
+        return job_id
 
-    def _wait(
-        self, job_id: str, folders: Sequence[Path], array: bool = False
-    ) -> list[tuple[str, int | None]]:
-        """Poll until every task is final; ``(state, returncode)`` per folder."""
+    def _wait(self, job_id: str, folders: Sequence[Path], array: bool = False) -> list[_Outcome]:
+        """Poll until every task is final; one :class:`_Outcome` per folder."""
         ids = [f"{job_id}_{i}" for i in range(len(folders))] if array else [job_id]
-        final: dict[str, tuple[str, int | None]] = {}
+        final: dict[str, _Outcome] = {}
+        running_since: dict[str, float] = {}
         vanished: dict[str, int] = {}
+        cancel_deadline: float | None = None
         try:
             while len(final) < len(ids):
-                time.sleep(self.spec.poll_interval_s)
-                states = _sacct(job_id)
+                with self._lock:
+                    cancelled = job_id in self._cancelled
+                    self._wake.wait(0.2 if cancelled else self.spec.poll_interval_s)
+                    cancelled = job_id in self._cancelled
+                if cancelled and cancel_deadline is None:
+                    cancel_deadline = time.monotonic() + _CANCEL_WAIT_S
+                states = self._states(job_id, [t for t in ids if t not in final])
+                now = time.monotonic()
                 for task, folder in zip(ids, folders, strict=True):
                     if task in final:
                         continue
-                    state = states.get(task) if states is not None else None
+                    state = states.get(task)
                     if state is None:
-                        state = _squeue_state(task) or _from_exitcode_file(folder)
-                        if state is None:
-                            vanished[task] = vanished.get(task, 0) + 1
-                            if vanished[task] >= _VANISHED_POLLS:
-                                final[task] = ("UNKNOWN", None)
+                        end = read_exitcode(folder)
+                        if end is not None:  # the job left squeue (and sacct is off)
+                            name = "COMPLETED" if end.code == 0 else "FAILED"
+                            final[task] = _Outcome(name, end.code, running_since.get(task))
                             continue
+                        vanished[task] = vanished.get(task, 0) + 1
+                        if vanished[task] >= _VANISHED_POLLS:
+                            final[task] = _Outcome("UNKNOWN", None, running_since.get(task))
+                        continue
                     name, code = state
-                    if name.split()[0] not in ACTIVE_STATES:
-                        file_state = _from_exitcode_file(folder)  # the command's own code
-                        final[task] = (name.split()[0], file_state[1] if file_state else code)
+                    if name == "RUNNING":
+                        running_since.setdefault(task, now)
+                    if name not in ACTIVE_STATES:
+                        final[task] = _Outcome(name, code, running_since.get(task))
+                if cancel_deadline is not None and time.monotonic() >= cancel_deadline:
+                    for task in ids:
+                        final.setdefault(task, _Outcome("CANCELLED", None, running_since.get(task)))
         except BaseException:
-            self._cancel(job_id)
+            _scancel(job_id)
             raise
         finally:
             with self._lock:
                 self._active.discard(job_id)
+                self._cancelled.discard(job_id)
         return [final[task] for task in ids]
 
-    def _cancel(self, job_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError, subprocess.TimeoutExpired):
-            subprocess.run(["scancel", job_id], capture_output=True, check=False, timeout=30)
+    def _states(self, job_id: str, tasks: Sequence[str]) -> dict[str, tuple[str, int | None]]:
+        """``{task: (state, code)}`` from squeue, completed by sacct for what it lacks."""
+        states = _squeue_states(job_id)
+        if self._sacct_usable and any(t not in states for t in tasks):
+            found = _sacct_states(job_id)
+            if found is None:
+                self._sacct_usable = False  # no sacct, or accounting disabled
+            else:
+                states = {**found, **states}
+        return states
 
     def cancel_all(self) -> None:
+        """``scancel`` every active job; waiting trials then return ``failed`` promptly."""
         with self._lock:
+            self._cancel_epoch += 1
             jobs = list(self._active)
+            self._cancelled.update(jobs)
+            self._wake.notify_all()
         for job_id in jobs:
-            self._cancel(job_id)
+            _scancel(job_id)
 
     # -- results ----------------------------------------------------------------------------
     def _finish(
-        self, spec: TrialSpec, state: str, returncode: int | None, started_at: float, t0: float
+        self, spec: TrialSpec, outcome: _Outcome, started_at: float, t0: float
     ) -> TrialResult:
+        end = read_exitcode(spec.cwd.absolute())
+        duration: float | None = None
+        if end is not None and end.started_at is not None:
+            started_at = end.started_at
+            if end.finished_at is not None:
+                duration = max(0.0, end.finished_at - end.started_at)
+        elif outcome.running_since is not None:
+            t0 = outcome.running_since
+        state = outcome.state
+        returncode = end.code if end is not None else outcome.returncode
+        if state in ("COMPLETED", "FAILED") and end is not None:
+            if end.outcome == "notfound":
+                error = f"command not found: {spec.argv[0]}"
+                return self._result(spec, TrialStatus.FAILED, None, started_at, t0, error, duration)
+            if end.outcome == "timeout":
+                error = f"timed out after {spec.timeout_s} s"
+                return self._result(
+                    spec, TrialStatus.TIMEOUT, None, started_at, t0, error, duration
+                )
+            if end.code == 0:
+                return self._result(spec, TrialStatus.OK, 0, started_at, t0, None, duration)
+            return self._result(
+                spec,
+                TrialStatus.FAILED,
+                end.code,
+                started_at,
+                t0,
+                f"exit code {end.code}",
+                duration,
+            )
         if state == "COMPLETED":
-            if returncode in (0, None):
-                return self._result(spec, TrialStatus.OK, 0, started_at, t0)
-            return self._result(
-                spec, TrialStatus.FAILED, returncode, started_at, t0, f"exit code {returncode}"
-            )
+            return self._result(spec, TrialStatus.OK, 0, started_at, t0, None, duration)
         if state == "TIMEOUT":
-            return self._result(
-                spec, TrialStatus.TIMEOUT, returncode, started_at, t0, "Slurm time limit reached"
-            )
-        reason = _FAILED_REASONS.get(state, f"Slurm state {state}")
-        return self._result(
-            spec, TrialStatus.FAILED, returncode, started_at, t0, f"{reason} ({state})"
-        )
+            code = end.code if end is not None else None  # Slurm's 0:0 is not the command's
+            error = "Slurm time limit reached (TIMEOUT)"
+            return self._result(spec, TrialStatus.TIMEOUT, code, started_at, t0, error, duration)
+        if state == "FAILED" and returncode not in (None, 0):
+            reason = f"exit code {returncode} (FAILED)"
+        else:
+            known = _FAILED_REASONS.get(state)
+            reason = f"{known} ({state})" if known else f"Slurm state {state}"
+            if state != "FAILED":
+                returncode = end.code if end is not None else None
+        return self._result(spec, TrialStatus.FAILED, returncode, started_at, t0, reason, duration)
 
     @staticmethod
     def _result(
@@ -337,62 +556,89 @@ class SlurmRunner:
         started_at: float,
         t0: float,
         error: str | None = None,
+        duration_s: float | None = None,
     ) -> TrialResult:
+        cwd = spec.cwd.absolute()
         for name in ("stdout.txt", "stderr.txt"):
-            (spec.cwd / name).touch()
+            (cwd / name).touch()
         return TrialResult(
             status,
             returncode,
-            time.monotonic() - t0,
+            time.monotonic() - t0 if duration_s is None else duration_s,
             started_at,
-            spec.cwd / "stdout.txt",
-            spec.cwd / "stderr.txt",
+            cwd / "stdout.txt",
+            cwd / "stderr.txt",
             error,
         )
 
 
-def _sacct(job_id: str) -> dict[str, tuple[str, int | None]] | None:
-    """``{job id: (state, exit code)}`` from sacct; ``None`` when sacct is unavailable."""
+def _one_line(stderr: str) -> str:
+    """sbatch's error lines, without their ``sbatch: error:`` prefixes, on one line."""
+    lines = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        for prefix in ("sbatch: error:", "sbatch:"):
+            if text.startswith(prefix):
+                text = text[len(prefix) :].strip()
+        if text and text not in lines:
+            lines.append(text)
+    return "; ".join(lines) or "no reason given"
+
+
+def _scancel(job_id: str) -> None:
+    with contextlib.suppress(FileNotFoundError, subprocess.TimeoutExpired):
+        subprocess.run(["scancel", job_id], capture_output=True, check=False, timeout=30)
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
     try:
-        proc = subprocess.run(
-            ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None
-    if proc.returncode != 0:
+
+
+def _squeue_states(job_id: str) -> dict[str, tuple[str, int | None]]:
+    """``{task: (state, code)}`` for every task squeue still lists, finished ones included
+    (``-t all``); the code is decoded from the wait status squeue prints."""
+    proc = _run(
+        ["squeue", "-h", "-t", "all", "-r", "-j", job_id, "-O", "JobArrayID:|,State:|,exit_code:|"]
+    )
+    states: dict[str, tuple[str, int | None]] = {}
+    if proc is None or proc.returncode != 0:
+        return states
+    for line in proc.stdout.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 3 and parts[0] and parts[1]:
+            status = int(parts[2]) if parts[2].isdigit() else None
+            code = None if status is None else _decode_wait_status(status)
+            states[parts[0]] = (parts[1].split()[0], code)
+    return states
+
+
+def _decode_wait_status(status: int) -> int | None:
+    if status & 0x7F:
+        return -(status & 0x7F)
+    return status >> 8
+
+
+def _sacct_states(job_id: str) -> dict[str, tuple[str, int | None]] | None:
+    """``{task: (state, code)}`` from sacct; ``None`` when sacct is missing or disabled."""
+    proc = _run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"])
+    if proc is None:
         return None
+    if proc.returncode != 0:
+        return None if "disabled" in proc.stderr or not proc.stderr else {}
     states: dict[str, tuple[str, int | None]] = {}
     for line in proc.stdout.splitlines():
         parts = line.strip().split("|")
         if len(parts) >= 3:
-            code = parts[2].split(":")[0]
-            states[parts[0]] = (parts[1], int(code) if code.isdigit() else None)
+            states[parts[0]] = (parts[1].split()[0], _sacct_code(parts[2]))
     return states
 
 
-def _squeue_state(job_id: str) -> tuple[str, int | None] | None:
-    try:
-        proc = subprocess.run(
-            ["squeue", "-h", "-j", job_id, "-o", "%T"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    state = proc.stdout.strip()
-    return (state, None) if proc.returncode == 0 and state else None
-
-
-def _from_exitcode_file(folder: Path) -> tuple[str, int | None] | None:
-    path = folder / EXITCODE_NAME
-    try:
-        code = int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return ("COMPLETED" if code == 0 else "FAILED", code)
+def _sacct_code(text: str) -> int | None:
+    """sacct's ``code:signal``: the code, ``-signal`` when a signal ended it."""
+    code, _, sig = text.partition(":")
+    if sig.isdigit() and int(sig):
+        return -int(sig)
+    return int(code) if code.isdigit() else None

@@ -235,6 +235,8 @@ class RaySpec(_Strict):
     resources: dict[str, float] = Field(default_factory=dict)
     shared_fs: bool = False
     """``true``: the run folder is on a filesystem every node sees; trials write in place."""
+    max_retries: int = Field(default=0, ge=0)
+    """Times Ray runs a trial again when its worker or node is lost (not when it fails)."""
 
 
 class SlurmSpec(_Strict):
@@ -245,6 +247,7 @@ class SlurmSpec(_Strict):
     time: str | None = Field(default=None, pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
     nodes: int = Field(default=1, ge=1)
     gpus: int | None = Field(default=None, ge=0)
+    """GPUs on each node of the job: ``--gpus-per-node``."""
     extra_sbatch: list[str] = Field(default_factory=list)
     """More ``#SBATCH`` lines, e.g. ``["--qos=high", "--exclusive"]``."""
     srun_prefix: list[str] = Field(default_factory=list)
