@@ -295,3 +295,22 @@ def test_an_out_of_range_override_is_a_usage_error(
         main(["run", str(tmp_path / "w.toml"), flag, value])
     assert info.value.code == 2
     assert f"argument {flag}: must be in [" in capsys.readouterr().err
+
+
+def test_a_multi_objective_job_prints_its_pareto_front(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = objective_workload(
+        agent={"type": "grid", "metrics": ["score", "duration_s"], "objectives": ["max", "min"]}
+    )
+    path = write_toml("w.toml", data)
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(next((tmp_path / "out").glob("*/summary.json")).read_text())
+    front = summary["jobs"][0]["pareto_front"]
+    assert f"Pareto front (score max, duration_s min): {len(front)} action(s)" in out
+    assert "\n  best reward" not in out
+    assert out.count("best_config_") == len(front)

@@ -21,6 +21,7 @@ from tunegym.env_params import EnvParams
 from tunegym.errors import SpecError
 from tunegym.gym import ServerArgsWarning, ServerError
 from tunegym.spec import load
+from tunegym.trial.store import TrialDatabase
 
 GYM_TESTS = Path(__file__).resolve().parents[1] / "gym"
 
@@ -395,3 +396,44 @@ def test_a_dry_run_records_rows_without_stepping_the_server(
     folder = next(out.iterdir()) / "live" / "0"
     assert [r["step"] for r in _rows(folder / "trajectory.csv")] == list("1234")
     assert [r["step"] for r in _rows(folder / "env.csv")] == list("1234")
+
+
+def test_episodes_are_recorded_and_an_rl_run_reads_as_rl(
+    servers: Any,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_toml(
+        "live.toml",
+        _workload(
+            server_args={"episode_length": 4, "reward": "value"},
+            agent={"type": "random", "max_steps": 10, "seed": 5},
+        ),
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--output", str(out)]) == 0
+    (run_dir,) = out.iterdir()
+    db = TrialDatabase(run_dir / "trials.sqlite")
+    try:
+        episodes = db.episodes("live", 0)
+        rows = db.rows("live", 0)
+    finally:
+        db.close()
+    assert [(e.index, e.first_step, e.last_step, e.steps) for e in episodes] == [
+        (0, 1, 4, 4),
+        (1, 5, 8, 4),
+    ]  # steps 9-10 are an episode still open at the end: not counted
+    assert episodes[0].seed == 5 and episodes[1].seed is None and episodes[0].terminated
+    by_step = {r.step: r.reward for r in rows}
+    assert episodes[1].total_reward == pytest.approx(sum(by_step[s] for s in range(5, 9)))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    rl = summary["jobs"][0]["rl"]
+    assert rl["seed"] == 5 and rl["episodes"] == 2 and rl["reward"]["n"] == 10
+    assert rl["episode_length"] == {"mean": 4.0, "std": 0.0, "n": 2}
+    assert rl["last"]["n"] == 1 and rl["last"]["mean"] == pytest.approx(by_step[10])
+    out_text = capsys.readouterr().out
+    assert "policy (seed 5): reward per step" in out_text and "2 episode(s): return" in out_text
+    assert "\n  best reward" not in out_text  # no best action for a policy
+    html = (run_dir / "report.html").read_text()
+    assert "<h3>Policy</h3>" in html and "<h3>Best trial</h3>" not in html

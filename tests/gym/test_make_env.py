@@ -182,3 +182,24 @@ def test_a_make_env_that_cannot_open_leaves_an_error_run_like_tunegym_run(
     assert summary["status"] == "error" and summary["jobs"] == []
     assert (run_dir / "failure.txt").read_text().startswith("type: ServerError")
     assert regenerate(run_dir)["status"] == "error"
+
+
+def test_the_rl_docs_ppo_example_runs_exactly_total_timesteps_trials(
+    objective_workload: Callable[..., dict[str, Any]],
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+) -> None:
+    """docs/rl.md: with n_steps dividing total_timesteps, every SB3 step is one row."""
+    pytest.importorskip("stable_baselines3")  # the rl extra (make test installs it)
+    from stable_baselines3 import PPO
+
+    env = GymnasiumAdapter(
+        tunegym.make_env(write_toml("w.toml", objective_workload()), output=tmp_path / "runs"),
+        flatten=True,
+    )
+    model = PPO("MlpPolicy", env, n_steps=20, batch_size=10, device="cpu", seed=0)
+    model.learn(total_timesteps=40)
+    run_dir = env.unwrapped.env.run_dir  # type: ignore[attr-defined]
+    env.close()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["jobs"][0]["trials"] == 40

@@ -176,6 +176,12 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
     lines = [f"{head}: {job['status']}, {job['trials']} trial(s) ({counts or 'none'})"]
     if job.get("message"):
         lines.append(f"  {job['message']}")
+    if job.get("rl"):
+        lines.extend(_describe_policy(job["rl"]))
+        return "\n".join(lines)
+    if job.get("pareto_front"):
+        lines.extend(_describe_front(job, run_dir))
+        return "\n".join(lines)
     best = job["best"]
     if best is None:
         lines.append("  no successful trial: no best configuration")
@@ -192,5 +198,40 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
                 f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g} "
                 f"over {robust['count']} draw(s): {json.dumps(robust['action'])}"
             )
+        if job.get("baseline"):
+            lines.append(f"  {job['baseline']['text']}")
         lines.append(f"  best config: {run_dir / job['best_config']}")
     return "\n".join(lines)
+
+
+def _describe_policy(rl: dict[str, Any]) -> list[str]:
+    """An RL job: the reward its policy earns, not a best single step."""
+
+    def stats(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return "-"
+        return f"{entry['mean']:.6g} ± {entry['std']:.3g} over {entry['n']}"
+
+    lines = [
+        f"  policy (seed {rl['seed']}): reward per step {stats(rl.get('reward'))}; "
+        f"last 10% {stats(rl.get('last'))}"
+    ]
+    if rl.get("episodes"):
+        lines.append(
+            f"  {rl['episodes']} episode(s): return {stats(rl.get('episode_return'))}, "
+            f"length {stats(rl.get('episode_length'))}"
+        )
+    return lines
+
+
+def _describe_front(job: dict[str, Any], run_dir: Path) -> list[str]:
+    """A multi-objective job: its Pareto front, not a scalar best reward."""
+    objectives = ", ".join(f"{m} {d}" for m, d in job.get("objectives", {}).items())
+    lines = [f"  Pareto front ({objectives}): {len(job['pareto_front'])} action(s)"]
+    for member in job["pareto_front"]:
+        values = ", ".join(f"{m} {v:.6g}" for m, v in member["objectives"].items())
+        lines.append(
+            f"    {values} ({member['count']} trial(s)): {json.dumps(member['action'])} "
+            f"-> {run_dir / member['best_config']}"
+        )
+    return lines
