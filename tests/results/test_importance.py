@@ -35,3 +35,20 @@ def test_too_few_trials_give_no_importance(run_dir: Path, tmp_path: Path) -> Non
     job = tunegym.load_run(run_dir).job("tuned")
     few = type(job)(job.record, tuple(r for r in job.rows if r.status == "ok")[: MIN_TRIALS - 1])
     assert param_importances(few) is None
+
+
+def test_a_single_search_dimension_gets_no_importance(tmp_path: Path) -> None:
+    """One dimension would take the whole share: nothing learned, so nothing reported."""
+    path = write_scenario(tmp_path, seed=2, steps=20)
+    workload = (tmp_path / "workload.toml").read_text()
+    (tmp_path / "workload.toml").write_text(
+        workload.replace('mode = [\n    "a",\n    "b",\n    "broken",\n]', 'mode = "a"')
+    )
+    assert 'mode = "a"' in (tmp_path / "workload.toml").read_text()
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    job = tunegym.load_run(run_dir).job("tuned")
+    assert sum(1 for r in job.rows if r.status == "ok") >= MIN_TRIALS
+    assert param_importances(job) is None
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "importance" not in summary["jobs"][1]

@@ -38,7 +38,8 @@ class Importances:
 
 def param_importances(job: JobTrials) -> Importances | None:
     """The importances of ``job``'s search dimensions, or ``None`` when they cannot be
-    told (no dimension with two values, or fewer than :data:`MIN_TRIALS` scored trials)."""
+    told (fewer than two dimensions with two values: the one there is would take all of
+    the share, which says nothing; or fewer than :data:`MIN_TRIALS` scored trials)."""
     if sum(1 for row in job.rows if is_scored(row)) < MIN_TRIALS:
         return None
     import optuna
@@ -46,7 +47,7 @@ def param_importances(job: JobTrials) -> Importances | None:
     from optuna.trial import TrialState
 
     varying = [n for n, d in distributions(job).items() if len(getattr(d, "choices", (0, 1))) > 1]
-    if not varying:
+    if len(varying) < 2:
         return None
     logger = logging.getLogger("optuna")
     level = logger.level
