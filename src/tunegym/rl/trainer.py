@@ -30,7 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from tunegym.dataplane import ClaimTimeoutError, StalenessFilter, connect, shard_for_dp
+from tunegym.dataplane import (
+    ClaimTimeoutError,
+    DataPlaneClient,
+    StalenessFilter,
+    connect,
+    shard_for_dp,
+)
 from tunegym.rl import checkpoint as ckpt
 from tunegym.rl import policy as pol
 from tunegym.rl.collector import FIELDS, PARTITION, TRAINER_TASK, PolicyCollector
@@ -75,7 +81,10 @@ class AsyncGRPOTrainer:
 
     ``on_update(record, trainer)`` is called after every update (progress, run folders);
     ``checkpoint_dir`` with ``config.checkpoint_every = K`` saves policy and optimizer
-    every K updates; ``resume`` (a checkpoint file) continues from it.
+    every K updates; ``resume`` (a checkpoint file) continues from it. ``plane`` is a
+    client to train through (left open); by default one is connected from
+    ``config.plane`` (and closed at the end). ``self.plane`` is the client during
+    :meth:`run`.
     """
 
     def __init__(
@@ -85,6 +94,7 @@ class AsyncGRPOTrainer:
         on_update: UpdateHook | None = None,
         checkpoint_dir: Path | None = None,
         resume: Path | None = None,
+        plane: DataPlaneClient | None = None,
     ) -> None:
         import torch
 
@@ -109,6 +119,8 @@ class AsyncGRPOTrainer:
             self.records = list(state["records"])
             self.untrained_reward = float(state["untrained_reward"])
         self.ledger = Ledger()
+        self._given_plane = plane
+        self.plane: DataPlaneClient | None = plane
         self._stop = threading.Event()
         self.collectors: list[Worker] = []
         self.ranks: list[Worker] = []
@@ -137,7 +149,8 @@ class AsyncGRPOTrainer:
     def run(self) -> TrainResult:
         """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``)."""
         cfg = self.cfg
-        plane = connect(cfg.plane)
+        plane = self._given_plane or connect(cfg.plane)
+        self.plane = plane
         status = "ok"
         began = time.monotonic()
         idle = 0.0
@@ -178,7 +191,8 @@ class AsyncGRPOTrainer:
             status = "interrupted"
         finally:
             collector_stats = self._stop_workers()
-            plane.close()
+            if self._given_plane is None:
+                plane.close()
         wall = max(time.monotonic() - began, 1e-9)
         busy = sum(s.get("busy_s", 0.0) for s in collector_stats)
         waiting = sum(s.get("wait_s", 0.0) for s in collector_stats)
