@@ -117,7 +117,7 @@ def _stale(records: Sequence[Mapping[str, Any]]) -> str:
     points = [(float(r["version"]), float(r["stale_dropped"])) for r in records]
     plot = Plot(
         LinearScale.fit([x for x, _ in points], integer=True),
-        LinearScale.fit([0.0] + [y for _, y in points], integer=True),
+        LinearScale(0.0, max([1.0] + [y * 1.1 for _, y in points]), integer=True),
         "update (policy version after it)",
         "stale samples dropped",
     )
