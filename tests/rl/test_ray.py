@@ -10,12 +10,16 @@ import pytest
 from tunegym.rl import AsyncGRPOTrainer, AsyncRLConfig
 
 
-@pytest.mark.parametrize(("mode", "staleness"), [("sync", 0), ("async", 2)])
+# Most of each run is starting the actors (each imports torch); dp_size 1 in sync mode
+# saves one. The async run keeps two gradient ranks, so sharding runs across actors.
+@pytest.mark.parametrize(("mode", "staleness", "dp_size"), [("sync", 0, 1), ("async", 2, 2)])
 def test_learns_with_ray_actors(
-    ray_cluster: Any, fast: AsyncRLConfig, margin: float, mode: str, staleness: int
+    ray_cluster: Any, fast: AsyncRLConfig, margin: float, mode: str, staleness: int, dp_size: int
 ) -> None:
     plane = {"backend": "ray", "name": f"rl-test-{uuid.uuid4().hex[:8]}", "namespace": "rl-tests"}
-    cfg = fast.replace(mode=mode, max_staleness=staleness, plane=plane, claim_poll_s=0.5)
+    cfg = fast.replace(
+        mode=mode, max_staleness=staleness, dp_size=dp_size, plane=plane, claim_poll_s=0.5
+    )
     assert cfg.use_ray
     result = AsyncGRPOTrainer(cfg).run()
     assert result.status == "ok"

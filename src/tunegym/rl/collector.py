@@ -65,16 +65,8 @@ class PolicyCollector:
         )
         self.harness = self.task.harness()
         self.rows = self.task.problems()
-        import torch
-
-        torch.set_num_threads(1)
-        self.model = pol.build_policy(
-            self.cfg.max_operand, self.cfg.max_tokens, self.cfg.hidden, self.cfg.seed
-        )
-        pol.set_weights(self.model, weights)
-        self.generator = torch.Generator().manual_seed(
-            (self.cfg.seed * 1000 + index) * 100_003 + start_update
-        )
+        self.weights = weights
+        self.rng = np.random.default_rng([self.cfg.seed, index, start_update])
         self.version = weight_version
         self._pending: tuple[int, pol.Weights] | None = None
         self.next_update = start_update
@@ -151,7 +143,7 @@ class PolicyCollector:
                 if self._pending is not None:
                     version, weights = self._pending
                     self._pending = None
-                    pol.set_weights(self.model, weights)
+                    self.weights = weights
                     self.version = version
                 if update <= self.version + self.cfg.max_staleness:
                     break
@@ -171,7 +163,12 @@ class PolicyCollector:
         b = np.repeat(np.array([r["b"] for r in rows], dtype=np.int64), g)
         latency = cfg.token_latency_s
         tokens, mask, logp = pol.generate(
-            self.model, a, b, self.generator, (lambda: time.sleep(latency)) if latency else None
+            self.weights,
+            a,
+            b,
+            cfg.max_tokens,
+            self.rng,
+            (lambda: time.sleep(latency)) if latency else None,
         )
         texts = [decode(t) for t in tokens]
         expected = [r["expected_answer"] for r in rows for _ in range(g)]

@@ -1,13 +1,15 @@
 """The policy: a tiny autoregressive model over answer tokens (PyTorch, CPU).
 
 Each step's logits come from an MLP over the sum of embeddings of the two operands, the
-position and the previous token. Weights travel between processes as a ``{name: numpy
+position and the previous token. Training (:func:`grpo_loss`) uses torch; sampling
+(:func:`generate`) runs the same forward pass in numpy, so collectors never import torch. Weights travel between processes as a ``{name: numpy
 array}`` dict (:func:`get_weights` / :func:`set_weights`). torch is imported only here and
 only when a function is called, so ``import tunegym.rl`` stays light.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,37 +64,46 @@ def set_weights(model: Any, weights: Weights) -> None:
 
 
 def generate(
-    model: Any, a: np.ndarray, b: np.ndarray, generator: Any, on_step: Any = None
+    weights: Weights,
+    a: np.ndarray,
+    b: np.ndarray,
+    max_tokens: int,
+    rng: np.random.Generator,
+    on_step: Callable[[], object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample one response per row; returns ``(tokens, mask, logp)``, each ``[n, max_tokens]``.
 
-    ``mask`` is 1 for the tokens that belong to the response (up to and including the end
-    token), ``logp`` the sampling policy's log-probability of each token. ``on_step`` is
-    called after each decoding step (the collectors' per-token latency hook).
+    Runs the policy's forward pass in numpy from its weights (:func:`get_weights`), so a
+    collector needs no torch. ``mask`` is 1 for the tokens that belong to the response (up
+    to and including the end token), ``logp`` the sampling policy's log-probability of
+    each token. ``on_step`` is called after each decoding step (the collectors'
+    per-token latency hook).
     """
-    torch = _torch()
-    n, steps = len(a), model.max_tokens
-    ta, tb = torch.as_tensor(a), torch.as_tensor(b)
-    prev = torch.full((n,), VOCAB, dtype=torch.long)
-    alive = torch.ones(n, dtype=torch.bool)
-    toks, masks, logps = [], [], []
-    with torch.no_grad():
-        for t in range(steps):
-            logits = model(ta, tb, prev, torch.full((n,), t, dtype=torch.long))
-            logp_all = torch.log_softmax(logits, -1)
-            tok = torch.multinomial(logp_all.exp(), 1, generator=generator).squeeze(-1)
-            toks.append(tok)
-            masks.append(alive.clone())
-            logps.append(logp_all.gather(-1, tok[:, None]).squeeze(-1))
-            alive = alive & (tok != EOS)
-            prev = tok
-            if on_step is not None:
-                on_step()
-    return (
-        torch.stack(toks, 1).numpy().astype(np.int64),
-        torch.stack(masks, 1).numpy().astype(np.float32),
-        torch.stack(logps, 1).numpy().astype(np.float32),
-    )
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+    n = len(a)
+    base = w["emb_a.weight"][a] + w["emb_b.weight"][b]
+    prev = np.full(n, VOCAB, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    tokens = np.zeros((n, max_tokens), dtype=np.int64)
+    mask = np.zeros((n, max_tokens), dtype=np.float32)
+    logp = np.zeros((n, max_tokens), dtype=np.float32)
+    rows = np.arange(n)
+    for t in range(max_tokens):
+        x = np.tanh(base + w["emb_pos.weight"][t] + w["emb_prev.weight"][prev])
+        x = np.tanh(x @ w["head.1.weight"].T + w["head.1.bias"])
+        logits = x @ w["head.3.weight"].T + w["head.3.bias"]
+        logits -= logits.max(1, keepdims=True)
+        logp_all = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        cdf = np.cumsum(np.exp(logp_all), 1)
+        tok = np.minimum((cdf < rng.random(n)[:, None] * cdf[:, -1:]).sum(1), VOCAB - 1)
+        tokens[:, t] = tok
+        mask[:, t] = alive
+        logp[:, t] = logp_all[rows, tok]
+        alive &= tok != EOS
+        prev = tok
+        if on_step is not None:
+            on_step()
+    return tokens, mask, logp
 
 
 def grpo_loss(model: Any, batch: dict[str, np.ndarray], clip: float) -> tuple[Any, float]:

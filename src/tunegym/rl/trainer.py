@@ -132,15 +132,13 @@ class AsyncGRPOTrainer:
 
     def evaluate(self, n: int | None = None) -> float:
         """Mean ``verify()`` reward of the current policy on ``n`` seeded samples."""
-        import torch
-
         n = self.cfg.eval_samples if n is None else n
         rows = self.task.problems()
         pick = [rows[i % len(rows)] for i in range(n)]
         a = np.array([r["a"] for r in pick], dtype=np.int64)
         b = np.array([r["b"] for r in pick], dtype=np.int64)
-        gen = torch.Generator().manual_seed(10_007 + self.cfg.seed)
-        tokens, _, _ = pol.generate(self.model, a, b, gen)
+        rng = np.random.default_rng([10_007, self.cfg.seed])
+        tokens, _, _ = pol.generate(pol.get_weights(self.model), a, b, self.cfg.max_tokens, rng)
         rewards = score(
             self.task.harness(), [decode(t) for t in tokens], [r["expected_answer"] for r in pick]
         )
