@@ -2,9 +2,10 @@
 
 Each step's logits come from an MLP over the sum of embeddings of the two operands, the
 position and the previous token. Training (:func:`grpo_loss`) uses torch; sampling
-(:func:`generate`) runs the same forward pass in numpy, so collectors never import torch. Weights travel between processes as a ``{name: numpy
-array}`` dict (:func:`get_weights` / :func:`set_weights`). torch is imported only here and
-only when a function is called, so ``import tunegym.rl`` stays light.
+(:func:`generate`) runs the same forward pass in numpy, so collectors never import torch.
+Weights travel between processes as a ``{name: numpy array}`` dict (:func:`get_weights` /
+:func:`set_weights`). torch is imported only here and only when a function is called, so
+``import tunegym.rl`` stays light.
 """
 
 from __future__ import annotations
