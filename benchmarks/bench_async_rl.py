@@ -24,8 +24,6 @@ import math
 import sys
 import time
 
-import numpy as np
-
 from tunegym.rl import AsyncGRPOTrainer, AsyncRLConfig, TrainResult
 
 
@@ -36,8 +34,7 @@ def run(cfg: AsyncRLConfig) -> tuple[TrainResult, float]:
 
 
 def tail_reward(result: TrainResult) -> float:
-    n = max(1, len(result.records) // 10)
-    return float(np.mean([r["reward"] for r in result.records[-n:]]))
+    return result.last_reward(max(1, len(result.records) // 10))
 
 
 def main() -> int:

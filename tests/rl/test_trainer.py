@@ -107,3 +107,42 @@ def test_bad_config_is_refused() -> None:
     with pytest.raises(UsageError, match="memory data plane"):
         _ = AsyncRLConfig(workers="ray").use_ray
     assert AsyncRLConfig(mode="sync", max_staleness=3).max_staleness == 0
+
+
+def test_an_update_with_every_sample_stale_has_no_reward_and_is_skipped_in_the_tail(
+    fast: AsyncRLConfig,
+) -> None:
+    """max_staleness 0, and a whole batch of version-0 samples put after update 0.
+
+    Whichever update claims them (1 or 2), it finds only stale samples and trains on none.
+    """
+    cfg = fast.replace(updates=4, max_staleness=0, num_collectors=1)
+    plane = connect({"backend": "memory"})
+    n, steps = cfg.batch_size, cfg.max_tokens
+    state = {"done": False}
+
+    def inject(record: dict, trainer: AsyncGRPOTrainer) -> None:
+        if record["version"] == 1 and not state["done"]:
+            state["done"] = True
+            ids = list(range(20_000, 20_000 + n))
+            plane.put_samples(
+                ids,
+                PARTITION,
+                {
+                    "a": np.zeros(n, np.int64),
+                    "b": np.zeros(n, np.int64),
+                    "tokens": np.full((n, steps), 10, np.int64),
+                    "mask": np.ones((n, steps), np.float32),
+                    "logp": np.zeros((n, steps), np.float32),
+                    "advantage": np.zeros(n, np.float32),
+                    "reward": np.zeros(n, np.float32),
+                },
+                tags=[{"weight_version": 0, "reward": 0.0}] * n,
+            )
+
+    result = AsyncGRPOTrainer(cfg, plane=plane, on_update=inject).run()
+    plane.close()
+    check_ledger(result, 0)
+    empty = [r for r in result.records if r["trained"] == 0]
+    assert empty and all(r["reward"] is None for r in empty)
+    assert not np.isnan(result.last_reward(10))

@@ -90,8 +90,9 @@ class _Progress:
         if v % self.every and v != self.total:
             return
         rate = record["claimed"] / max(record["claim_wait_s"] + record["step_s"], 1e-9)
+        reward = "  -  " if record["reward"] is None else f"{record['reward']:.3f}"
         self.stream.write(
-            f"update {v:>4}/{self.total}  reward {record['reward']:.3f}  "
+            f"update {v:>4}/{self.total}  reward {reward}  "
             f"stale {record['stale_dropped']:>3}  {rate:7.0f} samples/s  "
             f"{record['elapsed_s']:6.1f}s\n"
         )

@@ -48,7 +48,12 @@ from tunegym.rl.workers import Worker, start_worker
 
 @dataclass
 class Ledger:
-    """Every sample id the trainer claimed, and what became of it."""
+    """Every sample id the trainer claimed, and what became of it.
+
+    After a finished run (or :meth:`AsyncGRPOTrainer.stop`, which acts between updates)
+    ``trained`` and ``dropped`` split ``claimed`` exactly; a Ctrl-C in the middle of an
+    update leaves that update's batch claimed but neither trained nor dropped.
+    """
 
     claimed: list[int] = field(default_factory=list)
     trained: dict[int, int] = field(default_factory=dict)  # id -> age in versions
@@ -68,8 +73,11 @@ class TrainResult:
     version: int
 
     def last_reward(self, n: int = 10) -> float:
-        """Mean training reward of the last ``n`` updates (``nan`` before any update)."""
-        tail = [r["reward"] for r in self.records[-n:]]
+        """Mean training reward of the last ``n`` updates (``nan`` before any update).
+
+        An update whose samples were all dropped as stale has no reward and is skipped.
+        """
+        tail = [r["reward"] for r in self.records[-n:] if r["reward"] is not None]
         return float(np.mean(tail)) if tail else float("nan")
 
 
@@ -308,7 +316,7 @@ class AsyncGRPOTrainer:
         return {
             "update": self.version - 1,
             "version": self.version,
-            "reward": float(np.mean(rewards)) if rewards.size else float("nan"),
+            "reward": float(np.mean(rewards)) if rewards.size else None,
             "claimed": meta.size,
             "trained": keep.size,
             "stale_dropped": drop.size,
