@@ -1,0 +1,110 @@
+"""``AsyncRLConfig``: every knob of the trainer loop, checked once, plain data everywhere."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tunegym.errors import UsageError
+
+Mode = Literal["async", "sync"]
+Workers = Literal["auto", "thread", "ray"]
+
+
+@dataclass(frozen=True)
+class AsyncRLConfig:
+    """What :class:`~tunegym.rl.trainer.AsyncGRPOTrainer` runs.
+
+    * ``mode``: ``"async"`` lets collectors generate up to ``max_staleness`` versions
+      ahead of the trainer; ``"sync"`` is the same loop with ``max_staleness = 0``
+      (collectors wait for each update).
+    * ``updates``: policy updates to make; each consumes ``prompts_per_update`` groups of
+      ``group_size`` samples (``batch_size`` samples), split across ``num_collectors``.
+    * ``dp_size``: data-parallel gradient ranks the kept samples are sharded across.
+    * ``token_latency_s``: a collector sleeps this long per decoding step (one step
+      decodes the whole batch, as an LLM engine does), so generation is the slow side as
+      in LLM RL; ``train_latency_s``: a rank sleeps this long per sample it computes
+      gradients for (an LLM's backward pass). Both 0 in tests.
+    * ``workers``: collectors and ranks as ``"thread"``\\ s of this process (needed by the
+      ``memory`` backend) or ``"ray"`` actors; ``"auto"`` picks threads for ``memory``.
+    * ``plane``: the ``tunegym.dataplane.connect`` config (``{"backend": "memory"}``).
+    """
+
+    mode: Mode = "async"
+    max_staleness: int = 1
+    updates: int = 60
+    num_collectors: int = 2
+    dp_size: int = 2
+    prompts_per_update: int = 16
+    group_size: int = 8
+    lr: float = 5e-3
+    clip: float = 0.2
+    hidden: int = 64
+    seed: int = 0
+    max_operand: int = 5
+    dataset_size: int = 64
+    max_tokens: int = 3
+    token_latency_s: float = 0.0
+    train_latency_s: float = 0.0
+    checkpoint_every: int = 0
+    eval_samples: int = 512
+    claim_poll_s: float = 0.25
+    workers: Workers = "auto"
+    plane: dict[str, Any] = field(default_factory=lambda: {"backend": "memory"})
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("async", "sync"):
+            raise UsageError(f"mode must be 'async' or 'sync', got {self.mode!r}")
+        if self.workers not in ("auto", "thread", "ray"):
+            raise UsageError(f"workers must be 'auto', 'thread' or 'ray', got {self.workers!r}")
+        for name in ("updates", "num_collectors", "dp_size", "prompts_per_update", "group_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_staleness", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ("token_latency_s", "train_latency_s"):
+            if not getattr(self, name) >= 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.lr < 1 or not 0 < self.clip < 1:
+            raise UsageError("lr and clip must lie in (0, 1)")
+        if self.group_size < 2:
+            raise UsageError("group_size must be >= 2 (advantages are normalised per group)")
+        if self.mode == "sync" and self.max_staleness:
+            object.__setattr__(self, "max_staleness", 0)
+        object.__setattr__(self, "plane", dict(self.plane))
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per update."""
+        return self.prompts_per_update * self.group_size
+
+    @property
+    def backend(self) -> str:
+        return str(self.plane.get("backend", "memory"))
+
+    @property
+    def use_ray(self) -> bool:
+        """Whether collectors and ranks run as Ray actors."""
+        if self.workers == "auto":
+            return self.backend != "memory"
+        if self.workers == "ray" and self.backend == "memory":
+            raise UsageError("the memory data plane lives in one process: use workers='thread'")
+        return self.workers == "ray"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AsyncRLConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown AsyncRLConfig key(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> AsyncRLConfig:
+        return dataclasses.replace(self, **changes)

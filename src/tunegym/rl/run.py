@@ -1,0 +1,226 @@
+"""A training run with a run folder: progress, curve, report, checkpoints, resume, Ctrl-C.
+
+``train_run(config, output)`` makes ``<output>/async-rl_<timestamp>/`` and writes:
+
+* ``config.json``: the :class:`~tunegym.rl.config.AsyncRLConfig`;
+* ``updates.jsonl``: one line per policy update as it happens (reward, samples claimed,
+  trained and dropped as stale, claim wait, step time, reward per generating version);
+* ``checkpoints/update-<version>.pt`` every ``checkpoint_every`` updates;
+* at the end (also after Ctrl-C): ``summary.json`` (``kind: "async_rl"``: status,
+  untrained/final reward, learning curve per policy version, throughput) and
+  ``report.html``.
+
+``train_run(..., resume=run_dir)`` continues that folder from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tunegym.errors import UsageError
+from tunegym.outputs.files import atomic_write_text
+from tunegym.report.training import write_training_report
+from tunegym.rl import checkpoint as ckpt
+from tunegym.rl.config import AsyncRLConfig
+from tunegym.rl.trainer import AsyncGRPOTrainer, TrainResult
+from tunegym.session.folder import make_run_dir
+
+RUN_NAME = "async-rl"
+CHECKPOINTS = "checkpoints"
+UPDATES = "updates.jsonl"
+
+
+def reward_per_version(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The learning curve: mean reward of the samples each policy version generated."""
+    totals: dict[int, list[float]] = {}
+    for record in records:
+        for version, (total, count) in record.get("reward_by_version", {}).items():
+            entry = totals.setdefault(int(version), [0.0, 0])
+            entry[0] += total
+            entry[1] += count
+    return [
+        {"version": v, "mean_reward": round(t / c, 6), "samples": int(c)}
+        for v, (t, c) in sorted(totals.items())
+        if c
+    ]
+
+
+def build_summary(
+    config: AsyncRLConfig, run_dir: Path, result: TrainResult, started: float, resumed: list[float]
+) -> dict[str, Any]:
+    records = result.records
+    return {
+        "kind": "async_rl",
+        "scenario": RUN_NAME,
+        "status": result.status,
+        "run_dir": str(run_dir),
+        "started_at": started,
+        "finished_at": time.time(),
+        "resumed_at": resumed,
+        "config": config.to_dict(),
+        "updates_done": result.version,
+        "untrained_reward": result.untrained_reward,
+        "final_reward": result.final_reward,
+        "last_updates_reward": None if not records else round(result.last_reward(), 6),
+        "stale_dropped": sum(r["stale_dropped"] for r in records),
+        "samples_claimed": sum(r["claimed"] for r in records),
+        "throughput": {k: round(v, 6) for k, v in result.throughput.items()},
+        "reward_per_version": reward_per_version(records),
+    }
+
+
+class _Progress:
+    """One line per update on ``stream`` (``every`` updates when there are many)."""
+
+    def __init__(self, config: AsyncRLConfig, stream: TextIO | None) -> None:
+        self.total = config.updates
+        self.every = max(1, config.updates // 30)
+        self.stream = stream
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if self.stream is None:
+            return
+        v = record["version"]
+        if v % self.every and v != self.total:
+            return
+        rate = record["claimed"] / max(record["claim_wait_s"] + record["step_s"], 1e-9)
+        reward = "  -  " if record["reward"] is None else f"{record['reward']:.3f}"
+        self.stream.write(
+            f"update {v:>4}/{self.total}  reward {reward}  "
+            f"stale {record['stale_dropped']:>3}  {rate:7.0f} samples/s  "
+            f"{record['elapsed_s']:6.1f}s\n"
+        )
+        self.stream.flush()
+
+
+def train_run(
+    config: AsyncRLConfig | None = None,
+    output: Path | str = "runs",
+    *,
+    resume: Path | str | None = None,
+    progress: TextIO | None = sys.stderr,
+) -> tuple[Path, dict[str, Any]]:
+    """Train in a run folder (see module doc); returns the folder and its summary."""
+    resumed: list[float] = []
+    checkpoint = None
+    if resume is not None:
+        run_dir = Path(resume).resolve()
+        meta_path = run_dir / "config.json"
+        if not meta_path.is_file():
+            raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
+        meta = json.loads(meta_path.read_text())
+        saved = AsyncRLConfig.from_dict(meta["config"])
+        config = saved if config is None else saved.replace(updates=config.updates)
+        checkpoint = ckpt.latest(run_dir / CHECKPOINTS)
+        if checkpoint is None:
+            raise UsageError(f"cannot resume: no checkpoint in {run_dir / CHECKPOINTS}")
+        started = float(meta["started_at"])
+        resumed = [*meta.get("resumed_at", []), time.time()]
+    else:
+        config = config or AsyncRLConfig()
+        run_dir = make_run_dir(Path(output).resolve(), RUN_NAME)
+        started = time.time()
+    atomic_write_text(
+        run_dir / "config.json",
+        json.dumps(
+            {"config": config.to_dict(), "started_at": started, "resumed_at": resumed}, indent=2
+        ),
+    )
+    show = _Progress(config, progress)
+    updates_path = run_dir / UPDATES
+    trainer = AsyncGRPOTrainer(
+        config, checkpoint_dir=run_dir / CHECKPOINTS, resume=checkpoint, on_update=None
+    )
+    # The curve on disk is the checkpoint's (later updates of an interrupted run are redone).
+    atomic_write_text(updates_path, "".join(json.dumps(r) + "\n" for r in trainer.records))
+    with updates_path.open("a") as log:
+
+        def on_update(record: dict[str, Any], _: AsyncGRPOTrainer) -> None:
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            show(record)
+
+        trainer.on_update = on_update
+        if progress is not None:
+            where = f"from update {trainer.version}" if checkpoint else "from scratch"
+            progress.write(
+                f"async-rl: {config.mode} (max_staleness {config.max_staleness}), "
+                f"{config.num_collectors} collectors, dp_size {config.dp_size}, "
+                f"{config.updates} updates of {config.batch_size} samples, {where}; "
+                f"run folder {run_dir}\n"
+            )
+        result = trainer.run()
+    summary = build_summary(config, run_dir, result, started, resumed)
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_training_report(run_dir / "report.html", summary, result.records)
+    if progress is not None:
+        progress.write(
+            f"async-rl: {result.status}; reward {summary['untrained_reward']:.3f} untrained -> "
+            f"{summary['last_updates_reward'] or 0:.3f} (last updates); "
+            f"{summary['throughput']['samples_per_s']:.0f} samples/s; "
+            f"report {run_dir / 'report.html'}\n"
+        )
+    return run_dir, summary
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="async-rl", description="GRPO through the tunegym data plane, async or sync."
+    )
+    parser.add_argument("--mode", choices=["async", "sync"], default="async")
+    parser.add_argument("--max-staleness", type=int, default=1)
+    parser.add_argument("--updates", type=int, default=None)
+    parser.add_argument("--collectors", type=int, default=2)
+    parser.add_argument("--dp-size", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=["memory", "ray"], default="memory")
+    parser.add_argument(
+        "--token-latency", type=float, default=0.04, help="seconds per decoding step"
+    )
+    parser.add_argument(
+        "--train-latency", type=float, default=0.0012, help="seconds per sample per rank"
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=20)
+    parser.add_argument("--output", default="runs")
+    parser.add_argument("--resume", default=None, help="a run folder to continue")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The example's command line; exit 0 when finished, 130 after Ctrl-C, 2 on bad input."""
+    args = parse_args(argv)
+    try:
+        config = None
+        if args.resume is None or args.updates is not None:
+            plane: dict[str, Any] = {"backend": args.backend}
+            if args.backend == "ray":
+                plane["name"] = f"tunegym-async-rl-{time.time_ns()}"
+            config = AsyncRLConfig(
+                mode=args.mode,
+                max_staleness=args.max_staleness,
+                updates=args.updates or 300,
+                num_collectors=args.collectors,
+                dp_size=args.dp_size,
+                seed=args.seed,
+                token_latency_s=args.token_latency,
+                train_latency_s=args.train_latency,
+                checkpoint_every=args.checkpoint_every,
+                plane=plane,
+            )
+        _, summary = train_run(
+            config, args.output, resume=args.resume, progress=None if args.quiet else sys.stderr
+        )
+    except UsageError as exc:
+        print(f"async-rl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before training started: nothing recorded yet
+        print("async-rl: interrupted", file=sys.stderr)
+        return 130
+    return 0 if summary["status"] == "ok" else 130
