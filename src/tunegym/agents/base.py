@@ -49,6 +49,10 @@ class AgentConfig:
     """Measure each proposal this many times; ``update_policy`` gets the mean. Applied by
     :func:`tunegym.agents.registry.build_agent`, which wraps the agent in a
     :class:`~tunegym.agents.repeats.RepeatingAgent`."""
+    min_draws: int = 1
+    """With env params: re-measure promising actions until the best has this many draws
+    (``[agent] min_draws``; applied by :func:`tunegym.agents.registry.build_agent`, which
+    wraps the agent in a :class:`~tunegym.agents.remeasure.RemeasuringAgent`)."""
     objectives: tuple[str, ...] | None = None
     """``"max"``/``"min"`` per metric of ``env.observation_space``; two or more make the
     job multi-objective (for agents with ``supports_multi_objective``)."""

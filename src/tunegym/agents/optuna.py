@@ -30,6 +30,13 @@ Contracts:
   i.e. a cached ``WorkloadEnv`` without env params): a proposal of an action already
   measured is told ``FAIL`` (no new information) and Optuna is asked again, so no trial
   is spent on a cache hit; a finite space that is fully measured ends the search early.
+* Constraints: a proposal the env knows to be infeasible (``env.infeasible``: a
+  constraint over the action and fixed values breaks) is never returned. It is told to
+  the study as infeasible (Optuna's trial constraints, ``Trial.set_constraint``, which
+  replaced ``constraints_func``; TPE, GP and NSGA-II learn the feasible region from them)
+  with the worst value seen, and Optuna is asked again. A ``constraint_failed`` row that
+  still arrives (a constraint over env params) is told the same way, so the sampler
+  learns from it. Without constraints the study is unconstrained, as Optuna's own.
 * Feedback for an action the agent did not propose (a resumed run's replay, a warm start)
   is added to the study as a finished trial.
 * ``optuna`` is imported when the agent is built, never at ``import tunegym``.
@@ -250,6 +257,30 @@ def _key(action: Mapping[str, Any]) -> str:
     return cache_key(action, {})
 
 
+#: The one constraint tunegym gives Optuna trials: > 0 infeasible, 0 feasible.
+_CONSTRAINT = "tunegym_constraints"
+_CONSTRAINT_ATTR = f"constraints:{_CONSTRAINT}"
+
+
+def _set_infeasible(trial: Any, infeasible: bool) -> None:
+    """Record a trial's feasibility as an Optuna constraint value (before it is told)."""
+    value = 1.0 if infeasible else 0.0
+    if hasattr(trial, "set_constraint"):  # optuna >= 5
+        trial.set_constraint(_CONSTRAINT, value)
+    else:  # the list format that optuna 4 reads
+        trial.storage.set_trial_system_attr(trial._trial_id, "constraints", [value])
+
+
+def _constraint_attrs(infeasible: bool) -> dict[str, Any]:
+    """System attrs of an added trial with the same constraint :func:`_set_infeasible` sets."""
+    from optuna.trial import Trial
+
+    value = 1.0 if infeasible else 0.0
+    return (
+        {_CONSTRAINT_ATTR: value} if hasattr(Trial, "set_constraint") else {"constraints": [value]}
+    )
+
+
 class OptunaAgent(BaseAgent):
     """Proposes actions with an Optuna sampler; learns from every row (see module docs)."""
 
@@ -292,7 +323,10 @@ class OptunaAgent(BaseAgent):
             )
         self._pending: dict[str, deque[Any]] = {}
         self._known: set[str] = set()
+        self._infeasible: set[str] = set()
         self._worst: list[float] | None = None
+        self.constrained = env.has_constraints
+        """Whether trials carry a feasibility constraint (the env has constraints)."""
 
     # -- proposing -----------------------------------------------------------------------
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
@@ -303,6 +337,9 @@ class OptunaAgent(BaseAgent):
                 trial = self.study.ask(self.distributions)
                 action = to_action(self.space, trial.params)
                 key = _key(action)
+                if self._known_infeasible(key, action):
+                    self._tell_infeasible(trial)
+                    continue
                 if not (self.skip_known and (key in self._known or self._pending.get(key))):
                     self._pending.setdefault(key, deque()).append(trial)
                     return action
@@ -317,22 +354,49 @@ class OptunaAgent(BaseAgent):
             self._pending.setdefault(_key(action), deque()).append(trial)
             return action
 
+    def _known_infeasible(self, key: str, action: Action) -> bool:
+        """Whether the env refuses ``action`` before running it (remembered per key)."""
+        if key in self._infeasible:
+            return True
+        if self.constrained and self.env.infeasible(action) is not None:
+            self._infeasible.add(key)
+            return True
+        return False
+
+    def _tell_infeasible(self, trial: Any) -> None:
+        """Tell an infeasible proposal: violated constraint, worst value seen (or FAIL)."""
+        from optuna.trial import TrialState
+
+        _set_infeasible(trial, True)
+        if self._worst is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, self._worst if self.multi else self._worst[0])
+
     def _unmeasured_action(self) -> Action | None:
-        """A random action neither measured nor in flight; ``None`` when none is left."""
+        """A random feasible action neither measured nor in flight; ``None`` when none is
+        left (or none feasible is found)."""
         size = self.space.size
-        taken = self._known | {key for key, queue in self._pending.items() if queue}
+        taken = self._known | self._infeasible
+        taken |= {key for key, queue in self._pending.items() if queue}
         if size is not None and len(taken) >= size:
             return None
         for _ in range(1000):
             action = self.space.canonicalize(self.space.sample(self.rng))
-            if _key(action) not in taken:
+            key = _key(action)
+            if key not in taken and not self._known_infeasible(key, action):
                 return action
         if size is not None:
             for action in self.space.grid():
-                if _key(action) not in taken:
+                key = _key(action)
+                if key not in taken and not self._known_infeasible(key, action):
                     return action
             return None
-        return self.space.canonicalize(self.space.sample(self.rng))
+        for _ in range(1000):
+            action = self.space.canonicalize(self.space.sample(self.rng))
+            if not self._known_infeasible(_key(action), action):
+                return action
+        return None
 
     # -- learning ------------------------------------------------------------------------
     def _values(self, feedback: Feedback) -> list[float] | None:
@@ -366,24 +430,30 @@ class OptunaAgent(BaseAgent):
         key = _key(feedback.action)
         values = self._values(feedback)
         queue = self._pending.get(key)
+        broken = feedback.status == "constraint_failed"
         with _quiet():
             if queue:
                 trial = queue.popleft()
+                if self.constrained:
+                    _set_infeasible(trial, broken)
                 if values is None:
                     self.study.tell(trial, state=TrialState.FAIL)
                 else:
                     self.study.tell(trial, values if self.multi else values[0])
             elif values is not None:
-                self._add_finished(feedback.action, values)
+                self._add_finished(feedback.action, values, broken)
         self._known.add(key)
 
-    def _add_finished(self, action: Mapping[str, Any], values: Sequence[float]) -> None:
+    def _add_finished(
+        self, action: Mapping[str, Any], values: Sequence[float], infeasible: bool = False
+    ) -> None:
         import optuna
 
         trial = optuna.trial.create_trial(
             params=to_params(self.space, action),
             distributions=self.distributions,
             values=list(values),
+            system_attrs=_constraint_attrs(infeasible) if self.constrained else None,
         )
         self.study.add_trial(trial)
 

@@ -192,12 +192,16 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
         )
         if best["env_params"]:
             lines.append(f"  env params {json.dumps(best['env_params'])}")
-        robust = (job.get("robust") or {}).get("best")
+        entry = job.get("robust") or {}
+        robust = entry.get("best")
         if robust:
+            sem = "" if robust.get("sem") is None else f" ± {robust['sem']:.3g} (s.e.)"
             lines.append(
-                f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g} "
+                f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g}{sem} "
                 f"over {robust['count']} draw(s): {json.dumps(robust['action'])}"
             )
+            if entry.get("evidence_note"):
+                lines.append(f"  {entry['evidence_note']}")
         if job.get("baseline"):
             lines.append(f"  {job['baseline']['text']}")
         lines.append(f"  best config: {run_dir / job['best_config']}")

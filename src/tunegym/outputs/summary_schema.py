@@ -49,6 +49,9 @@ class ActionStats(_Doc):
     action: dict[str, Any] = _field("the action")
     mean_reward: float = _field("mean reward over its measurements")
     count: int = _field("how many measurements (env-param draws)", ge=1)
+    sem: float | None = _field(
+        "standard error of the mean reward (sample std / sqrt(count)); null for one draw", None
+    )
     std: float = _field("standard deviation of those rewards", None, ge=0)
     min_reward: float = _field("lowest of them", None)
     max_reward: float = _field("highest of them", None)
@@ -68,7 +71,21 @@ class Robust(_Doc):
     rule: str = _field("how the robust best is chosen, in words", None)
     best: ActionStats | None = _field(
         "the action with the highest mean reward over its env-param draws (ties: more "
-        "draws); null without a scored trial"
+        "draws) among those with `required_draws` draws (when none has that many: among "
+        "those with the most); null without a scored trial"
+    )
+    min_draws: int = _field("`agent.min_draws`: the draws the robust best should rest on", None)
+    required_draws: int = _field(
+        "the draws required: `min_draws`, or every env-param combination when there are fewer",
+        None,
+        ge=1,
+    )
+    min_draws_met: bool = _field(
+        "whether the robust best has `required_draws` draws (`false`: the budget did not allow)",
+        None,
+    )
+    evidence_note: str = _field(
+        "why the evidence is less than `min_draws`, in words (absent when it is not)", None
     )
     actions: list[ActionStats] = _field("every measured action, best first")
     contexts: list[ContextBest] = _field(

@@ -147,6 +147,7 @@ def _run_agent(
         agent_cls.Config.model_validate(spec.config),
         parallel=parallel,
         repeats=spec.repeats,
+        min_draws=spec.min_draws,
         objectives=tuple(spec.objectives) if spec.objectives else None,
         folder=record.folder,
         base_dir=job.workload_dir,

@@ -205,6 +205,10 @@ class AgentSpec(_Strict):
     """An earlier run folder whose trials (same workload) the agent learns first."""
     parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     """Trials in flight at once."""
+    min_draws: int = Field(default=3, ge=1, le=10_000)
+    """With env params: the robust best is chosen among actions measured under at least
+    this many draws (or every env-param combination, when there are fewer); agents spend
+    part of the budget re-measuring promising actions to get there."""
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:

@@ -1,0 +1,160 @@
+"""Re-measuring promising actions under other env-param draws, so the robust best is
+well supported when the budget ends (``[agent] min_draws``).
+
+Under env params the robust best is the action with the highest mean reward over its
+draws among those measured ``required`` times (:func:`tunegym.env_params.required_draws`:
+``min_draws``, or every env-param combination when there are fewer). A search agent
+alone measures most actions once. :class:`RemeasuringAgent` wraps it (``build_agent``
+applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
+
+* The *leaders* are the measured actions whose mean reward beats every action that
+  already has ``required`` draws. While there are leaders, up to ``share`` of the trials
+  so far re-measure the best of them; the rest are the wrapped agent's proposals.
+* When no action has ``required`` draws yet and the budget left is just enough to give
+  the best leader its missing draws, every remaining trial re-measures it: the robust
+  best never rests on fewer draws than the minimum unless the budget is too small.
+* A re-measure is proposed only when it adds a draw: on a caching env, only if the next
+  trial's env params (``env.next_env_params()``) are a combination the action has not
+  been measured in (else the wrapped agent proposes). In a parallel batch only the first
+  slot may re-measure, since only its env params are known.
+* Every feedback reaches the wrapped agent (``learn``), re-measures included, so it
+  learns from them as from any trial it did not propose.
+
+Decisions depend only on the feedback and the step's env params, so a resumed run
+replays them exactly.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tunegym.agents.base import Action, BaseAgent, Feedback
+from tunegym.space import cache_key
+from tunegym.values import is_finite_number
+
+#: Default share of the trials spent re-measuring leaders (the final guarantee aside).
+DEFAULT_SHARE = 0.25
+
+
+@dataclass
+class _Draws:
+    """The successful, executed measurements of one action."""
+
+    action: Action
+    rewards: list[float] = field(default_factory=list)
+    contexts: set[str] = field(default_factory=set)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.rewards)
+
+
+class RemeasuringAgent(BaseAgent):
+    """Wraps ``agent`` so promising actions are re-measured up to ``required`` draws
+    (see the module docs). Attributes it does not have are read from the wrapped agent."""
+
+    def __init__(self, agent: BaseAgent, required: int, share: float = DEFAULT_SHARE) -> None:
+        if required < 2:
+            raise ValueError(f"re-measuring needs required >= 2, got {required}")
+        self.agent = agent
+        self.env = agent.env
+        self.config = agent.config
+        self.options = agent.options
+        self.history = []
+        self.required = required
+        self.share = share
+        self.budget = agent.config.max_steps
+        self.caches = agent.env.caches_results
+        self.draws: dict[str, _Draws] = {}
+        self.in_flight: Counter[str] = Counter()
+        self.proposed = 0
+        self.remeasured = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "agent":  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.agent, name)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.agent.name
+
+    @property
+    def supports_warm_start(self) -> bool:  # type: ignore[override]
+        return self.agent.supports_warm_start
+
+    def warm_start(self, feedback: Sequence[Feedback]) -> int:
+        """The wrapped agent learns an earlier run's trials (they are not draws of this run)."""
+        return self.agent.warm_start(feedback)
+
+    # -- choosing ------------------------------------------------------------------------
+    def _count(self, key: str) -> int:
+        draws = self.draws.get(key)
+        return (len(draws.rewards) if draws else 0) + self.in_flight[key]
+
+    def _remeasure(self) -> Action | None:
+        """The leader to measure again now, or ``None`` (the wrapped agent proposes)."""
+        ranked = sorted(self.draws.items(), key=lambda item: (-item[1].mean, -len(item[1].rewards)))
+        leaders: list[tuple[str, _Draws]] = []
+        for key, draws in ranked:
+            if self._count(key) >= self.required:
+                break
+            leaders.append((key, draws))
+        if not leaders:
+            return None
+        supported = len(leaders) < len(ranked)
+        remaining = self.budget - self.proposed
+        deficit = self.required - self._count(leaders[0][0])
+        forced = not supported and remaining <= deficit
+        if not forced and self.remeasured + 1 > self.share * (self.proposed + 1):
+            return None
+        upcoming = cache_key({}, self.env.next_env_params()) if self.caches else None
+        for _, draws in leaders if forced else leaders[:1]:
+            if upcoming is None or upcoming not in draws.contexts:
+                return dict(draws.action)
+        return None
+
+    def _note_proposal(self, action: Action, remeasure: bool) -> Action:
+        self.proposed += 1
+        self.remeasured += remeasure
+        self.in_flight[cache_key(action, {})] += 1
+        return action
+
+    def select_action(self, observation: Mapping[str, float]) -> Action | None:
+        again = self._remeasure()
+        if again is not None:
+            return self._note_proposal(again, True)
+        action = self.agent.select_action(observation)
+        return None if action is None else self._note_proposal(action, False)
+
+    def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
+        out: list[Action] = []
+        again = self._remeasure()
+        if again is not None:
+            out.append(self._note_proposal(again, True))
+        if len(out) < n:
+            fresh = self.agent.select_actions(n - len(out), observation)
+            out.extend(self._note_proposal(a, False) for a in fresh)
+        return out
+
+    # -- learning ------------------------------------------------------------------------
+    def update_policy(self, feedback: Feedback) -> None:
+        key = cache_key(feedback.action, {})
+        if self.in_flight[key] > 0:
+            self.in_flight[key] -= 1
+            if not self.in_flight[key]:
+                del self.in_flight[key]
+        for sample in feedback.samples or (feedback,):
+            reward = sample.reward
+            if sample.succeeded and not sample.cached and is_finite_number(reward):
+                draws = self.draws.setdefault(key, _Draws(dict(sample.action)))
+                draws.rewards.append(float(reward))  # type: ignore[arg-type]
+                draws.contexts.add(cache_key({}, sample.env_params))
+        self.agent.learn(replace(feedback))
+
+
+__all__ = ["DEFAULT_SHARE", "RemeasuringAgent"]
