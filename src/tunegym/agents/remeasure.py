@@ -11,8 +11,12 @@ applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
   already has ``required`` draws. While there are leaders, up to ``share`` of the trials
   so far re-measure the best of them; the rest are the wrapped agent's proposals.
 * When no action has ``required`` draws yet and the budget left is just enough to give
-  the best leader its missing draws, every remaining trial re-measures it: the robust
-  best never rests on fewer draws than the minimum unless the budget is too small.
+  the action closest to the minimum its missing draws (twice that on a caching env,
+  where a slot adds a draw only under new env params), the remaining trials re-measure
+  it: the robust best never rests on fewer draws than the minimum unless the budget is
+  too small.
+* When the wrapped agent has nothing left to propose (a finite space done), the rest of
+  the budget re-measures the best actions short of the minimum.
 * A re-measure is proposed only when it adds a draw: on a caching env, only if the next
   trial's env params (``env.next_env_params()``) are a combination the action has not
   been measured in (else the wrapped agent proposes). In a parallel batch only the first
@@ -96,27 +100,40 @@ class RemeasuringAgent(BaseAgent):
         draws = self.draws.get(key)
         return (len(draws.rewards) if draws else 0) + self.in_flight[key]
 
-    def _remeasure(self) -> Action | None:
-        """The leader to measure again now, or ``None`` (the wrapped agent proposes)."""
+    def _remeasure(self, done: bool = False) -> Action | None:
+        """The action to measure again now, or ``None`` (the wrapped agent proposes).
+
+        ``done``: the wrapped agent has nothing left to propose, so any leader may be
+        re-measured, regardless of the share."""
         ranked = sorted(self.draws.items(), key=lambda item: (-item[1].mean, -len(item[1].rewards)))
         leaders: list[tuple[str, _Draws]] = []
         for key, draws in ranked:
             if self._count(key) >= self.required:
                 break
             leaders.append((key, draws))
+        upcoming = cache_key({}, self.env.next_env_params()) if self.caches else None
+
+        def adds_a_draw(draws: _Draws) -> bool:
+            return upcoming is None or upcoming not in draws.contexts
+
+        if done:  # the next best actions short of the minimum, leaders first
+            short = [d for k, d in ranked if self._count(k) < self.required]
+            return next((dict(d.action) for d in short if adds_a_draw(d)), None)
         if not leaders:
             return None
-        supported = len(leaders) < len(ranked)
-        remaining = self.budget - self.proposed
-        deficit = self.required - self._count(leaders[0][0])
-        forced = not supported and remaining <= deficit
-        if not forced and self.remeasured + 1 > self.share * (self.proposed + 1):
+
+        if len(leaders) == len(ranked):  # nothing is supported yet: is it time to top up?
+            remaining = self.budget - self.proposed
+            # The closest to the minimum first (then the better mean): once chosen, it
+            # stays the closest, so the top-up finishes one action rather than many.
+            closest = sorted(leaders, key=lambda item: self.required - self._count(item[0]))
+            deficit = self.required - self._count(closest[0][0])
+            if remaining <= deficit * (2 if self.caches else 1):
+                return next((dict(d.action) for _, d in closest if adds_a_draw(d)), None)
+        if self.remeasured + 1 > self.share * (self.proposed + 1):
             return None
-        upcoming = cache_key({}, self.env.next_env_params()) if self.caches else None
-        for _, draws in leaders if forced else leaders[:1]:
-            if upcoming is None or upcoming not in draws.contexts:
-                return dict(draws.action)
-        return None
+        best = leaders[0][1]
+        return dict(best.action) if adds_a_draw(best) else None
 
     def _note_proposal(self, action: Action, remeasure: bool) -> Action:
         self.proposed += 1
@@ -129,7 +146,10 @@ class RemeasuringAgent(BaseAgent):
         if again is not None:
             return self._note_proposal(again, True)
         action = self.agent.select_action(observation)
-        return None if action is None else self._note_proposal(action, False)
+        if action is not None:
+            return self._note_proposal(action, False)
+        again = self._remeasure(done=True)  # the search is over: spend the rest on evidence
+        return None if again is None else self._note_proposal(again, True)
 
     def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
         out: list[Action] = []
@@ -139,6 +159,8 @@ class RemeasuringAgent(BaseAgent):
         if len(out) < n:
             fresh = self.agent.select_actions(n - len(out), observation)
             out.extend(self._note_proposal(a, False) for a in fresh)
+            if not out and (again := self._remeasure(done=True)) is not None:
+                out.append(self._note_proposal(again, True))
         return out
 
     # -- learning ------------------------------------------------------------------------
