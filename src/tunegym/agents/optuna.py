@@ -316,7 +316,9 @@ class OptunaAgent(BaseAgent):
         self.distributions = distributions_for(self.space)
         self.rng = np.random.default_rng(config.seed)
         with _quiet():
-            sampler = build_sampler(self.options, config.seed, config.max_steps, caches)
+            # An extended run keeps the first budget's sampler (nsga2's population size).
+            first_budget = (config.earlier_budgets or (config.max_steps,))[0]
+            sampler = build_sampler(self.options, config.seed, first_budget, caches)
             self.study = optuna.create_study(
                 sampler=sampler,
                 directions=["maximize" if d == "max" else "minimize" for d in self.directions],

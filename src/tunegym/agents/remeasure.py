@@ -24,8 +24,9 @@ applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
 * Every feedback reaches the wrapped agent (``learn``), re-measures included, so it
   learns from them as from any trial it did not propose.
 
-Decisions depend only on the feedback and the step's env params, so a resumed run
-replays them exactly.
+Decisions depend only on the feedback, the budget and the step's env params (a replayed
+step's recorded ones), so a resumed run replays them exactly; an extended run replays
+its earlier trials with the budgets they had (``AgentConfig.earlier_budgets``).
 """
 
 from __future__ import annotations
@@ -96,6 +97,22 @@ class RemeasuringAgent(BaseAgent):
         return self.agent.warm_start(feedback)
 
     # -- choosing ------------------------------------------------------------------------
+    def _budget(self) -> int:
+        """The budget in force for the next proposal (an extended run's earlier budgets
+        for the trials they covered, so a replay decides as the first run did)."""
+        for budget in self.config.earlier_budgets:
+            if self.proposed < budget:
+                return budget
+        return self.budget
+
+    def _upcoming_env_params(self) -> Mapping[str, Any]:
+        """The env params of the trial about to be proposed: while a resumed run replays,
+        the recorded trial's (the env's counter is already past them), else the env's next."""
+        plan = getattr(self.env, "replay_plan", ())
+        if self.proposed < len(plan):
+            return plan[self.proposed].env_params
+        return self.env.next_env_params()
+
     def _count(self, key: str) -> int:
         draws = self.draws.get(key)
         return (len(draws.rewards) if draws else 0) + self.in_flight[key]
@@ -111,7 +128,7 @@ class RemeasuringAgent(BaseAgent):
             if self._count(key) >= self.required:
                 break
             leaders.append((key, draws))
-        upcoming = cache_key({}, self.env.next_env_params()) if self.caches else None
+        upcoming = cache_key({}, self._upcoming_env_params()) if self.caches else None
 
         def adds_a_draw(draws: _Draws) -> bool:
             return upcoming is None or upcoming not in draws.contexts
@@ -123,7 +140,7 @@ class RemeasuringAgent(BaseAgent):
             return None
 
         if len(leaders) == len(ranked):  # nothing is supported yet: is it time to top up?
-            remaining = self.budget - self.proposed
+            remaining = self._budget() - self.proposed
             # The closest to the minimum first (then the better mean): once chosen, it
             # stays the closest, so the top-up finishes one action rather than many.
             closest = sorted(leaders, key=lambda item: self.required - self._count(item[0]))

@@ -101,11 +101,23 @@ class FrontMember(_Doc):
     best_config: str = _field("`best_config_<i>.toml` with this action fixed", None)
 
 
+class EarlierBest(_Doc):
+    step: int = _field("its step in the earlier run", ge=1)
+    reward: float = _field("its reward there")
+    action: dict[str, Any] = _field("its action")
+    env_params: dict[str, Any] = _field("the env params sampled for it (`{}` without env params)")
+    earlier_run: Literal[True] = _field("`true`: measured in the earlier run, not in this one")
+
+
 class WarmStart(_Doc):
     source: str = _field("its trials.sqlite")
     job: str = _field("the job read from it")
     trials: int = _field("trials the agent learned", ge=0)
     skipped: int = _field("trials left out (outside this job's space)", None, ge=0)
+    earlier_best: EarlierBest = _field(
+        "the earlier run's best trial, marked `earlier_run` (it was not measured in this run)",
+        None,
+    )
 
 
 class StatsSummary(_Doc):
@@ -192,6 +204,14 @@ class JobSummary(_Doc):
     )
 
 
+class Extension(_Doc):
+    from_max_steps: int | None = _field(
+        "the `--max-steps` override before (null: each job's `agent.max_steps`)"
+    )
+    max_steps: int = _field("the new `--max-steps` for every job", ge=1)
+    at: float = _field("Unix time of the extension")
+
+
 class Summary(_Doc):
     """The machine-readable result of a run. Keys may be added without changing
     schema_version (readers ignore keys they do not know); removing or changing the meaning
@@ -219,6 +239,10 @@ class Summary(_Doc):
     )
     resumed_at: list[float] = _field(
         "Unix times of each `tunegym run --resume` of this run folder", None
+    )
+    extended: list[Extension] = _field(
+        "each `tunegym run --resume RUN_DIR --max-steps N` that gave the run a larger budget",
+        None,
     )
     regenerated_at: float = _field(
         "Unix time `tunegym report` rewrote the file (absent when the run wrote it)", None
