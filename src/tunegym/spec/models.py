@@ -402,6 +402,9 @@ class JobSpec(BaseModel):
 
     workload: str = Field(min_length=1, max_length=4096)
     iterations: int = Field(default=1, ge=1, le=MAX_ITERATIONS)
+    unset: list[str] = Field(default_factory=list, max_length=1000)
+    """Dotted paths of workload fields to remove for this job before its overrides apply,
+    e.g. ``["env_params.kind"]`` (``kind`` is chosen again, not drawn); each must exist."""
 
 
 class ScenarioSpec(_Strict):
