@@ -39,6 +39,9 @@ Contracts:
   learns from it. Without constraints the study is unconstrained, as Optuna's own.
 * Feedback for an action the agent did not propose (a resumed run's replay, a warm start)
   is added to the study as a finished trial.
+* Conditional params (``[when]``) are sampled define-by-run: a trial suggests a
+  dimension only when its condition holds for the values suggested before it, so an
+  inactive param is in neither the trial's params nor the action.
 * ``optuna`` is imported when the agent is built, never at ``import tunegym``.
 """
 
@@ -166,9 +169,12 @@ def distributions_for(space: SearchSpace) -> dict[str, Any]:
 
 
 def to_action(space: SearchSpace, params: Mapping[str, Any]) -> Action:
-    """The canonical action of Optuna ``params`` (categorical indices become candidates)."""
+    """The canonical action of Optuna ``params`` (categorical indices become candidates;
+    an inactive conditional param is absent from both)."""
     action: Action = {}
     for name, dim in space.dimensions.items():
+        if name not in params:
+            continue
         value = params[name]
         if isinstance(dim, Categorical):
             action[name] = dim.values[int(value)]
@@ -183,6 +189,8 @@ def to_params(space: SearchSpace, action: Mapping[str, Any]) -> dict[str, Any]:
     """Optuna ``params`` of a canonical action (inverse of :func:`to_action`)."""
     params: dict[str, Any] = {}
     for name, dim in space.dimensions.items():
+        if name not in action:
+            continue
         value = action[name]
         params[name] = dim.index(value) if isinstance(dim, Categorical) else value
     return params
@@ -251,6 +259,17 @@ def build_sampler(
         return samplers.RandomSampler(seed=seed)
     population = options.population_size or max(4, min(50, max_steps // 4))
     return samplers.NSGAIISampler(seed=seed, population_size=population)
+
+
+def _suggest(trial: Any, name: str, distribution: Any) -> Any:
+    """Suggest ``name`` from ``distribution`` through Optuna's public define-by-run API."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(distribution.choices))
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
 
 
 def _key(action: Mapping[str, Any]) -> str:
@@ -336,7 +355,7 @@ class OptunaAgent(BaseAgent):
 
         with _quiet():
             for _ in range(_MAX_REASKS):
-                trial = self.study.ask(self.distributions)
+                trial = self._ask()
                 action = to_action(self.space, trial.params)
                 key = _key(action)
                 if self._known_infeasible(key, action):
@@ -352,9 +371,24 @@ class OptunaAgent(BaseAgent):
                 return None
             action = unmeasured
             self.study.enqueue_trial(to_params(self.space, action))
-            trial = self.study.ask(self.distributions)
+            trial = self._ask()
             self._pending.setdefault(_key(action), deque()).append(trial)
             return action
+
+    def _ask(self) -> Any:
+        """A new Optuna trial with a value for every active dimension. A conditional
+        space is sampled define-by-run: each dimension is suggested only when its
+        condition holds for the values suggested before it."""
+        if not self.space.is_conditional:
+            return self.study.ask(self.distributions)
+        trial = self.study.ask()
+        chosen: dict[str, Any] = {}
+        for name, dim in self.space.dimensions.items():
+            if not self.space.is_active(name, chosen):
+                continue
+            value = _suggest(trial, name, self.distributions[name])
+            chosen[name] = dim.values[int(value)] if isinstance(dim, Categorical) else value
+        return trial
 
     def _known_infeasible(self, key: str, action: Action) -> bool:
         """Whether the env refuses ``action`` before running it (remembered per key)."""
@@ -452,8 +486,8 @@ class OptunaAgent(BaseAgent):
         import optuna
 
         trial = optuna.trial.create_trial(
-            params=to_params(self.space, action),
-            distributions=self.distributions,
+            params=(params := to_params(self.space, action)),
+            distributions={name: self.distributions[name] for name in params},
             values=list(values),
             system_attrs=_constraint_attrs(infeasible) if self.constrained else None,
         )

@@ -239,7 +239,7 @@ class WorkloadEnv(TrialEnv):
             "trial_dir": str(trial_dir),
             "step": step,
         }
-        argv = self.command.render(values)
+        argv = self.command.render(values, self.action_space.inactive(action))
         env = trial_environment(
             params,
             list(self.workload.env),

@@ -345,6 +345,10 @@ class WorkloadSpec(_Strict):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     metrics: list[MetricSpec] = Field(default_factory=list)
     constraints: list[str] = Field(default_factory=list)
+    when: dict[str, str] = Field(default_factory=dict)
+    """Conditional params: ``param = "expression"``; the param is chosen (and in the
+    command, env and cache key) only when the expression over params declared before it
+    holds, e.g. ``threads = "codec == 'zstd'"``."""
     env_params: dict[str, EnvParamSpec] = Field(default_factory=dict)
     agent: AgentSpec = Field(default_factory=AgentSpec)
 
@@ -390,7 +394,7 @@ class WorkloadSpec(_Strict):
 
 _NOT_RUNNER_TABLES = frozenset(
     {"name", "description", "mode", "command", "server", "server_args", "cache", "runner"}
-    | {"params", "env", "timeout_s", "metrics", "constraints", "env_params", "agent"}
+    | {"params", "env", "timeout_s", "metrics", "constraints", "when", "env_params", "agent"}
     | {"runner_options"}
 )
 
