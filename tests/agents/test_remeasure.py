@@ -105,3 +105,14 @@ def test_a_budget_too_small_for_the_minimum_is_said_in_the_summary(
     robust = _summary(write_toml, objective_workload, tmp_path, 2)
     assert robust["min_draws_met"] is False
     assert "within the budget" in robust["evidence_note"]
+
+
+@pytest.mark.parametrize("agent_type", ["optuna", "random"])
+def test_parallel_batches_also_reach_the_minimum(agent_type: str) -> None:
+    env = FunctionEnv(SPACE, objective, env_params=LOAD, parallel=3)
+    config = AgentConfig(max_steps=24, seed=2, parallel=3, min_draws=3)
+    agent = build_agent(load_agent(agent_type), env, config)
+    agent.run()
+    assert len(env.history) == 24
+    choice = robust_choice(action_stats(_rows(env)), required=3)
+    assert choice.met and agent.remeasured > 0

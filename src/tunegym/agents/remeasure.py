@@ -12,9 +12,9 @@ applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
   so far re-measure the best of them; the rest are the wrapped agent's proposals.
 * When no action has ``required`` draws yet and the budget left is just enough to give
   the action closest to the minimum its missing draws (twice that on a caching env,
-  where a slot adds a draw only under new env params), the remaining trials re-measure
-  it: the robust best never rests on fewer draws than the minimum unless the budget is
-  too small.
+  where a slot adds a draw only under new env params; plus ``parallel - 1``, since a
+  batch is proposed at once), the remaining trials re-measure it: the robust best
+  never rests on fewer draws than the minimum unless the budget is too small.
 * When the wrapped agent has nothing left to propose (a finite space done), the rest of
   the budget re-measures the best actions short of the minimum.
 * A re-measure is proposed only when it adds a draw: on a caching env, only if the next
@@ -145,7 +145,9 @@ class RemeasuringAgent(BaseAgent):
             # stays the closest, so the top-up finishes one action rather than many.
             closest = sorted(leaders, key=lambda item: self.required - self._count(item[0]))
             deficit = self.required - self._count(closest[0][0])
-            if remaining <= deficit * (2 if self.caches else 1):
+            # A batch of `parallel` is proposed at once: start while a batch can finish it.
+            slack = max(1, self.config.parallel) - 1
+            if remaining <= deficit * (2 if self.caches else 1) + slack:
                 return next((dict(d.action) for _, d in closest if adds_a_draw(d)), None)
         if self.remeasured + 1 > self.share * (self.proposed + 1):
             return None
@@ -170,8 +172,12 @@ class RemeasuringAgent(BaseAgent):
 
     def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
         out: list[Action] = []
-        again = self._remeasure()
-        if again is not None:
+        # Only the first slot's env params are known, so on a caching env only it may
+        # re-measure (a later one could be a cache hit); otherwise every slot may.
+        while len(out) < n and (not out or not self.caches):
+            again = self._remeasure()
+            if again is None:
+                break
             out.append(self._note_proposal(again, True))
         if len(out) < n:
             fresh = self.agent.select_actions(n - len(out), observation)
