@@ -116,3 +116,22 @@ def test_parallel_batches_also_reach_the_minimum(agent_type: str) -> None:
     assert len(env.history) == 24
     choice = robust_choice(action_stats(_rows(env)), required=3)
     assert choice.met and agent.remeasured > 0
+
+
+def test_a_proposal_the_cache_would_answer_costs_no_trial(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """Under env params with the cache on, optuna may propose an action it measured under
+    the same draw: the wrapper answers it from the record instead of spending a trial."""
+    data = objective_workload(
+        params={"x": [1, 2, 3, 4, 5, 6, 7, 8], "y": ["a", "b"]},
+        env_params={"y": {}},
+        agent={"type": "optuna", "metrics": ["score"], "max_steps": 9, "seed": 0},
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out), "-q"]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    assert job["trials"] == 9 and job["counts"]["cached"] == 0

@@ -23,6 +23,9 @@ applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
   slot may re-measure, since only its env params are known.
 * Every feedback reaches the wrapped agent (``learn``), re-measures included, so it
   learns from them as from any trial it did not propose.
+* On a caching env, a proposal of the wrapped agent that the cache would answer (that
+  action already measured under the next trial's env params) costs no trial: the agent
+  is taught the recorded result as a cache hit and asked again (sequential runs).
 
 Decisions depend only on the feedback, the budget and the step's env params (a replayed
 step's recorded ones), so a resumed run replays them exactly; an extended run replays
@@ -43,6 +46,9 @@ from tunegym.values import is_finite_number
 
 #: Default share of the trials spent re-measuring leaders (the final guarantee aside).
 DEFAULT_SHARE = 0.25
+# Proposals of the wrapped agent that would be cache hits, answered in a row before one
+# is let through.
+_MAX_SKIPS = 16
 
 
 @dataclass
@@ -78,6 +84,11 @@ class RemeasuringAgent(BaseAgent):
         self.in_flight: Counter[str] = Counter()
         self.proposed = 0
         self.remeasured = 0
+        self.space = agent.env.action_space
+        self.measured: dict[tuple[str, str], Feedback] = {}
+        """On a caching env: the recorded feedback of each ``(action, env params)``."""
+        self.skipped = 0
+        """Proposals of the wrapped agent answered from ``measured`` without a trial."""
 
     def __getattr__(self, name: str) -> Any:
         if name == "agent":  # not set yet (during __init__): no recursion
@@ -154,6 +165,26 @@ class RemeasuringAgent(BaseAgent):
         best = leaders[0][1]
         return dict(best.action) if adds_a_draw(best) else None
 
+    def _fresh(self, observation: Mapping[str, float]) -> Action | None:
+        """The wrapped agent's next proposal. On a caching env, a proposal the cache would
+        answer (measured before under the next trial's env params) costs no trial: the
+        wrapped agent is taught the recorded result at once, as a cache hit, and asked
+        again (at most ``_MAX_SKIPS`` times)."""
+        action = self.agent.select_action(observation)
+        if not self.caches:
+            return action
+        upcoming = cache_key({}, self._upcoming_env_params())
+        for _ in range(_MAX_SKIPS):
+            if action is None:
+                return None
+            known = self.measured.get((cache_key(self.space.canonicalize(action), {}), upcoming))
+            if known is None:
+                return action
+            self.skipped += 1
+            self.agent.learn(replace(known, status="cached", cached=True))
+            action = self.agent.select_action(observation)
+        return action
+
     def _note_proposal(self, action: Action, remeasure: bool) -> Action:
         self.proposed += 1
         self.remeasured += remeasure
@@ -164,7 +195,7 @@ class RemeasuringAgent(BaseAgent):
         again = self._remeasure()
         if again is not None:
             return self._note_proposal(again, True)
-        action = self.agent.select_action(observation)
+        action = self._fresh(observation)
         if action is not None:
             return self._note_proposal(action, False)
         again = self._remeasure(done=True)  # the search is over: spend the rest on evidence
@@ -195,6 +226,9 @@ class RemeasuringAgent(BaseAgent):
                 del self.in_flight[key]
         for sample in feedback.samples or (feedback,):
             reward = sample.reward
+            if self.caches and not sample.cached:
+                context = cache_key({}, sample.env_params)
+                self.measured[(cache_key(sample.action, {}), context)] = sample
             if sample.succeeded and not sample.cached and is_finite_number(reward):
                 draws = self.draws.setdefault(key, _Draws(dict(sample.action)))
                 draws.rewards.append(float(reward))  # type: ignore[arg-type]
