@@ -143,12 +143,19 @@ def test_warm_start_end_to_end_through_tunegym_run(
 
     relative = str(earlier.run_dir.relative_to(tmp_path))  # relative to the workload file
     warm, cold = three_trials(relative), three_trials(None)
-    assert warm["summary"]["warm_start"] == {
+    entry = dict(warm["summary"]["warm_start"])
+    earlier_best = entry.pop("earlier_best")
+    assert entry == {
         "source": str(earlier.run_dir / "trials.sqlite"),
         "job": "objective",
         "trials": 12,
         "skipped": 0,
     }
+    # The earlier run's best is shown too, marked as such (issue 15, item 5).
+    before = json.loads((earlier.run_dir / "summary.json").read_text())["jobs"][0]["best"]
+    assert earlier_best["earlier_run"] is True
+    assert earlier_best["reward"] == before["reward"] and earlier_best["action"] == before["action"]
+    assert earlier_best["step"] == before["step"]
     assert "warm_start" not in cold["summary"]
     assert len(warm["actions"]) == len(cold["actions"]) == 3
     assert warm["actions"] != cold["actions"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 
@@ -39,11 +39,15 @@ class CommandTemplate:
         self.argv = list(argv)
         self._templated = [bool(placeholder_names(arg)) for arg in self.argv]
 
-    def render(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+    def render(self, values: Mapping[str, Any], leave_out: Collection[str] = ()) -> tuple[str, ...]:
+        """The argv for ``values``; an argument that names a param of ``leave_out`` (an
+        inactive conditional param) is left out whole, so ``--threads={threads}`` vanishes
+        with ``threads``."""
         shown = {k: format_value(v) for k, v in values.items()}
         return tuple(
             arg.format_map(shown) if templated else arg.replace("{{", "{").replace("}}", "}")
             for arg, templated in zip(self.argv, self._templated, strict=True)
+            if not (templated and leave_out and set(placeholder_names(arg)) & set(leave_out))
         )
 
 

@@ -82,5 +82,25 @@ class EnvParams:
         """The env params of ``trial`` (the step number)."""
         return {d.name: d.pick(draw_uniform(self.seed, d.name, trial)) for d in self.dims}
 
+    @property
+    def combinations(self) -> int:
+        """How many distinct env-param combinations a trial can draw (1 without env params)."""
+        return combinations(self.dims)
+
     def values_of(self) -> Mapping[str, tuple[Scalar, ...]]:
         return {d.name: d.values for d in self.dims}
+
+
+def combinations(dims: Sequence[EnvParamDim]) -> int:
+    """Distinct combinations of ``dims`` that can be drawn (values of weight 0 never are)."""
+    total = 1
+    for dim in dims:
+        weights = dim.weights or (1.0,) * len(dim.values)
+        total *= len({repr(v) for v, w in zip(dim.values, weights, strict=True) if w > 0}) or 1
+    return total
+
+
+def required_draws(min_draws: int, dims: Sequence[EnvParamDim]) -> int:
+    """The draws the robust best needs: ``min_draws``, or every env-param combination when
+    there are fewer (an action measured in all of them has all the evidence there is)."""
+    return max(1, min(min_draws, combinations(dims)))

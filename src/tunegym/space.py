@@ -17,10 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.spec.models import ContinuousParam, Scalar, WorkloadSpec
 from tunegym.values import Action
 
 Source = Literal["params", "env"]
+# A finite conditional space up to this many raw combinations is enumerated (size, grid).
+_ENUMERATE_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -116,19 +119,75 @@ def _same_value(candidate: object, value: object) -> bool:
 
 
 class SearchSpace:
-    """Dimensions the agent chooses, and the fixed values injected into every trial."""
+    """Dimensions the agent chooses, and the fixed values injected into every trial.
+
+    ``conditions`` make dimensions conditional (``[when]``): a dimension with a condition
+    is *active* only when its expression, over the fixed values and the dimensions before
+    it, holds (an expression that reads an inactive dimension is false). The canonical
+    action holds the active dimensions only, so an inactive one is absent from the
+    command, the env and the cache key; finite conditional spaces count and enumerate
+    their distinct actions.
+    """
 
     def __init__(
         self,
         dimensions: Mapping[str, Dimension],
         fixed: Mapping[str, Scalar] | None = None,
+        conditions: Mapping[str, SafeExpr] | None = None,
     ) -> None:
         self.dimensions: dict[str, Dimension] = dict(dimensions)
         self.fixed: dict[str, Scalar] = dict(fixed or {})
+        self.conditions: dict[str, SafeExpr] = dict(conditions or {})
         overlap = set(self.dimensions) & set(self.fixed)
         if overlap:
             raise ValueError(f"names both fixed and searched: {sorted(overlap)}")
+        unknown = set(self.conditions) - set(self.dimensions) - set(self.fixed)
+        if unknown:
+            raise ValueError(f"conditions on names that are not params: {sorted(unknown)}")
+        self._dim_conditions = bool(set(self.conditions) & set(self.dimensions))
         self._radices = [d.size for d in self.dimensions.values()]
+        self._actions: list[Action] | None = None
+        self._index: dict[str, int] | None = None
+
+    @property
+    def is_conditional(self) -> bool:
+        """Whether some dimension is conditional (``[when]``)."""
+        return self._dim_conditions
+
+    def inactive(self, action: Mapping[str, Any]) -> set[str]:
+        """Params left out of a trial with ``action``: inactive dimensions and fixed
+        values whose condition is false."""
+        if not self.conditions:
+            return set()
+        out = {name for name in self.dimensions if name not in action}
+        out.update(n for n in self.fixed if n in self.conditions and not self.is_active(n, action))
+        return out
+
+    def is_active(self, name: str, values: Mapping[str, Any]) -> bool:
+        """Whether dimension ``name`` is active given ``values`` (fixed values and the
+        dimensions before it; names missing from them are inactive)."""
+        condition = self.conditions.get(name)
+        if condition is None:
+            return True
+        try:
+            return bool(condition.evaluate({**self.fixed, **values}))
+        except ExprError:
+            return False
+
+    def _enumerate(self) -> list[Action]:
+        """The distinct canonical actions of a finite conditional space, in grid order."""
+        if self._actions is None:
+            seen: dict[str, int] = {}
+            actions: list[Action] = []
+            total = math.prod(self._radices)  # type: ignore[arg-type]
+            for index in range(total):
+                action = self.canonicalize(self._full_action_at(index))
+                key = cache_key(action, {})
+                if key not in seen:
+                    seen[key] = len(actions)
+                    actions.append(action)
+            self._actions, self._index = actions, seen
+        return self._actions
 
     @classmethod
     def from_workload(cls, workload: WorkloadSpec) -> SearchSpace:
@@ -151,7 +210,9 @@ class SearchSpace:
                     dims[name] = Categorical(name, tuple(value), source)
                 else:
                     fixed[name] = value
-        return cls(dims, fixed)
+        conditions = {name: compile_expr(source) for name, source in workload.when.items()}
+        known = set(dims) | set(fixed)
+        return cls(dims, fixed, {n: c for n, c in conditions.items() if n in known})
 
     # -- shape ---------------------------------------------------------------------------
     @property
@@ -171,6 +232,10 @@ class SearchSpace:
         """Number of distinct actions, or ``None`` when a float range makes it infinite."""
         if any(r is None for r in self._radices):
             return None
+        if self._dim_conditions:
+            if math.prod(self._radices) > _ENUMERATE_LIMIT:  # type: ignore[arg-type]
+                return None  # too many to enumerate: treated like an infinite space
+            return len(self._enumerate())
         return math.prod(self._radices)  # type: ignore[arg-type]
 
     # -- actions -------------------------------------------------------------------------
@@ -190,6 +255,11 @@ class SearchSpace:
         size = self.size
         if size is None or not 0 <= index < size:
             raise IndexError(f"action index {index} is outside the space of {size} actions")
+        if self._dim_conditions:
+            return dict(self._enumerate()[index])
+        return self._full_action_at(index)
+
+    def _full_action_at(self, index: int) -> Action:
         action: Action = {}
         for (name, dim), radix in zip(
             reversed(self.dimensions.items()), reversed(self._radices), strict=True
@@ -205,6 +275,11 @@ class SearchSpace:
     def index_of(self, action: Mapping[str, Any]) -> int:
         """Inverse of :meth:`action_at` for finite spaces."""
         canonical = self.canonicalize(action)
+        if self._dim_conditions:
+            if self.size is None:
+                raise ValueError("a space with a float range has no index")
+            assert self._index is not None
+            return self._index[cache_key(canonical, {})]
         index = 0
         for (name, dim), radix in zip(self.dimensions.items(), self._radices, strict=True):
             if radix is None:
@@ -218,10 +293,25 @@ class SearchSpace:
         return index
 
     def sample(self, rng: np.random.Generator) -> Action:
-        return {name: dim.sample(rng) for name, dim in self.dimensions.items()}
+        """A random action (every dimension drawn, so the stream does not depend on which
+        are active; inactive ones are then left out)."""
+        action = {name: dim.sample(rng) for name, dim in self.dimensions.items()}
+        return self._active_only(action) if self._dim_conditions else action
+
+    def _active_only(self, action: Mapping[str, Any]) -> Action:
+        out: Action = {}
+        for name in self.dimensions:
+            if name in action and self.is_active(name, out):
+                out[name] = action[name]
+        return out
 
     def canonicalize(self, action: Mapping[str, Any]) -> Action:
-        """Map each value onto its candidate or dtype; ``ValueError`` names the bad key."""
+        """Map each value onto its candidate or dtype; ``ValueError`` names the bad key.
+
+        In a conditional space, values of inactive dimensions are dropped (an agent may
+        propose every dimension) and only active ones are required."""
+        if self._dim_conditions:
+            return self._canonical_conditional(action)
         missing = [n for n in self.dimensions if n not in action]
         unknown = [k for k in action if k not in self.dimensions]
         if missing or unknown:
@@ -236,6 +326,29 @@ class SearchSpace:
             )
         return {name: dim.canonical(action[name]) for name, dim in self.dimensions.items()}
 
+    def _canonical_conditional(self, action: Mapping[str, Any]) -> Action:
+        unknown = [k for k in action if k not in self.dimensions]
+        out: Action = {}
+        missing: list[str] = []
+        for name, dim in self.dimensions.items():
+            if not self.is_active(name, out):
+                continue
+            if name not in action:
+                missing.append(name)
+                continue
+            out[name] = dim.canonical(action[name])
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing} (active)")
+            if unknown:
+                parts.append(f"unknown {unknown}")
+            raise ValueError(
+                f"action keys do not match the space ({'; '.join(parts)}); "
+                f"expected the active ones of {self.names}"
+            )
+        return out
+
     def contains(self, action: Mapping[str, Any]) -> bool:
         try:
             self.canonicalize(action)
@@ -244,8 +357,12 @@ class SearchSpace:
         return True
 
     def params(self, action: Mapping[str, Any], env_params: Mapping[str, Any]) -> dict[str, Any]:
-        """The full parameters of a trial: fixed values, then the action, then env params."""
-        return {**self.fixed, **action, **env_params}
+        """The full parameters of a trial: fixed values, then the action, then env params
+        (a fixed value whose condition is false is left out)."""
+        if not self.conditions:
+            return {**self.fixed, **action, **env_params}
+        fixed = {k: v for k, v in self.fixed.items() if self.is_active(k, action)}
+        return {**fixed, **action, **env_params}
 
 
 def cache_key(action: Mapping[str, Any], env_params: Mapping[str, Any]) -> str:

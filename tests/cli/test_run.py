@@ -51,6 +51,10 @@ def test_example_scenario_runs_end_to_end(tmp_path: Path) -> None:
     (job,) = summary["jobs"]
     assert summary["status"] == "ok" and job["trials"] == 12
     assert job["best"]["reward"] > 0
+    # No trial on a known-infeasible action; the robust best rests on both row sizes.
+    assert job["counts"]["constraint_failed"] == 0
+    assert job["robust"]["required_draws"] == 2 and job["robust"]["min_draws_met"] is True
+    assert job["robust"]["best"]["count"] >= 2 and "(s.e.) over" in proc.stdout
     assert "best reward" in proc.stdout and str(run_dir / "summary.json") in proc.stdout
     folder = run_dir / "sqlite-insert" / "0"
     traj = list(csv.DictReader((folder / "trajectory.csv").open()))

@@ -40,6 +40,7 @@ def test_parallel_run_keeps_every_row_and_aligns_files(
     data = _workload(tmp_path, [0, 1, 2, 3, 4, 5, 6, 7])
     data["params"]["noise"] = ["a", "b"]
     data["env_params"] = {"noise": {}}
+    data["agent"]["min_draws"] = 1  # a plain grid pass: no re-measuring for the robust best
     path = write_toml("w.toml", data)
     assert main(["run", str(path), "--output", str(tmp_path / "out"), "--parallel", "4"]) == 0
     (run_dir,) = (tmp_path / "out").iterdir()

@@ -208,6 +208,11 @@ def test_env_param_breakdown_and_robust_best_only_with_env_params(tmp_path: Path
     # x=1 has the single best row (5.0) but x=2 has the better mean (4.0 vs 3.0).
     robust = html.split("Robust best")[1].split("</p>")[0]
     assert '{"x": 2.0, "mode": "a"}' in robust.replace("&quot;", '"')
+    # Both loads exist, so 2 draws are the minimum (min_draws 3 capped); the standard
+    # error is shown (0 here: both draws gave 4.0), and why 2 draws suffice.
+    assert "at least 2 draw(s)" in robust and "± 0 (standard error)" in robust
+    assert "2 draws cover every one" in robust
+    assert "<th>s.e.</th>" in html
     contexts = html.split('<table class="contexts">')[1].split("</table>")[0]
     assert contexts.count("<tr>") == 3  # header + load=1 + load=2
     plain = render_report(

@@ -17,8 +17,10 @@ from tunegym.analysis.robust import (
     hypervolume_2d,
     pareto_front,
     robust_best,
+    robust_choice,
     robust_summary,
 )
+from tunegym.env_params import EnvParamDim, combinations, required_draws
 from tunegym.outputs.toml import dumps
 from tunegym.run import RunOptions, run_scenario
 from tunegym.spec import load
@@ -261,3 +263,40 @@ def test_pareto_front_with_a_tradeoff_writes_every_member(tmp_path: Path) -> Non
     for i, member in enumerate(job["pareto_front"]):
         path_i = folder / "robust" / "0" / f"best_config_{i}.toml"
         assert tomllib.loads(path_i.read_text())["params"]["mode"] == member["action"]["mode"]
+
+
+# -- evidence: a minimum of draws ----------------------------------------------------------
+def test_the_robust_best_needs_the_minimum_draws_and_shows_its_standard_error() -> None:
+    """A count-1 action is not chosen over one measured in every context (issue 15)."""
+    rows = [
+        row(1, "once", 9.0, load="low"),
+        row(2, "steady", 5.0, load="low"),
+        row(3, "steady", 6.0, load="high"),
+        row(4, "steady", 7.0, load="mid"),
+    ]
+    choice = robust_choice(action_stats(rows), required=3, min_draws=3, combinations=3)
+    assert choice.best is not None and choice.best.action == {"a": "steady"}
+    assert choice.met and choice.note is None
+    assert choice.best.sem == pytest.approx(1.0 / 3**0.5)  # sample std 1, over sqrt(3)
+    assert action_stats(rows)[0].action == {"a": "once"} and action_stats(rows)[0].sem is None
+    entry = robust_summary(action_stats(rows), context_bests(rows), choice=choice)
+    assert entry["best"]["action"] == {"a": "steady"} and entry["min_draws_met"] is True
+    assert entry["required_draws"] == 3 and "evidence_note" not in entry
+
+
+def test_without_an_action_at_the_minimum_the_most_measured_is_chosen_and_it_says_so() -> None:
+    rows = [row(1, "once", 9.0, load="low"), row(2, "twice", 5.0), row(3, "twice", 6.0)]
+    choice = robust_choice(action_stats(rows), required=3, min_draws=3, combinations=4)
+    assert choice.best is not None and choice.best.action == {"a": "twice"}
+    assert not choice.met
+    assert choice.note is not None and "rests on 2 draw(s)" in choice.note
+    assert robust_summary(action_stats(rows), [], choice=choice)["min_draws_met"] is False
+
+
+def test_fewer_combinations_than_min_draws_require_every_combination() -> None:
+    dims = [EnvParamDim("load", ("low", "high"))]
+    assert required_draws(3, dims) == 2 and required_draws(1, dims) == 1
+    weighted = [EnvParamDim("load", ("low", "high", "never"), (0.5, 0.5, 0.0))]
+    assert combinations(weighted) == 2
+    choice = robust_choice(action_stats([row(1, "x", 1.0), row(2, "x", 2.0)]), 2, 3, 2)
+    assert choice.met and choice.note is not None and "2 draws cover every one" in choice.note

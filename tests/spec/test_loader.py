@@ -279,3 +279,30 @@ def test_verify_subprocess_exit_codes(make_workload):
     assert good.returncode == 0, good.stderr
     assert "675 action(s)" in good.stdout
     assert "agent optuna (default" in good.stdout
+
+
+def test_a_job_can_unset_an_inherited_table(make_workload, make_scenario):
+    """``unset`` switches an inherited field off: one key, not three overrides (issue 15)."""
+    make_workload(tail="[env_params.mode]\nweights = [0.5, 0.5]\n")
+    path = make_scenario(
+        ONE_JOB + '[[jobs]]\nworkload = "workload.toml"\nname = "chosen"\n'
+        'unset = ["env_params.mode"]\n'
+    )
+    drawn, chosen = load(path).jobs
+    assert list(drawn.workload.env_params) == ["mode"]
+    assert chosen.workload.env_params == {}  # mode is a search dimension again
+    assert chosen.workload.params["mode"] == ["fast", "safe"]
+    assert "unset" not in chosen.workload.model_dump()
+
+
+def test_unsetting_what_the_workload_does_not_have_blames_the_scenario(
+    make_workload, make_scenario, spec_error, expect_problem
+):
+    make_workload()
+    path = make_scenario(ONE_JOB + 'unset = ["env_params.mode"]\n')
+    expect_problem(
+        spec_error(path),
+        path,
+        "jobs[0].unset[0]",
+        "'env_params.mode' is not a field of workload.toml: nothing to unset",
+    )

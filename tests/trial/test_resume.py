@@ -230,3 +230,86 @@ def test_a_trial_waiting_on_an_in_flight_twin_is_recorded_as_dispatched(
     assert [r.status for r in env.store.rows()] == ["ok", "cached"]
     env.close()
     db.close()
+
+
+# -- extending a finished run: --resume RUN_DIR --max-steps N (issue 15, item 5) ---------
+def _plain(tmp_path: Path, log: Path, agent: str = "optuna") -> dict:
+    """The workload without env params (nothing in it depends on the budget)."""
+    data = _workload(tmp_path, log, agent=agent)
+    del data["env_params"]
+    data["params"]["load"] = "lo"
+    return data
+
+
+def test_extending_a_finished_run_continues_its_study(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    """7 trials, then --max-steps 12: the same 12 trials as one run of 12 (the study
+    learned the first 7 and went on), none of the first 7 run again."""
+    ref = write_toml("reference.toml", _plain(tmp_path, tmp_path / "reference.log"))
+    assert (
+        _run(["run", str(ref), "--max-steps", "12", "--output", str(tmp_path / "ref")]).returncode
+        == 0
+    )
+    (ref_dir,) = (tmp_path / "ref").iterdir()
+
+    log = tmp_path / "run.log"
+    path = write_toml("workload.toml", _plain(tmp_path, log))
+    assert _run(["run", str(path), "--output", str(tmp_path / "out")]).returncode == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    assert len(_rows(run_dir)) == 7
+    extended = _run(["run", "--resume", str(run_dir), "--max-steps", "12"])
+    assert extended.returncode == 0, extended.stderr
+    assert _rows(run_dir) == _rows(ref_dir)
+    executions = Counter(json.loads(line)["step"] for line in log.read_text().splitlines())
+    assert executions == Counter(range(1, 13))  # every step ran exactly once
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["max_steps"] == 12 and summary["jobs"][0]["max_steps"] == 12
+    assert [e["from_max_steps"] for e in summary["extended"]] == [None]
+    assert summary["jobs"][0]["trials"] == 12
+
+
+@pytest.mark.parametrize("agent", ["optuna", "random"])
+def test_a_crash_on_the_extended_part_resumes_like_a_clean_extension(
+    tmp_path: Path, write_toml: Callable[..., Path], agent: str
+) -> None:
+    """With env params (the agent re-measures, and that depends on the budget), an
+    extension killed at step 10 and resumed records what a clean extension does."""
+    clean_log = tmp_path / "clean.log"
+    clean = write_toml("clean.toml", _workload(tmp_path, clean_log, agent=agent))
+    assert _run(["run", str(clean), "--output", str(tmp_path / "clean")]).returncode == 0
+    (clean_dir,) = (tmp_path / "clean").iterdir()
+    assert _run(["run", "--resume", str(clean_dir), "--max-steps", "12"]).returncode == 0
+
+    log = tmp_path / "run.log"
+    path = write_toml("workload.toml", _workload(tmp_path, log, agent=agent))
+    assert _run(["run", str(path), "--output", str(tmp_path / "out")]).returncode == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    _kill_during(["run", "--resume", str(run_dir), "--max-steps", "12"], log, 10)
+    assert len(_rows(run_dir)) == 9
+    resumed = _run(["run", "--resume", str(run_dir)])  # keeps the extended budget
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(run_dir) == _rows(clean_dir)
+    executions = Counter(json.loads(line)["step"] for line in log.read_text().splitlines())
+    assert executions[10] == 2 and all(n == 1 for s, n in executions.items() if s != 10)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["jobs"][0]["trials"] == 12 and summary["status"] == "ok"
+
+
+def test_a_smaller_budget_for_a_resumed_run_is_refused(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    log = tmp_path / "run.log"
+    path = write_toml("workload.toml", _plain(tmp_path, log, agent="random"))
+    assert _run(["run", str(path), "--output", str(tmp_path / "out")]).returncode == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    before = _rows(run_dir)
+    summary_before = (run_dir / "summary.json").read_text()
+    proc = _run(["run", "--resume", str(run_dir), "--max-steps", "5"])
+    assert proc.returncode == 2
+    assert "--max-steps 5 does not extend the run: job 'resumable' already has max_steps 7" in (
+        proc.stderr
+    )
+    assert _rows(run_dir) == before and (run_dir / "summary.json").read_text() == summary_before
+    same = _run(["run", "--resume", str(run_dir), "--max-steps", "7"])
+    assert same.returncode == 2  # the run keeps its own budget unless it grows

@@ -24,6 +24,8 @@ Made for categorical spaces under noise, where pulling an arm again is worth a t
   each: the first pass hands out the next unpulled arms of the order, then every pick
   is scored with the earlier ones pending (an arm in flight and never pulled: last).
   All picks of a batch are scored in the context of the next trial's env params.
+* **Constraints.** Arms the env knows to be infeasible (``env.infeasible``) are never
+  pulled; with no feasible arm the agent stops.
 * With ``repeats``, each repeat is one pull (the agent sees the samples of the mean).
 * Seeded: the same seed and the same results give the same pulls.
 """
@@ -112,6 +114,15 @@ class BanditAgent(BaseAgent):
         self.size = size
         self.rng = np.random.default_rng(config.seed)
         self.order = [int(i) for i in self.rng.permutation(size)]
+        self.feasible = [
+            arm
+            for arm in range(size)
+            if not env.has_constraints or env.infeasible(self.space.action_at(arm)) is None
+        ]
+        """Arms the env does not know to be infeasible, in grid order (the only ones pulled)."""
+        if len(self.feasible) < size:
+            allowed = set(self.feasible)
+            self.order = [arm for arm in self.order if arm in allowed]
         self.position = {arm: pos for pos, arm in enumerate(self.order)}
         self.cursor = 0
         """Position in ``order`` before which every arm is pulled or in flight."""
@@ -185,13 +196,17 @@ class BanditAgent(BaseAgent):
 
     # -- choosing ------------------------------------------------------------------------
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
+        if not self.feasible:
+            return None
         return self.space.action_at(self._choose())
 
     def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
         """``n`` arms to pull at once. Arms in flight (proposed here, feedback not yet in)
         count as pulled once more: the first pass hands out the next unpulled arms of the
         seeded order, after it each pick is scored with the earlier ones pending."""
-        actions = []
+        actions: list[Action] = []
+        if not self.feasible:
+            return actions
         for _ in range(n):
             arm = self._choose()
             self.in_flight[arm] += 1
@@ -200,7 +215,7 @@ class BanditAgent(BaseAgent):
 
     def _choose(self) -> int:
         """The next unpulled arm of ``order`` not in flight, else the best scored arm."""
-        while self.cursor < self.size:
+        while self.cursor < len(self.order):
             arm = self.order[self.cursor]
             if arm not in self.pulls and arm not in self.in_flight:
                 return arm
@@ -210,9 +225,7 @@ class BanditAgent(BaseAgent):
             upcoming = upcoming_env_params(self.env)
             context = cache_key(upcoming, {}) if upcoming is not None else None
         scores = self._scores(context)
-        return max(
-            range(self.size), key=lambda i: (scores[i], -self.in_flight[i], -self.position[i])
-        )
+        return max(self.feasible, key=lambda i: (scores[i], -self.in_flight[i], -self.position[i]))
 
     def _scores(self, context: str | None) -> list[float]:
         """Each arm's score; arms in flight count as pulled once more per pending pull, and

@@ -49,6 +49,14 @@ class AgentConfig:
     """Measure each proposal this many times; ``update_policy`` gets the mean. Applied by
     :func:`tunegym.agents.registry.build_agent`, which wraps the agent in a
     :class:`~tunegym.agents.repeats.RepeatingAgent`."""
+    min_draws: int = 1
+    """With env params: re-measure promising actions until the best has this many draws
+    (``[agent] min_draws``; applied by :func:`tunegym.agents.registry.build_agent`, which
+    wraps the agent in a :class:`~tunegym.agents.remeasure.RemeasuringAgent`)."""
+    earlier_budgets: tuple[int, ...] = ()
+    """For a run extended by ``tunegym run --resume RUN_DIR --max-steps N``: the budgets
+    it had before (oldest first). An agent whose proposals depend on the budget uses the
+    one in force when each replayed trial was proposed, so the replay is exact."""
     objectives: tuple[str, ...] | None = None
     """``"max"``/``"min"`` per metric of ``env.observation_space``; two or more make the
     job multi-objective (for agents with ``supports_multi_objective``)."""

@@ -1,4 +1,8 @@
-"""Grid search: every action of a finite space, in order, up to ``max_steps``."""
+"""Grid search: every action of a finite space, in order, up to ``max_steps``.
+
+Actions the env knows to be infeasible (``env.infeasible``: a constraint over the action
+and fixed values does not hold) are skipped, so no trial is spent on them.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ class GridAgent(BaseAgent):
         self.position = 0
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
-        if self.position >= self.size:
-            return None
-        action = self.space.action_at((self.offset + self.position) % self.size)
-        self.position += 1
-        return action
+        while self.position < self.size:
+            action = self.space.action_at((self.offset + self.position) % self.size)
+            self.position += 1
+            if self.env.infeasible(action) is None:
+                return action
+        return None

@@ -30,8 +30,18 @@ Contracts:
   i.e. a cached ``WorkloadEnv`` without env params): a proposal of an action already
   measured is told ``FAIL`` (no new information) and Optuna is asked again, so no trial
   is spent on a cache hit; a finite space that is fully measured ends the search early.
+* Constraints: a proposal the env knows to be infeasible (``env.infeasible``: a
+  constraint over the action and fixed values breaks) is never returned. It is told to
+  the study as infeasible (Optuna's trial constraints, ``Trial.set_constraint``, which
+  replaced ``constraints_func``; TPE, GP and NSGA-II learn the feasible region from them)
+  with the worst value seen, and Optuna is asked again. A ``constraint_failed`` row that
+  still arrives (a constraint over env params) is told the same way, so the sampler
+  learns from it. Without constraints the study is unconstrained, as Optuna's own.
 * Feedback for an action the agent did not propose (a resumed run's replay, a warm start)
   is added to the study as a finished trial.
+* Conditional params (``[when]``) are sampled define-by-run: a trial suggests a
+  dimension only when its condition holds for the values suggested before it, so an
+  inactive param is in neither the trial's params nor the action.
 * ``optuna`` is imported when the agent is built, never at ``import tunegym``.
 """
 
@@ -159,9 +169,12 @@ def distributions_for(space: SearchSpace) -> dict[str, Any]:
 
 
 def to_action(space: SearchSpace, params: Mapping[str, Any]) -> Action:
-    """The canonical action of Optuna ``params`` (categorical indices become candidates)."""
+    """The canonical action of Optuna ``params`` (categorical indices become candidates;
+    an inactive conditional param is absent from both)."""
     action: Action = {}
     for name, dim in space.dimensions.items():
+        if name not in params:
+            continue
         value = params[name]
         if isinstance(dim, Categorical):
             action[name] = dim.values[int(value)]
@@ -176,6 +189,8 @@ def to_params(space: SearchSpace, action: Mapping[str, Any]) -> dict[str, Any]:
     """Optuna ``params`` of a canonical action (inverse of :func:`to_action`)."""
     params: dict[str, Any] = {}
     for name, dim in space.dimensions.items():
+        if name not in action:
+            continue
         value = action[name]
         params[name] = dim.index(value) if isinstance(dim, Categorical) else value
     return params
@@ -246,8 +261,43 @@ def build_sampler(
     return samplers.NSGAIISampler(seed=seed, population_size=population)
 
 
+def _suggest(trial: Any, name: str, distribution: Any) -> Any:
+    """Suggest ``name`` from ``distribution`` through Optuna's public define-by-run API."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(distribution.choices))
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, log=distribution.log)
+    return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+
+
 def _key(action: Mapping[str, Any]) -> str:
     return cache_key(action, {})
+
+
+#: The one constraint tunegym gives Optuna trials: > 0 infeasible, 0 feasible.
+_CONSTRAINT = "tunegym_constraints"
+_CONSTRAINT_ATTR = f"constraints:{_CONSTRAINT}"
+
+
+def _set_infeasible(trial: Any, infeasible: bool) -> None:
+    """Record a trial's feasibility as an Optuna constraint value (before it is told)."""
+    value = 1.0 if infeasible else 0.0
+    if hasattr(trial, "set_constraint"):  # optuna >= 5
+        trial.set_constraint(_CONSTRAINT, value)
+    else:  # the list format that optuna 4 reads
+        trial.storage.set_trial_system_attr(trial._trial_id, "constraints", [value])
+
+
+def _constraint_attrs(infeasible: bool) -> dict[str, Any]:
+    """System attrs of an added trial with the same constraint :func:`_set_infeasible` sets."""
+    from optuna.trial import Trial
+
+    value = 1.0 if infeasible else 0.0
+    return (
+        {_CONSTRAINT_ATTR: value} if hasattr(Trial, "set_constraint") else {"constraints": [value]}
+    )
 
 
 class OptunaAgent(BaseAgent):
@@ -285,14 +335,19 @@ class OptunaAgent(BaseAgent):
         self.distributions = distributions_for(self.space)
         self.rng = np.random.default_rng(config.seed)
         with _quiet():
-            sampler = build_sampler(self.options, config.seed, config.max_steps, caches)
+            # An extended run keeps the first budget's sampler (nsga2's population size).
+            first_budget = (config.earlier_budgets or (config.max_steps,))[0]
+            sampler = build_sampler(self.options, config.seed, first_budget, caches)
             self.study = optuna.create_study(
                 sampler=sampler,
                 directions=["maximize" if d == "max" else "minimize" for d in self.directions],
             )
         self._pending: dict[str, deque[Any]] = {}
         self._known: set[str] = set()
+        self._infeasible: set[str] = set()
         self._worst: list[float] | None = None
+        self.constrained = env.has_constraints
+        """Whether trials carry a feasibility constraint (the env has constraints)."""
 
     # -- proposing -----------------------------------------------------------------------
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
@@ -300,9 +355,12 @@ class OptunaAgent(BaseAgent):
 
         with _quiet():
             for _ in range(_MAX_REASKS):
-                trial = self.study.ask(self.distributions)
+                trial = self._ask()
                 action = to_action(self.space, trial.params)
                 key = _key(action)
+                if self._known_infeasible(key, action):
+                    self._tell_infeasible(trial)
+                    continue
                 if not (self.skip_known and (key in self._known or self._pending.get(key))):
                     self._pending.setdefault(key, deque()).append(trial)
                     return action
@@ -313,26 +371,68 @@ class OptunaAgent(BaseAgent):
                 return None
             action = unmeasured
             self.study.enqueue_trial(to_params(self.space, action))
-            trial = self.study.ask(self.distributions)
+            trial = self._ask()
             self._pending.setdefault(_key(action), deque()).append(trial)
             return action
 
+    def _ask(self) -> Any:
+        """A new Optuna trial with a value for every active dimension. A conditional
+        space is sampled define-by-run: each dimension is suggested only when its
+        condition holds for the values suggested before it."""
+        if not self.space.is_conditional:
+            return self.study.ask(self.distributions)
+        trial = self.study.ask()
+        chosen: dict[str, Any] = {}
+        for name, dim in self.space.dimensions.items():
+            if not self.space.is_active(name, chosen):
+                continue
+            value = _suggest(trial, name, self.distributions[name])
+            chosen[name] = dim.values[int(value)] if isinstance(dim, Categorical) else value
+        return trial
+
+    def _known_infeasible(self, key: str, action: Action) -> bool:
+        """Whether the env refuses ``action`` before running it (remembered per key)."""
+        if key in self._infeasible:
+            return True
+        if self.constrained and self.env.infeasible(action) is not None:
+            self._infeasible.add(key)
+            return True
+        return False
+
+    def _tell_infeasible(self, trial: Any) -> None:
+        """Tell an infeasible proposal: violated constraint, worst value seen (or FAIL)."""
+        from optuna.trial import TrialState
+
+        _set_infeasible(trial, True)
+        if self._worst is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, self._worst if self.multi else self._worst[0])
+
     def _unmeasured_action(self) -> Action | None:
-        """A random action neither measured nor in flight; ``None`` when none is left."""
+        """A random feasible action neither measured nor in flight; ``None`` when none is
+        left (or none feasible is found)."""
         size = self.space.size
-        taken = self._known | {key for key, queue in self._pending.items() if queue}
+        taken = self._known | self._infeasible
+        taken |= {key for key, queue in self._pending.items() if queue}
         if size is not None and len(taken) >= size:
             return None
         for _ in range(1000):
             action = self.space.canonicalize(self.space.sample(self.rng))
-            if _key(action) not in taken:
+            key = _key(action)
+            if key not in taken and not self._known_infeasible(key, action):
                 return action
         if size is not None:
             for action in self.space.grid():
-                if _key(action) not in taken:
+                key = _key(action)
+                if key not in taken and not self._known_infeasible(key, action):
                     return action
             return None
-        return self.space.canonicalize(self.space.sample(self.rng))
+        for _ in range(1000):
+            action = self.space.canonicalize(self.space.sample(self.rng))
+            if not self._known_infeasible(_key(action), action):
+                return action
+        return None
 
     # -- learning ------------------------------------------------------------------------
     def _values(self, feedback: Feedback) -> list[float] | None:
@@ -366,24 +466,30 @@ class OptunaAgent(BaseAgent):
         key = _key(feedback.action)
         values = self._values(feedback)
         queue = self._pending.get(key)
+        broken = feedback.status == "constraint_failed"
         with _quiet():
             if queue:
                 trial = queue.popleft()
+                if self.constrained:
+                    _set_infeasible(trial, broken)
                 if values is None:
                     self.study.tell(trial, state=TrialState.FAIL)
                 else:
                     self.study.tell(trial, values if self.multi else values[0])
             elif values is not None:
-                self._add_finished(feedback.action, values)
+                self._add_finished(feedback.action, values, broken)
         self._known.add(key)
 
-    def _add_finished(self, action: Mapping[str, Any], values: Sequence[float]) -> None:
+    def _add_finished(
+        self, action: Mapping[str, Any], values: Sequence[float], infeasible: bool = False
+    ) -> None:
         import optuna
 
         trial = optuna.trial.create_trial(
-            params=to_params(self.space, action),
-            distributions=self.distributions,
+            params=(params := to_params(self.space, action)),
+            distributions={name: self.distributions[name] for name in params},
             values=list(values),
+            system_attrs=_constraint_attrs(infeasible) if self.constrained else None,
         )
         self.study.add_trial(trial)
 

@@ -1,4 +1,8 @@
-"""Random search: seeded; without replacement over finite spaces."""
+"""Random search: seeded; without replacement over finite spaces.
+
+Actions the env knows to be infeasible (``env.infeasible``) are never proposed: a finite
+space skips them, an infinite one draws again (up to ``MAX_DRAWS`` times, then stops).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from tunegym.env.base import BaseGym
 
 # Finite spaces up to this size are permuted up front; larger ones use a seen-set.
 _PERMUTE_LIMIT = 1_000_000
+# Draws of an infinite space before giving up on finding a feasible action.
+MAX_DRAWS = 10_000
 
 
 class RandomAgent(BaseAgent):
@@ -29,7 +35,18 @@ class RandomAgent(BaseAgent):
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
         if self.size is None:
-            return self.space.sample(self.rng)
+            for _ in range(MAX_DRAWS):
+                action = self.space.sample(self.rng)
+                if self.env.infeasible(action) is None:
+                    return action
+            return None
+        while (unseen := self._next_unseen()) is not None:
+            if self.env.infeasible(unseen) is None:
+                return unseen
+        return None
+
+    def _next_unseen(self) -> Action | None:
+        assert self.size is not None
         if self._order is not None:
             return self.space.action_at(self._order.pop()) if self._order else None
         if len(self._seen) >= self.size:

@@ -46,12 +46,23 @@ def load_agent(name: str) -> type[BaseAgent]:
 def build_agent(cls: type[BaseAgent], env: BaseGym, config: AgentConfig) -> BaseAgent:
     """An agent of class ``cls``; with ``config.repeats > 1`` wrapped in a
     :class:`~tunegym.agents.repeats.RepeatingAgent` that measures each proposal that
-    many times."""
+    many times; with env params and ``config.min_draws > 1`` (and a single objective, an
+    agent that searches rather than trains a policy) wrapped in a
+    :class:`~tunegym.agents.remeasure.RemeasuringAgent` that re-measures promising
+    actions until the robust best has its draws."""
     agent = cls(env, replace(config, repeats=1))
     if config.repeats > 1:
         from tunegym.agents.repeats import RepeatingAgent
 
-        return RepeatingAgent(agent, config.repeats)
+        agent = RepeatingAgent(agent, config.repeats)
+    dims = env.env_param_dims
+    if config.min_draws > 1 and dims and not cls.trains_policy and not config.objectives:
+        from tunegym.agents.remeasure import RemeasuringAgent
+        from tunegym.env_params import required_draws
+
+        required = required_draws(config.min_draws, dims)
+        if required > config.repeats:
+            agent = RemeasuringAgent(agent, required)
     return agent
 
 

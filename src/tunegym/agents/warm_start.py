@@ -19,6 +19,7 @@ from tunegym.spec.paths import resolve_store
 from tunegym.trial.rows import Feedback
 from tunegym.trial.status import TrialStatus
 from tunegym.trial.store import RUN_DB_NAME, TrialDatabase, TrialStoreError
+from tunegym.values import is_finite_number
 
 if TYPE_CHECKING:
     from tunegym.agents.base import BaseAgent
@@ -38,12 +39,28 @@ class WarmStart:
     skipped: int
 
     def to_json(self, used: int | None = None) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "source": str(self.source),
             "job": self.job,
             "trials": len(self.feedback) if used is None else used,
             "skipped": self.skipped,
         }
+        best = self.best
+        if best is not None:
+            out["earlier_best"] = {
+                "step": best.step,
+                "reward": best.reward,
+                "action": dict(best.action),
+                "env_params": dict(best.env_params),
+                "earlier_run": True,
+            }
+        return out
+
+    @property
+    def best(self) -> Feedback | None:
+        """The earlier run's best successful trial (highest reward, earliest on ties)."""
+        scored = [f for f in self.feedback if f.succeeded and is_finite_number(f.reward)]
+        return max(scored, key=lambda f: (f.reward, -f.step), default=None)
 
 
 def load_warm_start(store: Path, job: str, space: SearchSpace) -> WarmStart:

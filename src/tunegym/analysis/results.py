@@ -15,6 +15,7 @@ from typing import Protocol
 from tunegym.analysis import robust
 from tunegym.analysis import rows as analysis
 from tunegym.analysis.best import best_row
+from tunegym.env_params import EnvParams, combinations, required_draws
 from tunegym.spec.loader import Job
 from tunegym.spec.models import WorkloadSpec
 from tunegym.trial.store import TrialDatabase, TrialRow
@@ -48,10 +49,22 @@ class JobResults:
         """Every measured action, best mean reward first (:func:`robust.action_stats`)."""
         return robust.action_stats(self.rows)
 
+    @cached_property
+    def robust_choice(self) -> robust.RobustChoice:
+        """The robust best with its evidence: the highest mean reward over its env-param
+        draws among the actions with ``agent.min_draws`` draws (:func:`robust.robust_choice`)."""
+        if self.workload is None or not self.workload.env_params:
+            return robust.robust_choice(self.action_stats)
+        dims = EnvParams.from_workload(self.workload).dims
+        min_draws = self.workload.agent.min_draws
+        return robust.robust_choice(
+            self.action_stats, required_draws(min_draws, dims), min_draws, combinations(dims)
+        )
+
     @property
     def robust_best(self) -> robust.ActionStats | None:
-        """The action with the highest mean reward over its env-param draws."""
-        return self.action_stats[0] if self.action_stats else None
+        """The robust best action (see :attr:`robust_choice`)."""
+        return self.robust_choice.best
 
     @cached_property
     def contexts(self) -> list[robust.ContextBest]:

@@ -6,8 +6,11 @@ single best row cannot:
 
 * **With env params**, one lucky draw can make a mediocre action look best. The robust
   best is the action with the highest *mean* reward over its env-param draws (ties: more
-  draws first, then the earliest step); :func:`context_bests` gives the best action per
-  sampled context.
+  draws first, then the earliest step) among the actions with enough evidence: at least
+  ``required`` draws (``agent.min_draws``, or every env-param combination when there are
+  fewer; :func:`robust_choice`). When no action has that many, the one with the most
+  draws is chosen and the summary says the minimum was not met. :func:`context_bests`
+  gives the best action per sampled context.
 * **With several objectives**, there is no single best; :func:`pareto_front` gives the
   actions no other action beats on every objective.
 
@@ -19,6 +22,7 @@ rows carried over from an earlier run). Failed rows never count.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -66,12 +70,15 @@ class ActionStats:
     min_reward: float
     max_reward: float
     first_step: int
+    sem: float | None = None
+    """Standard error of the mean reward (sample std / sqrt(count)); ``None`` for one draw."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "action": self.action,
             "mean_reward": self.mean_reward,
             "count": self.count,
+            "sem": self.sem,
             "std": self.std,
             "min_reward": self.min_reward,
             "max_reward": self.max_reward,
@@ -89,6 +96,7 @@ def _stats(group: Sequence[TrialRow]) -> ActionStats:
         min_reward=min(rewards),
         max_reward=max(rewards),
         first_step=min(r.step for r in group),
+        sem=statistics.stdev(rewards) / math.sqrt(len(rewards)) if len(rewards) > 1 else None,
     )
 
 
@@ -101,10 +109,72 @@ def action_stats(rows: Iterable[TrialRow]) -> list[ActionStats]:
     return sorted((_stats(group) for group in measurements(rows).values()), key=_rank)
 
 
-def robust_best(rows: Iterable[TrialRow]) -> ActionStats | None:
-    """The action with the highest mean reward over its draws (ties: more draws first)."""
-    ranked = action_stats(rows)
-    return ranked[0] if ranked else None
+def robust_best(rows: Iterable[TrialRow], required: int = 1) -> ActionStats | None:
+    """The action with the highest mean reward over its draws (ties: more draws first),
+    among those with at least ``required`` draws (see :func:`robust_choice`)."""
+    return robust_choice(action_stats(rows), required).best
+
+
+@dataclass(frozen=True)
+class RobustChoice:
+    """The robust best and the evidence it rests on."""
+
+    best: ActionStats | None
+    min_draws: int
+    """The configured minimum (``agent.min_draws``)."""
+    required: int
+    """The draws needed: ``min_draws``, or every env-param combination when there are fewer."""
+    combinations: int | None = None
+    """How many env-param combinations exist (``None``: not known)."""
+
+    @property
+    def met(self) -> bool:
+        """Whether the robust best has at least ``required`` draws."""
+        return self.best is not None and self.best.count >= self.required
+
+    @property
+    def note(self) -> str | None:
+        """Why the evidence is less than asked for, in words (``None``: it is not)."""
+        if self.best is None:
+            return None
+        if not self.met:
+            return (
+                f"no action reached {self.required} env-param draws within the budget (the "
+                f"most: {self.best.count}), so the robust best rests on {self.best.count} "
+                "draw(s); raise max_steps for the minimum"
+            )
+        if self.required < self.min_draws:
+            return (
+                f"min_draws is {self.min_draws}, but only {self.combinations} env-param "
+                f"combination(s) exist: {self.required} draws cover every one"
+            )
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "min_draws": self.min_draws,
+            "required_draws": self.required,
+            "min_draws_met": self.met,
+        }
+        if self.note is not None:
+            out["evidence_note"] = self.note
+        return out
+
+
+def robust_choice(
+    ranked: Sequence[ActionStats],
+    required: int = 1,
+    min_draws: int | None = None,
+    combinations: int | None = None,
+) -> RobustChoice:
+    """The robust best of :func:`action_stats`' ranking: the first action with at least
+    ``required`` draws; when none has that many, the best of those with the most draws."""
+    floor = max(1, required)
+    best: ActionStats | None = next((s for s in ranked if s.count >= floor), None)
+    if best is None and ranked:
+        most = max(s.count for s in ranked)
+        best = next(s for s in ranked if s.count == most)
+    return RobustChoice(best, floor if min_draws is None else min_draws, floor, combinations)
 
 
 @dataclass(frozen=True)
@@ -150,15 +220,24 @@ def context_bests(rows: Iterable[TrialRow]) -> list[ContextBest]:
 
 
 def robust_summary(
-    ranked: Sequence[ActionStats], contexts: Sequence[ContextBest], top: int | None = None
+    ranked: Sequence[ActionStats],
+    contexts: Sequence[ContextBest],
+    top: int | None = None,
+    choice: RobustChoice | None = None,
 ) -> dict[str, Any]:
-    """``summary.json``'s ``robust`` entry from :func:`action_stats` and :func:`context_bests`.
+    """``summary.json``'s ``robust`` entry from :func:`action_stats`, :func:`context_bests`
+    and the :func:`robust_choice` (default: no minimum of draws).
 
     ``top`` limits the ``actions`` list (``None``: all of them).
     """
+    choice = choice or robust_choice(ranked)
     return {
-        "rule": "highest mean reward over env-param draws; ties: more draws, then earliest",
-        "best": ranked[0].to_json() if ranked else None,
+        "rule": (
+            f"highest mean reward over env-param draws among actions with at least "
+            f"{choice.required} draw(s); ties: more draws, then earliest"
+        ),
+        "best": choice.best.to_json() if choice.best is not None else None,
+        **choice.to_json(),
         "actions": [s.to_json() for s in (ranked if top is None else ranked[:top])],
         "contexts": [c.to_json() for c in contexts],
     }

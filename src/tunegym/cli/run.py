@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="RUN_DIR",
-        help="continue an interrupted run from its trials.sqlite (no finished trial reruns)",
+        help="continue an interrupted run from its trials.sqlite (no finished trial reruns); "
+        "with a larger --max-steps, continue a finished run's search",
     )
     parser.add_argument(
         "--output",
@@ -90,10 +91,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
-    """A resumed run keeps its own seed, budget and dry-run setting."""
+    """A resumed run keeps its own seed and dry-run setting; ``--max-steps`` may only
+    extend its budget (checked by :func:`tunegym.run.scenario.extension_of`)."""
     for flag, given in (
         ("--seed", args.seed is not None),
-        ("--max-steps", args.max_steps is not None),
         ("--dry-run", args.dry_run),
     ):
         if given:
@@ -192,11 +193,21 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
         )
         if best["env_params"]:
             lines.append(f"  env params {json.dumps(best['env_params'])}")
-        robust = (job.get("robust") or {}).get("best")
+        entry = job.get("robust") or {}
+        robust = entry.get("best")
         if robust:
+            sem = "" if robust.get("sem") is None else f" ± {robust['sem']:.3g} (s.e.)"
             lines.append(
-                f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g} "
+                f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g}{sem} "
                 f"over {robust['count']} draw(s): {json.dumps(robust['action'])}"
+            )
+            if entry.get("evidence_note"):
+                lines.append(f"  {entry['evidence_note']}")
+        earlier = (job.get("warm_start") or {}).get("earlier_best")
+        if earlier:
+            lines.append(
+                f"  earlier run's best (warm start, not measured in this run) "
+                f"{earlier['reward']:.6g}: {json.dumps(earlier['action'])}"
             )
         if job.get("baseline"):
             lines.append(f"  {job['baseline']['text']}")

@@ -60,6 +60,10 @@ MEANINGS: dict[str, str] = {
     "WorkloadSpec.constraints": (
         "boolean expressions over params; a trial that breaks one is not run (`constraint_failed`)"
     ),
+    "WorkloadSpec.when": (
+        'conditional params: `param = "expression"` over params declared before it; an '
+        "inactive param is left out of the action, command, env and cache key"
+    ),
     "WorkloadSpec.env_params": (
         "list-valued params sampled per trial (domain randomization) instead of chosen"
     ),

@@ -84,6 +84,20 @@ class BaseGym(ABC):
         (so an agent gains nothing by proposing it again)."""
         return False
 
+    @property
+    def has_constraints(self) -> bool:
+        """Whether the env refuses some params by constraint (``constraint_failed`` rows)."""
+        return False
+
+    def infeasible(self, action: Mapping[str, Any]) -> str | None:
+        """Why ``action`` is known to break a constraint before it runs, or ``None``.
+
+        Only constraints over the action and fixed values are known in advance; one that
+        reads an env param is decided per trial, and its failures arrive as
+        ``constraint_failed`` rows. Built-in agents never propose an action this refuses.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (files, servers)."""
 

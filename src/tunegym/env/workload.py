@@ -26,7 +26,7 @@ from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.observers import StepObserver
 from tunegym.env.recording import full_observation, record_row, resume_plan, score_row
 from tunegym.env_params import EnvParamDim, EnvParams
-from tunegym.expr import ExprError, compile_expr
+from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_metrics
 from tunegym.runners.base import Runner, TrialSpec
 from tunegym.space import SearchSpace, cache_key
@@ -77,6 +77,9 @@ class WorkloadEnv(TrialEnv):
         self.reward_fn = build_reward(self.workload.agent.reward, self.observation_space)
         self.penalties = self.workload.agent.penalties
         self.constraints = [compile_expr(c) for c in self.workload.constraints]
+        known = set(self.action_space.fixed) | set(self.action_space.dimensions)
+        self.action_constraints = [c for c in self.constraints if c.names <= known]
+        """Constraints over the action and fixed values only: known before a trial runs."""
         self.extractors = [build_extractor(MetricSource.of(m)) for m in self.workload.metrics]
         self.command = CommandTemplate(self.workload.command or [])
         self.cache: dict[str, TrialRow] = {}
@@ -207,17 +210,23 @@ class WorkloadEnv(TrialEnv):
             source, step=step, status=status, cached=True, duration_s=0.0, started_at=time.time()
         )
 
+    # -- constraints ---------------------------------------------------------------------
+    @property
+    def has_constraints(self) -> bool:
+        return bool(self.constraints)
+
+    def infeasible(self, action: Mapping[str, Any]) -> str | None:
+        """Why ``action`` breaks a constraint over the action and fixed values (``None``:
+        none does); constraints that read env params are checked per trial only."""
+        if not self.action_constraints:
+            return None
+        return _broken(self.action_constraints, {**self.action_space.fixed, **action})
+
     # -- steps ---------------------------------------------------------------------------
     def _broken_constraint(self, params: Mapping[str, Any]) -> str | None:
         """Why the first constraint that does not hold fails (``None`` when all hold); one
         that cannot be evaluated (e.g. 1/0) counts as failed."""
-        for constraint in self.constraints:
-            try:
-                if not constraint.evaluate(params):
-                    return f"constraint {constraint.source!r} is false"
-            except ExprError as exc:
-                return f"constraint {constraint.source!r} cannot be evaluated: {exc}"
-        return None
+        return _broken(self.constraints, params)
 
     def _execute(
         self, step: int, action: dict[str, Any], env_params: dict[str, Any], params: dict[str, Any]
@@ -230,7 +239,7 @@ class WorkloadEnv(TrialEnv):
             "trial_dir": str(trial_dir),
             "step": step,
         }
-        argv = self.command.render(values)
+        argv = self.command.render(values, self.action_space.inactive(action))
         env = trial_environment(
             params,
             list(self.workload.env),
@@ -278,6 +287,16 @@ class WorkloadEnv(TrialEnv):
             self.runner.cancel_all()  # an interrupted parallel run: kill what is still running
             self.executor.shutdown(wait=True, cancel_futures=True)
         self.store.close()
+
+
+def _broken(constraints: Sequence[SafeExpr], params: Mapping[str, Any]) -> str | None:
+    for constraint in constraints:
+        try:
+            if not constraint.evaluate(params):
+                return f"constraint {constraint.source!r} is false"
+        except ExprError as exc:
+            return f"constraint {constraint.source!r} cannot be evaluated: {exc}"
+    return None
 
 
 def _write_trial_json(

@@ -19,9 +19,23 @@ def best_workload_data(job: Job, action: dict[str, Any]) -> dict[str, Any]:
         for name in list(data.get(table, {})):
             if name in action:
                 data[table][name] = action[name]
+            elif name in job.workload.when and name not in job.workload.env_params:
+                # Inactive for this action: any value will do, its condition (kept)
+                # leaves it out of the command again.
+                data[table][name] = _a_value(data[table][name])
     if "command" in data:
         data["command"] = [_bake_workload_dir(a, job.workload_dir) for a in data["command"]]
     return {k: v for k, v in data.items() if v not in ({}, [], "")}
+
+
+def _a_value(value: Any) -> Any:
+    """One value of a list or range (its first candidate, its low bound)."""
+    if isinstance(value, list):
+        return value[0]
+    if isinstance(value, dict):
+        low = value["low"]
+        return int(low) if value.get("dtype") == "int" else low
+    return value
 
 
 def write_best_config(job: Job, row: TrialRow, path: Path) -> Path:

@@ -72,7 +72,10 @@ def write_best(record: JobRecord, results: JobResults) -> Path | None:
         top = results.robust_best
         if top is None:
             return None
-        note = f"robust best, mean reward {top.mean_reward!r} over {top.count} env-param draw(s)"
+        sem = "" if top.sem is None else f" (standard error {top.sem:.6g})"
+        note = (
+            f"robust best, mean reward {top.mean_reward!r}{sem} over {top.count} env-param draw(s)"
+        )
         return write_action_config(job, top.action, path, note)
     best = results.best_row
     return write_best_config(job, best, path) if best is not None else None
@@ -88,7 +91,9 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
     out: dict[str, Any] = {}
     job, folder = record.job, record.folder
     if job.workload.env_params:
-        out["robust"] = robust_summary(results.action_stats, results.contexts)
+        out["robust"] = robust_summary(
+            results.action_stats, results.contexts, choice=results.robust_choice
+        )
     if results.objectives:
         for stale in folder.glob("best_config_*.toml"):
             stale.unlink(missing_ok=True)  # a concurrent writer may have removed it

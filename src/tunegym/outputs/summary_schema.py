@@ -49,6 +49,9 @@ class ActionStats(_Doc):
     action: dict[str, Any] = _field("the action")
     mean_reward: float = _field("mean reward over its measurements")
     count: int = _field("how many measurements (env-param draws)", ge=1)
+    sem: float | None = _field(
+        "standard error of the mean reward (sample std / sqrt(count)); null for one draw", None
+    )
     std: float = _field("standard deviation of those rewards", None, ge=0)
     min_reward: float = _field("lowest of them", None)
     max_reward: float = _field("highest of them", None)
@@ -68,7 +71,21 @@ class Robust(_Doc):
     rule: str = _field("how the robust best is chosen, in words", None)
     best: ActionStats | None = _field(
         "the action with the highest mean reward over its env-param draws (ties: more "
-        "draws); null without a scored trial"
+        "draws) among those with `required_draws` draws (when none has that many: among "
+        "those with the most); null without a scored trial"
+    )
+    min_draws: int = _field("`agent.min_draws`: the draws the robust best should rest on", None)
+    required_draws: int = _field(
+        "the draws required: `min_draws`, or every env-param combination when there are fewer",
+        None,
+        ge=1,
+    )
+    min_draws_met: bool = _field(
+        "whether the robust best has `required_draws` draws (`false`: the budget did not allow)",
+        None,
+    )
+    evidence_note: str = _field(
+        "why the evidence is less than `min_draws`, in words (absent when it is not)", None
     )
     actions: list[ActionStats] = _field("every measured action, best first")
     contexts: list[ContextBest] = _field(
@@ -84,11 +101,23 @@ class FrontMember(_Doc):
     best_config: str = _field("`best_config_<i>.toml` with this action fixed", None)
 
 
+class EarlierBest(_Doc):
+    step: int = _field("its step in the earlier run", ge=1)
+    reward: float = _field("its reward there")
+    action: dict[str, Any] = _field("its action")
+    env_params: dict[str, Any] = _field("the env params sampled for it (`{}` without env params)")
+    earlier_run: Literal[True] = _field("`true`: measured in the earlier run, not in this one")
+
+
 class WarmStart(_Doc):
     source: str = _field("its trials.sqlite")
     job: str = _field("the job read from it")
     trials: int = _field("trials the agent learned", ge=0)
     skipped: int = _field("trials left out (outside this job's space)", None, ge=0)
+    earlier_best: EarlierBest = _field(
+        "the earlier run's best trial, marked `earlier_run` (it was not measured in this run)",
+        None,
+    )
 
 
 class StatsSummary(_Doc):
@@ -175,6 +204,14 @@ class JobSummary(_Doc):
     )
 
 
+class Extension(_Doc):
+    from_max_steps: int | None = _field(
+        "the `--max-steps` override before (null: each job's `agent.max_steps`)"
+    )
+    max_steps: int = _field("the new `--max-steps` for every job", ge=1)
+    at: float = _field("Unix time of the extension")
+
+
 class Summary(_Doc):
     """The machine-readable result of a run. Keys may be added without changing
     schema_version (readers ignore keys they do not know); removing or changing the meaning
@@ -202,6 +239,10 @@ class Summary(_Doc):
     )
     resumed_at: list[float] = _field(
         "Unix times of each `tunegym run --resume` of this run folder", None
+    )
+    extended: list[Extension] = _field(
+        "each `tunegym run --resume RUN_DIR --max-steps N` that gave the run a larger budget",
+        None,
     )
     regenerated_at: float = _field(
         "Unix time `tunegym report` rewrote the file (absent when the run wrote it)", None

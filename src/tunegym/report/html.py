@@ -299,19 +299,24 @@ def _env_params(job: JobData) -> str:
     ]
     if not stats:
         return "".join(parts)
-    best = stats[0]
+    choice = job.results.robust_choice
+    best = choice.best or stats[0]
+    sem = "" if best.sem is None else f" ± {escape(fmt(best.sem))} (standard error)"
+    note = "" if choice.note is None else f" {escape(choice.note)}."
     parts.append(
-        "<p>Robust best (highest mean reward over its env-param draws; ties: more draws): "
-        f"<code>{escape(_json(best.action))}</code>, mean {escape(fmt(best.mean_reward))} "
-        f"over {best.count} draw(s).</p>"
+        "<p>Robust best (highest mean reward over its env-param draws among actions with at "
+        f"least {choice.required} draw(s); ties: more draws): "
+        f"<code>{escape(_json(best.action))}</code>, mean {escape(fmt(best.mean_reward))}"
+        f"{sem} over {best.count} draw(s).{note}</p>"
     )
     head = (
-        "<tr><th>rank</th><th>action</th><th>mean reward</th><th>std</th><th>min</th>"
-        "<th>max</th><th>draws</th></tr>"
+        "<tr><th>rank</th><th>action</th><th>mean reward</th><th>s.e.</th><th>std</th>"
+        "<th>min</th><th>max</th><th>draws</th></tr>"
     )
     body = "".join(
         f"<tr><td>{i}</td><td><code>{escape(_json(st.action))}</code></td>"
-        f"<td>{escape(fmt(st.mean_reward))}</td><td>{escape(fmt(st.std))}</td>"
+        f"<td>{escape(fmt(st.mean_reward))}</td>"
+        f"<td>{'-' if st.sem is None else escape(fmt(st.sem))}</td><td>{escape(fmt(st.std))}</td>"
         f"<td>{escape(fmt(st.min_reward))}</td><td>{escape(fmt(st.max_reward))}</td>"
         f"<td>{st.count}</td></tr>"
         for i, st in enumerate(stats[:TOP_N], 1)

@@ -35,6 +35,9 @@ class JobOptions:
     dry_run: bool = False
     seed: int | None = None
     max_steps: int | None = None
+    earlier_max_steps: tuple[int | None, ...] = ()
+    """An extended run's earlier ``max_steps`` overrides (oldest first): the agent is
+    chosen as the run began and replays its trials with the budgets they had."""
     parallel: int | None = None
     runner: str | None = None
     runner_overrides: dict[str, dict[str, Any]] | None = None
@@ -93,6 +96,9 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
     space = env.action_space
     agent_driven = not space.is_empty or job.workload.mode == "live"
     agent_type, max_steps, _ = agent_choice(job, space, options.max_steps, options.runner)
+    earlier = [agent_choice(job, space, b, options.runner)[1] for b in options.earlier_max_steps]
+    if options.earlier_max_steps:  # an extended run keeps the agent it began with
+        agent_type = agent_choice(job, space, options.earlier_max_steps[0], options.runner)[0]
     record = JobRecord(
         job,
         iteration,
@@ -115,7 +121,7 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
         with progress:
             if agent_driven:
                 record.exit_code = _run_agent(
-                    job, env, agent_type, max_steps, seed, parallel, record
+                    job, env, agent_type, max_steps, seed, parallel, record, tuple(earlier)
                 )
             else:
                 _run_once(env)
@@ -138,6 +144,7 @@ def _run_agent(
     seed: int,
     parallel: int,
     record: JobRecord,
+    earlier_budgets: tuple[int, ...] = (),
 ) -> int:
     spec = job.workload.agent
     agent_cls = load_agent(agent_type)
@@ -147,6 +154,8 @@ def _run_agent(
         agent_cls.Config.model_validate(spec.config),
         parallel=parallel,
         repeats=spec.repeats,
+        min_draws=spec.min_draws,
+        earlier_budgets=tuple(b for b in earlier_budgets if b < max_steps),
         objectives=tuple(spec.objectives) if spec.objectives else None,
         folder=record.folder,
         base_dir=job.workload_dir,

@@ -52,7 +52,11 @@ class RunOptions:
     parallel: int | None = None
     """Trials in flight at once; overrides every job's ``agent.parallel``."""
     resume: Path | None = None
-    """Continue this run folder instead of starting a new one."""
+    """Continue this run folder instead of starting a new one (with ``max_steps`` larger
+    than the run's: extend it, continuing each job's search)."""
+    earlier_max_steps: tuple[int | None, ...] = ()
+    """Set for an extended run: the ``max_steps`` overrides it ran with before (oldest
+    first; ``None``: the spec's own)."""
     runner: str | None = None
     """A registered runner name (``local``, ``ray``, ``slurm``): overrides every job's."""
     ray_address: str | None = None
@@ -68,6 +72,7 @@ class RunOptions:
             dry_run=self.dry_run,
             seed=self.seed,
             max_steps=self.max_steps,
+            earlier_max_steps=self.earlier_max_steps,
             parallel=self.parallel,
             runner=self.runner,
             runner_overrides=overrides,
@@ -89,12 +94,17 @@ def run_scenario(
 ) -> RunResult:
     check_before_run(scenario, options)
     if options.resume is not None:
+        extend = extension_of(scenario, options)
         session = RunSession.reopen(options.resume, scenario)
+        if extend is not None:
+            session.extend(extend)
+        budgets = list(session.info.get("budgets") or [])
         options = replace(  # a resumed run keeps its seed, budget and dry-run setting
             options,
             seed=session.info.get("seed"),
             max_steps=session.info.get("max_steps"),
             dry_run=bool(session.info.get("dry_run", False)),
+            earlier_max_steps=tuple(budgets[:-1]),
         )
     else:
         session = RunSession.create(
@@ -130,6 +140,32 @@ def run_scenario(
         raise
     summary = finish_run(session, status)
     return RunResult(session.run_dir, summary, 0 if status == "ok" else 1)
+
+
+def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
+    """The larger budget ``--resume RUN_DIR --max-steps N`` gives the run (``None``: no
+    change). Refused (exit 2) when ``N`` is not more than a job already had: a resumed
+    run can grow, never shrink."""
+    if options.max_steps is None or options.resume is None:
+        return None
+    from tunegym.run.choice import agent_choice
+    from tunegym.session.reading import recorded_run_info
+    from tunegym.space import SearchSpace
+
+    recorded = recorded_run_info(options.resume).get("max_steps")
+    if recorded == options.max_steps:
+        return None
+    for job in scenario.jobs:
+        space = SearchSpace.from_workload(job.workload)
+        if space.is_empty and job.workload.mode != "live":
+            continue  # a run-once job has one trial whatever the budget
+        _, before, _ = agent_choice(job, space, recorded, options.runner)
+        if options.max_steps <= before:
+            raise UsageError(
+                f"--max-steps {options.max_steps} does not extend the run: job {job.name!r} "
+                f"already has max_steps {before}; give a larger number to continue it"
+            )
+    return options.max_steps
 
 
 def finish_run(session: RunSession, status: str) -> dict[str, Any]:

@@ -110,6 +110,18 @@ class RunSession:
         session._mark_started()
         return session
 
+    def extend(self, max_steps: int) -> None:
+        """Give every job of the resumed run the budget ``max_steps`` (recorded, so a later
+        resume keeps it); the budgets before are kept in ``info["budgets"]``."""
+        before = self.info.get("max_steps")
+        self.info["budgets"] = [*self.info.get("budgets", [before]), max_steps]
+        self.info["extended"] = [
+            *self.info.get("extended", []),
+            {"from_max_steps": before, "max_steps": max_steps, "at": time.time()},
+        ]
+        self.info["max_steps"] = max_steps
+        self.db.set_meta("run", self.info)
+
     def _mark_started(self) -> None:
         self.db.set_meta("run", self.info)
         self.db.set_meta("process", {"pid": os.getpid(), "host": socket.gethostname()})

@@ -64,6 +64,16 @@ def read_run(run_dir: Path, now: float | None = None) -> RunView:
     return RunView(run_dir, db, meta, records, info)
 
 
+def recorded_run_info(run_dir: Path) -> dict[str, Any]:
+    """The run metadata a run folder recorded (seed, budget, spec...), read without a lock."""
+    db = open_run_db(Path(run_dir))
+    try:
+        run = db.meta().get("run")
+    finally:
+        db.close()
+    return dict(run) if isinstance(run, dict) else {}
+
+
 def recorded_spec(run_dir: Path) -> Path:
     """The spec file a run folder was started from; :class:`UsageError` when unknown."""
     db = open_run_db(Path(run_dir))

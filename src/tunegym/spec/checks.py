@@ -33,6 +33,7 @@ def check_workload(workload: WorkloadSpec) -> list[tuple[Loc, str]]:
         *_check_placeholders(workload),
         *_check_env_params(workload),
         *_check_constraints(workload),
+        *_check_when(workload),
         *_check_metrics(workload),
         *_check_agent(workload),
         *_check_search(workload),
@@ -177,6 +178,55 @@ def _check_constraints(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
                 f"{show_value(source)} uses {_listing(unknown)}, which is not a param; "
                 f"known: {_listing(known)}",
             )
+
+
+def _check_when(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
+    """``[when]``: each key a search dimension (a list or range, not an env param), each
+    expression valid and reading only dimensions declared before it and fixed values."""
+    from tunegym.expr import ExprError, compile_expr
+    from tunegym.spec.models import ContinuousParam
+
+    order: list[str] = []
+    fixed: set[str] = set()
+    for table in (w.params, w.env):
+        for name, value in table.items():
+            if name in w.env_params:
+                continue
+            if isinstance(value, ContinuousParam | list):
+                order.append(name)
+            else:
+                fixed.add(name)
+    if w.when and w.mode == "live":
+        yield ("when",), "live mode does not support conditional params (the server's space)"
+        return
+    for name, source in w.when.items():
+        loc: Loc = ("when", name)
+        if name in w.env_params:
+            yield loc, f"{name!r} is an env param (drawn per trial); it cannot be conditional"
+            continue
+        if name not in order and name not in fixed:
+            known = _listing([*order, *sorted(fixed)]) if order or fixed else "none"
+            yield loc, f"{name!r} is not a param; known: {known}"
+            continue
+        try:
+            expr = compile_expr(source)
+        except ExprError as exc:
+            yield loc, str(exc)
+            continue
+        # A searched param reads the ones before it; a fixed value may read any.
+        before = set(order[: order.index(name)]) if name in order else set(order)
+        fixed_here = fixed - {name}
+        bad = sorted(expr.names - before - fixed_here)
+        if name in expr.names:
+            yield loc, f"{show_value(source)} reads {name!r} itself"
+        elif bad:
+            later = [n for n in bad if n in order]
+            why = (
+                f"reads {_listing(later)}, declared after {name!r}: declare it first"
+                if later
+                else f"reads {_listing(bad)}, which is not a param declared before {name!r}"
+            )
+            yield loc, f"{show_value(source)} {why}"
 
 
 def _check_metrics(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:

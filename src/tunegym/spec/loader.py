@@ -17,7 +17,7 @@ import math
 import os
 import stat
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from tunegym.spec.errors import (
 from tunegym.spec.models import ScenarioSpec, WorkloadSpec
 
 # Scenario job keys that are not workload overrides.
-_JOB_KEYS = ("workload", "iterations")
+_JOB_KEYS = ("workload", "iterations", "unset")
 
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 """Largest spec file read; a bigger one is refused before parsing (it is not a spec)."""
@@ -191,6 +191,12 @@ def _load_scenario(path: Path, data: dict[str, Any]) -> Scenario:
         if hostile:
             problems.extend(hostile)
             continue
+        unset_problems = _unset(workload_data, job_spec.unset, workload_path.name)
+        if unset_problems:
+            problems.extend(
+                Problem(path, ("jobs", index, "unset", i), why) for i, why in unset_problems
+            )
+            continue
         try:
             workload = _validate_workload(
                 workload_path, workload_data, overrides, scenario_path=path, index=index
@@ -290,6 +296,22 @@ def _overridden(loc: Loc, overrides: Mapping[str, Any]) -> bool:
 
 def _attribute(problems: list[Problem], path: Path, prefix: Loc) -> list[Problem]:
     return [Problem(path, (*prefix, *p.loc), p.message) for p in problems]
+
+
+def _unset(data: dict[str, Any], paths: Sequence[str], name: str) -> list[tuple[int, str]]:
+    """Remove each dotted path of ``paths`` from ``data`` (in place); returns
+    ``(index, why)`` for each path that names nothing there."""
+    problems: list[tuple[int, str]] = []
+    for i, dotted in enumerate(paths):
+        keys = dotted.split(".")
+        node: Any = data
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not all(keys) or not isinstance(node, dict) or keys[-1] not in node:
+            problems.append((i, f"{dotted!r} is not a field of {name}: nothing to unset"))
+            continue
+        del node[keys[-1]]
+    return problems
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

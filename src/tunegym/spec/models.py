@@ -205,6 +205,10 @@ class AgentSpec(_Strict):
     """An earlier run folder whose trials (same workload) the agent learns first."""
     parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     """Trials in flight at once."""
+    min_draws: int = Field(default=3, ge=1, le=10_000)
+    """With env params: the robust best is chosen among actions measured under at least
+    this many draws (or every env-param combination, when there are fewer); agents spend
+    part of the budget re-measuring promising actions to get there."""
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:
@@ -341,6 +345,10 @@ class WorkloadSpec(_Strict):
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     metrics: list[MetricSpec] = Field(default_factory=list)
     constraints: list[str] = Field(default_factory=list)
+    when: dict[str, str] = Field(default_factory=dict)
+    """Conditional params: ``param = "expression"``; the param is chosen (and in the
+    command, env and cache key) only when the expression over params declared before it
+    holds, e.g. ``threads = "codec == 'zstd'"``."""
     env_params: dict[str, EnvParamSpec] = Field(default_factory=dict)
     agent: AgentSpec = Field(default_factory=AgentSpec)
 
@@ -386,7 +394,7 @@ class WorkloadSpec(_Strict):
 
 _NOT_RUNNER_TABLES = frozenset(
     {"name", "description", "mode", "command", "server", "server_args", "cache", "runner"}
-    | {"params", "env", "timeout_s", "metrics", "constraints", "env_params", "agent"}
+    | {"params", "env", "timeout_s", "metrics", "constraints", "when", "env_params", "agent"}
     | {"runner_options"}
 )
 
@@ -398,6 +406,9 @@ class JobSpec(BaseModel):
 
     workload: str = Field(min_length=1, max_length=4096)
     iterations: int = Field(default=1, ge=1, le=MAX_ITERATIONS)
+    unset: list[str] = Field(default_factory=list, max_length=1000)
+    """Dotted paths of workload fields to remove for this job before its overrides apply,
+    e.g. ``["env_params.kind"]`` (``kind`` is chosen again, not drawn); each must exist."""
 
 
 class ScenarioSpec(_Strict):

@@ -1,0 +1,168 @@
+"""No trial spent on a known-infeasible action: built-in agents propose only actions
+whose constraints over the action and fixed values hold (issue 15, item 3)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunegym.agents.base import AgentConfig
+from tunegym.agents.optuna import OptunaAgent
+from tunegym.cli.main import main
+from tunegym.env.workload import EnvSettings, WorkloadEnv
+from tunegym.run import open_env
+from tunegym.runners import LocalRunner
+from tunegym.spec import load
+from tunegym.trial import TrialDatabase, TrialStore
+from tunegym.trial.rows import Feedback
+
+# Half the space breaks the constraint: x in 5..8 (either y).
+HALF = ["x <= 4"]
+
+
+@pytest.fixture
+def make_env(
+    tmp_path: Path, write_toml: Callable[[str, dict[str, Any]], Path]
+) -> Iterator[Callable[[dict[str, Any]], WorkloadEnv]]:
+    """A WorkloadEnv of a workload dict, recording into tmp_path/run."""
+    opened: list[tuple[WorkloadEnv, TrialDatabase]] = []
+
+    def make(data: dict[str, Any]) -> WorkloadEnv:
+        (job,) = load(write_toml("env.toml", data)).jobs
+        db = TrialDatabase(tmp_path / "trials.sqlite")
+        store = TrialStore(db, job.name, 0, tmp_path / "run" / job.name / "0", [])
+        env = open_env(job, store, LocalRunner(), EnvSettings())
+        opened.append((env, db))
+        return env
+
+    yield make
+    for env, db in opened:
+        env.close()
+        db.close()
+
+
+def _run(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent: dict[str, Any],
+    params: dict[str, Any] | None = None,
+    constraints: list[str] = HALF,
+) -> dict[str, Any]:
+    data = objective_workload(
+        params=params or {"x": [1, 2, 3, 4, 5, 6, 7, 8], "y": ["a", "b"]},
+        constraints=constraints,
+        agent={"metrics": ["score"], **agent},
+    )
+    path = write_toml("workload.toml", data)
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--output", str(out), "-q"]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    return job
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        {"type": "grid", "max_steps": 16},
+        {"type": "random", "max_steps": 10, "seed": 3},
+        {"type": "bandit", "max_steps": 12, "seed": 1},
+        {"type": "optuna", "max_steps": 12, "seed": 2},
+        {"type": "optuna", "max_steps": 10, "config": {"sampler": "random"}},
+        {"type": "optuna", "max_steps": 10, "config": {"sampler": "qmc"}},
+    ],
+    ids=["grid", "random", "bandit", "optuna-tpe", "optuna-random", "optuna-qmc"],
+)
+def test_built_in_agents_spend_no_trial_on_a_known_infeasible_action(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent: dict[str, Any],
+) -> None:
+    job = _run(write_toml, objective_workload, tmp_path, agent)
+    assert job["counts"]["constraint_failed"] == 0
+    assert job["counts"]["ok"] + job["counts"].get("cached", 0) == job["trials"] > 0
+    assert job["best"]["action"]["x"] <= 4
+    if agent["type"] == "grid":  # the 8 feasible actions, then the grid is done
+        assert job["trials"] == 8
+
+
+@pytest.mark.parametrize("agent", ["random", "optuna"])
+def test_a_range_space_resamples_until_feasible(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent: str,
+) -> None:
+    params = {"x": {"low": 0.0, "high": 8.0}, "y": ["a", "b"]}
+    job = _run(
+        write_toml, objective_workload, tmp_path, {"type": agent, "max_steps": 14}, params=params
+    )
+    assert job["counts"]["constraint_failed"] == 0 and job["trials"] == 14
+
+
+def test_a_constraint_over_env_params_is_still_recorded(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """A constraint that reads an env param (here ``y``, drawn per trial) is not known
+    before the trial: it still arrives as a ``constraint_failed`` row, as today."""
+    data = objective_workload(
+        params={"x": [1, 2, 3, 4], "y": ["a", "b"]},
+        constraints=["x <= 2 and y in ('a', 'b')"],
+        env_params={"y": {}},
+        agent={"type": "grid", "metrics": ["score"], "max_steps": 4, "min_draws": 1},
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out), "-q"]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    assert job["trials"] == 4  # nothing skipped: whether it holds depends on the draw
+    assert job["counts"]["constraint_failed"] == 2  # x = 3 and x = 4, under any draw
+
+
+def _feedback(action: dict[str, Any], reward: float, status: str) -> Feedback:
+    return Feedback(1, action, {}, {"score": reward}, reward, status)
+
+
+def test_optuna_learns_constraint_failures_as_infeasible_trials(
+    make_env: Callable[..., Any], objective_workload: Callable[..., dict[str, Any]]
+) -> None:
+    """Rows that arrive as ``constraint_failed`` are told to the study as infeasible
+    (a positive constraint value), the others as feasible."""
+    env = make_env(objective_workload(constraints=["x != 4"]))
+    agent = OptunaAgent(env, AgentConfig(max_steps=10, seed=0))
+    first = agent.select_action({})
+    assert first is not None
+    agent.learn(_feedback(first, 1.0, "ok"))
+    agent.learn(_feedback({"x": 2, "y": "b"}, -1e9, "constraint_failed"))  # not proposed
+    trials = agent.study.trials
+    constraints = [list(t.constraints.values()) for t in trials if t.state.name == "COMPLETE"]
+    assert constraints[0] == [0.0] and constraints[-1] == [1.0]
+
+
+def test_optuna_without_constraints_keeps_an_unconstrained_study(
+    make_env: Callable[..., Any], objective_workload: Callable[..., dict[str, Any]]
+) -> None:
+    env = make_env(objective_workload())
+    agent = OptunaAgent(env, AgentConfig(max_steps=10, seed=0))
+    action = agent.select_action({})
+    assert action is not None
+    agent.learn(_feedback(action, 1.0, "ok"))
+    assert all(not t.constraints for t in agent.study.trials)
+
+
+def test_optuna_stops_when_no_feasible_action_is_left(
+    make_env: Callable[..., Any], objective_workload: Callable[..., dict[str, Any]]
+) -> None:
+    env = make_env(objective_workload(constraints=["x > 100"]))
+    agent = OptunaAgent(env, AgentConfig(max_steps=10, seed=0))
+    assert agent.select_action({}) is None
+    assert sys.modules.get("optuna") is not None
