@@ -98,6 +98,7 @@ class TrialLoop:
         finally:
             if timer is not None:
                 timer.cancel()
+                timer.join()  # a stop under way has counted its trials before we return
 
     # -- the time budget -------------------------------------------------------------------
     def out_of_time(self) -> bool:
