@@ -103,10 +103,8 @@ def test_run_budget_flag_is_reported(
     data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
     path = write_toml("w.toml", data)
     out = tmp_path / "runs"
-    code = main(
-        ["run", str(path), "--output", str(out), "--no-progress", "--budget", "2"]
-        + ["--budget-grace", "0", "--parallel", "2"]
-    )
+    flags = ["--no-progress", "--budget", "2", "--budget-grace", "0", "--parallel", "2"]
+    code = main(["run", str(path), "--output", str(out), *flags])
     assert code == 1  # no trial succeeded: both were stopped
     printed = capsys.readouterr().out
     assert "the time budget (" in printed and "ended the job; 2 running trial(s) stopped" in printed
