@@ -224,19 +224,28 @@ class PrunerSpec(_Strict):
     """
 
     type: Literal["median", "percentile", "successive_halving", "hyperband", "none"] = "median"
+    """Which Optuna pruner judges the trials (``none``: record curves, prune nothing)."""
     metric: str | None = None
     """The metric whose progress is watched; default: the one metric with progress."""
     direction: Literal["max", "min"] | None = None
     """Whether a higher or a lower intermediate value is better; default: from the reward
     (``identity`` of that metric: max, ``negative``/``inverse``: min)."""
     n_startup_trials: int | None = Field(default=None, ge=0)
+    """median, percentile: no trial is pruned before this many completed (Optuna: 5)."""
     n_warmup_steps: int | None = Field(default=None, ge=0)
+    """median, percentile: no trial is pruned before it passed this step (Optuna: 0)."""
     interval_steps: int | None = Field(default=None, ge=1)
+    """median, percentile: judge every this many steps (Optuna: 1)."""
     percentile: float | None = Field(default=None, ge=0, le=100)
+    """percentile (required): a trial worse than this percentile at its step is pruned."""
     min_resource: int | Literal["auto"] | None = None
+    """successive_halving, hyperband: the step of the first rung (Optuna: auto / 1)."""
     max_resource: int | Literal["auto"] | None = None
+    """hyperband: the last step a trial reaches (Optuna: auto, from the first trial)."""
     reduction_factor: int | None = Field(default=None, ge=2)
+    """successive_halving, hyperband: keep 1 in this many at each rung (Optuna: 4 / 3)."""
     min_early_stopping_rate: int | None = Field(default=None, ge=0)
+    """successive_halving: how many rungs to skip before pruning (Optuna: 0)."""
     poll_interval_s: float = Field(default=0.2, gt=0, le=60)
     """How often a running trial's progress is read."""
 
