@@ -120,6 +120,18 @@ def test_bad_pruning_spec_is_exit_2_with_file_and_field(
     assert says in line, line
 
 
+def test_run_refuses_a_bad_pruner_before_running_anything(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_toml("w.toml", _workload([PROGRESS], {"pruner": {"type": "percentile"}}))
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--output", str(out), "--no-progress"]) == 2
+    assert f"{path}: agent.pruner.percentile:" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_a_good_pruning_spec_verifies(
     write_toml: Callable[[str, dict[str, Any]], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
