@@ -1,11 +1,12 @@
 """``report(step, value)``: intermediate values from Python code run as a trial.
 
-An objective run by :class:`~tunegym.env.function.FunctionEnv` (or any code run inside
-:func:`reporting`) calls ``tunegym.pruning.report(epoch, loss)`` as it goes; when the
-job's pruner says the trial is worse than the others at that step, :class:`TrialPruned`
-is raised from the call, the objective unwinds, and the trial is recorded as ``pruned``
-with its curve. Outside a trial, ``report`` records nothing and never raises, so the
-same code runs on its own.
+An objective run by :class:`~tunegym.env.function.FunctionEnv`, a live server's ``step``
+run by :class:`~tunegym.env.live.LiveEnv` (its points become the row's curve; live steps
+are not pruned), or any code run inside :func:`reporting` calls
+``tunegym.pruning.report(epoch, loss)`` as it goes; when the job's pruner says the trial
+is worse than the others at that step, :class:`TrialPruned` is raised from the call, the
+objective unwinds, and the trial is recorded as ``pruned`` with its curve. Outside a
+trial, ``report`` records nothing and never raises, so the same code runs on its own.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def reporting(reporter: Reporter) -> Iterator[Reporter]:
         yield reporter
     finally:
         _current.reset(token)
+
+
+def enter(reporter: Reporter) -> contextvars.Token[Reporter | None]:
+    """:func:`reporting` without the context manager (for a hot path); pair with
+    :func:`leave`."""
+    return _current.set(reporter)
+
+
+def leave(token: contextvars.Token[Reporter | None]) -> None:
+    _current.reset(token)
 
 
 def report(step: int, value: float) -> None:
