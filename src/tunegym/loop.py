@@ -18,14 +18,19 @@ Tune's controller keep the loop apart from the searcher:
   must be a :class:`~tunegym.env.base.TrialEnv` able to run that many at once; the loop
   refuses anything less with a clear error instead of running fewer at a time.
 
-The budget counts every step of the job, replayed ones included.
+The budget counts every step of the job, replayed ones included. A time budget
+(:class:`~tunegym.budget.TimeBudget`) also stops dispatch once spent: no trial starts
+after it; with a grace period, trials still running that much later are stopped through
+the env's ``stop_running`` (recorded ``timeout``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from tunegym.budget import TimeBudget
 from tunegym.env.base import BaseGym, PendingTrial, TrialEnv
 from tunegym.errors import UsageError
 from tunegym.trial.resume import ReplayItem
@@ -53,6 +58,7 @@ class TrialLoop:
         budget: int,
         parallel: int = 1,
         seed: int | None = None,
+        time_budget: TimeBudget | None = None,
     ) -> None:
         if parallel < 1:
             raise UsageError(f"parallel must be at least 1, got {parallel}")
@@ -68,6 +74,7 @@ class TrialLoop:
         self.budget = budget
         self.parallel = parallel
         self.seed = seed
+        self.time_budget = time_budget
 
     @property
     def plan(self) -> Sequence[ReplayItem]:
@@ -81,11 +88,50 @@ class TrialLoop:
         plan = self.plan
         observation, rerun = self.replay(plan, observation)
         remaining = self.budget - len(plan)
-        if self.parallel > 1:
-            self.dispatch_parallel(observation, remaining, rerun)
-        else:
-            observation = self.rerun(rerun, observation)
-            self.dispatch_sequential(observation, remaining)
+        timer = self.arm_grace()
+        try:
+            if self.parallel > 1:
+                self.dispatch_parallel(observation, remaining, rerun)
+            else:
+                observation = self.rerun(rerun, observation)
+                self.dispatch_sequential(observation, remaining)
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()  # a stop under way has counted its trials before we return
+
+    # -- the time budget -------------------------------------------------------------------
+    def out_of_time(self) -> bool:
+        """Whether the time budget is spent (then it is marked as having ended the job:
+        the caller was about to start a trial)."""
+        budget = self.time_budget
+        if budget is None or not budget.spent:
+            return False
+        budget.ended_job = True
+        return True
+
+    def arm_grace(self) -> threading.Timer | None:
+        """With a grace period: a timer that stops the trials still running once the
+        budget and its grace are spent (cancel it when the loop ends)."""
+        budget = self.time_budget
+        if budget is None or budget.grace_s is None:
+            return None
+        timer = threading.Timer(budget.remaining() + budget.grace_s, self._stop_in_flight)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _stop_in_flight(self) -> None:
+        budget = self.time_budget
+        assert budget is not None and budget.grace_s is not None
+        reason = (
+            f"stopped: the time budget ({budget.seconds:g} s) and its grace period "
+            f"({budget.grace_s:g} s) were spent"
+        )
+        stopped = self.env.stop_running("timeout", reason) if isinstance(self.env, TrialEnv) else 0
+        if stopped:
+            budget.stopped_trials += stopped
+            budget.ended_job = True
 
     # -- the pieces (agents that own their loop, such as sb3, reuse them) ----------------
     def replay(
@@ -117,6 +163,8 @@ class TrialLoop:
         """Run ``items`` again one after another; return the last observation."""
         for item in items:
             assert isinstance(self.env, TrialEnv)
+            if self.out_of_time():
+                break
             observation, _, _, info = self.env.complete(self.env.resubmit(item))
             self.learn_from(info)
         return observation
@@ -127,6 +175,8 @@ class TrialLoop:
 
     def dispatch_sequential(self, observation: Mapping[str, float], budget: int) -> None:
         for _ in range(budget):
+            if self.out_of_time():
+                break
             action = self.policy.select_action(observation)
             if action is None:
                 break
@@ -149,6 +199,8 @@ class TrialLoop:
         in_flight: list[PendingTrial] = []
         dispatched, exhausted = 0, False
         while True:
+            if (queue or (not exhausted and dispatched < budget)) and self.out_of_time():
+                queue, exhausted = [], True
             while queue and len(in_flight) < self.parallel:
                 in_flight.append(env.resubmit(queue.pop(0)))
             room = min(self.parallel - len(in_flight), budget - dispatched)

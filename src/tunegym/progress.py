@@ -118,9 +118,12 @@ class ProgressObserver:
 
     def trial_line(self, row: TrialRow, verbose: bool) -> str:
         """The plain line of one finished trial."""
+        outcome = f"reward={_number(row.reward)}"
+        if row.status == "pruned" and row.curve:
+            outcome = f"at step {row.curve[-1][0]} ({_number(row.curve[-1][1])})"
         line = (
             f"[{self.label}] trial {self.done}/{self.total} step {row.step}: {row.status} "
-            f"reward={_number(row.reward)} best={_number(self.best)} "
+            f"{outcome} best={_number(self.best)} "
             f"({format_duration(row.duration_s)}) elapsed {format_duration(self.elapsed)} "
             f"eta {format_duration(self.eta)}"
         )

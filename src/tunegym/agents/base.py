@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from tunegym.budget import TimeBudget
 from tunegym.loop import TrialLoop
 from tunegym.trial.rows import Feedback
 from tunegym.values import Action
@@ -64,6 +65,9 @@ class AgentConfig:
     """Where the job iteration's files go (an agent's artefacts, such as a saved model)."""
     base_dir: Path | None = None
     """What relative paths in ``[agent.config]`` are relative to (the workload's folder)."""
+    time_budget: TimeBudget | None = None
+    """A wall-clock budget for the job (``agent.budget_s``, ``--budget``): the trial loop
+    starts no trial once it is spent."""
 
 
 class BaseAgent(ABC):
@@ -159,7 +163,12 @@ class BaseAgent(ABC):
     def trial_loop(self) -> TrialLoop:
         """The shared loop over this agent's env, budget, parallelism and seed."""
         return TrialLoop(
-            self.env, self, self.config.max_steps, self.config.parallel, self.config.seed
+            self.env,
+            self,
+            self.config.max_steps,
+            self.config.parallel,
+            self.config.seed,
+            self.config.time_budget,
         )
 
     def exit_code(self) -> int:

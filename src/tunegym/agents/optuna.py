@@ -42,6 +42,9 @@ Contracts:
 * Conditional params (``[when]``) are sampled define-by-run: a trial suggests a
   dimension only when its condition holds for the values suggested before it, so an
   inactive param is in neither the trial's params nor the action.
+* A ``pruned`` trial (``[agent.pruner]``) is told ``PRUNED`` with its curve as
+  intermediate values (negated when the watched metric is minimised), the way Optuna's
+  own pruned trials reach TPE.
 * ``optuna`` is imported when the agent is built, never at ``import tunegym``.
 """
 
@@ -464,6 +467,9 @@ class OptunaAgent(BaseAgent):
         from optuna.trial import TrialState
 
         key = _key(feedback.action)
+        if feedback.status == "pruned":
+            self._tell_pruned(feedback, key)
+            return
         values = self._values(feedback)
         queue = self._pending.get(key)
         broken = feedback.status == "constraint_failed"
@@ -478,6 +484,33 @@ class OptunaAgent(BaseAgent):
                     self.study.tell(trial, values if self.multi else values[0])
             elif values is not None:
                 self._add_finished(feedback.action, values, broken)
+        self._known.add(key)
+
+    def _tell_pruned(self, feedback: Feedback, key: str) -> None:
+        """A pruned trial is told ``PRUNED`` with its intermediate values (oriented so
+        that higher is better, as the study maximises), so TPE ranks it by how far it got
+        and how it was doing, as Optuna's own pruned trials; never as a completed value."""
+        import optuna
+        from optuna.trial import TrialState
+
+        sign = -1.0 if getattr(self.env, "progress_direction", None) == "min" else 1.0
+        curve = {} if self.multi else {s: sign * v for s, v in feedback.curve}
+        queue = self._pending.get(key)
+        with _quiet():
+            if queue:
+                trial = queue.popleft()
+                for step, value in curve.items():
+                    trial.report(value, step)
+                self.study.tell(trial, state=TrialState.PRUNED)
+            else:
+                self.study.add_trial(
+                    optuna.trial.create_trial(
+                        params=to_params(self.space, feedback.action),
+                        distributions=self.distributions,
+                        state=TrialState.PRUNED,
+                        intermediate_values=curve,
+                    )
+                )
         self._known.add(key)
 
     def _add_finished(

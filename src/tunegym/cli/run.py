@@ -9,7 +9,7 @@ from typing import Any
 
 from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
 from tunegym.errors import UsageError
-from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS
+from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
 from tunegym.plugins import RUNNERS, available
 
 
@@ -58,6 +58,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int_in(1, MAX_PARALLEL),
         default=None,
         help="trials in flight at once (overrides every job's agent.parallel)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=seconds_arg,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock budget of the whole run: once spent, no new trial starts",
+    )
+    parser.add_argument(
+        "--budget-grace",
+        type=seconds_arg,
+        default=None,
+        metavar="SECONDS",
+        help="once the budget is spent, stop running trials after this long "
+        "(default: agent.budget_grace_s, else let them finish)",
     )
     parser.add_argument(
         "--runner",
@@ -111,6 +126,17 @@ def _resume_spec(args: argparse.Namespace) -> Path:
         raise UsageError(f"cannot resume: {exc}") from None
 
 
+def seconds_arg(text: str) -> float:
+    """A positive number of seconds (``--budget``, ``--budget-grace``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not (0 <= value <= MAX_TIMEOUT_S) or value != value:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_TIMEOUT_S:g} seconds, got {text}")
+    return value
+
+
 def handle(args: argparse.Namespace) -> int:
     """Run; SIGTERM and SIGHUP stop it as Ctrl-C does (exit 143 and 129)."""
     with terminate_like_ctrl_c():
@@ -140,6 +166,8 @@ def _handle(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         verbosity=0 if args.quiet else 2 if args.verbose else 1,
         log_file=args.log_file,
+        budget_s=args.budget,
+        budget_grace_s=args.budget_grace,
     )
     header = f"tunegym: running {scenario.name} ({len(scenario.jobs)} job(s)) from {scenario.path}"
     _say(args, header)
@@ -175,6 +203,13 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
     head = f"job {job['name']}" + (f" #{job['iteration']}" if job["iteration"] else "")
     counts = ", ".join(f"{k} {v}" for k, v in job["counts"].items() if v)
     lines = [f"{head}: {job['status']}, {job['trials']} trial(s) ({counts or 'none'})"]
+    budget = job.get("budget")
+    if budget and budget.get("ended_job"):
+        stopped = budget.get("stopped_trials", 0)
+        lines.append(
+            f"  the time budget ({budget['budget_s']:g} s) ended the job"
+            + (f"; {stopped} running trial(s) stopped" if stopped else "")
+        )
     if job.get("message"):
         lines.append(f"  {job['message']}")
     if job.get("rl"):

@@ -149,6 +149,16 @@ class TrialEnv(BaseGym):
         """How many submitted trials may be in flight at once (1: ``submit`` finishes the
         trial before it returns)."""
 
+    progress_direction: str | None = None
+    """``"max"``/``"min"``: which intermediate values (a row's ``curve``) are better, when
+    the env records curves (``None``: it records none)."""
+
+    def stop_running(self, status: str, reason: str) -> int:
+        """Stop every trial running now, recorded with ``status`` because of ``reason``
+        (the loop calls it when the time budget and its grace are spent); how many were
+        asked to stop. An env that cannot stop a running trial returns 0."""
+        return 0
+
     parallel_hint: str = ""
     """Why ``max_parallel`` is what it is, or how to raise it (for the loop's error)."""
 

@@ -6,6 +6,12 @@ to test agents, and to benchmark search strategies on known landscapes. With
 ``parallel = n`` up to ``n`` objectives run at once, each in a thread of its own (the
 objective must be thread-safe; one that sleeps, waits on I/O or runs NumPy releases the
 GIL and gains from it).
+
+With a ``pruner`` (a :class:`~tunegym.pruning.PruningStudy`), the objective reports its
+intermediate values with :func:`tunegym.pruning.report` (``report(epoch, loss)``); when
+the pruner stops the trial, that call raises :class:`~tunegym.pruning.TrialPruned` and
+the trial is recorded ``pruned`` with its curve (without a pruner the points are still
+kept as the row's curve).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from typing import Any
 from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.recording import full_observation, score_row
 from tunegym.env_params import EnvParamDim, EnvParams
+from tunegym.pruning import PruningStudy, TrialPruned
+from tunegym.pruning.reporting import Reporter, reporting
 from tunegym.space import SearchSpace
 from tunegym.trial.resume import ReplayItem
 from tunegym.trial.rows import Feedback, TrialRow
@@ -47,6 +55,7 @@ class FunctionEnv(TrialEnv):
         reward_fn: Callable[[Mapping[str, float]], float] | None = None,
         penalty: float = -1.0e9,
         parallel: int = 1,
+        pruner: PruningStudy | None = None,
     ) -> None:
         if parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {parallel}")
@@ -60,6 +69,9 @@ class FunctionEnv(TrialEnv):
         self.step_count = 0
         self.history: list[Feedback] = []
         self.executor = ThreadPoolExecutor(parallel, "tunegym-fn") if parallel > 1 else None
+        self.pruner = pruner
+        self.progress_direction = pruner.direction if pruner is not None else None
+        self._reporters: dict[int, Reporter] = {}
 
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
@@ -96,11 +108,25 @@ class FunctionEnv(TrialEnv):
     ) -> PendingTrial:
         params = self.action_space.params(action, env_params)
         pending = PendingTrial(step, action, env_params, params)
+        reporter = self._reporters[step] = Reporter(self._decider(step))
+        if self.pruner is not None:
+            self.pruner.start(step)
+
+        def run(values: dict[str, Any]) -> Mapping[str, float] | float:
+            with reporting(reporter):
+                return self.objective(values)
+
         if self.executor is None:
-            pending.future = _called(self.objective, params)
+            pending.future = _called(run, params)
         else:
-            pending.future = self.executor.submit(self.objective, params)
+            pending.future = self.executor.submit(run, params)
         return pending
+
+    def _decider(self, step: int) -> Any:
+        pruner = self.pruner
+        if pruner is None:
+            return None
+        return lambda progress_step, value: pruner.report(step, progress_step, value)
 
     def complete(self, pending: PendingTrial) -> StepResult:
         assert pending.future is not None
@@ -121,9 +147,23 @@ class FunctionEnv(TrialEnv):
         return dict(feedback.observation), reward, False, info
 
     def _score(self, pending: PendingTrial, future: Future[Any]) -> TrialRow:
-        base = TrialRow(pending.step, pending.action, pending.env_params, {}, None, TrialStatus.OK)
+        reporter = self._reporters.pop(pending.step, None)
+        curve = tuple(reporter.points) if reporter is not None else ()
+        row = self._row(pending, future, curve)
+        if self.pruner is not None:
+            self.pruner.finish(pending.step, row.status, curve)
+        return row
+
+    def _row(
+        self, pending: PendingTrial, future: Future[Any], curve: tuple[tuple[int, float], ...]
+    ) -> TrialRow:
+        base = TrialRow(
+            pending.step, pending.action, pending.env_params, {}, None, TrialStatus.OK, curve=curve
+        )
         try:
             result = future.result()
+        except TrialPruned as exc:
+            return replace(base, status=TrialStatus.PRUNED, reward=self.penalty, error=str(exc))
         except ValueError:  # the objective's way to say "this trial failed"
             return replace(base, status=TrialStatus.FAILED, reward=self.penalty)
         found = (

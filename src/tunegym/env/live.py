@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from tunegym.env.server import (
 from tunegym.env.workload import EnvSettings
 from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.metrics import build_reward
+from tunegym.pruning.reporting import Reporter
+from tunegym.pruning.reporting import enter as enter_reporting
+from tunegym.pruning.reporting import leave as leave_reporting
 from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec.loader import Job
 from tunegym.spec.models import BUILTIN_METRICS, ContinuousParam, ParamValue, WorkloadSpec
@@ -207,8 +211,13 @@ class LiveEnv(TrialEnv):
             observation, reward_value, info = record_row(self, row, params)
             return observation, reward_value, False, info
         started_at = time.time()
+        reporter = Reporter()
+        token = enter_reporting(reporter)  # the server may call tunegym.pruning.report
         start = time.perf_counter()
-        result = self.server.step(dict(params))
+        try:
+            result = self.server.step(dict(params))
+        finally:
+            leave_reporting(token)
         duration = time.perf_counter() - start
         found, reward, terminated, truncated, server_info = _unpack(
             result, 5, "step", self.server_path
@@ -240,6 +249,9 @@ class LiveEnv(TrialEnv):
                 duration_s=duration,
                 started_at=started_at,
             )
+        if reporter.points:  # intermediate values the server reported during its step
+            self.store.add_points(step, reporter.points)
+            row = replace(row, curve=tuple(reporter.points))
         observation, reward_value, info = record_row(self, row, params)
         terminated, truncated = bool(terminated), bool(truncated)
         done = terminated or truncated

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +26,16 @@ from tunegym.command import CommandTemplate, trial_environment
 from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.observers import StepObserver
 from tunegym.env.recording import full_observation, record_row, resume_plan, score_row
+from tunegym.env.watch import TrialWatcher
 from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_metrics
-from tunegym.runners.base import Runner, TrialSpec
+from tunegym.metrics.progress import ProgressReader, ProgressSource
+from tunegym.pruning import PruningStudy
+from tunegym.runners.base import Runner, StopSignal, TrialSpec
 from tunegym.space import SearchSpace, cache_key
 from tunegym.spec.loader import Job
+from tunegym.spec.pruning import progress_metric, pruner_direction
 from tunegym.trial.resume import ReplayItem
 from tunegym.trial.rows import TrialRow
 from tunegym.trial.status import TrialStatus
@@ -80,7 +85,10 @@ class WorkloadEnv(TrialEnv):
         known = set(self.action_space.fixed) | set(self.action_space.dimensions)
         self.action_constraints = [c for c in self.constraints if c.names <= known]
         """Constraints over the action and fixed values only: known before a trial runs."""
-        self.extractors = [build_extractor(MetricSource.of(m)) for m in self.workload.metrics]
+        self.extractors = [
+            build_extractor(MetricSource.of(m)) for m in self.workload.metrics if m.has_extractor
+        ]
+        self._init_progress()
         self.command = CommandTemplate(self.workload.command or [])
         self.cache: dict[str, TrialRow] = {}
         self._in_flight: dict[str, PendingTrial] = {}
@@ -89,6 +97,27 @@ class WorkloadEnv(TrialEnv):
         if self.settings.parallel > 1:
             self.executor = ThreadPoolExecutor(self.settings.parallel, "tunegym-trial")
         self.last_observation: Observation = full_observation({}, self.observation_space)
+
+    def _init_progress(self) -> None:
+        """The progress source of the watched metric, and the pruning study (when
+        ``[agent.pruner]`` names a pruner other than ``none``)."""
+        self._stops: dict[int, StopSignal] = {}
+        self._stops_lock = threading.Lock()
+        self.progress: ProgressSource | None = None
+        self.pruning: PruningStudy | None = None
+        self.progress_direction: str | None = None
+        self.poll_interval_s = 0.2
+        metric = progress_metric(self.workload)
+        if metric is None:
+            return
+        self.progress = ProgressSource(metric.name, metric.progress, metric.progress_file)
+        self.progress_direction = pruner_direction(self.workload, metric.name)
+        pruner = self.workload.agent.pruner
+        if pruner is not None:
+            self.poll_interval_s = pruner.poll_interval_s
+        if pruner is not None and pruner.type != "none" and not self.settings.dry_run:
+            assert self.progress_direction is not None  # checked with the workload
+            self.pruning = PruningStudy(pruner, self.progress_direction, self.seed)
 
     # -- gym interface -------------------------------------------------------------------
     def reset(
@@ -196,12 +225,23 @@ class WorkloadEnv(TrialEnv):
         for item in plan:
             if item.row is not None and not item.row.cached and item.row.status.cacheable:
                 self.cache[cache_key(item.action, item.env_params)] = item.row
+            if item.row is not None and not item.row.cached and self.pruning is not None:
+                self.pruning.restore(item.row.status, item.row.curve)
         self.replay_plan = plan
         return plan
 
     def resubmit(self, item: ReplayItem) -> PendingTrial:
-        """Run a started-but-unfinished trial again under its own step."""
+        """Run a started-but-unfinished trial again under its own step (its curve so far
+        is dropped: it starts over)."""
+        self.store.clear_curve(item.step)
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
+
+    def stop_running(self, status: str, reason: str) -> int:
+        """Stop every trial running now, recorded as ``status`` (the time budget is
+        spent); how many were asked to stop."""
+        with self._stops_lock:
+            stops = list(self._stops.values())
+        return sum(stop.stop(TrialStatus(status), reason) for stop in stops)
 
     @staticmethod
     def _cached_row(source: TrialRow, step: int) -> TrialRow:
@@ -246,7 +286,61 @@ class WorkloadEnv(TrialEnv):
             {"TUNEGYM_TRIAL_DIR": str(trial_dir), "TUNEGYM_STEP": str(step)},
         )
         _write_trial_json(trial_dir, step, self.job.name, action, env_params, params, argv)
-        result = self.runner.run(TrialSpec(argv, trial_dir, env, self.workload.timeout_s))
+        stop = StopSignal()
+        with self._stops_lock:
+            self._stops[step] = stop
+        watcher = self._watcher(step, trial_dir, stop)
+        try:
+            result = self.runner.run(
+                TrialSpec(argv, trial_dir, env, self.workload.timeout_s, stop=stop)
+            )
+        finally:
+            curve = watcher.finish() if watcher is not None else ()
+            with self._stops_lock:
+                self._stops.pop(step, None)
+        row = self._row_of(step, action, env_params, result, trial_dir, curve, stop)
+        if self.pruning is not None:
+            self.pruning.finish(step, row.status, curve)
+        return row
+
+    def _watcher(self, step: int, trial_dir: Path, stop: StopSignal) -> TrialWatcher | None:
+        """The watcher of a trial's progress (``None`` without a metric with progress)."""
+        source = self.progress
+        if source is None or self.settings.dry_run:
+            return None
+        pruning = self.pruning
+        if pruning is not None:
+            pruning.start(step)
+
+        def record(points: list[tuple[int, float]]) -> None:
+            self.store.add_points(step, points)
+
+        def decide(progress_step: int, value: float) -> bool:
+            assert pruning is not None
+            return pruning.report(step, progress_step, value)
+
+        def describe(progress_step: int, value: float) -> str:
+            return f"pruned at step {progress_step}: {source.metric} = {value:g}"
+
+        return TrialWatcher(
+            ProgressReader(source, trial_dir),
+            stop,
+            record,
+            decide if pruning is not None else None,
+            self.poll_interval_s,
+            describe,
+        ).start()
+
+    def _row_of(
+        self,
+        step: int,
+        action: dict[str, Any],
+        env_params: dict[str, Any],
+        result: Any,
+        trial_dir: Path,
+        curve: tuple[tuple[int, float], ...],
+        stop: StopSignal,
+    ) -> TrialRow:
         base = TrialRow(
             step,
             action,
@@ -257,7 +351,15 @@ class WorkloadEnv(TrialEnv):
             returncode=result.returncode,
             duration_s=result.duration_s,
             started_at=result.started_at,
+            curve=curve,
         )
+        if stop.is_set and stop.status is not None:  # the env asked: pruned, budget spent
+            return replace(
+                base,
+                status=stop.status,
+                reward=self.penalties.metric_failure,
+                error=stop.reason,
+            )
         if result.status != TrialStatus.OK:
             return replace(
                 base,
@@ -271,6 +373,8 @@ class WorkloadEnv(TrialEnv):
         readout = extract_metrics(self.extractors, trial_dir, stdout)
         found = readout.found
         found.setdefault("duration_s", result.duration_s)
+        if self.progress is not None and curve:
+            found.setdefault(self.progress.metric, curve[-1][1])  # progress only: last point
         row = score_row(
             base, found, self.observation_space, self.reward_fn, self.penalties.metric_failure
         )

@@ -107,7 +107,35 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
         out["pareto_front"] = entries
     if record.extra.get("warm_start"):
         out["warm_start"] = record.extra["warm_start"]
+    if record.extra.get("budget"):
+        out["budget"] = record.extra["budget"]
+    pruning = pruning_entry(record, results)
+    if pruning is not None:
+        out["pruning"] = pruning
     return out
+
+
+def pruning_entry(record: JobRecord, results: JobResults) -> dict[str, Any] | None:
+    """``pruning``: the pruner, the metric it watched and what it decided (``None`` for a
+    job without ``[agent.pruner]``)."""
+    from tunegym.spec.pruning import progress_metric, pruner_direction
+
+    workload = record.job.workload
+    pruner = workload.agent.pruner
+    metric = progress_metric(workload)
+    if pruner is None or metric is None:
+        return None
+    rows = results.rows
+    pruned = [row for row in rows if row.status == "pruned"]
+    return {
+        "pruner": pruner.type,
+        "metric": metric.name,
+        "direction": pruner_direction(workload, metric.name),
+        "pruned": len(pruned),
+        "curves": sum(1 for row in rows if row.curve),
+        "trial_seconds": sum(row.duration_s for row in rows if not row.cached),
+        "pruned_seconds": sum(row.duration_s for row in pruned if not row.cached),
+    }
 
 
 def write_summary(

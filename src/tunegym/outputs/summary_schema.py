@@ -155,6 +155,28 @@ class ImportanceSummary(_Doc):
     )
 
 
+class BudgetSummary(_Doc):
+    budget_s: float = _field("the job's wall-clock budget (`agent.budget_s`, `--budget`)")
+    grace_s: float | None = _field(
+        "how long running trials got once it was spent before being stopped; null: they ran "
+        "to their end"
+    )
+    ended_job: bool = _field(
+        "`true` when the budget ended the job (kept a trial from starting, or stopped one)"
+    )
+    stopped_trials: int = _field("running trials stopped after the grace period", ge=0)
+
+
+class PruningSummary(_Doc):
+    pruner: str = _field("`agent.pruner.type`: median, percentile, successive_halving, ...")
+    metric: str = _field("the metric whose progress the pruner watched")
+    direction: Literal["max", "min"] | None = _field("which intermediate values are better")
+    pruned: int = _field("trials the pruner stopped (status `pruned`)", ge=0)
+    curves: int = _field("rows with intermediate values recorded (`curves` in trials.sqlite)")
+    trial_seconds: float = _field("seconds spent in trials that ran (cache hits excluded)")
+    pruned_seconds: float = _field("of those, seconds spent in trials later pruned")
+
+
 class JobSummary(_Doc):
     name: str = _field("the job name")
     iteration: int = _field("0-based iteration of the job", ge=0)
@@ -201,6 +223,12 @@ class JobSummary(_Doc):
     )
     importance: ImportanceSummary = _field(
         "with enough scored trials: which parameters mattered", None
+    )
+    budget: BudgetSummary = _field(
+        "with a time budget (`agent.budget_s`, `--budget`): whether it ended the job", None
+    )
+    pruning: PruningSummary = _field(
+        "with `[agent.pruner]`: what the pruner watched and how many trials it stopped", None
     )
 
 

@@ -160,6 +160,8 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
     parts.append(_figure("reward", "Reward per trial", plots.reward_per_trial(rows)))
     parts.append(_figure("best-so-far", "Best reward so far", plots.best_so_far_curve(rows)))
     parts.append("</div>")
+    parts.append(_curves(job))
+    parts.append(_budget(s.get("budget")))
     parts.append(_importance(s.get("importance")))
     parts.append(_effects(job))
     parts.append(_env_params(job))
@@ -168,6 +170,38 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
     parts.append(_failures(job))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _curves(job: JobData) -> str:
+    """Intermediate values per trial (a metric with progress), pruned trials marked."""
+    pruning = job.summary.get("pruning") or {}
+    if not any(row.curve for row in job.rows):
+        return ""
+    metric = str(pruning.get("metric") or "value")
+    note = ""
+    if pruning:
+        note = (
+            f'<p class="note">Pruner {escape(str(pruning.get("pruner")))} watched '
+            f"{escape(metric)}: {int(pruning.get('pruned', 0))} trial(s) pruned, "
+            f"{_duration(pruning.get('pruned_seconds', 0))} of "
+            f"{_duration(pruning.get('trial_seconds', 0))} trial time spent in them.</p>"
+        )
+    svg = plots.learning_curves(job.rows, metric)
+    return (
+        f'<h3>Intermediate values</h3>{note}<div class="plots">'
+        f"{_figure('curves', f'{metric} per step, per trial', svg)}</div>"
+    )
+
+
+def _budget(budget: Mapping[str, Any] | None) -> str:
+    if not budget or not budget.get("ended_job"):
+        return ""
+    stopped = int(budget.get("stopped_trials", 0))
+    tail = f"; {stopped} running trial(s) were stopped after the grace period" if stopped else ""
+    return (
+        f'<p class="message">The time budget ({_duration(budget.get("budget_s"))}) '
+        f"ended this job: no trial started after it{escape(tail)}.</p>"
+    )
 
 
 def _job_meta(job: JobData, run: Mapping[str, Any]) -> str:

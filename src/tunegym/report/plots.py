@@ -83,6 +83,32 @@ def best_so_far_curve(rows: Sequence[TrialRow]) -> str:
     return plot.render("best reward so far")
 
 
+def learning_curves(rows: Sequence[TrialRow], metric: str) -> str:
+    """Each trial's intermediate values against their step, one line per trial coloured
+    by status; a pruned trial ends in a marked dot where it was stopped."""
+    with_curve = [row for row in rows if row.curve and not row.cached]
+    xs = [float(s) for row in with_curve for s, _ in row.curve]
+    ys = [v for row in with_curve for _, v in row.curve]
+    plot = Plot(LinearScale.fit(xs, integer=True), LinearScale.fit(ys), "step", metric)
+    for row in with_curve:
+        color = STATUS_COLORS.get(row.status, MUTED)
+        plot.legend(row.status, color)
+        points = [(float(s), v) for s, v in row.curve]
+        plot.line(points, color)
+        last_step, last_value = row.curve[-1]
+        if row.status == "pruned":
+            title = f"trial {row.step}: pruned at step {last_step}, {metric} {fmt(last_value)}"
+            plot.circle(last_step, last_value, color, title, r=5.0)
+        else:
+            title = (
+                f"trial {row.step}: {row.status}, {metric} {fmt(last_value)} at step {last_step}"
+            )
+            plot.circle(last_step, last_value, color, title, r=2.5)
+    if not with_curve:
+        plot.text(_mid(plot.x), _mid(plot.y), "no intermediate values recorded")
+    return plot.render(f"{metric} per step, per trial")
+
+
 def group_effect(groups: Sequence[GroupStat], x_label: str, label: str) -> str:
     """Per value: every reward as a dot, the mean as a diamond, ±1 std as an error bar."""
     labels = tuple(

@@ -30,6 +30,7 @@ STATUS_COLORS = {
     "metric_missing": "#9467bd",
     "constraint_failed": "#7f7f7f",
     "dry_run": "#bcbd22",
+    "pruned": "#8c564b",
 }
 ACCENT = "#2ca02c"
 MUTED = "#9aa4ae"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.registry import build_agent, load_agent
+from tunegym.budget import TimeBudget
 from tunegym.env.base import TrialEnv
 from tunegym.env.live import LiveEnv
 from tunegym.env.observers import StepObserver
@@ -44,6 +46,24 @@ class JobOptions:
     progress: bool = True
     verbosity: int = 1
     log_file: Path | None = None
+    run_deadline: float | None = None
+    """``time.monotonic()`` when the run's ``--budget`` is spent (every job stops there)."""
+    budget_grace_s: float | None = None
+    """``--budget-grace``: overrides each job's ``agent.budget_grace_s``."""
+
+
+def time_budget_of(job: Job, options: JobOptions) -> TimeBudget | None:
+    """The job iteration's time budget: ``agent.budget_s``, cut to what is left of the
+    run's ``--budget`` (``None`` when neither is set)."""
+    spec = job.workload.agent
+    seconds = spec.budget_s
+    if options.run_deadline is not None:
+        left = max(0.0, options.run_deadline - time.monotonic())
+        seconds = left if seconds is None else min(seconds, left)
+    if seconds is None:
+        return None
+    grace = options.budget_grace_s if options.budget_grace_s is not None else spec.budget_grace_s
+    return TimeBudget(seconds, grace)
 
 
 def open_env(
@@ -120,9 +140,20 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
     try:
         with progress:
             if agent_driven:
+                budget = time_budget_of(job, options)
                 record.exit_code = _run_agent(
-                    job, env, agent_type, max_steps, seed, parallel, record, tuple(earlier)
+                    job,
+                    env,
+                    agent_type,
+                    max_steps,
+                    seed,
+                    parallel,
+                    record,
+                    tuple(earlier),
+                    budget,
                 )
+                if budget is not None:
+                    record.extra["budget"] = budget.summary()
             else:
                 _run_once(env)
                 record.exit_code = 0
@@ -145,6 +176,7 @@ def _run_agent(
     parallel: int,
     record: JobRecord,
     earlier_budgets: tuple[int, ...] = (),
+    budget: TimeBudget | None = None,
 ) -> int:
     spec = job.workload.agent
     agent_cls = load_agent(agent_type)
@@ -159,6 +191,7 @@ def _run_agent(
         objectives=tuple(spec.objectives) if spec.objectives else None,
         folder=record.folder,
         base_dir=job.workload_dir,
+        time_budget=budget,
     )
     agent = build_agent(agent_cls, env, config)
     if spec.warm_start is not None:

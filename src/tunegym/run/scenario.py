@@ -13,6 +13,7 @@ writer: a second ``tunegym run --resume`` of the same folder is refused).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,6 +65,11 @@ class RunOptions:
     """Settings per runner name that override the workloads' (``ray_address`` adds
     ``{"ray": {"address": ...}}``)."""
 
+    budget_s: float | None = None
+    """``--budget``: wall-clock seconds for the whole run (from :meth:`job_options`)."""
+    budget_grace_s: float | None = None
+    """``--budget-grace``: running trials get this long once a budget is spent."""
+
     def job_options(self) -> JobOptions:
         overrides = {k: dict(v) for k, v in self.runner_overrides.items()}
         if self.ray_address is not None:
@@ -79,6 +85,8 @@ class RunOptions:
             progress=self.progress,
             verbosity=self.verbosity,
             log_file=self.log_file,
+            run_deadline=None if self.budget_s is None else time.monotonic() + self.budget_s,
+            budget_grace_s=self.budget_grace_s,
         )
 
 

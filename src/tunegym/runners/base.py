@@ -9,14 +9,77 @@ folder that does not exist) and re-raises interrupts after cleaning up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from tunegym.trial.status import TrialStatus
 
-__all__ = ["Runner", "RunnerContext", "TrialResult", "TrialSpec", "TrialStatus"]
+__all__ = ["Runner", "RunnerContext", "StopSignal", "TrialResult", "TrialSpec", "TrialStatus"]
+
+
+class StopSignal:
+    """A request to stop one running trial now (a pruner's decision, a spent time budget).
+
+    The env that owns the trial calls :meth:`stop`; the runner running it registered a
+    callback with :meth:`on_stop` that ends the trial at once (its process group, Slurm
+    job or Ray task), and :meth:`run` then returns as it would for any killed trial. The
+    env, which asked, records the trial with :attr:`status` (the runner's own status is
+    overridden). The first :meth:`stop` wins; later ones change nothing.
+
+    A signal does not cross a process boundary: a pickled copy (a Ray task's spec) is a
+    fresh, unset signal, so only the runner in the driver acts on it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self.status: TrialStatus | None = None
+        self.reason: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StopSignal, ())
+
+    @property
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the signal is set or ``timeout`` passes; whether it is set."""
+        return self._event.wait(timeout)
+
+    def stop(self, status: TrialStatus, reason: str) -> bool:
+        """Ask the trial to stop, recorded as ``status`` because of ``reason``; whether
+        this call set the signal (``False``: it was set before)."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self.status, self.reason = TrialStatus(status), reason
+            self._event.set()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback()
+        return True
+
+    def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the signal is set (at once when it is already set);
+        returns a function that unregisters it (call it when the trial is over)."""
+        with self._lock:
+            fired = self._event.is_set()
+            if not fired:
+                self._callbacks.append(callback)
+        if fired:
+            callback()
+
+        def forget() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return forget
 
 
 @dataclass(frozen=True)
@@ -50,6 +113,8 @@ class TrialSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
     kill_grace_s: float = 5.0
+    stop: StopSignal | None = field(default=None, compare=False)
+    """Set by the env to stop the trial before it ends (see :class:`StopSignal`)."""
 
     def __post_init__(self) -> None:
         argv = tuple(self.argv)

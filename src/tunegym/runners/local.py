@@ -59,6 +59,9 @@ COMMAND_NAME = "command.txt"
 _INTERRUPT_GRACE_S = 1.0
 """Grace between SIGTERM and SIGKILL when the runner itself is interrupted (Ctrl-C)."""
 
+_STOP_GRACE_S = 0.5
+"""Grace between SIGTERM and SIGKILL when the env stops a trial (pruned, budget spent)."""
+
 _REAP_WAIT_S = 2.0
 """How long to wait, after SIGKILL, for the group's processes to actually be gone."""
 
@@ -219,6 +222,21 @@ class LocalRunner:
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
 
+    def _stop_trial(self, pgid: int) -> None:
+        """The env asked to stop this trial (``spec.stop``): SIGTERM to its group now,
+        SIGKILL :data:`_STOP_GRACE_S` later if its leader is still being waited for (the
+        leader stays unreaped until then, so the group id cannot have been reused)."""
+
+        def kill(sig: int) -> None:
+            with self._lock:
+                if pgid in self._active:
+                    signal_group(pgid, sig)
+
+        kill(signal.SIGTERM)
+        timer = threading.Timer(_STOP_GRACE_S, kill, args=(signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` to completion and report what happened; see the class docstring."""
         if self._cancelled:
@@ -270,6 +288,10 @@ class LocalRunner:
             with _trials.lock:
                 _trials.leaders.add(proc.pid)
             mine = _Escapees(f"{TAG_VARIABLE}={tag}\0".encode(), serial)
+            forget = None
+            if spec.stop is not None:
+                pid = proc.pid
+                forget = spec.stop.on_stop(lambda: self._stop_trial(pid))
             try:
                 pidfd = _open_pidfd(proc.pid)
                 exited = _wait_exit(proc, pidfd, spec.timeout_s)
@@ -278,6 +300,8 @@ class LocalRunner:
                 _sweep_trial(proc, pidfd, min(spec.kill_grace_s, _INTERRUPT_GRACE_S), mine)
                 raise
             finally:
+                if forget is not None:
+                    forget()
                 with self._lock:
                     self._active.discard(proc.pid)
                 with _trials.lock:

@@ -17,6 +17,9 @@ Failure contract, on top of the :class:`~tunegym.runners.base.Runner` one:
   its trial in short slices, so the ``KeyboardInterrupt`` that ``ray.cancel`` raises in it
   arrives, and it kills the trial's process group before it ends. A task that does not
   end anyway is force-cancelled a few seconds later.
+- A trial whose ``spec.stop`` is set (pruned, or the time budget spent) is cancelled the
+  same way, alone; it needs ``shared_fs = true`` to be pruned, since only then is its
+  output readable while it runs.
 - A cluster tunegym cannot reach is a one-line :class:`~tunegym.errors.TunegymError`
   (nothing listening, or refused, typically for token authentication: it says to set
   ``RAY_AUTH_MODE=token``), not an internal error.
@@ -206,6 +209,7 @@ class RayRunner:
         ref = self._task.remote(spec, inputs)
         with self._lock:
             self._active.add(ref)
+        forget = spec.stop.on_stop(lambda: self._stop_one(ref)) if spec.stop else None
         try:
             result, outputs = self.ray.get(ref)
         except self.ray.exceptions.TaskCancelledError:
@@ -222,6 +226,8 @@ class RayRunner:
             self._stop([ref], wait_s=FORCE_CANCEL_AFTER_S)  # Ctrl-C in this thread
             raise
         finally:
+            if forget is not None:
+                forget()
             with self._lock:
                 self._active.discard(ref)
                 self._cancelled.discard(ref)
@@ -242,6 +248,15 @@ class RayRunner:
             self._cancelled.update(refs)
         if refs:
             threading.Thread(target=self._stop, args=(refs,), daemon=True).start()
+
+    def _stop_one(self, ref: Any) -> None:
+        """The env asked to stop this trial (``spec.stop``): cancel its task, as
+        :meth:`cancel_all` does for all (the task kills the trial's process group)."""
+        with self._lock:
+            if ref not in self._active:
+                return
+            self._cancelled.add(ref)
+        threading.Thread(target=self._stop, args=([ref],), daemon=True).start()
 
     def _stop(self, refs: list[Any], wait_s: float = FORCE_CANCEL_AFTER_S) -> None:
         """Cancel ``refs`` gracefully; force-cancel those still running ``wait_s`` later."""

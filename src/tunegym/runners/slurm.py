@@ -21,8 +21,9 @@ known return code (``None``) unless its script still wrote one.
 ``sbatch`` refusing a script stops the run: :class:`SlurmSubmitError` with sbatch's reason
 on one line, raised for that trial and for every later one without submitting again.
 Ctrl-C runs ``scancel`` on the job before re-raising; :meth:`SlurmRunner.cancel_all`
-cancels every active job (and a job whose submission was under way). ``dry_run`` writes
-the scripts (and ``command.txt``, like the local dry run) and submits nothing.
+cancels every active job (and a job whose submission was under way); a trial whose
+``spec.stop`` is set (pruned, or the time budget spent) has its own job cancelled.
+``dry_run`` writes the scripts (and ``command.txt``, like the local dry run) and submits nothing.
 
 In batch mode, the trials dispatched together (the parallel loop dispatches a whole grid
 at once) are gathered for ``batch_window_s`` and submitted as one job array whose tasks
@@ -345,8 +346,23 @@ class SlurmRunner:
         with self._lock:
             epoch = self._cancel_epoch
         job_id = self._submit(script, epoch)
-        outcome = self._wait(job_id, [cwd])[0]
+        forget = spec.stop.on_stop(lambda: self._cancel_job(job_id)) if spec.stop else None
+        try:
+            outcome = self._wait(job_id, [cwd])[0]
+        finally:
+            if forget is not None:
+                forget()
         return self._finish(spec, outcome, started_at, t0)
+
+    def _cancel_job(self, job_id: str) -> None:
+        """The env asked to stop this trial (``spec.stop``): ``scancel`` its job now (the
+        wait then ends in a few tenths of a second)."""
+        with self._lock:
+            if job_id not in self._active:
+                return
+            self._cancelled.add(job_id)
+            self._wake.notify_all()
+        _scancel(job_id)
 
     # -- batch mode ------------------------------------------------------------------------
     def _run_in_batch(self, spec: TrialSpec) -> TrialResult:

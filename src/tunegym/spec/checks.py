@@ -20,6 +20,7 @@ from tunegym.spec.models import (
     env_name_problem,
     param_name_problem,
 )
+from tunegym.spec.pruning import pruner_problems
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
@@ -39,6 +40,7 @@ def check_workload(workload: WorkloadSpec) -> list[tuple[Loc, str]]:
         *_check_search(workload),
         *_check_live(workload),
         *_check_runner(workload),
+        *pruner_problems(workload),
     ]
 
 
@@ -237,6 +239,8 @@ def _check_metrics(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
         if metric.name in seen:
             yield ("metrics", i, "name"), f"metric {metric.name!r} is declared twice"
         seen.add(metric.name)
+        if not metric.has_extractor:
+            continue  # progress only: its form is checked with the pruner
         try:
             build_extractor(MetricSource.of(metric))
         except ValueError as exc:

@@ -146,6 +146,13 @@ class MetricSpec(_Strict):
     regex_timeout_s: float | None = Field(default=None, gt=0, le=3600)
     """``regex`` only: the longest its search of stdout may take (unset: 10 s); past it the
     trial is ``metric_missing`` with that reason (a pattern that backtracks never hangs)."""
+    progress: str | None = None
+    """Intermediate values read while the trial runs: a regex over stdout lines whose two
+    groups are the step and the value (``'epoch (\\d+) loss=(\\S+)'``), or named groups
+    ``step`` and ``value``. Without regex/json/csv the final value is the last point."""
+    progress_file: str | None = None
+    """Intermediate values from a JSON-lines file in the trial folder, one object per
+    point: ``{"step": 3, "<name>": 0.41}`` (or ``"value"``)."""
 
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
@@ -154,20 +161,35 @@ class MetricSpec(_Strict):
     @model_validator(mode="after")
     def _one_extractor(self) -> MetricSpec:
         given = [k for k in ("regex", "json_path", "csv") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if self.progress is not None and self.progress_file is not None:
+            raise ValueError("give progress (a regex over stdout) or progress_file, not both")
+        if len(given) > 1 or (not given and not self.has_progress):
             raise ValueError(
                 "give exactly one extractor: regex = '...', json = 'file.json:path' "
-                f"or csv = 'file.csv:column' (got {len(given)})"
+                f"or csv = 'file.csv:column' (got {len(given)}); or only progress = '...' "
+                "or progress_file = '...' (the final value is then the last point)"
             )
         if self.regex is None and self.regex_timeout_s is not None:
             raise ValueError("regex_timeout_s bounds a regex search; this metric has no regex")
         return self
 
     @property
-    def kind(self) -> Literal["regex", "json", "csv"]:
+    def has_progress(self) -> bool:
+        """Whether the metric's intermediate values are read while the trial runs."""
+        return self.progress is not None or self.progress_file is not None
+
+    @property
+    def has_extractor(self) -> bool:
+        """Whether the final value has an extractor of its own (else: the last point)."""
+        return any(v is not None for v in (self.regex, self.json_path, self.csv))
+
+    @property
+    def kind(self) -> Literal["regex", "json", "csv", "progress"]:
         if self.regex is not None:
             return "regex"
-        return "json" if self.json_path is not None else "csv"
+        if self.json_path is not None:
+            return "json"
+        return "csv" if self.csv is not None else "progress"
 
     @property
     def source(self) -> str:
@@ -185,6 +207,54 @@ class PenaltySpec(_Strict):
 
     constraint_failure: float = -1.0e9
     metric_failure: float = -1.0e9
+
+
+PRUNER_TYPES = ("median", "percentile", "successive_halving", "hyperband", "none")
+
+
+class PrunerSpec(_Strict):
+    """``[agent.pruner]``: stop trials whose intermediate values are clearly worse.
+
+    Built on Optuna's pruners. Which options apply depends on ``type`` (checked with the
+    workload, so each misplaced option is named): median and percentile take
+    ``n_startup_trials``, ``n_warmup_steps``, ``interval_steps`` (percentile also
+    ``percentile``); successive_halving takes ``min_resource``, ``reduction_factor``,
+    ``min_early_stopping_rate``; hyperband takes ``min_resource``, ``max_resource``,
+    ``reduction_factor``.
+    """
+
+    type: Literal["median", "percentile", "successive_halving", "hyperband", "none"] = "median"
+    """Which Optuna pruner judges the trials (``none``: record curves, prune nothing)."""
+    metric: str | None = None
+    """The metric whose progress is watched; default: the one metric with progress."""
+    direction: Literal["max", "min"] | None = None
+    """Whether a higher or a lower intermediate value is better; default: from the reward
+    (``identity`` of that metric: max, ``negative``/``inverse``: min)."""
+    n_startup_trials: int | None = Field(default=None, ge=0)
+    """median, percentile: no trial is pruned before this many completed (Optuna: 5)."""
+    n_warmup_steps: int | None = Field(default=None, ge=0)
+    """median, percentile: no trial is pruned before it passed this step (Optuna: 0)."""
+    interval_steps: int | None = Field(default=None, ge=1)
+    """median, percentile: judge every this many steps (Optuna: 1)."""
+    percentile: float | None = Field(default=None, ge=0, le=100)
+    """percentile (required): a trial worse than this percentile at its step is pruned."""
+    min_resource: int | Literal["auto"] | None = None
+    """successive_halving, hyperband: the step of the first rung (Optuna: auto / 1)."""
+    max_resource: int | Literal["auto"] | None = None
+    """hyperband: the last step a trial reaches (Optuna: auto, from the first trial)."""
+    reduction_factor: int | None = Field(default=None, ge=2)
+    """successive_halving, hyperband: keep 1 in this many at each rung (Optuna: 4 / 3)."""
+    min_early_stopping_rate: int | None = Field(default=None, ge=0)
+    """successive_halving: how many rungs to skip before pruning (Optuna: 0)."""
+    poll_interval_s: float = Field(default=0.2, gt=0, le=60)
+    """How often a running trial's progress is read."""
+
+    @field_validator("min_resource", "max_resource")
+    @classmethod
+    def _positive(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f'must be at least 1 (or "auto"), got {value}')
+        return value
 
 
 class AgentSpec(_Strict):
@@ -209,6 +279,14 @@ class AgentSpec(_Strict):
     """With env params: the robust best is chosen among actions measured under at least
     this many draws (or every env-param combination, when there are fewer); agents spend
     part of the budget re-measuring promising actions to get there."""
+    pruner: PrunerSpec | None = None
+    """``[agent.pruner]``: stop trials whose progress is clearly worse (needs a metric
+    with ``progress`` or ``progress_file``)."""
+    budget_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    """Wall-clock budget of a job iteration: once spent, no new trial starts."""
+    budget_grace_s: float | None = Field(default=None, ge=0, le=MAX_TIMEOUT_S)
+    """When the budget is spent, running trials get this long, then are stopped
+    (``timeout``); unset: they run to their end."""
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:

@@ -35,6 +35,9 @@ class TrialRow:
     error: str | None = None
     """Why the trial failed, in words (the runner's reason, the missing metrics, the
     constraint that did not hold); ``None`` for a trial that succeeded."""
+    curve: tuple[tuple[int, float], ...] = ()
+    """Its intermediate values ``(step, value)`` read while it ran (a metric with
+    ``progress``), in step order; a pruned trial's last point is where it was stopped."""
 
     def __post_init__(self) -> None:
         status = self.status
@@ -62,6 +65,8 @@ class Feedback:
     cached: bool = False
     samples: tuple[Feedback, ...] = ()
     """With ``repeats``: the feedback of every repeat this one averages (else empty)."""
+    curve: tuple[tuple[int, float], ...] = ()
+    """The row's intermediate values (see :attr:`TrialRow.curve`)."""
 
     @property
     def succeeded(self) -> bool:
@@ -79,6 +84,7 @@ class Feedback:
             row.reward,
             row.status,
             row.cached,
+            curve=row.curve,
         )
 
 

@@ -26,6 +26,9 @@ class TrialStatus(StrEnum):
     """Refused before running: a constraint over its params does not hold."""
     DRY_RUN = "dry_run"
     """``--dry-run``: its command was written down (``command.txt``), nothing ran."""
+    PRUNED = "pruned"
+    """Stopped early by the pruner (``[agent.pruner]``): its intermediate values were
+    worse than the others' at the same step; its curve records how far it got."""
     RUNNING = "running"
     """Dispatched, no row yet (a resume plan's unfinished trial); never a row's status."""
 
@@ -60,7 +63,13 @@ class TrialStatus(StrEnum):
 _SCORED = frozenset({TrialStatus.OK, TrialStatus.CACHED})
 _SUCCEEDED = _SCORED | {TrialStatus.DRY_RUN}
 _CACHEABLE = frozenset(
-    {TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.METRIC_MISSING}
+    {
+        TrialStatus.OK,
+        TrialStatus.FAILED,
+        TrialStatus.TIMEOUT,
+        TrialStatus.METRIC_MISSING,
+        TrialStatus.PRUNED,
+    }
 )
 _RUNNER = frozenset({TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMEOUT})
 

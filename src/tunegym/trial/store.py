@@ -12,9 +12,10 @@ import csv
 import json
 import math
 import sqlite3
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,15 @@ CREATE TABLE IF NOT EXISTS episodes (
     truncated    INTEGER NOT NULL,
     seed         INTEGER,
     PRIMARY KEY (job, iteration, episode)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS curves (
+    job           TEXT    NOT NULL,
+    iteration     INTEGER NOT NULL,
+    step          INTEGER NOT NULL,   -- the trial
+    progress_step INTEGER NOT NULL,   -- the step of its intermediate value (an epoch)
+    value         REAL    NOT NULL,
+    at            REAL    NOT NULL,   -- Unix time it was read
+    PRIMARY KEY (job, iteration, step, progress_step)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dispatched (
     job         TEXT    NOT NULL,
@@ -124,6 +134,8 @@ class TrialDatabase:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
         self._seq: dict[tuple[str, int], int] = {}
+        self._lock = threading.RLock()
+        """Held around the curve statements, which watcher threads run."""
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -199,22 +211,71 @@ class TrialDatabase:
         return [(step, json.loads(a), json.loads(e)) for step, a, e in cursor]
 
     def rows(self, job: str, iteration: int) -> list[TrialRow]:
-        """The rows of one job iteration, in the order they were recorded."""
-        return _decode_rows(
+        """The rows of one job iteration, in the order they were recorded (each with its
+        curve, when it has one)."""
+        rows = _decode_rows(
             self._read(
                 f"SELECT {_ROW_COLUMNS} FROM trials WHERE job = ? AND iteration = ? ORDER BY seq",
                 (job, iteration),
             )
         )
+        curves = {step: points for (_, step), points in self.curves(job, iteration).items()}
+        return _with_curves(rows, lambda row: curves.get(row.step))
 
     def job_rows(self, job: str) -> list[TrialRow]:
-        """Every row of ``job``, all iterations, in (iteration, step) order."""
-        return _decode_rows(
-            self._read(
-                f"SELECT {_ROW_COLUMNS} FROM trials WHERE job = ? ORDER BY iteration, step",
-                (job,),
-            )
+        """Every row of ``job``, all iterations, in (iteration, step) order (with curves)."""
+        records = self._read(
+            f"SELECT iteration, {_ROW_COLUMNS} FROM trials WHERE job = ? ORDER BY iteration, step",
+            (job,),
         )
+        rows = _decode_rows([record[1:] for record in records])
+        curves = self.curves(job)
+        keys = iter([(int(record[0]), row.step) for record, row in zip(records, rows, strict=True)])
+        return _with_curves(rows, lambda row: curves.get(next(keys)))
+
+    # -- intermediate values -------------------------------------------------------------
+    def add_points(
+        self, job: str, iteration: int, step: int, points: list[tuple[int, float]]
+    ) -> None:
+        """Record intermediate values of trial ``step`` as they are read (a crash keeps
+        them). Safe to call from a watcher thread while the main thread records rows."""
+        now = time.time()
+        with self._lock:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?, ?)",
+                [(job, iteration, step, s, v, now) for s, v in points],
+            )
+
+    def clear_curve(self, job: str, iteration: int, step: int) -> None:
+        """Forget trial ``step``'s points (it runs again after a crash)."""
+        with self._lock:
+            self.conn.execute(
+                "DELETE FROM curves WHERE job = ? AND iteration = ? AND step = ?",
+                (job, iteration, step),
+            )
+
+    def curves(
+        self, job: str, iteration: int | None = None
+    ) -> dict[tuple[int, int], tuple[tuple[int, float], ...]]:
+        """``{(iteration, step): ((progress_step, value), ...)}`` of ``job`` (one
+        iteration, or all), points in step order; empty for a run made before curves were
+        recorded."""
+        sql = "SELECT iteration, step, progress_step, value FROM curves WHERE job = ?"
+        args: tuple[Any, ...] = (job,)
+        if iteration is not None:
+            sql += " AND iteration = ?"
+            args = (job, iteration)
+        try:
+            with self._lock:
+                records = self.conn.execute(
+                    sql + " ORDER BY iteration, step, progress_step", args
+                ).fetchall()
+        except sqlite3.OperationalError:  # a read-only database from before the table
+            return {}
+        out: dict[tuple[int, int], list[tuple[int, float]]] = {}
+        for it, step, progress_step, value in records:
+            out.setdefault((int(it), int(step)), []).append((int(progress_step), float(value)))
+        return {key: tuple(points) for key, points in out.items()}
 
     def insert_episode(self, job: str, iteration: int, episode: Episode) -> None:
         total = episode.total_reward if math.isfinite(episode.total_reward) else None
@@ -280,6 +341,16 @@ def _decode_rows(records: list[tuple[Any, ...]]) -> list[TrialRow]:
         TrialRow(step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err)
         for step, a, e, o, r, s, c, rc, d, t, err in records
     ]
+
+
+def _with_curves(
+    rows: list[TrialRow], curve_of: Callable[[TrialRow], tuple[tuple[int, float], ...] | None]
+) -> list[TrialRow]:
+    out = []
+    for row in rows:
+        curve = curve_of(row)
+        out.append(replace(row, curve=curve) if curve else row)
+    return out
 
 
 def _finite(observation: Mapping[str, float]) -> dict[str, float]:
@@ -354,6 +425,18 @@ class TrialStore:
     def rows(self) -> list[TrialRow]:
         """This job iteration's rows in the order they were recorded."""
         return self.db.rows(self.job, self.iteration)
+
+    def add_points(self, step: int, points: list[tuple[int, float]]) -> None:
+        """Record intermediate values of trial ``step`` (see :meth:`TrialDatabase.add_points`)."""
+        if points:
+            self.db.add_points(self.job, self.iteration, step, points)
+
+    def clear_curve(self, step: int) -> None:
+        self.db.clear_curve(self.job, self.iteration, step)
+
+    def curves(self) -> dict[int, tuple[tuple[int, float], ...]]:
+        """``{step: points}`` of this job iteration."""
+        return {s: c for (_, s), c in self.db.curves(self.job, self.iteration).items()}
 
     def record_episode(self, episode: Episode) -> None:
         """Commit a finished episode (live jobs)."""

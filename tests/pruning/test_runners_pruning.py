@@ -1,0 +1,143 @@
+"""Pruning works the same with the Ray and Slurm runners: the running trial's progress is
+read from its folder (Ray with ``shared_fs``; Slurm's output file is ``stdout.txt``) and a
+pruned trial's task or job is cancelled, its processes gone."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunegym.env.workload import EnvSettings
+from tunegym.run import open_env
+from tunegym.runners.base import StopSignal, TrialSpec
+from tunegym.runners.local import LocalRunner
+from tunegym.spec import load
+from tunegym.spec.models import RaySpec, SlurmSpec
+from tunegym.trial import TrialDatabase, TrialStore
+from tunegym.trial.status import TrialStatus
+
+
+@pytest.fixture(scope="module")
+def ray_two_cpus() -> Iterator[Any]:
+    """A local Ray (``ray.init(num_cpus=2)``), or the one the session already started."""
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _ray(request: pytest.FixtureRequest) -> Any:
+    request.getfixturevalue("ray_two_cpus")
+    from tunegym.runners.ray import RayRunner
+
+    return RayRunner(RaySpec(shared_fs=True))
+
+
+def _slurm(request: pytest.FixtureRequest) -> Any:
+    request.getfixturevalue("slurm_plain")
+    from tunegym.runners.slurm import SlurmRunner
+
+    return SlurmRunner(SlurmSpec(poll_interval_s=0.2), job_name="tunegym-pruning")
+
+
+RUNNERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
+    "local": lambda request: LocalRunner(),
+    "ray": _ray,
+    "slurm": _slurm,
+}
+
+
+@pytest.fixture(params=list(RUNNERS))
+def any_runner(request: pytest.FixtureRequest) -> Any:
+    return RUNNERS[request.param](request)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _gone(pids: list[int], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+HANG = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open(sys.argv[1], "w").write(f"{os.getpid()} {child.pid}")
+print("epoch 1 loss=9.0", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_stop_signal_ends_a_running_trial_and_its_group(any_runner: Any, tmp_path: Path) -> None:
+    import sys
+    import threading
+
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    pids_file = tmp_path / "pids"
+    stop = StopSignal()
+    spec = TrialSpec((sys.executable, "-c", HANG, str(pids_file)), cwd, stop=stop)
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(any_runner.run(spec)), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
+        assert time.monotonic() < deadline, "the trial never started"
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
+    assert not stop.stop(TrialStatus.TIMEOUT, "later"), "the first stop wins"
+    worker.join(60)
+    assert not worker.is_alive(), "run() did not return after the stop"
+    assert results[0].status != "ok"
+    assert _gone(pids, 10), "a process of the stopped trial is still running"
+    assert "epoch 1 loss=9.0" in (cwd / "stdout.txt").read_text()
+
+
+def test_pruning_with_each_runner(
+    any_runner: Any,
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    trainer_workload: Callable[..., dict[str, Any]],
+) -> None:
+    data = trainer_workload()
+    data["command"] = [*data["command"], "--sleep=0.2"]
+    (job,) = load(write_toml("trainer.toml", data)).jobs
+    db = TrialDatabase(tmp_path / "trials.sqlite")
+    store = TrialStore(db, job.name, 0, tmp_path / "trainer" / "0", [])
+    env = open_env(job, store, any_runner, EnvSettings())
+    try:
+        rows = [env.step({"lr": lr})[3]["row"] for lr in (0.3, 0.35)]
+        assert [r.status for r in rows] == ["ok", "ok"]
+        assert len(rows[0].curve) == 6
+        bad = env.step({"lr": 2.5})[3]["row"]
+        assert bad.status == "pruned" and bad.curve[0] == (1, 3.2) and len(bad.curve) < 6
+        pids = [int(p) for p in (env.sweep.trial_dir(bad.step) / "pids.txt").read_text().split()]
+        assert _gone(pids, 10)
+        assert store.curves()[bad.step] == bad.curve
+    finally:
+        env.close()
+        db.close()

@@ -1,0 +1,82 @@
+"""PruningStudy: Optuna's pruners over the curves of a job's trials."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunegym.pruning import PruningStudy, build_pruner
+from tunegym.spec.models import PrunerSpec
+from tunegym.trial.status import TrialStatus
+
+
+def _complete(study: PruningStudy, key: int, curve: list[tuple[int, float]]) -> None:
+    for step, value in curve:
+        study.report(key, step, value)
+    study.finish(key, TrialStatus.OK, curve)
+
+
+def test_median_prunes_a_trial_worse_than_the_median_at_the_same_step() -> None:
+    study = PruningStudy(PrunerSpec(type="median", n_startup_trials=2), "min")
+    _complete(study, 1, [(1, 1.0), (2, 0.5)])
+    _complete(study, 2, [(1, 1.2), (2, 0.6)])
+    assert study.report(3, 1, 1.1) is False  # between the two: not worse than the median
+    assert study.report(4, 1, 5.0) is True
+    study.finish(4, TrialStatus.PRUNED, [(1, 5.0)])
+    assert study.pruned == [4]
+
+
+def test_direction_max_prunes_low_values() -> None:
+    study = PruningStudy(PrunerSpec(type="median", n_startup_trials=1), "max")
+    _complete(study, 1, [(1, 0.8)])
+    assert study.report(2, 1, 0.1) is True
+    assert study.report(3, 1, 0.9) is False
+
+
+def test_startup_trials_are_never_pruned_and_restored_trials_count() -> None:
+    spec = PrunerSpec(type="median", n_startup_trials=2)
+    study = PruningStudy(spec, "min")
+    _complete(study, 1, [(1, 1.0)])
+    assert study.report(2, 1, 100.0) is False  # one completed trial: still starting up
+    resumed = PruningStudy(spec, "min")
+    resumed.restore(TrialStatus.OK, [(1, 1.0)])
+    resumed.restore(TrialStatus.OK, [(1, 1.1)])
+    resumed.restore(TrialStatus.PRUNED, [(1, 9.0)])
+    assert len(resumed) == 3
+    assert resumed.report(7, 1, 100.0) is True
+
+
+def test_successive_halving_keeps_the_best_fraction_at_each_rung() -> None:
+    spec = PrunerSpec(type="successive_halving", min_resource=1, reduction_factor=2)
+    study = PruningStudy(spec, "min")
+    verdicts = [study.report(k, 1, float(k)) for k in range(1, 9)]
+    assert verdicts[0] is False and verdicts[-1] is True
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        (PrunerSpec(type="median"), "MedianPruner"),
+        (PrunerSpec(type="percentile", percentile=25.0), "PercentilePruner"),
+        (PrunerSpec(type="successive_halving"), "SuccessiveHalvingPruner"),
+        (PrunerSpec(type="hyperband", max_resource=9), "HyperbandPruner"),
+        (PrunerSpec(type="none"), "NopPruner"),
+    ],
+)
+def test_each_type_is_built_on_its_optuna_pruner(spec: PrunerSpec, name: str) -> None:
+    assert type(build_pruner(spec)).__name__ == name
+
+
+def test_hyperband_prunes_in_its_brackets() -> None:
+    spec = PrunerSpec(type="hyperband", min_resource=1, max_resource=9, reduction_factor=3)
+    study = PruningStudy(spec, "min")
+    pruned = 0
+    for key in range(1, 30):
+        stopped = False
+        for step in range(1, 10):
+            if study.report(key, step, float(key) + 1.0 / step):
+                stopped = True
+                break
+        curve = [(1, float(key))]
+        study.finish(key, TrialStatus.PRUNED if stopped else TrialStatus.OK, curve)
+        pruned += stopped
+    assert 0 < pruned < 29

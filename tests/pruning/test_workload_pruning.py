@@ -1,0 +1,184 @@
+"""A running command's progress is read, recorded and judged; a pruned trial is stopped
+at once (its whole process group), recorded ``pruned`` with its curve, and a resumed run
+keeps both."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tunegym.agents.base import AgentConfig
+from tunegym.agents.random_search import RandomAgent
+from tunegym.loop import TrialLoop
+from tunegym.trial.status import TrialStatus
+
+
+def pids_of(trial_dir: Path) -> list[int]:
+    return [int(p) for p in (trial_dir / "pids.txt").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _grid(env: Any, lrs: list[float]) -> list[Any]:
+    return [env.step({"lr": lr})[3]["row"] for lr in lrs]
+
+
+def test_a_pruned_trial_is_stopped_at_once_and_recorded_with_its_curve(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload()
+    data["command"] = [*data["command"], "--hang=60"]  # only a stop ends a trial early...
+    data["params"] = {"lr": [0.3, 0.35, 2.5]}
+    env = open_env_of({**data, "command": data["command"][:-1]})  # ...but not the first two
+    good = _grid(env, [0.3, 0.35])
+    assert [r.status for r in good] == ["ok", "ok"]
+    assert good[0].curve == tuple((e, round(1.0 / e, 5)) for e in range(1, 7))
+    assert good[0].observation["loss"] == good[0].curve[-1][1]  # progress only: last point
+    env.close()
+
+    env = open_env_of(data)
+    env.resume()  # the same run folder: the two finished trials are in the study
+    t0 = time.monotonic()
+    row = env.step({"lr": 2.5})[3]["row"]
+    took = time.monotonic() - t0
+    assert row.status is TrialStatus.PRUNED
+    assert row.curve[0] == (1, 3.2)  # worse than the median at its first epoch already
+    assert row.error == "pruned at step 1: loss = 3.2"
+    assert row.curve[-1][0] < 6  # what it printed before it was stopped is kept too
+    assert took < 30, "the trial hangs for 60 s unless it is stopped"
+    for pid in pids_of(env.sweep.trial_dir(row.step)):
+        assert not _alive(pid), "a process of the pruned trial is still running"
+    assert env.store.curves()[row.step] == row.curve  # recorded as it was read
+
+
+def test_the_pruned_group_is_gone_within_a_second_of_the_decision(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload()
+    env = open_env_of(data)
+    _grid(env, [0.3, 0.35])
+    env.close()
+    data["command"] = [*data["command"], "--hang=60"]
+    env = open_env_of(data)
+    env.resume()
+    decided: list[float] = []
+    study = env.pruning
+    original = study.report
+
+    def report(key: int, step: int, value: float) -> bool:
+        verdict = original(key, step, value)
+        if verdict:
+            decided.append(time.monotonic())
+        return verdict
+
+    study.report = report  # type: ignore[method-assign]
+    row = env.step({"lr": 2.5})[3]["row"]
+    ended = time.monotonic()
+    assert row.status == "pruned" and len(decided) == 1
+    assert ended - decided[0] < 1.0  # the runner returned once the whole group was gone
+    assert not any(_alive(pid) for pid in pids_of(env.sweep.trial_dir(row.step)))
+
+
+def test_resume_keeps_pruning_decisions_and_curves(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload()
+    env = open_env_of(data)
+    rows = _grid(env, [0.3, 0.35, 2.5])
+    assert [r.status for r in rows] == ["ok", "ok", "pruned"]
+    env.close()
+
+    resumed = open_env_of(data)
+    plan = resumed.resume()
+    assert [item.row.status for item in plan] == ["ok", "ok", "pruned"]
+    assert [item.row.curve for item in plan] == [r.curve for r in rows]
+    assert len(resumed.pruning) == 3  # the decisions count for the next trials
+    # A repeat of the pruned action is answered from the cache, still pruned.
+    again = resumed.step({"lr": 2.5})[3]["row"]
+    assert again.status == "pruned" and again.cached
+
+
+def test_progress_file_json_lines_are_read_while_the_trial_runs(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload(
+        metrics=[{"name": "loss", "progress_file": "progress.jsonl", "regex": r"done loss=(\S+)"}]
+    )
+    env = open_env_of(data)
+    rows = _grid(env, [0.3, 0.35, 2.5])
+    assert [r.status for r in rows] == ["ok", "ok", "pruned"]
+    assert len(rows[0].curve) == 6 and rows[2].curve[0] == (1, 3.2) and len(rows[2].curve) < 6
+
+
+def test_pruning_with_parallel_trials(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload(params={"lr": {"low": 0.0, "high": 3.0}})
+    data["agent"]["type"] = "random"
+    data["command"] = [*data["command"], "--sleep=0.1"]
+    env = open_env_of(data, parallel=2)
+    agent = RandomAgent(env, AgentConfig(max_steps=10, seed=3, parallel=2))
+    TrialLoop(env, agent, 10, parallel=2, seed=3).run()
+    rows = env.store.rows()
+    statuses = [r.status for r in rows]
+    assert len(rows) == 10 and "pruned" in statuses and "ok" in statuses
+    for row in rows:
+        if row.status == "pruned":
+            assert row.curve and row.curve[-1][0] < 6
+            assert not any(_alive(p) for p in pids_of(env.sweep.trial_dir(row.step)))
+        assert env.store.curves()[row.step] == row.curve
+
+
+def test_without_a_pruner_progress_is_recorded_and_nothing_is_stopped(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    data = trainer_workload(agent={"type": "grid", "reward": "negative", "pruner": None})
+    del data["agent"]["pruner"]
+    env = open_env_of(data)
+    rows = _grid(env, [0.3, 0.35, 2.5])
+    assert [r.status for r in rows] == ["ok", "ok", "ok"]
+    assert all(len(r.curve) == 6 for r in rows)
+    assert env.pruning is None
+
+
+def test_a_pruned_trial_is_never_the_best(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    trainer_workload: Callable[..., dict[str, Any]],
+) -> None:
+    import json
+
+    from tunegym.run import RunOptions, run_scenario
+    from tunegym.spec import load
+
+    # maximise: the trainer's bad trials would look best if pruned rows counted
+    data = trainer_workload()
+    data["agent"]["reward"] = "identity"
+    data["agent"]["pruner"]["direction"] = "min"
+    path = write_toml("trainer.toml", data)
+    result = run_scenario(load(path), RunOptions(output=tmp_path / "runs", progress=False))
+    summary = json.loads((result.run_dir / "summary.json").read_text())["jobs"][0]
+    assert summary["counts"]["pruned"] >= 1
+    assert summary["pruning"]["pruned"] == summary["counts"]["pruned"]
+    from tunegym.trial.store import open_run_db
+
+    db = open_run_db(result.run_dir)
+    rows = db.rows("trainer", 0)
+    db.close()
+    pruned = [dict(r.action) for r in rows if r.status == "pruned"]
+    assert pruned and summary["best"]["action"] not in pruned
+    html = (result.run_dir / "report.html").read_text()
+    assert "Intermediate values" in html and "pruned at step" in html

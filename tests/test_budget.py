@@ -1,0 +1,122 @@
+"""Time budgets: no trial starts once spent; running ones finish, or are stopped after the
+grace period (``timeout``); the job's summary and report say the budget ended it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunegym.agents.base import AgentConfig
+from tunegym.agents.random_search import RandomAgent
+from tunegym.budget import TimeBudget
+from tunegym.cli.main import main
+from tunegym.env.workload import EnvSettings
+from tunegym.loop import TrialLoop
+from tunegym.run import open_env
+from tunegym.runners import LocalRunner
+from tunegym.spec import load
+from tunegym.trial import TrialDatabase, TrialStore
+
+
+def _env(tmp_path: Path, path: Path, parallel: int) -> Any:
+    (job,) = load(path).jobs
+    db = TrialDatabase(tmp_path / "trials.sqlite")
+    store = TrialStore(db, job.name, 0, tmp_path / "job", [])
+    return open_env(job, store, LocalRunner(), EnvSettings(parallel=parallel, cache=False))
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_the_budget_stops_a_job_within_one_grace_period(
+    parallel: int,
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"]})
+    data["command"] = [*data["command"], "--sleep=0.4"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    env = _env(tmp_path, write_toml("w.toml", data), parallel)
+    # Trials of 0.4 s in a 1 s budget: the one running when it is spent is either done
+    # within the 0.2 s grace or stopped then.
+    budget = TimeBudget(1.0, grace_s=0.2)
+    start_wall = time.time() - (time.monotonic() - budget.started)
+    agent = RandomAgent(env, AgentConfig(max_steps=100, seed=1, parallel=parallel))
+    TrialLoop(env, agent, 100, parallel=parallel, seed=1, time_budget=budget).run()
+    rows = env.store.rows()
+    env.close()
+    assert budget.ended_job and 1 <= len(rows) < 100
+    assert all(r.started_at < start_wall + budget.seconds for r in rows), "started after it"
+    ends = [r.started_at + r.duration_s for r in rows]
+    # one grace period, plus what stopping a process group and recording take
+    assert max(ends) <= start_wall + budget.seconds + budget.grace_s + 1.0
+    stopped = [r for r in rows if r.status == "timeout"]
+    assert budget.stopped_trials == len(stopped)
+    for row in stopped:
+        assert row.error is not None and "time budget" in row.error
+
+
+def test_without_a_grace_period_running_trials_finish(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"]})
+    data["command"] = [*data["command"], "--sleep=0.5"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    env = _env(tmp_path, write_toml("w.toml", data), 2)
+    budget = TimeBudget(0.3)
+    agent = RandomAgent(env, AgentConfig(max_steps=100, seed=1, parallel=2))
+    TrialLoop(env, agent, 100, parallel=2, seed=1, time_budget=budget).run()
+    rows = env.store.rows()
+    env.close()
+    assert [r.status for r in rows] == ["ok", "ok"]  # the first two, run to their end
+    assert budget.ended_job and budget.stopped_trials == 0
+
+
+def test_a_budget_that_is_not_reached_does_not_end_the_job(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    env = _env(tmp_path, write_toml("w.toml", objective_workload()), 1)
+    budget = TimeBudget(600.0, grace_s=1.0)
+    agent = RandomAgent(env, AgentConfig(max_steps=3, seed=1))
+    TrialLoop(env, agent, 3, seed=1, time_budget=budget).run()
+    assert len(env.store.rows()) == 3 and not budget.ended_job
+    env.close()
+
+
+def test_run_budget_flag_is_reported(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 50})
+    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    flags = ["--no-progress", "--budget", "2", "--budget-grace", "0", "--parallel", "2"]
+    code = main(["run", str(path), "--output", str(out), *flags])
+    assert code == 1  # no trial succeeded: both were stopped
+    printed = capsys.readouterr().out
+    assert "the time budget (" in printed and "ended the job; 2 running trial(s) stopped" in printed
+    (run_dir,) = out.iterdir()
+    job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
+    assert job["budget"]["ended_job"] is True and job["budget"]["stopped_trials"] == 2
+    assert job["counts"]["timeout"] == 2 and job["best"] is None
+    assert "ended this job" in (run_dir / "report.html").read_text()
+
+
+def test_a_time_budget_rejects_negative_values() -> None:
+    with pytest.raises(ValueError):
+        TimeBudget(-1.0)
+    with pytest.raises(ValueError):
+        TimeBudget(1.0, grace_s=-1.0)
