@@ -137,7 +137,10 @@ def test_pruning_with_parallel_trials(
     assert len(rows) == 10 and "pruned" in statuses and "ok" in statuses
     for row in rows:
         if row.status == "pruned":
-            assert row.curve and row.curve[-1][0] < 6
+            # Where a parallel trial is judged depends on how far the others got (timing),
+            # up to its last epoch; that it was judged there, and stopped, does not.
+            judged = {f"pruned at step {s}: loss = {v:g}" for s, v in row.curve}
+            assert row.error in judged
             assert not any(_alive(p) for p in pids_of(env.sweep.trial_dir(row.step)))
         assert env.store.curves()[row.step] == row.curve
 
