@@ -86,6 +86,10 @@ class OptunaOptions(BaseModel):
     """tpe: treat trials in flight as bad, so parallel proposals spread out."""
     skip_known: bool | None = None
     """Re-ask instead of proposing an already measured action (default: when cached)."""
+    deterministic_objective: bool = False
+    """gp: model the objective as noise-free. Off by default, as in Optuna, wherever the
+    job runs (in process or from the command line): on BBOB, on is worse
+    (``benchmarks/RESULTS.md``)."""
 
     @field_validator("sampler")
     @classmethod
@@ -207,10 +211,10 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def build_sampler(
-    options: OptunaOptions, seed: int, max_steps: int, deterministic: bool
-) -> optuna.samplers.BaseSampler:
-    """The seeded Optuna sampler named by ``options.sampler``."""
+def build_sampler(options: OptunaOptions, seed: int, max_steps: int) -> optuna.samplers.BaseSampler:
+    """The seeded Optuna sampler named by ``options.sampler``; it depends on the options,
+    seed and budget only, never on the env (so a job samples alike in process and from
+    the command line)."""
     from optuna import samplers
 
     name = options.sampler
@@ -222,7 +226,7 @@ def build_sampler(
     if name == "gp":
         return samplers.GPSampler(
             seed=seed,
-            deterministic_objective=deterministic,
+            deterministic_objective=options.deterministic_objective,
             warn_independent_sampling=False,
             **startup,
         )
@@ -285,7 +289,7 @@ class OptunaAgent(BaseAgent):
         self.distributions = distributions_for(self.space)
         self.rng = np.random.default_rng(config.seed)
         with _quiet():
-            sampler = build_sampler(self.options, config.seed, config.max_steps, caches)
+            sampler = build_sampler(self.options, config.seed, config.max_steps)
             self.study = optuna.create_study(
                 sampler=sampler,
                 directions=["maximize" if d == "max" else "minimize" for d in self.directions],

@@ -102,6 +102,8 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
         out["pareto_front"] = entries
     if record.extra.get("warm_start"):
         out["warm_start"] = record.extra["warm_start"]
+    if record.extra.get("search"):
+        out["search"] = record.extra["search"]
     return out
 
 

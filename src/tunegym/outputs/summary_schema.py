@@ -117,6 +117,14 @@ class BaselineSummary(_Doc):
     text: str = _field("the comparison in words, e.g. `+38% rows_per_s over the baseline`")
 
 
+class SearchChoice(_Doc):
+    agent: str = _field("the agent that chose (`auto`)")
+    method: str = _field(
+        "the search method it runs: `tpe`, `gp`, `cmaes` (Optuna) or `ngopt` (Nevergrad)"
+    )
+    reason: str = _field("why, in words (space, budget, noise)")
+
+
 class ImportanceSummary(_Doc):
     evaluator: str = _field("the importance evaluator (Optuna's PED-ANOVA)")
     trials: int = _field("completed trials it was computed from", ge=1)
@@ -172,6 +180,9 @@ class JobSummary(_Doc):
     )
     importance: ImportanceSummary = _field(
         "with enough scored trials: which parameters mattered", None
+    )
+    search: SearchChoice = _field(
+        "with the `auto` agent: the search method it chose for this job and why", None
     )
 
 
