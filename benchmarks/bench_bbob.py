@@ -419,6 +419,18 @@ def report(
             elif others:
                 gap = means["auto"] - min(means.values())
                 verdicts.append((f"{suite}: auto within 0.2 of the best ({gap:+.2f})", gap <= 0.2))
+    by_cell: dict[tuple[str, int, int, str], list[float]] = defaultdict(list)
+    for (problem, _, budget), values in cells.items():
+        for method, rank in ranks(values).items():
+            by_cell[(problem.suite, problem.dim, budget, method)].append(rank)
+    print("\nmean rank per (suite, d, budget): where each method is strongest")
+    print(f"{'suite':<12}{'d':>3}{'budget':>7}" + "".join(f"{m:>8}" for m in methods))
+    for suite, dim, budget in sorted({k[:3] for k in by_cell}):
+        row = [by_cell.get((suite, dim, budget, m)) for m in methods]
+        print(
+            f"{suite:<12}{dim:>3}{budget:>7}"
+            + "".join(f"{statistics.fmean(r):>8.2f}" if r else f"{'-':>8}" for r in row)
+        )
     for target in TARGETS:
         print(f"\nfraction of runs reaching f - f_opt <= {target:g}, by budget")
         print(f"{'suite':<12}{'budget':>7}" + "".join(f"{m:>8}" for m in methods))

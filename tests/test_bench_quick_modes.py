@@ -81,3 +81,10 @@ def test_every_benchmark_has_a_quick_mode_that_a_test_runs(script: str) -> None:
     assert "--quick" in (BENCH / script).read_text(), f"{script} has no --quick mode"
     tests = [*REPO.glob("tests/**/test_*.py"), *REPO.glob("tests_interop/**/test_*.py")]
     assert any(script in t.read_text() for t in tests), f"no test runs {script} --quick"
+
+
+def test_bench_gp_ask_quick_prints_greenlet_against_its_fallback() -> None:
+    out = quick("bench_gp_ask.py")
+    assert re.search(r"^  greenlet +best round +\d+\.\d ms", out, re.M), out
+    assert re.search(r"^  no greenlet +best round +\d+\.\d ms", out, re.M), out
+    assert re.search(r"ratio no greenlet / greenlet: \d+\.\d\d", out), out
