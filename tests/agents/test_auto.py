@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from tunegym.agents import auto_rule
 from tunegym.agents.auto import AutoAgent
-from tunegym.agents.auto_rule import GP_MAX_STEPS, choose
+from tunegym.agents.auto_rule import GP_TRIALS, choose
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.ngopt import NGOptAgent
 from tunegym.agents.optuna import OptunaAgent
@@ -33,23 +34,31 @@ def sphere(params: Mapping[str, Any]) -> float:
     return -sum((float(v) - 1.0) ** 2 for v in params.values())
 
 
+def sphere_or_mixed(params: Mapping[str, Any]) -> float:
+    bonus = {"p": 0.0, "q": 1.0}.get(params.get("c", ""), 0.0)
+    return bonus + sphere({k: v for k, v in params.items() if k != "c"})
+
+
 # -- the rule ------------------------------------------------------------------------------
-def test_the_rule_gives_tpe_to_categorical_integer_noisy_and_multi_objective_jobs() -> None:
-    assert choose(MIXED, 200).method == "tpe"
-    assert "categorical" in choose(MIXED, 200).reason
-    assert choose(INTS, 200).method == "tpe" and "integer" in choose(INTS, 200).reason
-    assert choose(FLOATS, 200, deterministic=False).method == "tpe"
-    assert choose(FLOATS, 20, n_objectives=2).method == "tpe"
+def test_the_rule_gives_ranges_with_one_objective_and_repeatable_results_to_ngopt() -> None:
+    for space in (FLOATS, INTS):
+        for budget in (10, 200):
+            choice = choose(space, budget, has_nevergrad=True)
+            assert choice.method == "ngopt" and choice.then is None
+            assert "Nevergrad NGOpt" in choice.reason
 
 
-def test_the_rule_gives_gp_to_a_small_float_budget_and_ngopt_or_cmaes_to_a_large_one() -> None:
-    small = choose(FLOATS, 30)
-    assert small.method == "gp" and "max_steps 30" in small.reason
-    assert choose(FLOATS, GP_MAX_STEPS + 1, has_nevergrad=True).method == "ngopt"
-    fallback = choose(FLOATS, GP_MAX_STEPS + 1, has_nevergrad=False)
-    assert fallback.method == "cmaes" and "tunegym[search]" in fallback.reason
-    one = SearchSpace({"x": Continuous("x", 0.0, 1.0)})
-    assert choose(one, 25).method == "gp" and choose(one, 26, has_nevergrad=True).method == "ngopt"
+def test_the_rule_gives_the_rest_gp_then_tpe_on_a_larger_budget() -> None:
+    small = choose(MIXED, 40, has_nevergrad=True)
+    assert (small.method, small.then) == ("gp", None)
+    assert small.reason == "1 of 2 dimension(s) categorical; max_steps 40 <= 60: Optuna GP"
+    large = choose(MIXED, 200, has_nevergrad=True)
+    assert (large.method, large.then, large.switch_after) == ("gp", "tpe", GP_TRIALS)
+    assert str(large).startswith("gp, then tpe after 60 trials (1 of 2 dimension(s) categ")
+    assert "vary" in choose(FLOATS, 30, deterministic=False, has_nevergrad=True).reason
+    assert "2 objectives" in choose(FLOATS, 30, n_objectives=2, has_nevergrad=True).reason
+    missing = choose(FLOATS, 30, has_nevergrad=False)
+    assert missing.method == "gp" and "tunegym[search]" in missing.reason
 
 
 def test_auto_is_the_default_when_the_space_has_a_range_or_does_not_fit_a_grid() -> None:
@@ -64,18 +73,18 @@ def test_auto_is_the_default_when_the_space_has_a_range_or_does_not_fit_a_grid()
 @pytest.mark.parametrize(
     ("space", "budget", "method", "arm"),
     [
-        (FLOATS, 20, "gp", OptunaAgent),
-        (FLOATS, 80, "ngopt", NGOptAgent),
-        (INTS, 20, "tpe", OptunaAgent),
+        (FLOATS, 30, "ngopt", NGOptAgent),
+        (INTS, 30, "ngopt", NGOptAgent),
+        (MIXED, 20, "gp", OptunaAgent),
     ],
 )
 def test_auto_runs_the_arm_it_chose_and_improves_on_its_first_trial(
     space: SearchSpace, budget: int, method: str, arm: type
 ) -> None:
-    env = FunctionEnv(space, sphere)
+    env = FunctionEnv(space, sphere_or_mixed)
     agent = AutoAgent(env, AgentConfig(budget, 3))
     assert agent.choice.method == method and isinstance(agent.delegate, arm)
-    assert agent.explain() == {"agent": "auto", "method": method, "reason": agent.choice.reason}
+    assert agent.explain() == {"agent": "auto", **agent.choice.as_dict()}
     assert agent.run() == 0
     assert len(env.history) == budget
     rewards = [f.reward for f in env.history]
@@ -84,9 +93,36 @@ def test_auto_runs_the_arm_it_chose_and_improves_on_its_first_trial(
         assert space.canonicalize(feedback.action) == feedback.action
 
 
+@pytest.fixture
+def few_gp_trials(monkeypatch: pytest.MonkeyPatch) -> int:
+    """GP hands over after 12 trials instead of GP_TRIALS (its asks are slow)."""
+    monkeypatch.setattr(auto_rule, "GP_TRIALS", 12)
+    return 12
+
+
+def test_gp_hands_the_study_over_to_tpe_after_its_trials(few_gp_trials: int) -> None:
+    from optuna.samplers import GPSampler, TPESampler
+
+    env = FunctionEnv(MIXED, sphere_or_mixed)
+    agent = AutoAgent(env, AgentConfig(few_gp_trials + 5, 0))
+    assert agent.choice.then == "tpe"
+    sampler_at: list[type] = []
+    original = agent.delegate.select_action
+
+    def spy(observation: Mapping[str, float]) -> Any:
+        sampler_at.append(type(agent.delegate.study.sampler))  # type: ignore[attr-defined]
+        return original(observation)
+
+    agent.delegate.select_action = spy  # type: ignore[method-assign]
+    assert agent.run() == 0 and len(env.history) == few_gp_trials + 5
+    assert sampler_at == [GPSampler] * few_gp_trials + [TPESampler] * 5
+    # TPE learned from every GP trial: one study, one history
+    assert len(agent.delegate.study.trials) >= few_gp_trials + 5  # type: ignore[attr-defined]
+
+
 def test_auto_noisy_option_overrides_what_the_env_says() -> None:
     agent = AutoAgent(FunctionEnv(FLOATS, sphere), AgentConfig(20, 0, {"noisy": True}))
-    assert agent.choice.method == "tpe" and "vary" in agent.choice.reason
+    assert agent.choice.method == "gp" and "vary" in agent.choice.reason
 
 
 def _ngopt_actions(seed: int, replay: int = 0) -> list[dict[str, Any]]:
@@ -113,6 +149,29 @@ def _ngopt_actions(seed: int, replay: int = 0) -> list[dict[str, Any]]:
     return [f.action for f in env.history[:replay]] + rest
 
 
+def test_a_replay_across_the_hand_over_to_tpe_continues_exactly(few_gp_trials: int) -> None:
+    budget, replay = few_gp_trials + 4, few_gp_trials + 1
+
+    def actions(agent: AutoAgent, env: FunctionEnv, steps: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(steps):
+            action = agent.select_action({})
+            assert action is not None
+            _, _, _, info = env.step(action)
+            agent.learn(info["feedback"])
+            out.append(action)
+        return out
+
+    env = FunctionEnv(MIXED, sphere_or_mixed)
+    whole = actions(AutoAgent(env, AgentConfig(budget, 7)), env, budget)
+    again = FunctionEnv(MIXED, sphere_or_mixed)
+    resumed = AutoAgent(again, AgentConfig(budget, 7))
+    for feedback in env.history[:replay]:  # what a resumed run's replay does
+        resumed.select_action({})
+        resumed.learn(feedback)
+    assert actions(resumed, again, budget - replay) == whole[replay:]
+
+
 def test_the_ngopt_arm_is_seeded_handles_integers_and_continues_exactly_after_a_replay() -> None:
     first = _ngopt_actions(5)
     assert first == _ngopt_actions(5) and first != _ngopt_actions(6)
@@ -131,7 +190,7 @@ def test_the_ngopt_arm_tells_failures_as_the_worst_value_and_learns_a_warm_start
     assert warm.warm_start(env.history[:5]) == 5
 
 
-# -- explanations: verify and summary.json; resume on the gp arm -----------------------------
+# -- explanations: verify and summary.json; resume through the CLI path --------------
 def _float_workload(objective_workload: Callable[..., dict[str, Any]], **agent: Any) -> Any:
     return objective_workload(
         params={"x": {"low": 0.0, "high": 6.0}, "y": "b"},
@@ -151,14 +210,17 @@ def test_verify_and_the_summary_say_what_auto_chose_and_why(
     assert main(["verify", str(path)]) == 0
     out = capsys.readouterr().out
     assert "agent auto (default: the space has a range dimension)" in out
-    assert "auto runs gp (1 float dimension(s), max_steps 8 <= 25: Optuna GP" in out
+    assert "auto runs ngopt (1 range dimension(s), one objective: Nevergrad NGOpt)" in out
     run_dir = run_scenario(
         load(path), RunOptions(output=tmp_path / "out", progress=False, verbosity=0)
     ).run_dir
     job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
     assert job["agent"] == "auto" and job["trials"] == 8
-    assert job["search"]["agent"] == "auto" and job["search"]["method"] == "gp"
-    assert "max_steps 8" in job["search"]["reason"]
+    assert job["search"] == {
+        "agent": "auto",
+        "method": "ngopt",
+        "reason": "1 range dimension(s), one objective: Nevergrad NGOpt",
+    }
     assert job["best"]["action"]["x"] == pytest.approx(3.0, abs=0.5)
 
 
@@ -170,7 +232,7 @@ def _rows(run_dir: Path) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def test_a_killed_and_resumed_auto_run_on_the_gp_arm_equals_an_uninterrupted_one(
+def test_a_killed_and_resumed_auto_run_on_the_ngopt_arm_equals_an_uninterrupted_one(
     tmp_path: Path,
     write_toml: Callable[[str, dict[str, Any]], Path],
     objective_workload: Callable[..., dict[str, Any]],

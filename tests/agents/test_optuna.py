@@ -297,7 +297,7 @@ def test_verify_says_which_agent_the_default_resolves_to(
     assert main(["verify", str(floats), str(small), str(big)]) == 0
     out = capsys.readouterr().out
     assert "agent auto (default: the space has a range dimension), max_steps 100" in out
-    assert "auto runs tpe (1 of 2 dimension(s) categorical: Optuna TPE models them)" in out
+    assert "auto runs gp, then tpe after 60 trials (1 of 2 dimension(s) categorical;" in out
     assert "agent grid (default: categorical, all 4 actions fit in max_steps 4)" in out
     assert "agent auto (default: 100 actions do not fit in max_steps 30)" in out
 
@@ -357,10 +357,10 @@ def test_an_omitted_agent_type_runs_auto_on_a_range_space(tmp_path: Path) -> Non
     result = run_scenario(load(path), RunOptions(output=tmp_path / "runs", progress=False))
     (job,) = json.loads((result.run_dir / "summary.json").read_text())["jobs"]
     assert job["agent"] == "auto" and job["trials"] == 3 and job["counts"]["ok"] == 3
-    assert job["search"]["method"] == "gp"  # one float range, three trials
+    assert job["search"]["method"] == "ngopt"  # one float range, one objective
 
 
-def test_verify_explains_why_varying_results_get_auto_and_tpe(
+def test_verify_explains_why_varying_results_get_auto(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "noisy.toml"
@@ -368,7 +368,8 @@ def test_verify_explains_why_varying_results_get_auto_and_tpe(
     assert main(["verify", str(path)]) == 0
     out = capsys.readouterr().out
     assert "agent auto (default: results vary between measurements" in out
-    assert "auto runs tpe" in out and "cache off" in out
+    assert "auto runs gp (2 of 2 dimension(s) categorical; max_steps 4" in out
+    assert "cache off" in out
 
 
 def test_a_parallel_batch_never_repeats_an_action_in_flight() -> None:

@@ -2,11 +2,14 @@
 search method that fits the job and runs it.
 
 The method comes from :func:`tunegym.agents.auto_rule.choose` (space, budget, objectives,
-noise; see that module for the rule and the measurements behind it): Optuna TPE, GP or
-CMA-ES through the ``optuna`` agent, or Nevergrad's NGOpt (:mod:`tunegym.agents.ngopt`)
-when ``nevergrad`` is installed. The choice is fixed before the first trial, so a
-resumed run makes it again and continues exactly; ``choice`` holds it (method and
-reason), which ``tunegym verify`` prints and summary.json records as ``search``.
+noise; see that module for the rule and the measurements behind it): Nevergrad's NGOpt
+(:mod:`tunegym.agents.ngopt`) for ranges with one objective when ``nevergrad`` is
+installed, else Optuna's GP through the ``optuna`` agent, handing over to TPE on the same
+study after ``GP_TRIALS`` proposals (a portfolio sharing one history). The plan is fixed
+before the first trial and the hand-over counts proposals, so a resumed run (whose replay
+proposes again for every recorded step) makes the same choices and continues exactly.
+``choice`` holds the plan and its reason, which ``tunegym verify`` prints and
+summary.json records as ``search``.
 
 ``[agent.config]`` of ``auto``: ``noisy`` (default: results vary when the env draws env
 params or a workload runs with ``cache = false``).
@@ -14,6 +17,7 @@ params or a workload runs with ``cache = false``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,12 +67,14 @@ class AutoAgent(BaseAgent):
             deterministic=not noisy,
         )
         self.delegate = self._build(env, config)
+        self.proposed = 0
 
     def _build(self, env: BaseGym, config: AgentConfig) -> BaseAgent:
         if self.choice.method == "ngopt":
             from tunegym.agents.ngopt import NGOptAgent
 
             return NGOptAgent(env, AgentConfig(config.max_steps, config.seed, {}, config.parallel))
+        # GP only proposes here (its first trials); TPE, which takes over, is seeded alike.
         from tunegym.agents.optuna import OptunaAgent, OptunaOptions
 
         options = OptunaOptions(sampler=self.choice.method)
@@ -89,11 +95,23 @@ class AutoAgent(BaseAgent):
         """What ``auto`` chose and why (summary.json ``search``)."""
         return {"agent": self.name, **self.choice.as_dict()}
 
-    def select_action(self, observation: Mapping[str, float]) -> Action | None:
-        return self.delegate.select_action(observation)
+    def _hand_over(self) -> None:
+        """Give the study to the next method (TPE) once its first method had its trials."""
+        from optuna.samplers import TPESampler
 
-    def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
-        return self.delegate.select_actions(n, observation)
+        from tunegym.agents.optuna import OptunaAgent
+
+        assert isinstance(self.delegate, OptunaAgent) and self.choice.then == "tpe"
+        with warnings.catch_warnings():  # constant_liar is an experimental Optuna feature
+            warnings.simplefilter("ignore")
+            tpe = TPESampler(seed=self.config.seed, constant_liar=True)
+        self.delegate.study.sampler = tpe
+
+    def select_action(self, observation: Mapping[str, float]) -> Action | None:
+        if self.choice.switch_after is not None and self.proposed == self.choice.switch_after:
+            self._hand_over()
+        self.proposed += 1
+        return self.delegate.select_action(observation)
 
     def update_policy(self, feedback: Feedback) -> None:
         self.delegate.update_policy(feedback)

@@ -3,16 +3,17 @@
 The rule reads only what is known before the first trial: the space (dimension types,
 dimension count), the budget (``max_steps``), the number of objectives and whether a
 repeated measurement gives the same result. It comes from measurements on COCO's
-``bbob`` and ``bbob-mixint`` suites (``benchmarks/bench_bbob.py``, figures in
-``benchmarks/RESULTS.md``) and on tunegym's own landscapes (``benchmarks/bench_search.py``):
+``bbob`` and ``bbob-mixint`` suites (``benchmarks/bench_bbob.py``) and on tunegym's own
+landscapes (``benchmarks/bench_search.py``); figures in ``benchmarks/RESULTS.md``:
 
-* several objectives, a categorical dimension, integer dimensions or noisy results: Optuna
-  TPE (best on ``bbob-mixint`` and on the categorical landscapes, robust to noise);
-* only float ranges and a small budget for the dimension count (``max_steps <= GP_STEPS_PER_DIM
-  * d`` and at most ``GP_MAX_STEPS``): Optuna's GP (its model wins when every trial counts,
-  and its ask time stays small at that many trials);
-* only float ranges and a larger budget: Nevergrad's NGOpt when ``nevergrad`` is installed
-  (``pip install 'tunegym[search]'``), else Optuna CMA-ES.
+* only ranges (float or int), one objective, results that repeat: Nevergrad's NGOpt
+  (best on ``bbob`` at d = 2, 5 and 10 from 20 to 100 evaluations) when ``nevergrad`` is
+  installed (``pip install 'tunegym[search]'``);
+* anything else (a categorical dimension, several objectives, results that vary, or no
+  nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE on the same
+  study (so TPE learns from every GP trial). GP needs the fewest trials on tunegym's
+  categorical, mixed, noisy, env-param and multi-objective landscapes; TPE takes over
+  where GP's ask time (it grows with the trials) would dominate.
 
 Pure and cheap: ``tunegym verify`` prints the same choice the run makes.
 """
@@ -24,12 +25,10 @@ from dataclasses import dataclass
 
 from tunegym.space import Categorical, SearchSpace
 
-#: GP while the budget is at most this many trials per dimension ...
-GP_STEPS_PER_DIM = 25
-#: ... and at most this many trials in all (its ask time grows with the trials).
-GP_MAX_STEPS = 60
+#: GP proposes the first this many trials of a GP-then-TPE job.
+GP_TRIALS = 60
 
-METHODS = ("tpe", "gp", "cmaes", "ngopt")
+METHODS = ("ngopt", "gp", "tpe")
 
 
 @dataclass(frozen=True)
@@ -37,14 +36,28 @@ class AutoChoice:
     """The method ``auto`` runs and why (shown by ``tunegym verify`` and in summary.json)."""
 
     method: str
-    """tpe | gp | cmaes (Optuna samplers) or ngopt (Nevergrad's NGOpt)."""
+    """ngopt (Nevergrad's NGOpt), or gp / tpe (Optuna samplers)."""
     reason: str
+    then: str | None = None
+    """The method that takes over after ``switch_after`` trials (same study), if any."""
+    switch_after: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        return {"method": self.method, "reason": self.reason}
+    def as_dict(self) -> dict[str, str | int]:
+        out: dict[str, str | int] = {"method": self.method, "reason": self.reason}
+        if self.then is not None and self.switch_after is not None:
+            out["then"] = self.then
+            out["switch_after"] = self.switch_after
+        return out
+
+    @property
+    def plan(self) -> str:
+        """The method, and what follows it: ``gp, then tpe after 60 trials``."""
+        if self.then is None:
+            return self.method
+        return f"{self.method}, then {self.then} after {self.switch_after} trials"
 
     def __str__(self) -> str:
-        return f"{self.method} ({self.reason})"
+        return f"{self.plan} ({self.reason})"
 
 
 def nevergrad_available() -> bool:
@@ -64,38 +77,25 @@ def choose(
     dims = list(space.dimensions.values())
     n = len(dims)
     categorical = sum(isinstance(d, Categorical) for d in dims)
-    integer = sum(not isinstance(d, Categorical) and d.dtype == "int" for d in dims)
+    why: str | None = None
     if n_objectives > 1:
-        return AutoChoice("tpe", f"{n_objectives} objectives: Optuna TPE (multi-objective)")
-    if categorical:
-        return AutoChoice(
-            "tpe", f"{categorical} of {n} dimension(s) categorical: Optuna TPE models them"
-        )
-    if integer:
-        return AutoChoice(
-            "tpe", f"{integer} of {n} dimension(s) integer: Optuna TPE (best on mixed integers)"
-        )
-    if not deterministic:
-        return AutoChoice(
-            "tpe", "results vary between measurements (no cache or env params): Optuna TPE"
-        )
-    gp_cap = min(GP_MAX_STEPS, GP_STEPS_PER_DIM * n)
-    if max_steps <= gp_cap:
-        return AutoChoice(
-            "gp",
-            f"{n} float dimension(s), max_steps {max_steps} <= {gp_cap}: Optuna GP "
-            "(a model spends few trials best)",
-        )
-    available = nevergrad_available() if has_nevergrad is None else has_nevergrad
-    if available:
-        return AutoChoice(
-            "ngopt", f"{n} float dimension(s), max_steps {max_steps} > {gp_cap}: Nevergrad NGOpt"
-        )
+        why = f"{n_objectives} objectives"
+    elif categorical:
+        why = f"{categorical} of {n} dimension(s) categorical"
+    elif not deterministic:
+        why = "results vary between measurements (env params or cache off)"
+    elif not (nevergrad_available() if has_nevergrad is None else has_nevergrad):
+        why = "nevergrad is not installed (pip install 'tunegym[search]' for NGOpt)"
+    if why is None:
+        return AutoChoice("ngopt", f"{n} range dimension(s), one objective: Nevergrad NGOpt")
+    if max_steps <= GP_TRIALS:
+        return AutoChoice("gp", f"{why}; max_steps {max_steps} <= {GP_TRIALS}: Optuna GP")
     return AutoChoice(
-        "cmaes",
-        f"{n} float dimension(s), max_steps {max_steps} > {gp_cap}: Optuna CMA-ES "
-        "(install tunegym[search] for Nevergrad NGOpt)",
+        "gp",
+        f"{why}; Optuna GP for the first {GP_TRIALS} trials, then TPE (its asks stay fast)",
+        then="tpe",
+        switch_after=GP_TRIALS,
     )
 
 
-__all__ = ["GP_MAX_STEPS", "GP_STEPS_PER_DIM", "METHODS", "AutoChoice", "choose"]
+__all__ = ["GP_TRIALS", "METHODS", "AutoChoice", "choose"]

@@ -119,10 +119,10 @@ class BaselineSummary(_Doc):
 
 class SearchChoice(_Doc):
     agent: str = _field("the agent that chose (`auto`)")
-    method: str = _field(
-        "the search method it runs: `tpe`, `gp`, `cmaes` (Optuna) or `ngopt` (Nevergrad)"
-    )
-    reason: str = _field("why, in words (space, budget, noise)")
+    method: str = _field("the search method it starts with: `ngopt` (Nevergrad) or `gp` (Optuna)")
+    reason: str = _field("why, in words (space, budget, objectives, noise)")
+    then: str = _field("the method that takes over on the same study (`tpe`)", None)
+    switch_after: int = _field("after this many proposals", None, ge=1)
 
 
 class ImportanceSummary(_Doc):
