@@ -40,8 +40,8 @@ def sphere_or_mixed(params: Mapping[str, Any]) -> float:
 
 
 # -- the rule ------------------------------------------------------------------------------
-def test_the_rule_gives_ranges_with_one_objective_and_repeatable_results_to_ngopt() -> None:
-    for space in (FLOATS, INTS):
+def test_the_rule_gives_floats_with_one_objective_and_repeatable_results_to_ngopt() -> None:
+    for space in (FLOATS, SearchSpace({"x": Continuous("x", 1e-3, 1.0, log=True)})):
         for budget in (10, 200):
             choice = choose(space, budget, has_nevergrad=True)
             assert choice.method == "ngopt" and choice.then is None
@@ -57,6 +57,7 @@ def test_the_rule_gives_the_rest_gp_then_tpe_on_a_larger_budget() -> None:
     assert str(large).startswith("gp, then tpe after 60 trials (1 of 2 dimension(s) categ")
     assert "vary" in choose(FLOATS, 30, deterministic=False, has_nevergrad=True).reason
     assert "2 objectives" in choose(FLOATS, 30, n_objectives=2, has_nevergrad=True).reason
+    assert choose(INTS, 30, has_nevergrad=True).reason.startswith("1 of 2 dimension(s) integer")
     missing = choose(FLOATS, 30, has_nevergrad=False)
     assert missing.method == "gp" and "tunegym[search]" in missing.reason
 
@@ -74,7 +75,7 @@ def test_auto_is_the_default_when_the_space_has_a_range_or_does_not_fit_a_grid()
     ("space", "budget", "method", "arm"),
     [
         (FLOATS, 30, "ngopt", NGOptAgent),
-        (INTS, 30, "ngopt", NGOptAgent),
+        (INTS, 20, "gp", OptunaAgent),
         (MIXED, 20, "gp", OptunaAgent),
     ],
 )
@@ -210,7 +211,7 @@ def test_verify_and_the_summary_say_what_auto_chose_and_why(
     assert main(["verify", str(path)]) == 0
     out = capsys.readouterr().out
     assert "agent auto (default: the space has a range dimension)" in out
-    assert "auto runs ngopt (1 range dimension(s), one objective: Nevergrad NGOpt)" in out
+    assert "auto runs ngopt (1 float dimension(s), one objective: Nevergrad NGOpt)" in out
     run_dir = run_scenario(
         load(path), RunOptions(output=tmp_path / "out", progress=False, verbosity=0)
     ).run_dir
@@ -219,7 +220,7 @@ def test_verify_and_the_summary_say_what_auto_chose_and_why(
     assert job["search"] == {
         "agent": "auto",
         "method": "ngopt",
-        "reason": "1 range dimension(s), one objective: Nevergrad NGOpt",
+        "reason": "1 float dimension(s), one objective: Nevergrad NGOpt",
     }
     assert job["best"]["action"]["x"] == pytest.approx(3.0, abs=0.5)
 

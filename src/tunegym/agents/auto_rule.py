@@ -6,14 +6,15 @@ repeated measurement gives the same result. It comes from measurements on COCO's
 ``bbob`` and ``bbob-mixint`` suites (``benchmarks/bench_bbob.py``) and on tunegym's own
 landscapes (``benchmarks/bench_search.py``); figures in ``benchmarks/RESULTS.md``:
 
-* only ranges (float or int), one objective, results that repeat: Nevergrad's NGOpt
-  (best on ``bbob`` at d = 2, 5 and 10 from 20 to 100 evaluations) when ``nevergrad`` is
-  installed (``pip install 'tunegym[search]'``);
-* anything else (a categorical dimension, several objectives, results that vary, or no
-  nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE on the same
-  study (so TPE learns from every GP trial). GP needs the fewest trials on tunegym's
-  categorical, mixed, noisy, env-param and multi-objective landscapes; TPE takes over
-  where GP's ask time (it grows with the trials) would dominate.
+* only float ranges, one objective, results that repeat: Nevergrad's NGOpt (best on
+  ``bbob`` at d = 2, 5 and 10 from 20 to 100 evaluations) when ``nevergrad`` is installed
+  (``pip install 'tunegym[search]'``);
+* anything else (an integer or categorical dimension, several objectives, results that
+  vary, or no nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE
+  on the same study (so TPE learns from every GP trial). GP is best on ``bbob-mixint`` up
+  to 50 evaluations and TPE after (NGOpt trails there), and GP needs the fewest trials on
+  tunegym's categorical, mixed, noisy, env-param and multi-objective landscapes; TPE takes
+  over where GP's ask time (it grows with the trials) would dominate.
 
 Pure and cheap: ``tunegym verify`` prints the same choice the run makes.
 """
@@ -77,17 +78,20 @@ def choose(
     dims = list(space.dimensions.values())
     n = len(dims)
     categorical = sum(isinstance(d, Categorical) for d in dims)
+    integer = sum(not isinstance(d, Categorical) and d.dtype == "int" for d in dims)
     why: str | None = None
     if n_objectives > 1:
         why = f"{n_objectives} objectives"
     elif categorical:
         why = f"{categorical} of {n} dimension(s) categorical"
+    elif integer:
+        why = f"{integer} of {n} dimension(s) integer"
     elif not deterministic:
         why = "results vary between measurements (env params or cache off)"
     elif not (nevergrad_available() if has_nevergrad is None else has_nevergrad):
         why = "nevergrad is not installed (pip install 'tunegym[search]' for NGOpt)"
     if why is None:
-        return AutoChoice("ngopt", f"{n} range dimension(s), one objective: Nevergrad NGOpt")
+        return AutoChoice("ngopt", f"{n} float dimension(s), one objective: Nevergrad NGOpt")
     if max_steps <= GP_TRIALS:
         return AutoChoice("gp", f"{why}; max_steps {max_steps} <= {GP_TRIALS}: Optuna GP")
     return AutoChoice(
