@@ -457,6 +457,17 @@ def report(
                         f"{sum(x <= target for x in got) / len(got):>8.2f}" if got else f"{'-':>8}"
                     )
                 print(f"{suite:<12}{budget:>7}" + "".join(row))
+    pairs = [(v["gp"], v["gp-det"]) for v in cells.values() if "gp" in v and "gp-det" in v]
+    if pairs:
+        diff = [math.log10(det) - math.log10(gp) for gp, det in pairs]
+        worse = sum(d > 0 for d in diff) / len(diff)
+        better = sum(d < 0 for d in diff) / len(diff)
+        print(
+            f"\ngp-det vs gp (deterministic_objective on vs off) over {len(pairs)} same-seed "
+            f"cells: mean log10 precision {statistics.fmean(diff):+.3f} decades (positive: on "
+            f"is worse); on worse in {worse:.0%}, better in {better:.0%}, tied in "
+            f"{1 - worse - better:.0%}"
+        )
     if choices:
         print(
             "\nauto's choice per (suite, d, budget): "

@@ -52,11 +52,11 @@ def test_bench_bbob_quick_ranks_every_method_and_times_auto_against_tpe() -> Non
     for suite in ("bbob", "bbob-mixint", "overall"):
         assert re.search(rf"^{suite} +\d+\.\d\d", out, re.M), out
     assert "fraction of runs reaching f - f_opt <= 0.1, by budget" in out
-    for suite in ("bbob", "bbob-mixint"):
+    for suite, method in (("bbob", "ngopt"), ("bbob-mixint", "gp")):
         assert re.search(
-            rf"{suite} +auto \(ngopt\) +\d+\.\d\d +tpe +\d+\.\d\d +ratio auto/tpe", out
+            rf"{suite} +auto \({method}\) +\d+\.\d\d +tpe +\d+\.\d\d +ratio auto/tpe", out
         )
-    assert "auto's choice per (suite, d, budget): bbob d=5 B=10: ngopt" in out
+    assert "auto's choice per (suite, d, budget): bbob d=5 B=10: ngopt; bbob-mixint" in out
     assert "mean rank per (suite, d, budget)" in out
 
 
