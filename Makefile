@@ -14,7 +14,7 @@ $(VENV)/.base: pyproject.toml
 # torch==2.13.0 first: it is the CPU build on this machine's disk; a looser pin pulls CUDA.
 $(VENV)/.dev: $(VENV)/.base pyproject.toml
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,harness,ray,rl,tq,results]'
+	$(PIP) install -e '.[dev,harness,ray,rl,tq,results,search,bench]'
 	touch $@
 
 # Debian tools the test suite drives: headless Chromium for the report test, valgrind for

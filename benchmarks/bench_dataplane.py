@@ -9,6 +9,9 @@ figure is tags-only claim throughput: samples per second of ``claim_meta`` alone
 
 Usage:
     python benchmarks/bench_dataplane.py [--rounds N] [--backends memory,ray,transferqueue]
+        [--quick]
+
+``--quick`` (what the test runs) times 3 rounds of the memory and ray backends.
 
 Targets (issue 6): memory under 3 ms per round; ray faster than transferqueue on the
 same round. Ratios are against the memory backend run in this same process.
@@ -86,18 +89,21 @@ def bench_claims(plane: DataPlaneClient) -> float:
     return CLAIM_TOTAL / elapsed
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per backend")
     parser.add_argument("--backends", default="memory,ray,transferqueue")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="3 rounds, memory and ray")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.backends = 3, "memory,ray"
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 
     if any(b != "memory" for b in backends):
         os.environ.setdefault("TQ_LOGGING_LEVEL", "ERROR")
         import ray
 
-        ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2 if args.quick else 8, include_dashboard=False, log_to_driver=False)
 
     mib = N * WIDTH * (8 + 4) / 2**20
     print(f"bench_dataplane: {N} samples x ({WIDTH} int64 + {WIDTH} float32) = {mib:.1f} MiB/round")

@@ -7,7 +7,9 @@ Target: at least 20,000 steps/s through the adapter with logging on. Each figure
 best of ``--repeats`` timed runs of ``--steps`` steps, printed with its ratio to the
 direct call, measured in the same process.
 
-    python benchmarks/bench_live_step.py [--steps 20000] [--repeats 5]
+    python benchmarks/bench_live_step.py [--steps 20000] [--repeats 5] [--quick]
+
+``--quick`` (what the test runs): 500 steps, one timed run.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="500 steps, one timed run")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats = 500, 1
 
     import tunegym
     from tunegym.gym import GymnasiumAdapter

@@ -2,7 +2,8 @@
 
 All three run through ``tunegym run`` (in process) in one script. Target (issue 7): both
 parallel forms at least 3.5x faster than sequential.
-Run: .venv/bin/python benchmarks/bench_parallel.py [--trials 32] [--sleep 0.5]
+Run: .venv/bin/python benchmarks/bench_parallel.py [--trials 32] [--sleep 0.5] [--quick]
+``--quick`` (what the test runs): 8 trials of a 0.2 s sleep.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ def timed_run(workload: Path, output: Path, *extra: str) -> float:
     return time.perf_counter() - start
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=32)
     parser.add_argument("--sleep", type=float, default=0.5)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="8 trials of a 0.2 s sleep")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials, args.sleep = 8, 0.2
 
     import ray
 

@@ -36,7 +36,10 @@ the default is optuna TPE) the default agent needs at most a quarter of the grid
 and it is never worse than Optuna used directly by more than one trial in the median.
 
 Run: .venv/bin/python benchmarks/bench_search.py [--seeds 20] [--jobs 2]
-     [--landscapes categorical,...] [--agents grid,...] [--gp-budget 40]
+     [--landscapes categorical,...] [--agents grid,...] [--gp-budget 40] [--quick]
+
+``--quick`` (what the test runs): one seed of ``default``, ``random`` and
+``optuna-direct`` on every landscape with budgets cut to 20, in this process.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from typing import Any
 import numpy as np
 
 from tunegym.agents.base import AgentConfig, BaseAgent
-from tunegym.agents.registry import default_agent_type, load_agent
+from tunegym.agents.registry import default_agent_reason, load_agent
 from tunegym.analysis.robust import hypervolume_2d, pareto_front
 from tunegym.env.function import FunctionEnv
 from tunegym.env_params import EnvParamDim, EnvParams
@@ -336,8 +339,12 @@ class BenchEnv(FunctionEnv):
             metrics=list(land.metrics),
             env_params=EnvParams(dims, seed) if dims else None,
         )
-        self.caches_results = land.cache
+        self._caches = land.cache
         self.tracker = tracker
+
+    @property
+    def caches_results(self) -> bool:
+        return self._caches
 
     def step(self, action: Mapping[str, Any]) -> tuple[Any, float, bool, dict[str, Any]]:
         out = super().step(action)
@@ -346,13 +353,19 @@ class BenchEnv(FunctionEnv):
         return out
 
 
+def default_type(land: Landscape, budget: int) -> str:
+    """The agent the default rule picks for ``land`` (``agent.type`` omitted)."""
+    agent_type, _ = default_agent_reason(land.space, budget, deterministic=not land.robust)
+    return agent_type
+
+
 def run_agent(land: Landscape, name: str, seed: int, gp_budget: int) -> int | None:
     tracker = Tracker(land)
     budget = land.budget
     options: dict[str, Any] = {}
     agent_type = name
     if name == "default":
-        agent_type = default_agent_type(land.space, budget, deterministic=not land.robust)
+        agent_type = default_type(land, budget)
     elif name.startswith("optuna-"):
         agent_type = "optuna"
         options = {"sampler": name.removeprefix("optuna-")}
@@ -410,12 +423,14 @@ def applies(land: Landscape, agent: str) -> bool:
     return True
 
 
-def task(args: tuple[str, str, int, int]) -> tuple[str, str, int, int | None, float]:
-    land_name, agent, seed, gp_budget = args
+def task(args: tuple[str, str, int, int, int]) -> tuple[str, str, int, int | None, float]:
+    land_name, agent, seed, gp_budget, budget = args
     warnings.simplefilter("ignore")
     logging.getLogger("optuna").setLevel(logging.ERROR)  # e.g. "greenlet is unavailable"
     start = time.perf_counter()
-    needed = run_agent(LANDSCAPES[land_name](), agent, seed, gp_budget)
+    land = LANDSCAPES[land_name]()
+    land.budget = budget  # --quick cuts it
+    needed = run_agent(land, agent, seed, gp_budget)
     return land_name, agent, seed, needed, time.perf_counter() - start
 
 
@@ -427,7 +442,7 @@ def median_cell(values: Sequence[int | None], budget: int) -> tuple[float, str]:
     return med, f"{shown} ({hits}/{len(values)})"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
@@ -436,12 +451,18 @@ def main() -> None:
     parser.add_argument(
         "--gp-budget", type=int, default=40, help="trial cap for optuna-gp (it is slow)"
     )
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="1 seed, 3 strategies, 1 process")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.jobs, args.agents = 1, 1, "default,random,optuna-direct"
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # torch (GP) on one thread per process
     lands = {n: LANDSCAPES[n]() for n in args.landscapes.split(",")}
+    if args.quick:  # seconds, not minutes: the budgets shrink (targets are not judged)
+        for land in lands.values():
+            land.budget = min(land.budget, 20)
     agents = [a for a in args.agents.split(",") if a]
     tasks = [
-        (n, a, s, args.gp_budget)
+        (n, a, s, args.gp_budget, land.budget)
         for n, land in lands.items()
         for a in agents
         if applies(land, a)
@@ -450,8 +471,13 @@ def main() -> None:
     start = time.perf_counter()
     results: dict[tuple[str, str], list[int | None]] = {}
     seconds: dict[str, float] = {}
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for land_name, agent, _, needed, took in pool.map(task, tasks, chunksize=4):
+    with contextlib.ExitStack() as stack:
+        if args.jobs > 1:
+            pool = stack.enter_context(ProcessPoolExecutor(args.jobs))
+            done = pool.map(task, tasks, chunksize=4)
+        else:
+            done = map(task, tasks)
+        for land_name, agent, _, needed, took in done:
             results.setdefault((land_name, agent), []).append(needed)
             seconds[agent] = seconds.get(agent, 0.0) + took
     wall = time.perf_counter() - start
@@ -477,10 +503,7 @@ def main() -> None:
         print(f"{label:<22}" + "".join(f"{c:>{width}}" for c in cells))
     print(
         "default agent: "
-        + ", ".join(
-            f"{n}={default_agent_type(land.space, land.budget, deterministic=not land.robust)}"
-            for n, land in lands.items()
-        )
+        + ", ".join(f"{n}={default_type(land, land.budget)}" for n, land in lands.items())
     )
     print(
         f"optuna-gp capped at {args.gp_budget} trials; wall time {wall:.0f} s "

@@ -296,9 +296,10 @@ def test_verify_says_which_agent_the_default_resolves_to(
     big.write_text(dumps({**BASE, "name": "big", "params": big_params, "agent": {"max_steps": 30}}))
     assert main(["verify", str(floats), str(small), str(big)]) == 0
     out = capsys.readouterr().out
-    assert "agent optuna (default: the space has a range dimension: optuna TPE)" in out
+    assert "agent auto (default: the space has a range dimension), max_steps 100" in out
+    assert "auto runs gp, then tpe after 60 trials (1 of 2 dimension(s) categorical;" in out
     assert "agent grid (default: categorical, all 4 actions fit in max_steps 4)" in out
-    assert "agent optuna (default: 100 actions do not fit in max_steps 30: optuna TPE)" in out
+    assert "agent auto (default: 100 actions do not fit in max_steps 30)" in out
 
 
 def test_import_tunegym_and_help_do_not_import_optuna() -> None:
@@ -340,7 +341,7 @@ def test_a_sampler_whose_package_is_missing_names_the_install(
         OptunaAgent(FunctionEnv(MIXED, mixed_objective), AgentConfig(5, 0, {"sampler": "qmc"}))
 
 
-def test_an_omitted_agent_type_runs_optuna_on_a_range_space(tmp_path: Path) -> None:
+def test_an_omitted_agent_type_runs_auto_on_a_range_space(tmp_path: Path) -> None:
     import json
 
     from tunegym.run import RunOptions, run_scenario
@@ -355,17 +356,19 @@ def test_an_omitted_agent_type_runs_optuna_on_a_range_space(tmp_path: Path) -> N
     path.write_text(dumps(data))
     result = run_scenario(load(path), RunOptions(output=tmp_path / "runs", progress=False))
     (job,) = json.loads((result.run_dir / "summary.json").read_text())["jobs"]
-    assert job["agent"] == "optuna" and job["trials"] == 3 and job["counts"]["ok"] == 3
+    assert job["agent"] == "auto" and job["trials"] == 3 and job["counts"]["ok"] == 3
+    assert job["search"]["method"] == "ngopt"  # one float range, one objective
 
 
-def test_verify_explains_why_varying_results_get_optuna(
+def test_verify_explains_why_varying_results_get_auto(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "noisy.toml"
     path.write_text(dumps({**BASE, "cache": False, "params": {"k": [1, 2], "x": [0, 1]}}))
     assert main(["verify", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "agent optuna (default: results vary between measurements" in out
+    assert "agent auto (default: results vary between measurements" in out
+    assert "auto runs gp (2 of 2 dimension(s) categorical; max_steps 4" in out
     assert "cache off" in out
 
 
@@ -394,3 +397,25 @@ def test_skip_known_follows_the_envs_caching_and_env_params(
     assert skip_known(caches=True) is True
     assert skip_known(caches=False) is False
     assert skip_known(caches=True, env_params=draws) is False  # each repeat is a new draw
+
+
+def _gp_actions(env: FunctionEnv, **options: Any) -> list[dict[str, Any]]:
+    OptunaAgent(env, AgentConfig(14, 3, {"sampler": "gp", **options})).run()
+    return [f.action for f in env.history]
+
+
+def test_gp_samples_alike_in_process_and_from_the_command_line() -> None:
+    # Issue 15: deterministic_objective was switched on for cached (CLI) workloads only,
+    # so the same job sampled differently in process; now it is Optuna's default in both.
+    space = SearchSpace({"x": Continuous("x", -3.0, 3.0), "y": Continuous("y", 0.0, 2.0)})
+
+    def bowl(p: Mapping[str, Any]) -> float:
+        return -((p["x"] - 1.0) ** 2) - (p["y"] - 0.5) ** 2
+
+    in_process = _gp_actions(FunctionEnv(space, bowl))
+    assert _gp_actions(CachedEnv(space, bowl)) == in_process
+    agent = OptunaAgent(CachedEnv(space, bowl), AgentConfig(5, 0, {"sampler": "gp"}))
+    assert agent.study.sampler._deterministic is False  # type: ignore[attr-defined]
+    chosen = {"sampler": "gp", "deterministic_objective": True}
+    agent = OptunaAgent(FunctionEnv(space, bowl), AgentConfig(5, 0, chosen))
+    assert agent.study.sampler._deterministic is True  # type: ignore[attr-defined]

@@ -35,11 +35,11 @@ def test_registered_agent_loads_and_builtins_cannot_be_replaced() -> None:
         register_agent("grid", "x:y")
 
 
-def test_default_agent_is_grid_for_small_categorical_spaces_else_optuna() -> None:
+def test_default_agent_is_grid_for_small_categorical_spaces_else_auto() -> None:
     small = SearchSpace({"a": Categorical("a", (1, 2, 3))})
     mixed = SearchSpace({"a": Categorical("a", (1, 2)), "f": Continuous("f", 0, 1)})
     assert default_agent_reason(small, None)[0] == "grid"
-    assert default_agent_reason(small, 2)[0] == "optuna"
-    assert default_agent_reason(mixed, None)[0] == "optuna"
+    assert default_agent_reason(small, 2)[0] == "auto"
+    assert default_agent_reason(mixed, None)[0] == "auto"
     assert default_max_steps(small) == 3
     assert default_max_steps(mixed) == 100

@@ -236,7 +236,7 @@ def test_verify_example_prints_space_size_and_agent(capsys):
     out, err = capsys.readouterr()
     assert err == ""
     assert "675 action(s)" in out
-    assert "agent optuna (default" in out
+    assert "agent auto (default" in out
     assert "max_steps 40" in out
     assert "env params: row_bytes" in out
 
@@ -278,7 +278,7 @@ def test_verify_subprocess_exit_codes(make_workload):
     )
     assert good.returncode == 0, good.stderr
     assert "675 action(s)" in good.stdout
-    assert "agent optuna (default" in good.stdout
+    assert "agent auto (default" in good.stdout
 
 
 def test_a_job_can_unset_an_inherited_table(make_workload, make_scenario):

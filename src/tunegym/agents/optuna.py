@@ -99,6 +99,10 @@ class OptunaOptions(BaseModel):
     """tpe: treat trials in flight as bad, so parallel proposals spread out."""
     skip_known: bool | None = None
     """Re-ask instead of proposing an already measured action (default: when cached)."""
+    deterministic_objective: bool = False
+    """gp: model the objective as noise-free. Off by default, as in Optuna, wherever the
+    job runs (in process or from the command line): on BBOB, on is worse
+    (``benchmarks/RESULTS.md``)."""
 
     @field_validator("sampler")
     @classmethod
@@ -225,10 +229,10 @@ def _quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-def build_sampler(
-    options: OptunaOptions, seed: int, max_steps: int, deterministic: bool
-) -> optuna.samplers.BaseSampler:
-    """The seeded Optuna sampler named by ``options.sampler``."""
+def build_sampler(options: OptunaOptions, seed: int, max_steps: int) -> optuna.samplers.BaseSampler:
+    """The seeded Optuna sampler named by ``options.sampler``; it depends on the options,
+    seed and budget only, never on the env (so a job samples alike in process and from
+    the command line)."""
     from optuna import samplers
 
     name = options.sampler
@@ -240,7 +244,7 @@ def build_sampler(
     if name == "gp":
         return samplers.GPSampler(
             seed=seed,
-            deterministic_objective=deterministic,
+            deterministic_objective=options.deterministic_objective,
             warn_independent_sampling=False,
             **startup,
         )
@@ -340,7 +344,7 @@ class OptunaAgent(BaseAgent):
         with _quiet():
             # An extended run keeps the first budget's sampler (nsga2's population size).
             first_budget = (config.earlier_budgets or (config.max_steps,))[0]
-            sampler = build_sampler(self.options, config.seed, first_budget, caches)
+            sampler = build_sampler(self.options, config.seed, first_budget)
             self.study = optuna.create_study(
                 sampler=sampler,
                 directions=["maximize" if d == "max" else "minimize" for d in self.directions],

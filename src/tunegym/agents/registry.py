@@ -76,25 +76,26 @@ def default_agent_reason(
     """``(agent type, why)`` of the rule used when ``agent.type`` is omitted.
 
     ``grid`` when the space is categorical and fits in the budget (``max_steps``, or the
-    default budget when it is ``None``), else ``optuna`` (TPE).
+    default budget when it is ``None``), else ``auto`` (which picks its search method from
+    the space, budget and noise: :mod:`tunegym.agents.auto_rule`).
 
     A grid measures each action once, so it "fits" only when one measurement is the
     answer: with ``deterministic = False`` (``cache = false`` or env params: results vary
-    between measurements) or a warm start to learn from, the default is optuna TPE too.
+    between measurements) or a warm start to learn from, the default is ``auto`` too.
     """
     size = space.size
     budget = max_steps if max_steps is not None else default_max_steps(space)
     if not space.is_categorical:
-        return "optuna", "the space has a range dimension: optuna TPE"
+        return "auto", "the space has a range dimension"
     if size is None or size > budget:
-        return "optuna", f"{size} actions do not fit in max_steps {budget}: optuna TPE"
+        return "auto", f"{size} actions do not fit in max_steps {budget}"
     if not deterministic:
-        return "optuna", (
+        return "auto", (
             "results vary between measurements (cache = false or env params), which one "
-            "grid pass cannot average: optuna TPE"
+            "grid pass cannot average"
         )
     if warm_start:
-        return "optuna", "warm start needs an agent that learns: optuna TPE"
+        return "auto", "warm start needs an agent that learns"
     return "grid", f"categorical, all {size} actions fit in max_steps {budget}"
 
 

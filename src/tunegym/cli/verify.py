@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from tunegym.errors import SpecError
-    from tunegym.run import agent_choice
+    from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
     from tunegym.spec import load
 
@@ -52,6 +52,8 @@ def handle(args: argparse.Namespace) -> int:
                     f"{len(space.dimensions)} dimension(s), {shown}; "
                     f"agent {agent}{default}, max_steps {steps}"
                 )
+                if agent == "auto":
+                    what += f"; auto runs {auto_choice(job, space, steps)}"
             env_params = job.workload.env_params
             extra = f"; env params: {', '.join(env_params)}" if env_params else ""
             extra += _search_notes(job)

@@ -112,6 +112,8 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
     pruning = pruning_entry(record, results)
     if pruning is not None:
         out["pruning"] = pruning
+    if record.extra.get("search"):
+        out["search"] = record.extra["search"]
     return out
 
 

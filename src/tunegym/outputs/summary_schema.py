@@ -146,6 +146,14 @@ class BaselineSummary(_Doc):
     text: str = _field("the comparison in words, e.g. `+38% rows_per_s over the baseline`")
 
 
+class SearchChoice(_Doc):
+    agent: str = _field("the agent that chose (`auto`)")
+    method: str = _field("the search method it starts with: `ngopt` (Nevergrad) or `gp` (Optuna)")
+    reason: str = _field("why, in words (space, budget, objectives, noise)")
+    then: str = _field("the method that takes over on the same study (`tpe`)", None)
+    switch_after: int = _field("after this many proposals", None, ge=1)
+
+
 class ImportanceSummary(_Doc):
     evaluator: str = _field("the importance evaluator (Optuna's PED-ANOVA)")
     trials: int = _field("completed trials it was computed from", ge=1)
@@ -229,6 +237,9 @@ class JobSummary(_Doc):
     )
     pruning: PruningSummary = _field(
         "with `[agent.pruner]`: what the pruner watched and how many trials it stopped", None
+    )
+    search: SearchChoice = _field(
+        "with the `auto` agent: the search method it chose for this job and why", None
     )
 
 

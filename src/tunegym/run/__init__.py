@@ -1,6 +1,6 @@
 """Orchestration: run a scenario's jobs into a run folder (``tunegym run``)."""
 
-from tunegym.run.choice import agent_choice, resolve_agent
+from tunegym.run.choice import agent_choice, auto_choice, resolve_agent
 from tunegym.run.job import JobOptions, open_env, run_job
 from tunegym.run.scenario import (
     RunInterrupted,
@@ -16,6 +16,7 @@ __all__ = [
     "RunOptions",
     "RunResult",
     "agent_choice",
+    "auto_choice",
     "finish_run",
     "open_env",
     "resolve_agent",

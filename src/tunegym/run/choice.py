@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tunegym.agents.auto_rule import AutoChoice, choose
 from tunegym.agents.registry import default_agent_reason, default_max_steps
 from tunegym.runners.registry import dispatches_whole_grid
 from tunegym.space import SearchSpace
@@ -27,6 +28,15 @@ def agent_choice(
         deterministic=job.workload.cache and not job.workload.env_params,
     )
     return agent_type, budget or default_max_steps(space), why
+
+
+def auto_choice(job: Job, space: SearchSpace, budget: int) -> AutoChoice:
+    """The method the ``auto`` agent will run for ``job`` (the rule it applies when built)."""
+    agent = job.workload.agent
+    noisy = agent.config.get("noisy") if isinstance(agent.config, dict) else None
+    if not isinstance(noisy, bool):
+        noisy = not job.workload.cache or bool(job.workload.env_params)
+    return choose(space, budget, n_objectives=len(agent.objectives or ()), deterministic=not noisy)
 
 
 def resolve_agent(job: Job, space: SearchSpace, max_steps: int | None) -> tuple[str, int]:

@@ -194,6 +194,9 @@ def _run_agent(
         time_budget=budget,
     )
     agent = build_agent(agent_cls, env, config)
+    explained = getattr(agent, "agent", agent)  # a RepeatingAgent wraps the agent
+    if hasattr(explained, "explain"):
+        record.extra["search"] = explained.explain()
     if spec.warm_start is not None:
         from tunegym.agents.warm_start import apply_warm_start
 

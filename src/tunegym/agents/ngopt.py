@@ -1,0 +1,143 @@
+"""Nevergrad's NGOpt as a tunegym policy (an arm of the ``auto`` agent).
+
+NGOpt picks its own algorithm from the parametrization, the budget and the number of
+workers (CMA-ES variants, Cobyla, DE, ...). Contracts, as for the ``optuna`` agent:
+
+* float ranges map to ``ng.p.Scalar`` (``ng.p.Log`` on a log scale), int ranges to an
+  integer-cast scalar; categorical dimensions are not handled here (``auto`` gives them to
+  TPE);
+* the reward is maximised (NGOpt is told its negative); a failed trial is told as the
+  worst successful value so far, or not told before any success;
+* seeded: the same results give the same proposals, so a resumed run's replay (which asks
+  again for each recorded step) continues exactly;
+* feedback for an action it did not propose (a warm start) is told as a new point when
+  the chosen algorithm accepts that, else ignored;
+* ``nevergrad`` (``pip install 'tunegym[search]'``) is imported when the policy is built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback
+from tunegym.env.base import BaseGym
+from tunegym.space import Categorical, Continuous, SearchSpace, cache_key
+
+
+def _key(action: Mapping[str, Any]) -> str:
+    return cache_key(action, {})
+
+
+def _scalar(value: Any) -> float:
+    """``float`` that also takes a one-element array (NumPy 2.4 refuses those)."""
+    array = np.asarray(value)
+    return float(array.reshape(-1)[0]) if array.size == 1 else float(value)
+
+
+def numpy_compat() -> None:
+    """Let nevergrad 1.0.12's metamodel run under NumPy >= 2.4: it calls ``float`` on a
+    one-element prediction array, which NumPy 2.4 refuses (the ask then fails). The
+    module-level name ``float`` of that one module is pointed at :func:`_scalar`."""
+    from nevergrad.optimization import metamodel
+
+    metamodel.float = _scalar
+
+
+def parametrization(space: SearchSpace, seed: int) -> Any:
+    """An ``ng.p.Dict`` over ``space`` (ranges only), seeded."""
+    import nevergrad as ng
+
+    params: dict[str, Any] = {}
+    for name, dim in space.dimensions.items():
+        if isinstance(dim, Categorical):
+            raise ValueError(f"{name}: NGOpt here takes ranges only, not categorical dimensions")
+        low, high = float(dim.low), float(dim.high)
+        scale = ng.p.Log if dim.log else ng.p.Scalar
+        param = scale(lower=low, upper=high)
+        if dim.dtype == "int":
+            param = param.set_integer_casting()
+        params[name] = param
+    out = ng.p.Dict(**params)
+    out.random_state = np.random.RandomState(seed % 2**32)
+    return out
+
+
+class NGOptAgent(BaseAgent):
+    """Proposes actions with Nevergrad's NGOpt (see module docs)."""
+
+    name = "ngopt"
+    supports_warm_start = True
+
+    def __init__(self, env: BaseGym, config: AgentConfig) -> None:
+        super().__init__(env, config)
+        import nevergrad as ng
+
+        numpy_compat()
+        self.space = env.action_space
+        self.optimizer = ng.optimizers.NGOpt(
+            parametrization=parametrization(self.space, config.seed),
+            budget=config.max_steps,
+            num_workers=max(1, config.parallel),
+        )
+        self._pending: dict[str, deque[Any]] = {}
+        self._worst: float | None = None
+
+    def _to_action(self, value: Mapping[str, Any]) -> Action:
+        action: Action = {}
+        for name, dim in self.space.dimensions.items():
+            assert isinstance(dim, Continuous)  # parametrization() refused the rest
+            number = float(value[name])
+            number = min(max(number, float(dim.low)), float(dim.high))
+            action[name] = round(number) if dim.dtype == "int" else number
+        return self.space.canonicalize(action)
+
+    def select_action(self, observation: Mapping[str, float]) -> Action | None:
+        candidate = self.optimizer.ask()
+        action = self._to_action(candidate.value)
+        self._pending.setdefault(_key(action), deque()).append(candidate)
+        return action
+
+    def _loss(self, feedback: Feedback) -> float | None:
+        reward = feedback.reward
+        if feedback.succeeded and reward is not None and math.isfinite(reward):
+            loss = -float(reward)
+            self._worst = loss if self._worst is None else max(self._worst, loss)
+            return loss
+        return self._worst
+
+    def update_policy(self, feedback: Feedback) -> None:
+        loss = self._loss(feedback)
+        queue = self._pending.get(_key(feedback.action))
+        if queue:
+            candidate = queue.popleft()
+            if loss is not None:
+                self.optimizer.tell(candidate, loss)
+            return
+        if loss is None:
+            return
+        child = self.optimizer.parametrization.spawn_child(
+            new_value={k: feedback.action[k] for k in self.space.dimensions}
+        )
+        try:
+            self.optimizer.tell(child, loss)
+        except Exception:
+            return
+
+    def warm_start(self, feedback: Sequence[Feedback]) -> int:
+        used = 0
+        for item in feedback:
+            try:
+                self.space.canonicalize(item.action)
+            except ValueError:
+                continue
+            self.update_policy(item)
+            used += 1
+        return used
+
+
+__all__ = ["NGOptAgent", "numpy_compat", "parametrization"]
