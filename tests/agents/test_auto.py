@@ -21,6 +21,7 @@ from tunegym.agents.optuna import OptunaAgent
 from tunegym.agents.registry import default_agent_reason
 from tunegym.cli.main import main
 from tunegym.env.function import FunctionEnv
+from tunegym.expr import compile_expr
 from tunegym.run import RunOptions, run_scenario
 from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec import load
@@ -58,6 +59,10 @@ def test_the_rule_gives_the_rest_gp_then_tpe_on_a_larger_budget() -> None:
     assert "vary" in choose(FLOATS, 30, deterministic=False, has_nevergrad=True).reason
     assert "2 objectives" in choose(FLOATS, 30, n_objectives=2, has_nevergrad=True).reason
     assert choose(INTS, 30, has_nevergrad=True).reason.startswith("1 of 2 dimension(s) integer")
+    conditional = SearchSpace(
+        {n: Continuous(n, -5.0, 5.0) for n in ("a", "b")}, conditions={"b": compile_expr("a > 0")}
+    )
+    assert choose(conditional, 30, has_nevergrad=True).method == "gp"  # define-by-run
     missing = choose(FLOATS, 30, has_nevergrad=False)
     assert missing.method == "gp" and "tunegym[search]" in missing.reason
 

@@ -76,8 +76,9 @@ def _run(
         {"type": "optuna", "max_steps": 12, "seed": 2},
         {"type": "optuna", "max_steps": 10, "config": {"sampler": "random"}},
         {"type": "optuna", "max_steps": 10, "config": {"sampler": "qmc"}},
+        {"type": "auto", "max_steps": 10, "seed": 2},
     ],
-    ids=["grid", "random", "bandit", "optuna-tpe", "optuna-random", "optuna-qmc"],
+    ids=["grid", "random", "bandit", "optuna-tpe", "optuna-random", "optuna-qmc", "auto"],
 )
 def test_built_in_agents_spend_no_trial_on_a_known_infeasible_action(
     write_toml: Callable[[str, dict[str, Any]], Path],
@@ -93,7 +94,7 @@ def test_built_in_agents_spend_no_trial_on_a_known_infeasible_action(
         assert job["trials"] == 8
 
 
-@pytest.mark.parametrize("agent", ["random", "optuna"])
+@pytest.mark.parametrize("agent", ["random", "optuna", "auto"])
 def test_a_range_space_resamples_until_feasible(
     write_toml: Callable[[str, dict[str, Any]], Path],
     objective_workload: Callable[..., dict[str, Any]],
@@ -166,3 +167,17 @@ def test_optuna_stops_when_no_feasible_action_is_left(
     agent = OptunaAgent(env, AgentConfig(max_steps=10, seed=0))
     assert agent.select_action({}) is None
     assert sys.modules.get("optuna") is not None
+
+
+def test_auto_on_float_ranges_asks_nevergrad_again_for_an_infeasible_action(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """Only float ranges: auto runs NGOpt, which is told refused candidates, not run."""
+    params = {"x": {"low": 0.0, "high": 8.0}, "y": "a"}
+    job = _run(
+        write_toml, objective_workload, tmp_path, {"type": "auto", "max_steps": 14}, params=params
+    )
+    assert job["search"]["method"] == "ngopt"
+    assert job["counts"]["constraint_failed"] == 0 and job["trials"] == 14

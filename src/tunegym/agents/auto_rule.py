@@ -9,8 +9,8 @@ landscapes (``benchmarks/bench_search.py``); figures in ``benchmarks/RESULTS.md`
 * only float ranges, one objective, results that repeat: Nevergrad's NGOpt (best on
   ``bbob`` at d = 2, 5 and 10 from 20 to 100 evaluations) when ``nevergrad`` is installed
   (``pip install 'tunegym[search]'``);
-* anything else (an integer or categorical dimension, several objectives, results that
-  vary, or no nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE
+* anything else (an integer or categorical dimension, conditional params, several
+  objectives, results that vary, or no nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE
   on the same study (so TPE learns from every GP trial). GP is best on ``bbob-mixint`` up
   to 50 evaluations and TPE after (NGOpt trails there), and GP needs the fewest trials on
   tunegym's categorical, mixed, noisy, env-param and multi-objective landscapes; TPE takes
@@ -86,6 +86,8 @@ def choose(
         why = f"{categorical} of {n} dimension(s) categorical"
     elif integer:
         why = f"{integer} of {n} dimension(s) integer"
+    elif space.is_conditional:
+        why = "conditional params ([when]), which Optuna samples define-by-run"
     elif not deterministic:
         why = "results vary between measurements (env params or cache off)"
     elif not (nevergrad_available() if has_nevergrad is None else has_nevergrad):

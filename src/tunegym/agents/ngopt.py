@@ -67,6 +67,10 @@ def parametrization(space: SearchSpace, seed: int) -> Any:
     return out
 
 
+MAX_INFEASIBLE_ASKS = 1000
+"""Known-infeasible candidates in a row after which the agent gives up (stops)."""
+
+
 class NGOptAgent(BaseAgent):
     """Proposes actions with Nevergrad's NGOpt (see module docs)."""
 
@@ -97,10 +101,17 @@ class NGOptAgent(BaseAgent):
         return self.space.canonicalize(action)
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
-        candidate = self.optimizer.ask()
-        action = self._to_action(candidate.value)
-        self._pending.setdefault(_key(action), deque()).append(candidate)
-        return action
+        """NGOpt's next candidate the env does not know to be infeasible; one it does is
+        told back as a constraint violation (no trial spent), and NGOpt asks again. After
+        :data:`MAX_INFEASIBLE_ASKS` refused candidates in a row the agent stops."""
+        for _ in range(MAX_INFEASIBLE_ASKS):
+            candidate = self.optimizer.ask()
+            action = self._to_action(candidate.value)
+            if self.env.infeasible(action) is None:
+                self._pending.setdefault(_key(action), deque()).append(candidate)
+                return action
+            self.optimizer.tell(candidate, self._worst or 0.0, constraint_violation=[1.0])
+        return None
 
     def _loss(self, feedback: Feedback) -> float | None:
         reward = feedback.reward
