@@ -10,11 +10,12 @@ landscapes (``benchmarks/bench_search.py``); figures in ``benchmarks/RESULTS.md`
   ``bbob`` at d = 2, 5 and 10 from 20 to 100 evaluations) when ``nevergrad`` is installed
   (``pip install 'tunegym[search]'``);
 * anything else (an integer or categorical dimension, conditional params, several
-  objectives, results that vary, or no nevergrad): Optuna's GP for the first ``GP_TRIALS`` trials, then Optuna TPE
-  on the same study (so TPE learns from every GP trial). GP is best on ``bbob-mixint`` up
-  to 50 evaluations and TPE after (NGOpt trails there), and GP needs the fewest trials on
-  tunegym's categorical, mixed, noisy, env-param and multi-objective landscapes; TPE takes
-  over where GP's ask time (it grows with the trials) would dominate.
+  objectives, results that vary, or no nevergrad): Optuna's GP for the first
+  ``GP_TRIALS`` trials, then Optuna TPE on the same study (so TPE learns from every GP
+  trial). GP is best on ``bbob-mixint`` up to 50 evaluations and TPE after (NGOpt
+  trails there), and GP needs the fewest trials on tunegym's categorical, mixed, noisy,
+  env-param and multi-objective landscapes; TPE takes over where GP's ask time (it grows
+  with the trials) would dominate.
 
 Pure and cheap: ``tunegym verify`` prints the same choice the run makes.
 """

@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tunegym.agents.base import Action, BaseAgent, Feedback
+from tunegym.agents.wrapping import WrappingAgent
 from tunegym.space import cache_key
 from tunegym.values import is_finite_number
 
@@ -64,7 +65,7 @@ class _Draws:
         return statistics.fmean(self.rewards)
 
 
-class RemeasuringAgent(BaseAgent):
+class RemeasuringAgent(WrappingAgent):
     """Wraps ``agent`` so promising actions are re-measured up to ``required`` draws
     (see the module docs). Attributes it does not have are read from the wrapped agent."""
 
@@ -89,23 +90,6 @@ class RemeasuringAgent(BaseAgent):
         """On a caching env: the recorded feedback of each ``(action, env params)``."""
         self.skipped = 0
         """Proposals of the wrapped agent answered from ``measured`` without a trial."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "agent":  # not set yet (during __init__): no recursion
-            raise AttributeError(name)
-        return getattr(self.agent, name)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.agent.name
-
-    @property
-    def supports_warm_start(self) -> bool:  # type: ignore[override]
-        return self.agent.supports_warm_start
-
-    def warm_start(self, feedback: Sequence[Feedback]) -> int:
-        """The wrapped agent learns an earlier run's trials (they are not draws of this run)."""
-        return self.agent.warm_start(feedback)
 
     # -- choosing ------------------------------------------------------------------------
     def _budget(self) -> int:

@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from tunegym.agents.base import Action, BaseAgent, Feedback
+from tunegym.agents.wrapping import WrappingAgent
 from tunegym.space import cache_key
 from tunegym.values import is_finite_number
 
@@ -65,7 +66,7 @@ def aggregate(group: Sequence[Feedback]) -> Feedback:
     )
 
 
-class RepeatingAgent(BaseAgent):
+class RepeatingAgent(WrappingAgent):
     """Wraps ``agent`` so each of its proposals is measured ``repeats`` times and it is
     taught the mean (see the module docs), as Ray Tune's ``Repeater`` wraps a searcher.
 
@@ -88,23 +89,6 @@ class RepeatingAgent(BaseAgent):
         self.native_batches = type(agent).select_actions is not BaseAgent.select_actions
         self.queue: deque[Action] = deque()
         self.open: dict[str, deque[list[Feedback]]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "agent":  # not set yet (during __init__): no recursion
-            raise AttributeError(name)
-        return getattr(self.agent, name)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.agent.name
-
-    @property
-    def supports_warm_start(self) -> bool:  # type: ignore[override]
-        return self.agent.supports_warm_start
-
-    def warm_start(self, feedback: Sequence[Feedback]) -> int:
-        """The wrapped agent learns an earlier run's trials as they are (no grouping)."""
-        return self.agent.warm_start(feedback)
 
     def _key(self, action: Mapping[str, Any]) -> str:
         with contextlib.suppress(ValueError):  # the env will refuse it; keep a stable key
