@@ -6,9 +6,11 @@ curves are realistic: they fall exponentially towards a final loss with a known 
 (lr = 10^-1.5, reg = 0.3), a low learning rate converges slowly (so good configurations
 start behind and curves cross in the first epochs), and every point has seeded noise that
 shrinks as training goes on (0.03 / epoch). Each seed runs the job twice with Optuna's
-TPE and ``agent.budget_s``: once with a median pruner (``n_startup_trials = 5``,
-``n_warmup_steps = 5``: a fifth of the run), once without. Printed per seed and as the
-median over seeds:
+TPE and ``agent.budget_s``: once without pruning (the baseline), and once per pruner
+``--pruner`` names (comma-separated, side by side; see ``PRUNERS``; ``name@0.2`` sets
+its ``poll_interval_s``, ``name@fixed0.2`` reads progress every 0.2 s exactly, as tunegym
+did before its poll adapted). Printed per seed and arm, and per pruner as the median over
+seeds:
 
 * time to reach within 1% of the best final loss found by either arm (wall seconds from
   the job's start to the end of the first completed trial that good), and the trial-seconds
@@ -17,9 +19,12 @@ median over seeds:
 * the ratio pruned/unpruned of the trial-seconds to that quality (target <= 0.5x); when
   the unpruned arm never got there within the budget, its whole spend stands in (so the
   ratio is an upper bound, printed ``<=``);
-* that no arm recommended a configuration that was pruned.
+* that no arm recommended a configuration that was pruned;
+* per pruner, what a pruned trial cost: its mean trial-seconds, and how many epochs it
+  ran past the one whose point decided it (the decision latency, in epochs).
 
     .venv/bin/python benchmarks/bench_pruning.py            # 10 seeds, 25 s budget per arm
+    .venv/bin/python benchmarks/bench_pruning.py --pruner sh,median@0.2,hyperband
     .venv/bin/python benchmarks/bench_pruning.py --quick    # 2 seeds, 4 s budget (a test runs it)
 """
 
@@ -33,11 +38,31 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 EPOCHS = 25
 OPTIMUM = (-1.5, 0.3)  # log10(lr), reg
+PRUNERS: dict[str, dict[str, Any]] = {
+    # the first benchmark's pruner: a fifth of the run before any decision
+    "median": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 5},
+    "median-w2": {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 2},
+    # keep the best third at each step after the same warm-up
+    "p33": {"type": "percentile", "percentile": 33.0, "n_startup_trials": 5, "n_warmup_steps": 5},
+    # ASHA-style rungs at epochs 1, 3, 9 (keep a third at each)
+    "sh": {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3},
+    "sh-r4": {"type": "successive_halving", "min_resource": 1, "reduction_factor": 4},
+    "sh-m3": {"type": "successive_halving", "min_resource": 3, "reduction_factor": 3},
+    "hyperband": {
+        "type": "hyperband",
+        "min_resource": 1,
+        "max_resource": EPOCHS,
+        "reduction_factor": 3,
+    },
+}
+DEFAULT_PRUNER = "median"
 
 
 def curve_point(lr: float, reg: float, epoch: int, seed: int) -> float:
@@ -61,7 +86,34 @@ def run_trial(args: argparse.Namespace) -> int:
     return 0
 
 
-def workload(seed: int, budget_s: float, epoch_s: float, pruned: bool) -> dict[str, Any]:
+def pruner_of(name: str) -> dict[str, Any]:
+    """The ``[agent.pruner]`` table of ``name`` (a ``PRUNERS`` key, ``@seconds``: its
+    poll interval, ``@fixedS``: the same, not adapting)."""
+    key, _, poll = name.partition("@")
+    if key not in PRUNERS:
+        raise SystemExit(f"--pruner: unknown pruner {key!r}; known: {', '.join(PRUNERS)}")
+    table = dict(PRUNERS[key])
+    if poll:
+        table["poll_interval_s"] = float(poll.removeprefix("fixed"))
+    return table
+
+
+@contextmanager
+def polling(name: str | None) -> Iterator[None]:
+    """``name@fixedS``: the watcher's shortest wait is S (a fixed poll every S seconds,
+    as before tunegym's poll adapted); otherwise tunegym's own."""
+    from tunegym.env import watch
+
+    fastest = watch.FAST_POLL_S
+    if name is not None and "@fixed" in name:
+        watch.FAST_POLL_S = float(name.partition("@fixed")[2])
+    try:
+        yield
+    finally:
+        watch.FAST_POLL_S = fastest
+
+
+def workload(seed: int, budget_s: float, epoch_s: float, pruner: str | None) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "type": "optuna",
         "max_steps": 10_000,
@@ -70,8 +122,8 @@ def workload(seed: int, budget_s: float, epoch_s: float, pruned: bool) -> dict[s
         "budget_s": budget_s,
         "budget_grace_s": 0.0,
     }
-    if pruned:
-        agent["pruner"] = {"type": "median", "n_startup_trials": 5, "n_warmup_steps": 5}
+    if pruner is not None:
+        agent["pruner"] = pruner_of(pruner)
     return {
         "name": "curve",
         "command": [
@@ -91,28 +143,34 @@ def workload(seed: int, budget_s: float, epoch_s: float, pruned: bool) -> dict[s
     }
 
 
-def run_arm(root: Path, seed: int, budget_s: float, epoch_s: float, pruned: bool) -> dict:
+def run_arm(root: Path, seed: int, budget_s: float, epoch_s: float, pruner: str | None) -> dict:
     from tunegym.outputs.toml import dumps
     from tunegym.run import RunOptions, run_scenario
     from tunegym.spec import load
     from tunegym.trial.store import open_run_db
 
-    name = f"seed{seed}-{'pruned' if pruned else 'plain'}"
+    name = f"seed{seed}-{pruner or 'plain'}".replace("@", "-poll")
     path = root / f"{name}.toml"
-    path.write_text(dumps(workload(seed, budget_s, epoch_s, pruned)))
-    result = run_scenario(load(path), RunOptions(output=root / name, progress=False, verbosity=0))
+    path.write_text(dumps(workload(seed, budget_s, epoch_s, pruner)))
+    with polling(pruner):
+        options = RunOptions(output=root / name, progress=False, verbosity=0)
+        result = run_scenario(load(path), options)
     summary = json.loads((result.run_dir / "summary.json").read_text())["jobs"][0]
     db = open_run_db(result.run_dir)
     rows = db.rows("curve", 0)  # completion order
     db.close()
     start = min(r.started_at for r in rows)
-    pruned_actions = [dict(r.action) for r in rows if r.status == "pruned"]
+    pruned_rows = [r for r in rows if r.status == "pruned"]
+    pruned_actions = [dict(r.action) for r in pruned_rows]
+    decided = [int(r.error.split()[3].rstrip(":")) for r in pruned_rows if r.error]
     best = summary.get("best")
     return {
         "rows": rows,
         "start": start,
         "completed": sum(r.status == "ok" for r in rows),
         "pruned": len(pruned_actions),
+        "pruned_s": [r.duration_s for r in pruned_rows],
+        "overshoot": [r.curve[-1][0] - d for r, d in zip(pruned_rows, decided, strict=True)],
         "trial_s": sum(r.duration_s for r in rows),
         "best_final": min((r.observation["loss"] for r in rows if r.status == "ok"), default=None),
         "best_is_pruned": best is not None and best["action"] in pruned_actions,
@@ -129,6 +187,16 @@ def to_quality(arm: dict, target: float) -> tuple[float, float]:
     return math.inf, math.inf
 
 
+def ratio_of(plain: dict, arm: dict, target: float) -> tuple[float, str, float, float]:
+    """(ratio, bound, wall s, trial-s) of ``arm`` against ``plain`` to ``target``."""
+    (_, pt), (qw, qt) = to_quality(plain, target), to_quality(arm, target)
+    if math.isfinite(pt):
+        return qt / pt, "", qw, qt
+    if math.isfinite(qt):  # plain never got there: it needed more than it spent
+        return qt / plain["trial_s"], "<=", qw, qt
+    return math.nan, "", qw, qt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--trial", action="store_true", help=argparse.SUPPRESS)
@@ -138,48 +206,92 @@ def main() -> int:
     parser.add_argument("--epoch-s", type=float, default=0.02)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=float, default=25.0, help="seconds per arm")
+    parser.add_argument(
+        "--pruner",
+        default=DEFAULT_PRUNER,
+        help=f"comma-separated pruners, each its own arm (of: {', '.join(PRUNERS)}; "
+        f"name@S polls every S s); default {DEFAULT_PRUNER}",
+    )
     parser.add_argument("--quick", action="store_true", help="2 seeds, 4 s budget")
     args = parser.parse_args()
     if args.trial:
         return run_trial(args)
     if args.quick:
         args.seeds, args.budget = 2, 4.0
+    arms = [name.strip() for name in args.pruner.split(",") if name.strip()]
+    tables = {name: pruner_of(name) for name in arms}
     print(
         f"synthetic learning curves: {EPOCHS} epochs x {args.epoch_s} s, TPE, "
         f"budget {args.budget:g} s per arm, {args.seeds} seed(s)"
     )
-    ratios, lines, bad_best, plain_reached = [], [], 0, 0
+    for name, table in tables.items():
+        print(f"pruner {name}: {json.dumps(table)}")
+    ratios: dict[str, list[float]] = {name: [] for name in arms}
+    reached = {name: 0 for name in arms}
+    plain_reached = {name: 0 for name in arms}
+    stats: dict[str, list[tuple[int, int, float]]] = {name: [] for name in ["plain", *arms]}
+    pruned_s: dict[str, list[float]] = {name: [] for name in arms}
+    overshoot: dict[str, list[int]] = {name: [] for name in arms}
+    bad_best = 0
     with tempfile.TemporaryDirectory(prefix="bench-pruning-") as tmp:
         for seed in range(args.seeds):
-            plain = run_arm(Path(tmp), seed, args.budget, args.epoch_s, pruned=False)
-            pruned = run_arm(Path(tmp), seed, args.budget, args.epoch_s, pruned=True)
-            finals = [a["best_final"] for a in (plain, pruned) if a["best_final"] is not None]
-            target = min(finals) * 1.01 if finals else math.inf
-            (pw, pt), (qw, qt) = to_quality(plain, target), to_quality(pruned, target)
-            bound = ""
-            plain_reached += math.isfinite(pt)
-            if math.isfinite(pt):
-                ratio = qt / pt
-            elif math.isfinite(qt):  # plain never got there: it needed more than it spent
-                ratio, bound = qt / plain["trial_s"], "<="
-            else:
-                ratio = math.nan
-            if not math.isnan(ratio):
-                ratios.append(ratio)
-            bad_best += plain["best_is_pruned"] + pruned["best_is_pruned"]
-            lines.append(
-                f"seed {seed:2d}: to 1% of best {target / 1.01:.4f}: "
-                f"plain {pw:6.1f} s / {pt:6.1f} trial-s, pruned {qw:6.1f} s / {qt:6.1f} trial-s"
-                f" | completed {plain['completed']:3d} vs {pruned['completed']:3d}, pruned "
-                f"{pruned['pruned']:3d} | trial-s {plain['trial_s']:5.1f} vs "
-                f"{pruned['trial_s']:5.1f} | ratio {bound}{ratio:.2f}"
+            results = {"plain": run_arm(Path(tmp), seed, args.budget, args.epoch_s, None)}
+            for name in arms:
+                results[name] = run_arm(Path(tmp), seed, args.budget, args.epoch_s, name)
+            plain = results["plain"]
+            print(
+                f"seed {seed:2d}: plain completed {plain['completed']:3d}, "
+                f"trial-s {plain['trial_s']:5.1f}",
+                flush=True,
             )
-            print(lines[-1], flush=True)
-    median = statistics.median(ratios) if ratios else math.nan
+            bad_best += plain["best_is_pruned"]
+            stats["plain"].append((plain["completed"], plain["pruned"], plain["trial_s"]))
+            for name in arms:
+                arm = results[name]
+                # quality: within 1% of the best final value found by either arm of the pair
+                finals = [a["best_final"] for a in (plain, arm) if a["best_final"] is not None]
+                target = min(finals) * 1.01 if finals else math.inf
+                pw, pt = to_quality(plain, target)
+                ratio, bound, qw, qt = ratio_of(plain, arm, target)
+                if not math.isnan(ratio):
+                    ratios[name].append(ratio)
+                reached[name] += math.isfinite(qt)
+                plain_reached[name] += math.isfinite(pt)
+                bad_best += arm["best_is_pruned"]
+                stats[name].append((arm["completed"], arm["pruned"], arm["trial_s"]))
+                pruned_s[name] += arm["pruned_s"]
+                overshoot[name] += arm["overshoot"]
+                print(
+                    f"  {name:>16}: to 1% of best {target / 1.01:.4f}: plain {pw:6.1f} s / "
+                    f"{pt:6.1f} trial-s, pruned {qw:6.1f} s / {qt:6.1f} trial-s | completed "
+                    f"{arm['completed']:3d}, pruned {arm['pruned']:3d} | trial-s "
+                    f"{arm['trial_s']:5.1f} | ratio {bound}{ratio:.2f}",
+                    flush=True,
+                )
+    print("mean per seed; seeds reached: plain's / the pruned arm's, to the pair's target")
     print(
-        f"seeds where plain reached the target within its budget: {plain_reached} of {args.seeds}"
+        f"{'arm':>16} | median ratio | seeds reached | completed | pruned | trial-s | "
+        "s per pruned trial | epochs past decision"
     )
-    print(f"median ratio pruned/plain trial-seconds to 1% of best: {median:.2f}x (target <= 0.5x)")
+    for name in ["plain", *arms]:
+        completed, pruned, spent = (statistics.mean(col) for col in zip(*stats[name], strict=True))
+        if name == "plain":
+            shown, seeds, cost, late = "baseline", "", "", ""
+        else:
+            median = statistics.median(ratios[name]) if ratios[name] else math.nan
+            shown, seeds = f"{median:.2f}x", f"{plain_reached[name]} / {reached[name]}"
+            cost = f"{statistics.mean(pruned_s[name]):.3f}" if pruned_s[name] else "-"
+            late = f"{statistics.mean(overshoot[name]):.1f}" if overshoot[name] else "-"
+        print(
+            f"{name:>16} | {shown:>12} | {seeds:>13} | {completed:9.1f} | {pruned:6.1f} | "
+            f"{spent:7.1f} | {cost:>18} | {late:>20}"
+        )
+    for name in arms:
+        median = statistics.median(ratios[name]) if ratios[name] else math.nan
+        print(
+            f"median ratio pruned/plain trial-seconds to 1% of best, {name}: {median:.2f}x "
+            f"(target <= 0.5x: {'met' if median <= 0.5 else 'not met'})"
+        )
     print(f"configurations recommended that were pruned: {bad_best} (target 0)")
     return 0 if bad_best == 0 else 1
 

@@ -247,7 +247,8 @@ class PrunerSpec(_Strict):
     min_early_stopping_rate: int | None = Field(default=None, ge=0)
     """successive_halving: how many rungs to skip before pruning (Optuna: 0)."""
     poll_interval_s: float = Field(default=0.2, gt=0, le=60)
-    """How often a running trial's progress is read."""
+    """The longest wait between two reads of a running trial's progress (reads come
+    every 10 ms while points arrive, backing off to this while none do)."""
 
     @field_validator("min_resource", "max_resource")
     @classmethod
