@@ -3,12 +3,14 @@ a lock left by a dead process is taken over; two resumes at once end like one ru
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 
 from tunegym.outputs.toml import dumps
 from tunegym.session import RunLock, RunLockedError, run_folder_locked
+from tunegym.session.lock import LOCK_NAME
 
 TUNEGYM = [sys.executable, "-m", "tunegym.cli.main"]
 
@@ -146,3 +149,22 @@ def test_two_resumes_at_once_one_runs_one_is_refused_and_the_folder_ends_whole(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "ok" and summary["jobs"][0]["trials"] == 8
     assert not (run_dir / "failure.txt").exists()
+
+
+def test_a_refusal_in_the_instant_before_the_holder_wrote_its_pid_still_names_it(
+    tmp_path: Path,
+) -> None:
+    """The holder writes its PID just after taking the flock: a writer refused in that
+    instant waits for it rather than saying "PID unknown" (seen under load)."""
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, nothing written yet
+        late = threading.Timer(
+            0.2, os.pwrite, (fd, json.dumps({"pid": 424242, "host": "h"}).encode(), 0)
+        )
+        late.start()
+        with pytest.raises(RunLockedError, match="in use by tunegym process PID 424242 on h"):
+            RunLock(tmp_path).acquire()
+        late.join()
+    finally:
+        os.close(fd)

@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 from tunegym.errors import UsageError
@@ -81,9 +82,18 @@ def run_folder_locked(run_dir: Path) -> bool:
     return False
 
 
+HOLDER_WAIT_S = 1.0
+"""How long a refused writer waits for the holder's PID: the holder writes it just after
+taking the flock, so a refusal in between would otherwise find the file still empty."""
+
+
 def _read_holder(fd: int) -> str:
-    try:
-        data = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"PID {data['pid']} on {data['host']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "(PID unknown)"
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            return f"PID {data['pid']} on {data['host']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "(PID unknown)"
+            time.sleep(0.01)
