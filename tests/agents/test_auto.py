@@ -63,6 +63,9 @@ def test_the_rule_gives_the_rest_gp_then_tpe_on_a_larger_budget() -> None:
         {n: Continuous(n, -5.0, 5.0) for n in ("a", "b")}, conditions={"b": compile_expr("a > 0")}
     )
     assert choose(conditional, 30, has_nevergrad=True).method == "gp"  # define-by-run
+    no_torch = choose(MIXED, 200, has_nevergrad=True, has_torch=False)
+    assert (no_torch.method, no_torch.then) == ("tpe", None)  # `make demo`'s base install
+    assert "GP needs torch" in no_torch.reason
     missing = choose(FLOATS, 30, has_nevergrad=False)
     assert missing.method == "gp" and "tunegym[search]" in missing.reason
 

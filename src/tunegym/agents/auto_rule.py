@@ -15,7 +15,8 @@ landscapes (``benchmarks/bench_search.py``); figures in ``benchmarks/RESULTS.md`
   trial). GP is best on ``bbob-mixint`` up to 50 evaluations and TPE after (NGOpt
   trails there), and GP needs the fewest trials on tunegym's categorical, mixed, noisy,
   env-param and multi-objective landscapes; TPE takes over where GP's ask time (it grows
-  with the trials) would dominate.
+  with the trials) would dominate. Without torch (GP needs it; the base install has none)
+  TPE runs from the start.
 
 Pure and cheap: ``tunegym verify`` prints the same choice the run makes.
 """
@@ -67,6 +68,12 @@ def nevergrad_available() -> bool:
     return importlib.util.find_spec("nevergrad") is not None
 
 
+def torch_available() -> bool:
+    """Whether ``torch`` (which Optuna's GP sampler needs) can be imported, found without
+    importing it: it is not a dependency of tunegym's base install."""
+    return importlib.util.find_spec("torch") is not None
+
+
 def choose(
     space: SearchSpace,
     max_steps: int,
@@ -74,6 +81,7 @@ def choose(
     n_objectives: int = 1,
     deterministic: bool = True,
     has_nevergrad: bool | None = None,
+    has_torch: bool | None = None,
 ) -> AutoChoice:
     """The method for a job (see the module docs for the rule)."""
     dims = list(space.dimensions.values())
@@ -95,6 +103,8 @@ def choose(
         why = "nevergrad is not installed (pip install 'tunegym[search]' for NGOpt)"
     if why is None:
         return AutoChoice("ngopt", f"{n} float dimension(s), one objective: Nevergrad NGOpt")
+    if not (torch_available() if has_torch is None else has_torch):
+        return AutoChoice("tpe", f"{why}; Optuna GP needs torch, which is not installed: TPE")
     if max_steps <= GP_TRIALS:
         return AutoChoice("gp", f"{why}; max_steps {max_steps} <= {GP_TRIALS}: Optuna GP")
     return AutoChoice(
@@ -105,4 +115,4 @@ def choose(
     )
 
 
-__all__ = ["GP_TRIALS", "METHODS", "AutoChoice", "choose"]
+__all__ = ["GP_TRIALS", "METHODS", "AutoChoice", "choose", "nevergrad_available", "torch_available"]
