@@ -315,14 +315,8 @@ class SearchSpace:
         missing = [n for n in self.dimensions if n not in action]
         unknown = [k for k in action if k not in self.dimensions]
         if missing or unknown:
-            parts = []
-            if missing:
-                parts.append(f"missing {missing}")
-            if unknown:
-                parts.append(f"unknown {unknown}")
-            raise ValueError(
-                f"action keys do not match the space ({'; '.join(parts)}); "
-                f"expected exactly {self.names}"
+            raise _keys_mismatch(
+                f"missing {missing}" if missing else "", unknown, f"exactly {self.names}"
             )
         return {name: dim.canonical(action[name]) for name, dim in self.dimensions.items()}
 
@@ -338,14 +332,10 @@ class SearchSpace:
                 continue
             out[name] = dim.canonical(action[name])
         if missing or unknown:
-            parts = []
-            if missing:
-                parts.append(f"missing {missing} (active)")
-            if unknown:
-                parts.append(f"unknown {unknown}")
-            raise ValueError(
-                f"action keys do not match the space ({'; '.join(parts)}); "
-                f"expected the active ones of {self.names}"
+            raise _keys_mismatch(
+                f"missing {missing} (active)" if missing else "",
+                unknown,
+                f"the active ones of {self.names}",
             )
         return out
 
@@ -368,3 +358,14 @@ class SearchSpace:
 def cache_key(action: Mapping[str, Any], env_params: Mapping[str, Any]) -> str:
     """Canonical JSON of ``(action, env_params)``: sorted keys, canonical values."""
     return json.dumps([action, env_params], sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _keys_mismatch(missing: str, unknown: list[str], expected: str) -> ValueError:
+    """The error of an action whose keys do not match the space (``missing`` is the
+    already-worded missing part, or empty)."""
+    parts = [missing] if missing else []
+    if unknown:
+        parts.append(f"unknown {unknown}")
+    return ValueError(
+        f"action keys do not match the space ({'; '.join(parts)}); expected {expected}"
+    )
