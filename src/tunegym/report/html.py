@@ -132,8 +132,13 @@ def _run_meta(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:
         items.append(("dry run", "yes: nothing was executed"))
     if summary.get("regenerated_at"):
         items.append(("regenerated", _time(summary["regenerated_at"]) + " by tunegym report"))
+    return f'<section class="meta"><h2>Run</h2>{kv_table(items)}</section>'
+
+
+def kv_table(items: Sequence[tuple[str, str]], css_class: str = "kv") -> str:
+    """A two-column table of ``(label, value)`` rows, both escaped."""
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in items)
-    return f'<section class="meta"><h2>Run</h2><table class="kv">{rows}</table></section>'
+    return f'<table class="{css_class}">{rows}</table>'
 
 
 # -- job level -----------------------------------------------------------------------------
@@ -226,8 +231,7 @@ def _job_meta(job: JobData, run: Mapping[str, Any]) -> str:
     ]
     if s.get("best_config"):
         items.append(("best config", str(s["best_config"])))
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in items)
-    return f'<table class="kv">{rows}</table><p class="pills">{pills}</p>'
+    return f'{kv_table(items)}<p class="pills">{pills}</p>'
 
 
 def _best(best: Mapping[str, Any] | None) -> str:
@@ -261,8 +265,7 @@ def _policy(rl: Mapping[str, Any]) -> str:
         ("return per episode", stats(rl.get("episode_return"))),
         ("steps per episode", stats(rl.get("episode_length"))),
     ]
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in items)
-    return f'<h3>Policy</h3><table class="kv policy">{rows}</table>'
+    return f"<h3>Policy</h3>{kv_table(items, 'kv policy')}"
 
 
 def _baseline(baseline: Mapping[str, Any] | None) -> str:

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.outputs.files import atomic_write_text
-from tunegym.report.html import _CSS, CONTENT_POLICY, _badge, _duration, _figure, _time
+from tunegym.report.html import (
+    _CSS,
+    CONTENT_POLICY,
+    _badge,
+    _duration,
+    _figure,
+    _time,
+    kv_table,
+)
 from tunegym.report.svg import ACCENT, MUTED, STATUS_COLORS, LinearScale, Plot, fmt
 
 
@@ -72,9 +80,9 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
     )
     body = (
         f"<header><h1>{escape(title)}</h1>{_badge(str(summary.get('status', '?')))}</header>"
-        f'<section class="meta"><h2>Run</h2>{_kv(items)}</section>'
+        f'<section class="meta"><h2>Run</h2>{kv_table(items)}</section>'
         f'<section class="job"><h2>Policy</h2><div class="plots">{plots}</div>'
-        f"<h3>Throughput</h3>{_kv(throughput)}</section>"
+        f"<h3>Throughput</h3>{kv_table(throughput)}</section>"
         "<footer>Written by tunegym; summary.json and updates.jsonl in the same folder hold "
         "the same results for scripts.</footer>"
     )
@@ -129,11 +137,6 @@ def _stale(records: Sequence[Mapping[str, Any]]) -> str:
     if not points:
         plot.text(0.5, 0.5, "no update finished")
     return plot.render("stale samples dropped per update")
-
-
-def _kv(items: Sequence[tuple[str, str]]) -> str:
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in items)
-    return f'<table class="kv">{rows}</table>'
 
 
 def _num(value: Any) -> str:
