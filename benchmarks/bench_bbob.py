@@ -9,7 +9,8 @@ d = 2: it starts at 5). Seed ``s`` runs COCO instance ``s + 1`` with every metho
 Methods:
 
 * ``auto``: tunegym's ``auto`` agent through a ``FunctionEnv`` (what a user gets by
-  default), run once per budget because it reads the budget;
+  default); where it runs NGOpt, once per budget (NGOpt reads the budget); where it runs
+  Optuna (GP, then TPE), once at the largest budget, read at each (see :func:`auto_at`);
 * ``tpe``, ``gp``, ``cmaes``, ``qmc``, ``random``, ``nsga2``: Optuna's samplers driven by
   ``study.optimize`` (``suggest_float``/``suggest_int``, Optuna's defaults), what a user
   would write without tunegym; one run at the largest budget, read at each budget (these
@@ -35,7 +36,8 @@ Run: .venv/bin/python benchmarks/bench_bbob.py [--suites bbob,bbob-mixint]
      [--report runs.jsonl] [--no-overhead] [--quick]
 
 ``--quick`` (what the test runs): f1 of both suites at d = 5, budget 10, one seed, every
-method, overhead at 15 trials.
+method, overhead at 15 trials, and the check that ``auto``'s Optuna arm at a small budget
+is the first trials of its run at a larger one (before and after GP hands over to TPE).
 Needs ``pip install 'tunegym[bench]'`` (coco-experiment, nevergrad).
 """
 
@@ -118,8 +120,10 @@ class Trace:
         self.objective_s = 0.0
         self.starts: list[float] = []
         self.ends: list[float] = []
+        self.points: list[tuple[float, ...]] = []
 
     def __call__(self, x: Sequence[float]) -> float:
+        self.points.append(tuple(float(v) for v in x))
         start = time.perf_counter()
         value = self.coco.f(np.asarray(x, dtype=float))
         end = time.perf_counter()
@@ -170,6 +174,36 @@ def run_auto(coco: Coco, budget: int, seed: int) -> tuple[Trace, str]:
     agent = AutoAgent(env, AgentConfig(budget, seed))
     agent.run()
     return trace, agent.choice.method
+
+
+def auto_at(
+    coco: Coco, budgets: Sequence[int], seed: int
+) -> tuple[dict[int, float], dict[int, str]]:
+    """``auto``'s precision and choice at each budget. Its NGOpt arm reads the budget, so
+    it runs once per budget; its Optuna arm (GP, then TPE after ``GP_TRIALS``) never
+    does, so one run at the largest budget is read at each smaller one: the first ``b``
+    trials of that run are the run at budget ``b`` (``--quick`` checks it)."""
+    at: dict[int, float] = {}
+    choices: dict[int, str] = {}
+    top = max(budgets)
+    trace, choice = run_auto(coco, top, seed)
+    at[top], choices[top] = trace.at(top), choice
+    for budget in sorted(budgets)[:-1]:
+        if choice == "ngopt":
+            short, choices[budget] = run_auto(coco, budget, seed)
+            at[budget] = short.at(budget)
+        else:
+            at[budget], choices[budget] = trace.at(budget), choice
+    return at, choices
+
+
+def auto_prefix_is_exact(problem: Problem, short: int, long: int, seed: int = 0) -> bool:
+    """Whether ``auto``'s Optuna arm run for ``short`` trials proposes exactly the first
+    ``short`` trials of its run for ``long``: what :func:`auto_at` relies on."""
+    coco = open_problem(problem)
+    a, choice = run_auto(coco, short, seed)
+    b, _ = run_auto(coco, long, seed)
+    return choice != "ngopt" and a.points == b.points[:short]
 
 
 def run_optuna(coco: Coco, sampler: str, budget: int, seed: int) -> Trace:
@@ -231,14 +265,11 @@ def task(args: tuple[Problem, str, int, int, tuple[int, ...]]) -> dict[str, Any]
     coco = open_problem(problem)
     out: dict[str, Any] = {"problem": problem, "method": method, "seed": seed, "at": {}}
     start = time.perf_counter()
-    if method in BUDGET_AWARE:
+    if method == "auto":
+        out["at"], out["choice"] = auto_at(coco, budgets, seed)
+    elif method == "ngopt":
         for budget in budgets:
-            if method == "auto":
-                trace, choice = run_auto(coco, budget, seed)
-                out.setdefault("choice", {})[budget] = choice
-            else:
-                trace = run_ngopt(coco, budget, seed)
-            out["at"][budget] = trace.at(budget)
+            out["at"][budget] = run_ngopt(coco, budget, seed).at(budget)
     else:
         shown = [b for b in budgets if not method.startswith("gp") or b <= gp_max]
         top = max(shown, default=0)
@@ -376,6 +407,14 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {suite:<12} auto ({choice}) {auto_ms:7.2f}  tpe {tpe_ms:7.2f}  "
                 f"ratio auto/tpe {ratio:5.2f}  target <= 2: {'met' if ratio <= 2 else 'MISSED'}"
+            )
+    if args.quick:  # what auto_at relies on, across GP's hand-over to TPE
+        mixint = Problem("bbob-mixint", 1, 5, 1)
+        for short, long in ((20, 64), (62, 64)):
+            exact = auto_prefix_is_exact(mixint, short, long)
+            print(
+                f"auto prefix check, bbob-mixint f1 d=5: {short} trials = first {short} of "
+                f"{long}: {'exact' if exact else 'DIFFERS'}"
             )
     return 0
 

@@ -58,6 +58,9 @@ def test_bench_bbob_quick_ranks_every_method_and_times_auto_against_tpe() -> Non
         )
     assert "auto's choice per (suite, d, budget): bbob d=5 B=10: ngopt; bbob-mixint" in out
     assert "mean rank per (suite, d, budget)" in out
+    # auto's Optuna arm is read from one run at the largest budget: its prefix must be exact
+    assert "bbob-mixint f1 d=5: 20 trials = first 20 of 64: exact" in out
+    assert "bbob-mixint f1 d=5: 62 trials = first 62 of 64: exact" in out
 
 
 def test_bench_dataplane_quick_prints_memory_and_ray_side_by_side() -> None:
