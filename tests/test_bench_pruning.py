@@ -21,4 +21,5 @@ def test_the_pruning_benchmark_runs_quick() -> None:
     out = done.stdout
     assert out.count("seed ") >= 2 and "plain" in out and "pruned" in out
     assert "median ratio pruned/plain trial-seconds to 1% of best" in out
+    assert "an oracle pruner with its start-up and earliest step, on plain's trials:" in out
     assert "configurations recommended that were pruned: 0" in out
