@@ -49,10 +49,19 @@ def _slurm(request: pytest.FixtureRequest) -> Any:
     return SlurmRunner(SlurmSpec(poll_interval_s=0.2), job_name="tunegym-pruning")
 
 
+def _slurm_array(request: pytest.FixtureRequest) -> Any:
+    request.getfixturevalue("slurm_plain")
+    from tunegym.runners.slurm import SlurmRunner
+
+    spec = SlurmSpec(poll_interval_s=0.2, batch=True)
+    return SlurmRunner(spec, job_name="tunegym-pruning-array", batch_window_s=0.2)
+
+
 RUNNERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
     "local": lambda request: LocalRunner(),
     "ray": _ray,
     "slurm": _slurm,
+    "slurm-array": _slurm_array,
 }
 
 
@@ -141,3 +150,45 @@ def test_pruning_with_each_runner(
     finally:
         env.close()
         db.close()
+
+
+def test_a_stop_cancels_one_array_task_and_the_others_run_on(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import sys
+    import threading
+
+    runner = _slurm_array(request)
+    pids_file = tmp_path / "pids"
+    stop = StopSignal()
+    (tmp_path / "hang").mkdir()
+    (tmp_path / "quick").mkdir()
+    hang = TrialSpec((sys.executable, "-c", HANG, str(pids_file)), tmp_path / "hang", stop=stop)
+    quick = TrialSpec(
+        (sys.executable, "-c", "import time; time.sleep(3); print('done')"),
+        tmp_path / "quick",
+        stop=StopSignal(),
+    )
+    results: dict[str, Any] = {}
+    workers = [
+        threading.Thread(target=lambda s=s, k=k: results.__setitem__(k, runner.run(s)))
+        for k, s in (("hang", hang), ("quick", quick))
+    ]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 120
+    while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
+        assert time.monotonic() < deadline, "the array task never started"
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
+    assert _gone(pids, 10), "a process of the stopped array task is still running"
+    for worker in workers:
+        worker.join(60)
+        assert not worker.is_alive()
+    assert (tmp_path / "array-1.sbatch.sh").exists() and not (
+        tmp_path / "array-2.sbatch.sh"
+    ).exists()
+    assert results["hang"].status != "ok"
+    assert results["quick"].status == "ok", "the array's other task was cancelled too"
+    assert "done" in (tmp_path / "quick" / "stdout.txt").read_text()

@@ -22,7 +22,8 @@ known return code (``None``) unless its script still wrote one.
 on one line, raised for that trial and for every later one without submitting again.
 Ctrl-C runs ``scancel`` on the job before re-raising; :meth:`SlurmRunner.cancel_all`
 cancels every active job (and a job whose submission was under way); a trial whose
-``spec.stop`` is set (pruned, or the time budget spent) has its own job cancelled.
+``spec.stop`` is set (pruned, or the time budget spent) has its own job cancelled (in
+batch mode its own array task, the other tasks running on).
 ``dry_run`` writes the scripts (and ``command.txt``, like the local dry run) and submits nothing.
 
 In batch mode, the trials dispatched together (the parallel loop dispatches a whole grid
@@ -33,6 +34,7 @@ each run one trial folder's script (a dry run writes that array script too).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import shlex
 import subprocess
@@ -364,6 +366,17 @@ class SlurmRunner:
             self._wake.notify_all()
         _scancel(job_id)
 
+    def _cancel_task(self, job_id: str, index: int) -> None:
+        """The env asked to stop one trial of an array (``spec.stop``): ``scancel`` its
+        task alone; the array's other tasks run on."""
+        task = f"{job_id}_{index}"
+        with self._lock:
+            if job_id not in self._active:
+                return
+            self._cancelled.add(task)
+            self._wake.notify_all()
+        _scancel(task)
+
     # -- batch mode ------------------------------------------------------------------------
     def _run_in_batch(self, spec: TrialSpec) -> TrialResult:
         with self._lock:
@@ -409,7 +422,16 @@ class SlurmRunner:
                 batch.results[i] = self._result(spec, TrialStatus.OK, 0, started_at, t0)
             return
         job_id = self._submit(script, batch.epoch)
-        outcomes = self._wait(job_id, [s.cwd.absolute() for s in batch.specs], array=True)
+        forget = [
+            spec.stop.on_stop(functools.partial(self._cancel_task, job_id, i))
+            for i, spec in enumerate(batch.specs)
+            if spec.stop is not None
+        ]
+        try:
+            outcomes = self._wait(job_id, [s.cwd.absolute() for s in batch.specs], array=True)
+        finally:
+            for unregister in forget:
+                unregister()
         for i, (spec, outcome) in enumerate(zip(batch.specs, outcomes, strict=True)):
             batch.results[i] = self._finish(spec, outcome, started_at, t0)
 
@@ -453,14 +475,19 @@ class SlurmRunner:
         running_since: dict[str, float] = {}
         vanished: dict[str, int] = {}
         cancel_deadline: float | None = None
+        task_deadlines: dict[str, float] = {}  # array tasks cancelled one by one
         try:
             while len(final) < len(ids):
                 with self._lock:
                     cancelled = job_id in self._cancelled
-                    self._wake.wait(0.2 if cancelled else self.spec.poll_interval_s)
+                    some = any(t in self._cancelled and t not in final for t in ids)
+                    self._wake.wait(0.2 if cancelled or some else self.spec.poll_interval_s)
                     cancelled = job_id in self._cancelled
+                    stopped = [t for t in ids if t in self._cancelled and t not in final]
                 if cancelled and cancel_deadline is None:
                     cancel_deadline = time.monotonic() + _CANCEL_WAIT_S
+                for task in stopped:
+                    task_deadlines.setdefault(task, time.monotonic() + _CANCEL_WAIT_S)
                 states = self._states(job_id, [t for t in ids if t not in final])
                 now = time.monotonic()
                 for task, folder in zip(ids, folders, strict=True):
@@ -485,6 +512,9 @@ class SlurmRunner:
                 if cancel_deadline is not None and time.monotonic() >= cancel_deadline:
                     for task in ids:
                         final.setdefault(task, _Outcome("CANCELLED", None, running_since.get(task)))
+                for task, deadline in task_deadlines.items():
+                    if time.monotonic() >= deadline:
+                        final.setdefault(task, _Outcome("CANCELLED", None, running_since.get(task)))
         except BaseException:
             _scancel(job_id)
             raise
@@ -492,6 +522,7 @@ class SlurmRunner:
             with self._lock:
                 self._active.discard(job_id)
                 self._cancelled.discard(job_id)
+                self._cancelled.difference_update(ids)
         return [final[task] for task in ids]
 
     def _states(self, job_id: str, tasks: Sequence[str]) -> dict[str, tuple[str, int | None]]:
