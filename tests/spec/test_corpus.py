@@ -204,6 +204,13 @@ def _cases() -> list[Case]:
         f"{W}: slurm.poll_interval_s",
     )
     add(
+        "agent-config-without-type",
+        workload(tail="[agent]\nmax_steps = 2\n[agent.config]\nbogus = 3"),
+        f"{W}: agent.config",
+        "'bogus' without agent.type",
+        'type = "auto"',
+    )
+    add(
         "agent-config-nan",
         workload(tail='[agent]\ntype = "bandit"\n[agent.config]\nepsilon = nan'),
         f"{W}: agent.config.epsilon",

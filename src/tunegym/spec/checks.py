@@ -263,6 +263,13 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     except ValueError as exc:
         yield ("agent", "reward"), str(exc)
     if w.agent.type is None:
+        if w.agent.config:
+            yield (
+                ("agent", "config"),
+                f"options {', '.join(map(repr, w.agent.config))} without agent.type: the "
+                "default agent depends on the space and the budget, so name the one they "
+                'are for (for example type = "auto")',
+            )
         return
     try:
         agent_cls = plugins.load(plugins.AGENTS, w.agent.type)
