@@ -498,3 +498,27 @@ def test_a_trial_without_a_reward_reads_as_zero() -> None:
     _, reward, *_ = adapter.step({"a": 0})
     assert reward == 0.0
     assert re.fullmatch(r"tunegym/_NoReward-v0", adapter.spec.id)  # type: ignore[union-attr]
+
+
+def test_a_conditional_param_keeps_its_component_and_is_dropped_when_inactive() -> None:
+    from tunegym.expr import compile_expr
+
+    space = SearchSpace(
+        {
+            "codec": Categorical("codec", ("zstd", "lz4")),
+            "threads": Categorical("threads", (1, 2, 4)),
+        },
+        conditions={"threads": compile_expr("codec == 'zstd'")},
+    )
+    adapter = GymnasiumAdapter(_env(space))
+    assert set(adapter.action_space.spaces) == {"codec", "threads"}
+    adapter.reset(seed=0)
+    seen = [adapter.step({"codec": 1, "threads": t})[-1]["params"] for t in (0, 2)]
+    assert seen == [{"codec": "lz4"}, {"codec": "lz4"}]  # threads is inactive for lz4
+    assert adapter.step({"codec": 0, "threads": 2})[-1]["params"] == {"codec": "zstd", "threads": 4}
+    # one Discrete over the distinct actions only: zstd x 3 threads, and lz4
+    flat = GymnasiumAdapter(_env(space), flatten="discrete")
+    assert flat.action_space == spaces.Discrete(4)
+    flat.reset(seed=0)
+    params = [flat.step(i)[-1]["params"] for i in range(4)]
+    assert sorted(map(str, params)) == sorted(map(str, space.grid()))

@@ -14,6 +14,9 @@ Spaces:
   (all categorical) or one ``Box`` (all continuous); ``flatten="discrete"`` one
   ``Discrete`` over every combination of lists and int ranges, in
   :meth:`SearchSpace.grid` order (for DQN). A mixed space cannot be flattened otherwise.
+  A conditional param (``[when]``) keeps its component; when the action makes it
+  inactive, the env drops it (not in the command, the cache key or ``info["params"]``),
+  and ``flatten="discrete"`` counts the distinct actions only.
 * observations: a float32 ``Box`` over the env's metrics (``agent.metrics``), or, when the
   env samples env params, ``Dict{"observation": Box, "context": Dict{param: Discrete(n)}}``
   where the context is the env params of the step the next action will run under.
