@@ -113,6 +113,9 @@ class LiveEnv(TrialEnv):
         self._episode: _OpenEpisode | None = None
         self._episodes = 0
         self.replay_plan: list[ReplayItem] = []
+        # what the server reports during a step (tunegym.pruning.report); one per env,
+        # its points emptied before each step (steps run one at a time)
+        self._reporter = Reporter()
 
     # -- gym interface -------------------------------------------------------------------
     def reset(
@@ -211,7 +214,8 @@ class LiveEnv(TrialEnv):
             observation, reward_value, info = record_row(self, row, params)
             return observation, reward_value, False, info
         started_at = time.time()
-        reporter = Reporter()
+        reporter = self._reporter
+        reporter.points = []
         token = enter_reporting(reporter)  # the server may call tunegym.pruning.report
         start = time.perf_counter()
         try:
