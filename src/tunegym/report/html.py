@@ -82,13 +82,13 @@ def render_report(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:
     """The whole page as a string (UTF-8 HTML5)."""
     title = f"tunegym report: {summary.get('scenario', 'run')}"
     body = [
-        f"<header><h1>{escape(title)}</h1>{_badge(str(summary.get('status', '?')))}</header>",
+        f"<header><h1>{escape(title)}</h1>{status_badge(str(summary.get('status', '?')))}</header>",
         _run_meta(summary, jobs),
     ]
     if len(jobs) > 1:
         links = "".join(
             f'<li><a href="#{_anchor(j.summary)}">{escape(_job_title(j.summary))}</a> '
-            f"{_badge(str(j.summary.get('status')))}</li>"
+            f"{status_badge(str(j.summary.get('status')))}</li>"
             for j in jobs
         )
         body.append(f'<nav><h2>Jobs</h2><ul class="jobs">{links}</ul></nav>')
@@ -104,7 +104,7 @@ def render_report(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
 
@@ -123,15 +123,15 @@ def _run_meta(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:
         ("workload fingerprint", ", ".join(fingerprints) or "-"),
         ("seed", "per job (agent.seed)" if summary.get("seed") is None else str(summary["seed"])),
         ("agent", ", ".join(agents) or "-"),
-        ("started", _time(summary.get("started_at"))),
-        ("finished", _time(summary.get("finished_at"))),
-        ("duration", _duration(summary.get("duration_s"))),
+        ("started", cell_time(summary.get("started_at"))),
+        ("finished", cell_time(summary.get("finished_at"))),
+        ("duration", cell_duration(summary.get("duration_s"))),
         ("tunegym version", str(summary.get("tunegym_version", ""))),
     ]
     if summary.get("dry_run"):
         items.append(("dry run", "yes: nothing was executed"))
     if summary.get("regenerated_at"):
-        items.append(("regenerated", _time(summary["regenerated_at"]) + " by tunegym report"))
+        items.append(("regenerated", cell_time(summary["regenerated_at"]) + " by tunegym report"))
     return f'<section class="meta"><h2>Run</h2>{kv_table(items)}</section>'
 
 
@@ -146,7 +146,7 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
     s = job.summary
     parts = [
         f'<section class="job" id="{_anchor(s)}"><h2>{escape(_job_title(s))} '
-        f"{_badge(str(s.get('status')))}</h2>",
+        f"{status_badge(str(s.get('status')))}</h2>",
         _job_meta(job, run),
     ]
     if s.get("message"):
@@ -162,8 +162,8 @@ def _job_section(job: JobData, run: Mapping[str, Any]) -> str:
         parts.append("</section>")
         return "".join(parts)
     parts.append('<div class="plots">')
-    parts.append(_figure("reward", "Reward per trial", plots.reward_per_trial(rows)))
-    parts.append(_figure("best-so-far", "Best reward so far", plots.best_so_far_curve(rows)))
+    parts.append(figure("reward", "Reward per trial", plots.reward_per_trial(rows)))
+    parts.append(figure("best-so-far", "Best reward so far", plots.best_so_far_curve(rows)))
     parts.append("</div>")
     parts.append(_curves(job))
     parts.append(_budget(s.get("budget")))
@@ -188,13 +188,13 @@ def _curves(job: JobData) -> str:
         note = (
             f'<p class="note">Pruner {escape(str(pruning.get("pruner")))} watched '
             f"{escape(metric)}: {int(pruning.get('pruned', 0))} trial(s) pruned, "
-            f"{_duration(pruning.get('pruned_seconds', 0))} of "
-            f"{_duration(pruning.get('trial_seconds', 0))} trial time spent in them.</p>"
+            f"{cell_duration(pruning.get('pruned_seconds', 0))} of "
+            f"{cell_duration(pruning.get('trial_seconds', 0))} trial time spent in them.</p>"
         )
     svg = plots.learning_curves(job.rows, metric)
     return (
         f'<h3>Intermediate values</h3>{note}<div class="plots">'
-        f"{_figure('curves', f'{metric} per step, per trial', svg)}</div>"
+        f"{figure('curves', f'{metric} per step, per trial', svg)}</div>"
     )
 
 
@@ -204,7 +204,7 @@ def _budget(budget: Mapping[str, Any] | None) -> str:
     stopped = int(budget.get("stopped_trials", 0))
     tail = f"; {stopped} running trial(s) were stopped after the grace period" if stopped else ""
     return (
-        f'<p class="message">The time budget ({_duration(budget.get("budget_s"))}) '
+        f'<p class="message">The time budget ({cell_duration(budget.get("budget_s"))}) '
         f"ended this job: no trial started after it{escape(tail)}.</p>"
     )
 
@@ -315,7 +315,7 @@ def _effects(job: JobData) -> str:
             groups = analysis.group_by_value(job.rows, dim.name, "action", dim.values)
             svg = plots.group_effect(groups, dim.name, f"effect of {dim.name}")
             caption = f"Mean reward per value of {dim.name} (± std; scored/all trials in brackets)"
-        figures.append(_figure(f"param-{dim.name}", caption, svg))
+        figures.append(figure(f"param-{dim.name}", caption, svg))
     return f'<h3>Parameter effects</h3><div class="plots">{"".join(figures)}</div>'
 
 
@@ -328,7 +328,7 @@ def _env_params(job: JobData) -> str:
         groups = analysis.group_by_value(job.rows, name, "env_params", values)
         svg = plots.group_effect(groups, name, f"reward per env param {name}")
         caption = f"Reward per sampled value of env param {name} (over all actions)"
-        figures.append(_figure(f"env-{name}", caption, svg))
+        figures.append(figure(f"env-{name}", caption, svg))
     stats = job.results.action_stats
     parts = [
         "<h3>Env params (domain randomization)</h3>",
@@ -407,7 +407,7 @@ def _pareto(job: JobData) -> str:
     )
     return (
         f"<h3>Pareto front ({len(front)} action(s))</h3>"
-        f'<div class="plots">{_figure("pareto", caption, svg)}</div>'
+        f'<div class="plots">{figure("pareto", caption, svg)}</div>'
         f'<div class="scroll"><table class="pareto">{head}{body}</table></div>'
     )
 
@@ -497,15 +497,17 @@ def _tail(path: Path) -> str:
     return "\n".join(lines)[-TAIL_CHARS:]
 
 
-# -- helpers -------------------------------------------------------------------------------
-def _figure(kind: str, caption: str, svg: str) -> str:
+# -- helpers (report/training.py draws its page with them too) ------------------------------
+def figure(kind: str, caption: str, svg: str) -> str:
+    """A plot with its caption, as the report's figures are written."""
     return (
         f'<figure class="plot" data-plot="{escape(kind)}">{svg}'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
 
-def _badge(status: str) -> str:
+def status_badge(status: str) -> str:
+    """A run's, job's or trial's status as a coloured badge (green for ``ok``)."""
     good = status == "ok"
     return f'<span class="badge {"good" if good else "bad"}">{escape(status)}</span>'
 
@@ -548,13 +550,13 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _time(ts: Any) -> str:
+def cell_time(ts: Any) -> str:
     if not isinstance(ts, int | float):
         return "-"
     return dt.datetime.fromtimestamp(ts).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
-def _duration(seconds: Any) -> str:
+def cell_duration(seconds: Any) -> str:
     if not isinstance(seconds, int | float):
         return "-"
     minutes, secs = divmod(float(seconds), 60)
@@ -564,7 +566,7 @@ def _duration(seconds: Any) -> str:
     return f"{minutes}m {secs:04.1f}s" if minutes else f"{secs:.1f}s"
 
 
-_CSS = """
+CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
 max-width:1400px;padding:16px 24px;color:#1b1f24;background:#fff}
 header{display:flex;align-items:center;gap:12px;border-bottom:2px solid #e1e4e8}

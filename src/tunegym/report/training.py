@@ -16,13 +16,13 @@ from typing import Any
 
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report.html import (
-    _CSS,
     CONTENT_POLICY,
-    _badge,
-    _duration,
-    _figure,
-    _time,
+    CSS,
+    cell_duration,
+    cell_time,
+    figure,
     kv_table,
+    status_badge,
 )
 from tunegym.report.svg import ACCENT, MUTED, STATUS_COLORS, LinearScale, Plot, fmt
 
@@ -53,11 +53,11 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
         ("reward, last updates", _num(summary.get("last_updates_reward"))),
         ("final reward (eval)", _num(summary.get("final_reward"))),
         ("stale samples dropped", str(summary.get("stale_dropped", 0))),
-        ("started", _time(summary.get("started_at"))),
-        ("finished", _time(summary.get("finished_at"))),
+        ("started", cell_time(summary.get("started_at"))),
+        ("finished", cell_time(summary.get("finished_at"))),
     ]
     throughput = [
-        ("wall time", _duration(tp.get("wall_s"))),
+        ("wall time", cell_duration(tp.get("wall_s"))),
         ("samples/s (claimed)", _num(tp.get("samples_per_s"))),
         ("samples/s (trained)", _num(tp.get("trained_samples_per_s"))),
         ("trainer idle fraction", _num(tp.get("trainer_idle_fraction"))),
@@ -65,13 +65,13 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
     ]
     plots = "".join(
         [
-            _figure(
+            figure(
                 "reward-per-version",
                 "Mean verify() reward of the samples each policy version generated; the grey "
                 "line is the untrained policy.",
                 _curve(summary),
             ),
-            _figure(
+            figure(
                 "stale-per-update",
                 "Samples the staleness filter dropped (and cleared) at each update.",
                 _stale(records),
@@ -79,7 +79,7 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
         ]
     )
     body = (
-        f"<header><h1>{escape(title)}</h1>{_badge(str(summary.get('status', '?')))}</header>"
+        f"<header><h1>{escape(title)}</h1>{status_badge(str(summary.get('status', '?')))}</header>"
         f'<section class="meta"><h2>Run</h2>{kv_table(items)}</section>'
         f'<section class="job"><h2>Policy</h2><div class="plots">{plots}</div>'
         f"<h3>Throughput</h3>{kv_table(throughput)}</section>"
@@ -91,7 +91,7 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body>{body}</body></html>\n"
     )
 
