@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "One row per trial with a column per param (params.<name>), env param "
             "(env_params.<name>) and metric (metrics.<name>), plus job, iteration, step, "
             "status, reward, duration_s and error. With --optuna, each agent-driven job "
-            "becomes an Optuna study in that storage (optuna-dashboard opens it)."
+            "becomes an Optuna study in that storage (optuna-dashboard opens it). An async-RL "
+            "training run's folder gives one row per update instead."
         ),
     )
     parser.add_argument(
@@ -45,16 +46,30 @@ def handle(args: argparse.Namespace) -> int:
     import sys
 
     from tunegym.cli.common import run_dir_or_newest
+    from tunegym.errors import UsageError
+    from tunegym.results.export import write
     from tunegym.results.runs import load_run
+    from tunegym.results.training import UPDATE_COLUMNS, training_run
 
-    run = load_run(run_dir_or_newest(args.run_dir))
+    run_dir = run_dir_or_newest(args.run_dir)
+    training = training_run(run_dir)
+    if training is not None:  # an async-RL run: one row per update
+        for flag, given in (("--optuna", args.optuna), ("--job", args.job)):
+            if given is not None:
+                raise UsageError(f"{flag}: {run_dir} is an async-RL training run, not trials")
+        records = training.records()
+        write(records, UPDATE_COLUMNS, args.format, args.output)
+        if args.output is not None:
+            print(f"{len(records)} update(s) -> {args.output}", file=sys.stderr)
+        return 0
+    run = load_run(run_dir)
     if args.optuna is not None:
         from tunegym.results.studies import export_run
 
         for name in export_run(run, args.optuna, replace=args.replace):
             print(f"study {name!r} -> {args.optuna}", file=sys.stderr)
         return 0
-    from tunegym.results.export import selected, write
+    from tunegym.results.export import selected
 
     records, columns = selected(run, args.job)
     write(records, columns, args.format, args.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +38,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from tunegym.cli.common import run_dir_or_newest
+    from tunegym.errors import UsageError
     from tunegym.report.writing import regenerate
+    from tunegym.results.training import training_run
 
     run_dir = run_dir_or_newest(args.run_dir)
+    training = training_run(run_dir)
+    if training is not None:
+        if args.watch:
+            raise UsageError(
+                f"--watch follows a run's trials.sqlite; {run_dir} is an async-RL training "
+                "run (its report.html is written when it ends)"
+            )
+        return _training_report(training)
     if args.watch:
         return _watch(run_dir, args.port, args.interval)
     summary = regenerate(run_dir)
@@ -80,4 +91,19 @@ def _watch(run_dir: Path, port: int, interval: float) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+    return 0
+
+
+def _training_report(training: Any) -> int:
+    """Rebuild an async-RL run's report.html from its summary.json and updates.jsonl."""
+    from tunegym.report.training import write_training_report
+
+    path = training.run_dir / "report.html"
+    write_training_report(path, training.summary, training.updates)
+    s = training.summary
+    print(
+        f"{s.get('scenario')}: {s.get('status')}, async RL, {len(training.updates)} update(s), "
+        f"final reward {s.get('final_reward')}"
+    )
+    print(f"report: {path}")
     return 0

@@ -41,8 +41,15 @@ def handle(args: argparse.Namespace) -> int:
     from tunegym.errors import UsageError
     from tunegym.results.importance import param_importances
     from tunegym.results.runs import load_run
+    from tunegym.results.training import training_run
 
-    run = load_run(run_dir_or_newest(args.run_dir))
+    run_dir = run_dir_or_newest(args.run_dir)
+    training = training_run(run_dir)
+    if training is not None:
+        if args.job is not None:
+            raise UsageError(f"--job: {run_dir} is an async-RL training run; it has no jobs")
+        return _show_training(training, args.top)
+    run = load_run(run_dir)
     jobs = list(run.jobs)
     if args.job is not None:
         names = sorted({j.name for j in jobs})
@@ -67,6 +74,34 @@ def handle(args: argparse.Namespace) -> int:
                     f"  importance ({importances.evaluator}, {objective}): {ranked}",
                     highlight=False,
                 )
+    return 0
+
+
+def _show_training(training: Any, last: int) -> int:
+    """An async-RL run: what it trained, then its last ``last`` updates."""
+    from rich.console import Console
+    from rich.table import Table
+
+    s, config = training.summary, training.summary.get("config", {})
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(width=200, soft_wrap=False)
+    console.print(
+        f"[bold]{s.get('scenario', training.run_dir)}[/bold]: {s.get('status')}, async RL "
+        f"({config.get('mode')}, max_staleness {config.get('max_staleness')}), "
+        f"{s.get('updates_done', len(training.updates))} update(s); reward "
+        f"{_fmt(s.get('untrained_reward'))} untrained -> {_fmt(s.get('final_reward'))}; "
+        f"{s.get('samples_claimed')} sample(s) claimed, {s.get('stale_dropped')} stale dropped",
+        highlight=False,
+    )
+    shown = list(training.updates)[-last:]
+    table = Table(title=f"last {len(shown)} of {len(training.updates)} update(s)")
+    columns = ("update", "version", "reward", "trained", "stale_dropped", "step_s")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for update in shown:
+        table.add_row(*(_fmt(update.get(name)) for name in columns))
+    console.print(table)
     return 0
 
 
