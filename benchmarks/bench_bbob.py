@@ -33,7 +33,7 @@ on each suite; its per-trial overhead at 200 trials stays within 2x of TPE's.
 Run: .venv/bin/python benchmarks/bench_bbob.py [--suites bbob,bbob-mixint]
      [--dims 2,5,10] [--budgets 20,50,100,200] [--seeds 10] [--functions 1-24]
      [--methods auto,tpe,...] [--gp-max 100] [--jobs 1] [--record runs.jsonl]
-     [--report runs.jsonl] [--no-overhead] [--quick]
+     [--report runs.jsonl[,more.jsonl.gz]] [--no-overhead] [--quick]
 
 ``--quick`` (what the test runs): f1 of both suites at d = 5, budget 10, one seed, every
 method, overhead at 15 trials, and the check that ``auto``'s Optuna arm at a small budget
@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import logging
 import math
@@ -291,6 +292,14 @@ def load_result(line: str) -> dict[str, Any]:
     return data
 
 
+def lines(path: str) -> list[str]:
+    """The lines of a --record file, gzipped (``.gz``, as the repository keeps them) or not."""
+    if path.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            return fh.read().splitlines()
+    return Path(path).read_text(encoding="utf-8").splitlines()
+
+
 def ranks(values: dict[str, float]) -> dict[str, float]:
     """1 = smallest; ties share the mean of their ranks."""
     order = sorted(values, key=lambda m: values[m])
@@ -317,6 +326,17 @@ def overhead(suite: str, budget: int, seed: int) -> tuple[float, float, str]:
     return auto_ms, tpe_ms, choice
 
 
+def _spans(values: Sequence[int]) -> str:
+    """``0-5,7``: sorted integers as ranges."""
+    out: list[str] = []
+    for v in values:
+        if out and int(out[-1].rpartition("-")[2]) == v - 1:
+            out[-1] = f"{out[-1].partition('-')[0]}-{v}"
+        else:
+            out.append(str(v))
+    return ",".join(out)
+
+
 def parse_range(text: str) -> list[int]:
     out: list[int] = []
     for part in text.split(","):
@@ -338,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overhead-budget", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--record", help="append each run to this JSON-lines file")
-    parser.add_argument("--report", help="only report the runs of a --record file")
+    parser.add_argument(
+        "--report", help="only report the runs of --record files (comma-separated; .gz too)"
+    )
     parser.add_argument("--no-overhead", action="store_true", help="skip the overhead figure")
     parser.add_argument("--quick", action="store_true", help="a few seconds: the test's run")
     args = parser.parse_args(argv)
@@ -366,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results: list[dict[str, Any]] = []
     if args.report:  # the runs recorded by an earlier (maybe unfinished) --record run
-        results = [load_result(line) for line in Path(args.report).read_text().splitlines()]
+        results = [load_result(line) for path in args.report.split(",") for line in lines(path)]
         tasks = []
     record = open(args.record, "a") if args.record else None  # noqa: SIM115
     with contextlib.ExitStack() as stack:
@@ -431,6 +453,7 @@ def report(
         ran[(r["problem"], r["seed"])].add(r["method"])
     # an unfinished --record run: leave out the problem whose methods did not all run
     results = [r for r in results if ran[(r["problem"], r["seed"])] >= set(methods)]
+    seeds = sorted({r["seed"] for r in results})
     cells: dict[tuple[Problem, int, int], dict[str, float]] = defaultdict(dict)
     choices: dict[tuple[str, int, int], list[str]] = defaultdict(list)
     for r in results:
@@ -445,7 +468,8 @@ def report(
             rank_sum[("overall", method)].append(rank)
     print(
         f"\nmean rank (1 = best) over cells (function x dimension x seed x budget); "
-        f"seeds {args.seeds}, dims {args.dims}, budgets {','.join(map(str, budgets))}, "
+        f"{len(seeds)} seed(s) ({_spans(seeds)}), dims {args.dims}, "
+        f"budgets {','.join(map(str, budgets))}, "
         f"functions {args.functions}; gp only up to {args.gp_max} trials"
     )
     print(f"{'suite':<14}" + "".join(f"{m:>8}" for m in methods) + "   best")

@@ -9,6 +9,7 @@ beside the code they measure (``bench_instructions``, ``bench_trial_overhead``,
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import subprocess
@@ -21,10 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 
 
-def quick(script: str, timeout: float = 300) -> str:
+def quick(script: str, *args: str, timeout: float = 300) -> str:
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / script), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -44,8 +45,9 @@ def test_bench_search_quick_prints_the_default_against_optuna_direct() -> None:
     assert "default - direct =" in out
 
 
-def test_bench_bbob_quick_ranks_every_method_and_times_auto_against_tpe() -> None:
-    out = quick("bench_bbob.py")
+def test_bench_bbob_quick_ranks_every_method_and_times_auto_against_tpe(tmp_path: Path) -> None:
+    record = tmp_path / "runs.jsonl"
+    out = quick("bench_bbob.py", "--record", str(record))
     header = next(line for line in out.splitlines() if line.startswith("suite "))
     for method in ("auto", "tpe", "gp", "cmaes", "qmc", "random", "nsga2", "ngopt"):
         assert method in header.split()
@@ -61,6 +63,14 @@ def test_bench_bbob_quick_ranks_every_method_and_times_auto_against_tpe() -> Non
     # auto's Optuna arm is read from one run at the largest budget: its prefix must be exact
     assert "bbob-mixint f1 d=5: 20 trials = first 20 of 64: exact" in out
     assert "bbob-mixint f1 d=5: 62 trials = first 62 of 64: exact" in out
+    # the record, gzipped as the repository keeps it, reports the same ranks
+    gzipped = tmp_path / "runs.jsonl.gz"
+    gzipped.write_bytes(gzip.compress(record.read_bytes()))
+    again = quick("bench_bbob.py", "--report", str(gzipped), "--no-overhead")
+    ranks = [line for line in out.splitlines() if re.match(r"(bbob|bbob-mixint|overall) +\d", line)]
+    assert ranks and ranks == [
+        line for line in again.splitlines() if re.match(r"(bbob|bbob-mixint|overall) +\d", line)
+    ]
 
 
 def test_bench_dataplane_quick_prints_memory_and_ray_side_by_side() -> None:
