@@ -163,3 +163,34 @@ def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(
     assert rows[:3] == kept  # recorded trials are kept as they were
     if load_agent(name).resumes_exactly:
         assert [r[:3] for r in rows] == [r[:3] for r in _rows(whole)]
+
+
+ENV_PARAM_AGENTS = [n for n in AGENTS if load_agent(n).supports_env_params]
+
+
+@pytest.mark.parametrize("name", ENV_PARAM_AGENTS)
+def test_under_env_params_a_killed_and_resumed_run_equals_an_uninterrupted_one(
+    name: str,
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    """The same, with an env param drawn per trial: the contextual bandit's contexts and
+    the re-measuring of promising actions under other draws replay too."""
+    data = objective_workload(
+        params={"x": [1, 2, 3, 4, 5], "y": ["a", "b", "c"], "pause": [0.0, 0.01]},
+        env_params={"pause": {}},
+        agent={"type": name, "max_steps": 10, "seed": 4, "config": SMALL.get(name, {})},
+    )
+    data["command"] = [*data["command"], "--sleep={pause}"]
+    path = write_toml("workload.toml", data)
+    whole = _run(path, tmp_path / "whole")
+    crashed = _run(path, tmp_path / "crashed")
+    _crash_after(crashed, 4)
+    kept = _rows(crashed)
+    resumed = _run(path, tmp_path / "unused", resume=crashed)
+    rows = _rows(resumed)
+    assert [r[0] for r in rows] == list(range(1, 11))
+    assert rows[:4] == kept
+    if load_agent(name).resumes_exactly:
+        assert [r[:3] for r in rows] == [r[:3] for r in _rows(whole)]
