@@ -356,26 +356,17 @@ class SlurmRunner:
                 forget()
         return self._finish(spec, outcome, started_at, t0)
 
-    def _cancel_job(self, job_id: str) -> None:
-        """The env asked to stop this trial (``spec.stop``): ``scancel`` its job now (the
-        wait then ends in a few tenths of a second)."""
+    def _cancel_job(self, job_id: str, target: str | None = None) -> None:
+        """The env asked to stop a trial (``spec.stop``): ``scancel`` ``target`` now, its
+        whole job by default, or one array task (``JOB_TASK``; the others run on). The
+        wait then ends in a few tenths of a second."""
+        target = target or job_id
         with self._lock:
             if job_id not in self._active:
                 return
-            self._cancelled.add(job_id)
+            self._cancelled.add(target)
             self._wake.notify_all()
-        _scancel(job_id)
-
-    def _cancel_task(self, job_id: str, index: int) -> None:
-        """The env asked to stop one trial of an array (``spec.stop``): ``scancel`` its
-        task alone; the array's other tasks run on."""
-        task = f"{job_id}_{index}"
-        with self._lock:
-            if job_id not in self._active:
-                return
-            self._cancelled.add(task)
-            self._wake.notify_all()
-        _scancel(task)
+        _scancel(target)
 
     # -- batch mode ------------------------------------------------------------------------
     def _run_in_batch(self, spec: TrialSpec) -> TrialResult:
@@ -423,7 +414,7 @@ class SlurmRunner:
             return
         job_id = self._submit(script, batch.epoch)
         forget = [
-            spec.stop.on_stop(functools.partial(self._cancel_task, job_id, i))
+            spec.stop.on_stop(functools.partial(self._cancel_job, job_id, f"{job_id}_{i}"))
             for i, spec in enumerate(batch.specs)
             if spec.stop is not None
         ]
