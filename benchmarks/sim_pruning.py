@@ -1,0 +1,162 @@
+"""bench_pruning's experiment replayed in process, in seconds instead of minutes (issue 16).
+
+``bench_pruning.py`` runs every trial as a real command and takes about 20 minutes for
+10 seeds and two pruners. This script asks the same questions of the same curves
+(``bench_pruning.curve_point``) with the same Optuna sampler and pruners tunegym builds
+(``build_sampler``, ``build_pruner`` of the ``PRUNERS`` tables), but a trial is not run: it
+costs ``--start-up-s`` plus ``--epoch-s`` per epoch it reached, and the wall-clock budget is
+spent in those trial-seconds. Sequential trials, as in the benchmark; a pruned trial stops
+at the epoch whose point decided it (bench_pruning measures the real latency: 0.0-0.1
+epochs).
+
+With the defaults (0.1 s start-up, the overhead of a real trial in bench_pruning: its pruned
+trials cost 0.23 s at 5-6 epochs of 0.02 s) it gives bench_pruning's medians seed for seed
+(``benchmarks/RESULTS.md``), so a pruning rule or a sampler can be tried here first. Per
+seed and arm it prints the ratio pruned/plain of the trial-seconds to within 1% of the
+pair's best final (as bench_pruning), and how many trials each arm proposed until then,
+with whether the pruned arm's proposals were plain's very own (``same``): when they are,
+pruning saved only by stopping trials early, not by searching better.
+
+    .venv/bin/python benchmarks/sim_pruning.py                      # median,sh-m5; 10 seeds
+    .venv/bin/python benchmarks/sim_pruning.py --pruner sh-m3 --start-up-s 0.03
+    .venv/bin/python benchmarks/sim_pruning.py --sampler random --budget 60
+    .venv/bin/python benchmarks/sim_pruning.py --quick              # 2 seeds (a test runs it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_pruning import EPOCHS, PRUNERS, curve_point, pruner_of  # noqa: E402
+
+
+@dataclass
+class Arm:
+    """One simulated job: its trials in order, as (final loss or None if pruned, cost s)."""
+
+    trials: list[tuple[float | None, float]] = field(default_factory=list)
+    proposals: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def best_final(self) -> float:
+        return min((v for v, _ in self.trials if v is not None), default=math.inf)
+
+    @property
+    def spent(self) -> float:
+        return sum(cost for _, cost in self.trials)
+
+    def to_quality(self, target: float) -> tuple[int, float]:
+        """(trials proposed, trial-seconds) until a completed trial reached ``target``."""
+        spent = 0.0
+        for n, (value, cost) in enumerate(self.trials, 1):
+            spent += cost
+            if value is not None and value <= target:
+                return n, spent
+        return len(self.trials), math.inf
+
+
+def simulate(args: argparse.Namespace, seed: int, pruner: str | None) -> Arm:
+    """Run the job of ``seed`` with ``pruner`` (None: no pruning) until its budget is spent."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from tunegym.agents.optuna import OptunaOptions, build_sampler
+    from tunegym.pruning.study import build_pruner
+    from tunegym.spec.models import PrunerSpec
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(
+        sampler=build_sampler(OptunaOptions(sampler=args.sampler), seed, 10_000),
+        pruner=build_pruner(PrunerSpec(**pruner_of(pruner))) if pruner else None,
+    )
+    arm = Arm()
+    while True:
+        trial = study.ask()
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        reg = trial.suggest_float("reg", 0.0, 1.0)
+        pruned = False
+        for epoch in range(1, EPOCHS + 1):
+            loss = curve_point(lr, reg, epoch, seed)
+            if pruner:
+                trial.report(loss, epoch)
+                if trial.should_prune():
+                    pruned = True
+                    break
+        cost = args.start_up_s + epoch * args.epoch_s
+        if arm.spent + cost > args.budget:
+            return arm  # the budget ends during this trial: stopped, not counted
+        arm.proposals.append((lr, reg))
+        if pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            arm.trials.append((None, cost))
+        else:
+            study.tell(trial, loss)
+            arm.trials.append((loss, cost))
+
+
+def compare(plain: Arm, arm: Arm) -> tuple[float, str, int, int, bool]:
+    """(ratio, bound, plain's trials, the arm's trials, same proposals) to the pair's target:
+    within 1% of the best final of either arm, as bench_pruning."""
+    target = min(plain.best_final, arm.best_final) * 1.01
+    (pn, pt), (qn, qt) = plain.to_quality(target), arm.to_quality(target)
+    n = min(pn, qn)
+    same = plain.proposals[:n] == arm.proposals[:n]
+    if math.isfinite(pt):
+        return qt / pt, "", pn, qn, same
+    if math.isfinite(qt):  # plain never got there: its whole spend stands in
+        return qt / plain.spent, "<=", pn, qn, same
+    return math.nan, "", pn, qn, same
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--pruner", default="median,sh-m5", help=f"of: {', '.join(PRUNERS)}")
+    parser.add_argument("--sampler", default="tpe", help="the optuna agent's sampler")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=float, default=25.0, help="trial-seconds per arm")
+    parser.add_argument("--epoch-s", type=float, default=0.02)
+    parser.add_argument("--start-up-s", type=float, default=0.1, help="cost of a trial's start")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 4 s budget")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.budget = 2, 4.0
+    arms = [name.strip() for name in args.pruner.split(",") if name.strip()]
+    for name in arms:
+        pruner_of(name)  # an unknown name is an error before any work
+    print(
+        f"simulated learning curves: {EPOCHS} epochs x {args.epoch_s} s + {args.start_up_s} s "
+        f"start-up, {args.sampler}, budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"
+    )
+    ratios: dict[str, list[float]] = {name: [] for name in arms}
+    same: dict[str, int] = {name: 0 for name in arms}
+    for seed in range(args.seeds):
+        plain = simulate(args, seed, None)
+        cells = []
+        for name in arms:
+            ratio, bound, pn, qn, identical = compare(plain, simulate(args, seed, name))
+            if not math.isnan(ratio):
+                ratios[name].append(ratio)
+            same[name] += identical
+            cells.append(
+                f"{name} {bound}{ratio:.2f} ({pn} vs {qn} trials{', same' if identical else ''})"
+            )
+        print(f"seed {seed:2d}: " + " | ".join(cells), flush=True)
+    for name in arms:
+        median = statistics.median(ratios[name]) if ratios[name] else math.nan
+        print(
+            f"median ratio pruned/plain trial-seconds to 1% of best, {name}: {median:.2f}x "
+            f"(target <= 0.5x: {'met' if median <= 0.5 else 'not met'}); seeds whose pruned "
+            f"arm proposed plain's very trials until the target: {same[name]} of {args.seeds}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

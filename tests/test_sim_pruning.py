@@ -1,0 +1,42 @@
+"""``benchmarks/sim_pruning.py --quick`` runs and prints its figures (so it cannot rot).
+
+No ratio is asserted (the figures are the benchmark's): only that every seed printed both
+arms, each arm's median line is there, and that an unknown pruner is refused before any
+work, naming the known ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sim_pruning.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_pruning_simulation_runs_quick() -> None:
+    done = run("--quick", "--pruner", "median,sh-m5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    seeds = [line for line in lines if line.startswith("seed ")]
+    assert len(seeds) == 2
+    assert all("median " in line and "sh-m5 " in line and " trials" in line for line in seeds)
+    for name in ("median", "sh-m5"):
+        assert any(
+            line.startswith(f"median ratio pruned/plain trial-seconds to 1% of best, {name}: ")
+            and "of 2" in line
+            for line in lines
+        ), done.stdout
+
+
+def test_an_unknown_pruner_is_refused_by_name() -> None:
+    done = run("--quick", "--pruner", "median,asha")
+    assert done.returncode != 0
+    assert "unknown pruner 'asha'" in done.stderr and "sh-m5" in done.stderr
+    assert "seed " not in done.stdout
