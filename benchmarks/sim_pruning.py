@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pruning import EPOCHS, PRUNERS, curve_point, pruner_of  # noqa: E402
+from bench_pruning import EPOCHS, PRUNERS, curve_point, pruner_of
 
 
 @dataclass
