@@ -17,10 +17,10 @@ pair's best final (as bench_pruning), and how many trials each arm proposed unti
 with whether the pruned arm's proposals were plain's very own (``same``): when they are,
 pruning saved only by stopping trials early, not by searching better.
 
-    .venv/bin/python benchmarks/sim_pruning.py                      # median,sh-m5; 10 seeds
-    .venv/bin/python benchmarks/sim_pruning.py --pruner sh-m3 --start-up-s 0.03
-    .venv/bin/python benchmarks/sim_pruning.py --sampler random --budget 60
-    .venv/bin/python benchmarks/sim_pruning.py --quick              # 2 seeds (a test runs it)
+    .venv/bin/python benchmarks/bench_pruning_sim.py                 # median,sh-m5; 10 seeds
+    .venv/bin/python benchmarks/bench_pruning_sim.py --pruner sh-m3 --start-up-s 0.03
+    .venv/bin/python benchmarks/bench_pruning_sim.py --sampler random --budget 60
+    .venv/bin/python benchmarks/bench_pruning_sim.py --quick         # 2 seeds (a test runs it)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``benchmarks/sim_pruning.py --quick`` runs and prints its figures (so it cannot rot).
+"""``benchmarks/bench_pruning_sim.py --quick`` runs and prints its figures (so it cannot rot).
 
 No ratio is asserted (the figures are the benchmark's): only that every seed printed both
 arms, each arm's median line is there, and that an unknown pruner is refused before any
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "sim_pruning.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pruning_sim.py"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
