@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.random_search import RandomAgent
 from tunegym.loop import TrialLoop
@@ -185,3 +187,36 @@ def test_a_pruned_trial_is_never_the_best(
     assert pruned and summary["best"]["action"] not in pruned
     html = (result.run_dir / "report.html").read_text()
     assert "Intermediate values" in html and "pruned at step" in html
+    # the time it spent, and the estimate of what pruning saved, from the rows themselves
+    timing = summary["pruning"]
+    full = [r.duration_s for r in rows if r.status == "ok"]
+    stopped = [r.duration_s for r in rows if r.status == "pruned"]
+    assert timing["trial_seconds"] == pytest.approx(sum(full) + sum(stopped))
+    assert timing["pruned_seconds"] == pytest.approx(sum(stopped))
+    mean_full = sum(full) / len(full)
+    saved = sum(max(0.0, mean_full - s) for s in stopped)
+    assert timing["saved_seconds"] == pytest.approx(saved) and saved > 0
+    assert "saved against running them to the end" in html
+
+
+def test_no_saving_is_estimated_before_a_trial_completed(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    trainer_workload: Callable[..., dict[str, Any]],
+) -> None:
+    import json
+
+    from tunegym.run import RunOptions, run_scenario
+    from tunegym.spec import load
+
+    # every trial is stopped by the budget's end: none completed, none pruned
+    data = trainer_workload(agent={"budget_s": 0.3, "budget_grace_s": 0.0})
+    data["command"] = [*data["command"], "--hang=60"]
+    result = run_scenario(
+        load(write_toml("trainer.toml", data)), RunOptions(output=tmp_path / "runs", progress=False)
+    )
+    timing = json.loads((result.run_dir / "summary.json").read_text())["jobs"][0]["pruning"]
+    assert timing["pruned"] == 0 and timing["saved_seconds"] is None
+    html = (result.run_dir / "report.html").read_text()
+    assert "Intermediate values" in html and "trial time spent in them." in html
+    assert "saved against running them to the end" not in html

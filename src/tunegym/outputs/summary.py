@@ -119,7 +119,8 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
 
 def pruning_entry(record: JobRecord, results: JobResults) -> dict[str, Any] | None:
     """``pruning``: the pruner, the metric it watched and what it decided (``None`` for a
-    job without ``[agent.pruner]``)."""
+    job without ``[agent.pruner]``). ``saved_seconds`` estimates what pruning saved: each
+    pruned trial would have run as long as the completed ones did on average."""
     from tunegym.spec.pruning import progress_metric, pruner_direction
 
     workload = record.job.workload
@@ -129,6 +130,9 @@ def pruning_entry(record: JobRecord, results: JobResults) -> dict[str, Any] | No
         return None
     rows = results.rows
     pruned = [row for row in rows if row.status == "pruned"]
+    stopped = [row.duration_s for row in pruned if not row.cached]
+    ran = [row.duration_s for row in rows if row.status == "ok" and not row.cached]
+    full = sum(ran) / len(ran) if ran else None  # what a trial run to its end took
     return {
         "pruner": pruner.type,
         "metric": metric.name,
@@ -136,7 +140,8 @@ def pruning_entry(record: JobRecord, results: JobResults) -> dict[str, Any] | No
         "pruned": len(pruned),
         "curves": sum(1 for row in rows if row.curve),
         "trial_seconds": sum(row.duration_s for row in rows if not row.cached),
-        "pruned_seconds": sum(row.duration_s for row in pruned if not row.cached),
+        "pruned_seconds": sum(stopped),
+        "saved_seconds": None if full is None else sum(max(0.0, full - s) for s in stopped),
     }
 
 

@@ -189,8 +189,15 @@ def _curves(job: JobData) -> str:
             f'<p class="note">Pruner {escape(str(pruning.get("pruner")))} watched '
             f"{escape(metric)}: {int(pruning.get('pruned', 0))} trial(s) pruned, "
             f"{cell_duration(pruning.get('pruned_seconds', 0))} of "
-            f"{cell_duration(pruning.get('trial_seconds', 0))} trial time spent in them.</p>"
+            f"{cell_duration(pruning.get('trial_seconds', 0))} trial time spent in them"
         )
+        saved = pruning.get("saved_seconds")
+        if saved is not None:
+            note += (
+                f"; about {cell_duration(saved)} saved against running them to the end "
+                "(as long as the completed trials on average)"
+            )
+        note += ".</p>"
     svg = plots.learning_curves(job.rows, metric)
     return (
         f'<h3>Intermediate values</h3>{note}<div class="plots">'
