@@ -9,6 +9,7 @@ into the test's temporary folder. Needs the Debian packages ``chromium`` and
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -199,6 +200,15 @@ print(f"score: {-(int(sys.argv[1]) - 5) ** 2}")
 """
 
 
+def _trials_shown(browser: Any) -> int:
+    """The job's trial count on the page, read in one script call: the watch script
+    swaps the section in place, so an element found first may be gone when read."""
+    text = browser.execute_script("return document.querySelector('section.job table.kv').innerText")
+    found = re.search(r"trials\s+(\d+)\s+of", text)
+    assert found, text
+    return int(found.group(1))
+
+
 def test_watch_shows_a_trial_that_finished_after_the_page_was_opened(
     browser: Any, tmp_path: Path, write_toml: Callable[[str, dict[str, Any]], Path]
 ) -> None:
@@ -236,13 +246,11 @@ def test_watch_shows_a_trial_that_finished_after_the_page_was_opened(
             url = f"http://127.0.0.1:{server.server_address[1]}/"
             browser.get(url)
             first = browser.execute_script("return document.documentElement.dataset.state")
-            shown = browser.find_element("css selector", "section.job table.kv").text
-            trials_then = int(shown.split("trials ")[1].split(" of")[0])
+            trials_then = _trials_shown(browser)
             assert trials_then < 12
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                text = browser.find_element("css selector", "section.job table.kv").text
-                if int(text.split("trials ")[1].split(" of")[0]) > trials_then:
+                if _trials_shown(browser) > trials_then:
                     break
                 time.sleep(0.2)
             else:
