@@ -236,6 +236,9 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as started from a terminal, even when the suite runs under nohup (tunegym keeps
+        # an inherited SIG_IGN for SIGHUP, as `nohup tunegym run` wants)
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     sleepers = [pids / "pid-3"] + ([pids / "pid-4"] if parallel == "2" else [])
@@ -263,6 +266,50 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
     assert summary["status"] == "interrupted"
     assert summary["jobs"][0]["status"] == "interrupted" and summary["jobs"][0]["trials"] == 2
     assert summary["jobs"][0]["message"] == f"interrupted by {name}"
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_run(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    """A SIGHUP ignored when tunegym started (``nohup tunegym run ...``) stays ignored."""
+    script = tmp_path / "nap.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "open(os.path.join(sys.argv[1], os.environ['TUNEGYM_STEP']), 'w').close()\n"
+        "time.sleep(1.0)\nprint('score: 1')\n"
+    )
+    started = tmp_path / "started"
+    started.mkdir()
+    path = write_toml(
+        "w.toml",
+        {
+            "name": "nap",
+            "command": [sys.executable, str(script), str(started), "{i}"],
+            "params": {"i": [1, 2]},
+            "metrics": [{"name": "score", "regex": "score: (\\d+)"}],
+        },
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [*TUNEGYM, "run", str(path), "--output", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )
+    deadline = time.monotonic() + 60
+    while not (started / "1").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGHUP)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "interrupted" not in stderr
+    db = sqlite3.connect(_only_run_dir(out) / "trials.sqlite")
+    assert db.execute("SELECT step, status FROM trials ORDER BY step").fetchall() == [
+        (1, "ok"),
+        (2, "ok"),
+    ]
 
 
 def test_a_catastrophic_metric_regex_ends_as_metric_missing_with_the_reason(

@@ -105,6 +105,9 @@ def test_no_trial_process_survives(case: Scenario, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # signals reach tunegym only; Ctrl-C is not ignored
+        # as started from a terminal, even when the suite runs under nohup (tunegym keeps
+        # an inherited SIG_IGN for SIGHUP, as `nohup tunegym run` wants)
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         if case.signal is not None:
