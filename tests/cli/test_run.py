@@ -192,6 +192,19 @@ def test_agent_exception_writes_failure_and_reports_then_exits_1(
     assert (run_dir / job["best_config"]).is_file()
 
 
+def _start_run(args: list[str], hangup: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen[str]:
+    """``tunegym run *args`` in a child whose SIGHUP disposition is ``hangup``: by default
+    as started from a terminal, even when the suite itself runs under nohup (tunegym keeps
+    an inherited SIG_IGN, as ``nohup tunegym run`` wants)."""
+    return subprocess.Popen(
+        [*TUNEGYM, "run", *args, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
+    )
+
+
 SLOW = """
 import os, sys, time
 step = int(os.environ["TUNEGYM_STEP"])
@@ -231,15 +244,7 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
         },
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [*TUNEGYM, "run", str(path), "--output", str(out), "--parallel", parallel],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # as started from a terminal, even when the suite runs under nohup (tunegym keeps
-        # an inherited SIG_IGN for SIGHUP, as `nohup tunegym run` wants)
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
-    )
+    proc = _start_run([str(path), "--output", str(out), "--parallel", parallel])
     deadline = time.monotonic() + 60
     sleepers = [pids / "pid-3"] + ([pids / "pid-4"] if parallel == "2" else [])
     while not all(p.exists() for p in sleepers):
@@ -290,13 +295,7 @@ def test_under_nohup_a_hangup_does_not_stop_the_run(
         },
     )
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [*TUNEGYM, "run", str(path), "--output", str(out), "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
-    )
+    proc = _start_run([str(path), "--output", str(out)], hangup=signal.SIG_IGN)  # as nohup
     deadline = time.monotonic() + 60
     while not (started / "1").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
