@@ -31,6 +31,7 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -62,43 +63,102 @@ class Arm:
         return len(self.trials), math.inf
 
 
+class OptunaProposer:
+    """The ``optuna`` agent's side: its sampler proposes; a pruned trial is told
+    ``PRUNED`` with its curve, a completed one its final loss (as the agent does)."""
+
+    def __init__(self, sampler: str, seed: int) -> None:
+        import optuna
+
+        from tunegym.agents.optuna import OptunaOptions, build_sampler
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        self.study = optuna.create_study(
+            sampler=build_sampler(OptunaOptions(sampler=sampler), seed, 10_000)
+        )
+        self._trial: Any = None
+
+    def ask(self) -> tuple[float, float]:
+        self._trial = trial = self.study.ask()
+        return trial.suggest_float("lr", 1e-3, 1.0, log=True), trial.suggest_float("reg", 0, 1)
+
+    def tell(self, curve: list[tuple[int, float]], pruned: bool) -> None:
+        from optuna.trial import TrialState
+
+        if pruned:
+            for step, value in curve:
+                self._trial.report(value, step)
+            self.study.tell(self._trial, state=TrialState.PRUNED)
+        else:
+            self.study.tell(self._trial, curve[-1][1])
+
+
+class NGOptProposer:
+    """The ``auto`` agent's side on this space (float ranges, one objective, results
+    that repeat: Nevergrad's NGOpt, as ``tunegym verify`` says), planned for ``budget``
+    evaluations (bench_pruning's ``max_steps``): a pruned trial is told the worst completed
+    loss so far, or nothing before one (as the ``ngopt`` agent does)."""
+
+    def __init__(self, seed: int, budget: int = 10_000) -> None:
+        import nevergrad as ng
+
+        from tunegym.agents.ngopt import numpy_compat, parametrization
+        from tunegym.space import Continuous, SearchSpace
+
+        numpy_compat()
+        space = SearchSpace(
+            {"lr": Continuous("lr", 1e-3, 1.0, log=True), "reg": Continuous("reg", 0.0, 1.0)}
+        )
+        self.optimizer = ng.optimizers.NGOpt(
+            parametrization=parametrization(space, seed), budget=budget, num_workers=1
+        )
+        self._candidate: Any = None
+        self._worst: float | None = None
+
+    def ask(self) -> tuple[float, float]:
+        self._candidate = candidate = self.optimizer.ask()
+        lr, reg = float(candidate.value["lr"]), float(candidate.value["reg"])
+        return min(max(lr, 1e-3), 1.0), min(max(reg, 0.0), 1.0)
+
+    def tell(self, curve: list[tuple[int, float]], pruned: bool) -> None:
+        if not pruned:
+            loss = curve[-1][1]
+            self._worst = loss if self._worst is None else max(self._worst, loss)
+            self.optimizer.tell(self._candidate, loss)
+        elif self._worst is not None:
+            self.optimizer.tell(self._candidate, self._worst)
+
+
 def simulate(args: argparse.Namespace, seed: int, pruner: str | None) -> Arm:
-    """Run the job of ``seed`` with ``pruner`` (None: no pruning) until its budget is spent."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from tunegym.agents.optuna import OptunaOptions, build_sampler
-    from tunegym.pruning.study import build_pruner
+    """Run the job of ``seed`` with ``pruner`` (None: no pruning) until its budget is
+    spent: the agent proposes, tunegym's ``PruningStudy`` judges each epoch's point."""
+    from tunegym.pruning.study import PruningStudy
     from tunegym.spec.models import PrunerSpec
+    from tunegym.trial.status import TrialStatus
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(
-        sampler=build_sampler(OptunaOptions(sampler=args.sampler), seed, 10_000),
-        pruner=build_pruner(PrunerSpec(**pruner_of(pruner))) if pruner else None,
+    proposer: OptunaProposer | NGOptProposer = (
+        NGOptProposer(seed) if args.agent == "auto" else OptunaProposer(args.agent, seed)
     )
+    judge = PruningStudy(PrunerSpec(**pruner_of(pruner)), "min", seed) if pruner else None
     arm = Arm()
     while True:
-        trial = study.ask()
-        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
-        reg = trial.suggest_float("reg", 0.0, 1.0)
+        lr, reg = proposer.ask()
+        key = len(arm.trials)
+        curve: list[tuple[int, float]] = []
         pruned = False
         for epoch in range(1, EPOCHS + 1):
-            loss = curve_point(lr, reg, epoch, seed)
-            if pruner:
-                trial.report(loss, epoch)
-                if trial.should_prune():
-                    pruned = True
-                    break
-        cost = args.start_up_s + epoch * args.epoch_s
+            curve.append((epoch, curve_point(lr, reg, epoch, seed)))
+            if judge is not None and judge.report(key, epoch, curve[-1][1]):
+                pruned = True
+                break
+        cost = args.start_up_s + len(curve) * args.epoch_s
         if arm.spent + cost > args.budget:
             return arm  # the budget ends during this trial: stopped, not counted
+        if judge is not None:
+            judge.finish(key, TrialStatus.PRUNED if pruned else TrialStatus.OK, curve)
+        proposer.tell(curve, pruned)
         arm.proposals.append((lr, reg))
-        if pruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            arm.trials.append((None, cost))
-        else:
-            study.tell(trial, loss)
-            arm.trials.append((loss, cost))
+        arm.trials.append((None if pruned else curve[-1][1], cost))
 
 
 def compare(plain: Arm, arm: Arm) -> tuple[float, str, int, int, bool]:
@@ -118,7 +178,13 @@ def compare(plain: Arm, arm: Arm) -> tuple[float, str, int, int, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--pruner", default="median,sh-m5", help=f"of: {', '.join(PRUNERS)}")
-    parser.add_argument("--sampler", default="tpe", help="the optuna agent's sampler")
+    parser.add_argument(
+        "--agent",
+        default="tpe",
+        help="auto (the default agent: NGOpt on this space) or an optuna agent's sampler "
+        "(tpe, random, gp, ...); default tpe",
+    )
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=float, default=25.0, help="trial-seconds per arm")
     parser.add_argument("--epoch-s", type=float, default=0.02)
@@ -132,11 +198,11 @@ def main() -> int:
         pruner_of(name)  # an unknown name is an error before any work
     print(
         f"simulated learning curves: {EPOCHS} epochs x {args.epoch_s} s + {args.start_up_s} s "
-        f"start-up, {args.sampler}, budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"
+        f"start-up, {args.agent}, budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"
     )
     ratios: dict[str, list[float]] = {name: [] for name in arms}
     same: dict[str, int] = {name: 0 for name in arms}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         plain = simulate(args, seed, None)
         cells = []
         for name in arms:

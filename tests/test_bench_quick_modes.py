@@ -93,6 +93,14 @@ def test_bench_parallel_quick_prints_both_speed_ups() -> None:
     assert re.search(r"--parallel 4 \(ray\).*speed-up +\d+\.\d\dx", out)
 
 
+def test_bench_ngopt_budget_quick_prints_both_plans_and_their_ratio() -> None:
+    out = quick("bench_ngopt_budget.py")
+    for arm in ("ngopt planned 10000", "ngopt planned 40", "tpe"):
+        assert re.search(rf"^ *{arm} \| median regret after 10: \d\.\d{{4}}", out, re.M), out
+    for k in (10, 20, 40):
+        assert re.search(rf"^after {k:2d} trials: regret planned 10000 / planned 40: ", out, re.M)
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("bench_*.py")))
 def test_every_benchmark_has_a_quick_mode_that_a_test_runs(script: str) -> None:
     assert "--quick" in (BENCH / script).read_text(), f"{script} has no --quick mode"

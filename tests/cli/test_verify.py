@@ -83,3 +83,38 @@ def test_verify_says_why_the_default_agent_was_chosen(
     jobs = [line for line in out if line.startswith("  job ")]
     assert "agent grid (default: slurm batch mode submits the whole grid" in jobs[0]
     assert "agent grid (default: categorical, all 8 actions fit" in jobs[1]
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "budget_s", "noted"),
+    [(10_000, 60.0, True), (10_000, None, False), (50, 60.0, False)],
+    ids=["large-max-steps-and-budget", "no-time-budget", "max-steps-that-fit"],
+)
+def test_verify_notes_when_ngopt_plans_for_more_trials_than_a_time_budget_allows(
+    write_toml,
+    capsys: pytest.CaptureFixture[str],
+    max_steps: int,
+    budget_s: float | None,
+    noted: bool,
+) -> None:
+    agent: dict[str, object] = {"max_steps": max_steps, "reward": "negative"}
+    if budget_s is not None:
+        agent["budget_s"] = budget_s
+    path = write_toml(
+        "ranges.toml",
+        {
+            "name": "ranges",
+            "command": ["python", "-c", "print('loss=1')", "{lr}", "{reg}"],
+            "params": {"lr": {"low": 1e-3, "high": 1.0, "log": True}, "reg": {"low": 0, "high": 1}},
+            "metrics": [{"name": "loss", "regex": r"loss=(\S+)"}],
+            "agent": agent,
+        },
+    )
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "auto runs ngopt" in out
+    note = (
+        f"    note: NGOpt picks its algorithm for max_steps = {max_steps} evaluations, but "
+        f"budget_s = 60 may end the job long before; set max_steps near the number of trials"
+    )
+    assert (note in out) is noted, out

@@ -36,6 +36,7 @@ def handle(args: argparse.Namespace) -> int:
         for job in scenario.jobs:
             space = SearchSpace.from_workload(job.workload)
             size = space.size
+            notes: list[str] = []
             if job.workload.mode == "live":
                 what = _describe_live(job)
                 if what.startswith("tunegym: error:"):
@@ -53,11 +54,14 @@ def handle(args: argparse.Namespace) -> int:
                     f"agent {agent}{default}, max_steps {steps}"
                 )
                 if agent == "auto":
-                    what += f"; auto runs {auto_choice(job, space, steps)}"
+                    choice = auto_choice(job, space, steps)
+                    what += f"; auto runs {choice}"
+                    notes.extend(_planning_note(job, choice.method, steps))
             env_params = job.workload.env_params
             extra = f"; env params: {', '.join(env_params)}" if env_params else ""
             extra += _search_notes(job)
             lines.append(f"  job {job.name} x{job.iterations}: {what}{extra}")
+            lines.extend(f"    note: {note}" for note in notes)
             warm = job.workload.agent.warm_start
             if warm is not None and not space.is_empty:
                 from tunegym.agents.warm_start import resolve_store
@@ -89,6 +93,21 @@ def _describe_live(job: Any) -> str:
         f"live, server {job.workload.server} (its action space is read when it starts); "
         f"agent {agent}, max_steps {steps}"
     )
+
+
+def _planning_note(job: Any, method: str, steps: int) -> list[str]:
+    """NGOpt picks its algorithm for ``steps`` evaluations; a time budget may end the job
+    long before (``benchmarks/bench_ngopt_budget.py``: 3-5x the regret on two ranges)."""
+    from tunegym.agents.registry import DEFAULT_MAX_STEPS
+
+    budget_s = job.workload.agent.budget_s
+    if method != "ngopt" or budget_s is None or steps <= DEFAULT_MAX_STEPS:
+        return []
+    return [
+        f"NGOpt picks its algorithm for max_steps = {steps} evaluations, but budget_s = "
+        f"{budget_s:g} may end the job long before; set max_steps near the number of "
+        "trials that fit in the budget"
+    ]
 
 
 def _search_notes(job: Any) -> str:
