@@ -40,3 +40,10 @@ def test_an_unknown_pruner_is_refused_by_name() -> None:
     assert done.returncode != 0
     assert "unknown pruner 'asha'" in done.stderr and "sh-m5" in done.stderr
     assert "seed " not in done.stdout
+
+
+def test_the_simulation_runs_the_default_agent_too() -> None:
+    done = run("--quick", "--agent", "auto", "--pruner", "sh-m5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "start-up, auto, budget 4 trial-s per arm" in done.stdout
+    assert sum(line.startswith("seed ") for line in done.stdout.splitlines()) == 2
