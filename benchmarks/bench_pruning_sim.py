@@ -2,12 +2,13 @@
 
 ``bench_pruning.py`` runs every trial as a real command and takes about 20 minutes for
 10 seeds and two pruners. This script asks the same questions of the same curves
-(``bench_pruning.curve_point``) with the same Optuna sampler and pruners tunegym builds
-(``build_sampler``, ``build_pruner`` of the ``PRUNERS`` tables), but a trial is not run: it
-costs ``--start-up-s`` plus ``--epoch-s`` per epoch it reached, and the wall-clock budget is
-spent in those trial-seconds. Sequential trials, as in the benchmark; a pruned trial stops
-at the epoch whose point decided it (bench_pruning measures the real latency: 0.0-0.1
-epochs).
+(``bench_pruning.curve_point``), with the agent's sampler as tunegym builds it
+(``--agent``: an Optuna sampler through ``build_sampler``, or ``auto``'s NGOpt) and
+tunegym's own ``PruningStudy`` over the ``PRUNERS`` tables. But a trial is not run: it
+costs ``--start-up-s`` plus ``--epoch-s`` per epoch it reached, and the wall-clock budget
+is spent in those trial-seconds. Sequential trials, as in the benchmark; a pruned trial
+stops at the epoch whose point decided it (bench_pruning measures the real latency:
+0.0-0.1 epochs).
 
 With the defaults (0.1 s start-up, the overhead of a real trial in bench_pruning: its pruned
 trials cost 0.23 s at 5-6 epochs of 0.02 s) it gives bench_pruning's medians seed for seed
@@ -17,10 +18,11 @@ pair's best final (as bench_pruning), and how many trials each arm proposed unti
 with whether the pruned arm's proposals were plain's very own (``same``): when they are,
 pruning saved only by stopping trials early, not by searching better.
 
-    .venv/bin/python benchmarks/bench_pruning_sim.py                 # median,sh-m5; 10 seeds
+    .venv/bin/python benchmarks/bench_pruning_sim.py             # median,sh-m5; 10 seeds
     .venv/bin/python benchmarks/bench_pruning_sim.py --pruner sh-m3 --start-up-s 0.03
-    .venv/bin/python benchmarks/bench_pruning_sim.py --sampler random --budget 60
-    .venv/bin/python benchmarks/bench_pruning_sim.py --quick         # 2 seeds (a test runs it)
+    .venv/bin/python benchmarks/bench_pruning_sim.py --agent random --budget 60
+    .venv/bin/python benchmarks/bench_pruning_sim.py --agent auto  # NGOpt, the default agent
+    .venv/bin/python benchmarks/bench_pruning_sim.py --quick     # 2 seeds (a test runs it)
 """
 
 from __future__ import annotations
@@ -196,6 +198,15 @@ def main() -> int:
     arms = [name.strip() for name in args.pruner.split(",") if name.strip()]
     for name in arms:
         pruner_of(name)  # an unknown name is an error before any work
+    if args.agent != "auto":
+        from pydantic import ValidationError
+
+        from tunegym.agents.optuna import OptunaOptions
+
+        try:
+            OptunaOptions(sampler=args.agent)
+        except ValidationError as exc:
+            raise SystemExit(f"--agent: {exc.errors()[0]['msg']}; or auto") from None
     print(
         f"simulated learning curves: {EPOCHS} epochs x {args.epoch_s} s + {args.start_up_s} s "
         f"start-up, {args.agent}, budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"

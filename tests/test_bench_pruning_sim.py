@@ -47,3 +47,10 @@ def test_the_simulation_runs_the_default_agent_too() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "start-up, auto, budget 4 trial-s per arm" in done.stdout
     assert sum(line.startswith("seed ") for line in done.stdout.splitlines()) == 2
+
+
+def test_an_unknown_agent_is_refused_by_name() -> None:
+    done = run("--quick", "--agent", "tpx")
+    assert done.returncode != 0
+    assert "--agent: " in done.stderr and "unknown sampler 'tpx'" in done.stderr
+    assert "or auto" in done.stderr and "seed " not in done.stdout
