@@ -193,6 +193,27 @@ def test_agent_exception_writes_failure_and_reports_then_exits_1(
     assert (run_dir / job["best_config"]).is_file()
 
 
+def _script_workload(
+    tmp_path: Path, write_toml: Callable[..., Path], name: str, source: str, trials: int
+) -> tuple[Path, Path]:
+    """A workload running ``source`` as ``python <script> <folder> <i>`` for i in 1..trials
+    (the script reports ``score: N``); returns the workload's path and the folder."""
+    script = tmp_path / f"{name}.py"
+    script.write_text(source)
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    path = write_toml(
+        "w.toml",
+        {
+            "name": name,
+            "command": [sys.executable, str(script), str(folder), "{i}"],
+            "params": {"i": list(range(1, trials + 1))},
+            "metrics": [{"name": "score", "regex": "score: (\\d+)"}],
+        },
+    )
+    return path, folder
+
+
 def _start_run(args: list[str], hangup: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen[str]:
     """``tunegym run *args`` in a child whose SIGHUP disposition is ``hangup``: by default
     as started from a terminal, even when the suite itself runs under nohup (tunegym keeps
@@ -231,19 +252,7 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
     tmp_path: Path, write_toml: Callable[..., Path], sig: int, code: int, parallel: str
 ) -> None:
     """Ctrl-C, SIGTERM (timeout, Slurm, Kubernetes) and SIGHUP (terminal closed) alike."""
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW)
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    path = write_toml(
-        "w.toml",
-        {
-            "name": "slow",
-            "command": [sys.executable, str(script), str(pids), "{i}"],
-            "params": {"i": [1, 2, 3, 4]},
-            "metrics": [{"name": "score", "regex": "score: (\\d+)"}],
-        },
-    )
+    path, pids = _script_workload(tmp_path, write_toml, "slow", SLOW, 4)
     out = tmp_path / "out"
     proc = _start_run([str(path), "--output", str(out), "--parallel", parallel])
     deadline = time.monotonic() + 60
@@ -278,27 +287,16 @@ def test_under_nohup_a_hangup_does_not_stop_the_run(
     tmp_path: Path, write_toml: Callable[..., Path]
 ) -> None:
     """A SIGHUP ignored when tunegym started (``nohup tunegym run ...``) stays ignored."""
-    script = tmp_path / "nap.py"
-    script.write_text(
+    nap = (
         "import os, sys, time\n"
-        "open(os.path.join(sys.argv[1], os.environ['TUNEGYM_STEP']), 'w').close()\n"
+        "open(os.path.join(sys.argv[1], f\"pid-{os.environ['TUNEGYM_STEP']}\"), 'w').close()\n"
         "time.sleep(1.0)\nprint('score: 1')\n"
     )
-    started = tmp_path / "started"
-    started.mkdir()
-    path = write_toml(
-        "w.toml",
-        {
-            "name": "nap",
-            "command": [sys.executable, str(script), str(started), "{i}"],
-            "params": {"i": [1, 2]},
-            "metrics": [{"name": "score", "regex": "score: (\\d+)"}],
-        },
-    )
+    path, started = _script_workload(tmp_path, write_toml, "nap", nap, 2)
     out = tmp_path / "out"
     proc = _start_run([str(path), "--output", str(out)], hangup=signal.SIG_IGN)  # as nohup
     deadline = time.monotonic() + 60
-    while not (started / "1").exists():
+    while not (started / "pid-1").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGHUP)
