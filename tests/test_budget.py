@@ -120,3 +120,29 @@ def test_a_time_budget_rejects_negative_values() -> None:
         TimeBudget(-1.0)
     with pytest.raises(ValueError):
         TimeBudget(1.0, grace_s=-1.0)
+
+
+def test_a_run_ended_by_its_budget_says_how_many_trials_fitted_when_ngopt_planned_for_more(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 5 s: importing nevergrad alone can take 1.5 s of a job's budget
+    data = objective_workload(agent={"metrics": ["score"], "max_steps": 10_000, "budget_s": 5})
+    del data["agent"]["type"]  # auto: NGOpt on float ranges
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "z": {"low": 0.0, "high": 1.0}}
+    data["command"] = [*data["command"][:2], "--x={x}", "--y=a", "--sleep=0.2"]
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--output", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    (run_dir,) = out.iterdir()
+    job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
+    assert job["search"]["method"] == "ngopt" and job["budget"]["ended_job"] is True, printed
+    trials = job["trials"]
+    assert 1 <= trials < 100, printed
+    assert (
+        f"NGOpt planned for max_steps = 10000 evaluations and {trials} fitted in the budget: "
+        f"set max_steps near {trials}"
+    ) in printed

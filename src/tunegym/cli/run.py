@@ -210,6 +210,7 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
             f"  the time budget ({budget['budget_s']:g} s) ended the job"
             + (f"; {stopped} running trial(s) stopped" if stopped else "")
         )
+        lines.extend(_planning_note(job))
     if job.get("message"):
         lines.append(f"  {job['message']}")
     if job.get("rl"):
@@ -248,6 +249,22 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
             lines.append(f"  {job['baseline']['text']}")
         lines.append(f"  best config: {run_dir / job['best_config']}")
     return "\n".join(lines)
+
+
+def _planning_note(job: dict[str, Any]) -> list[str]:
+    """auto's NGOpt picked its algorithm for ``max_steps`` evaluations, and the time budget
+    ended the job long before: say how many trials fitted (``docs/agents.md``)."""
+    from tunegym.agents.registry import DEFAULT_MAX_STEPS
+
+    planned, ran = job["max_steps"], job["trials"]
+    if (job.get("search") or {}).get("method") != "ngopt" or planned <= DEFAULT_MAX_STEPS:
+        return []
+    if not 0 < ran * 2 <= planned:
+        return []
+    return [
+        f"  NGOpt planned for max_steps = {planned} evaluations and {ran} fitted in the "
+        f"budget: set max_steps near {ran} (NGOpt picks its algorithm from it)"
+    ]
 
 
 def _describe_policy(rl: dict[str, Any]) -> list[str]:
