@@ -5,11 +5,12 @@ Cobyla up to 100 evaluations, a meta-model at 200-300, CMA-ES at 500-1000 and a 
 of rescaled optimizers from 2000. tunegym gives it ``max_steps``. A job bounded by time
 (``agent.budget_s``) with a large ``max_steps`` ("run until the time is up") therefore
 gets the algorithm for thousands of evaluations, and may run forty. This script measures
-what that costs on bench_pruning's learning curves: the median regret after 10, 20 and
-40 trials over seeds, NGOpt planned for ``--planned`` evaluations against
-planned for the 40 that run, and Optuna's TPE beside them (TPE's choices do not depend on
-the budget). The regret of a run is the noiseless final loss of its best trial (chosen
-by the measured one) minus the optimum's 0.3; printed with the ratio planned / fitted.
+what that costs on bench_pruning's learning curves: the median regret after 10, 20 and 40
+trials over seeds, NGOpt planned for ``--planned`` evaluations against planned for the 40
+that run, with Optuna's TPE beside them (its choices do not depend on the budget); and
+what a trial costs in NGOpt's ask and tell under each plan. The regret of a run is the
+noiseless final loss of its best trial (chosen by the measured one) minus the optimum's
+0.3; printed with the ratio planned / fitted.
 
     .venv/bin/python benchmarks/bench_ngopt_budget.py             # 10 seeds, planned 10000
     .venv/bin/python benchmarks/bench_ngopt_budget.py --quick     # 2 seeds (a test runs it)
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +79,12 @@ def main() -> int:
         print(
             f"after {k:2d} trials: regret planned {args.planned} / planned {TRIALS}: {ratio:.2f}x"
         )
+    for plan in (args.planned, TRIALS):  # what each plan costs per trial in tunegym's process
+        proposer = NGOptProposer(0, plan)
+        start = time.perf_counter()
+        regrets(proposer, 0)
+        per_trial = (time.perf_counter() - start) / TRIALS
+        print(f"ngopt planned {plan}: {per_trial * 1000:.1f} ms per trial (ask, curve, tell)")
     return 0
 
 

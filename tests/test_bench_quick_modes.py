@@ -99,6 +99,8 @@ def test_bench_ngopt_budget_quick_prints_both_plans_and_their_ratio() -> None:
         assert re.search(rf"^ *{arm} \| median regret after 10: \d\.\d{{4}}", out, re.M), out
     for k in (10, 20, 40):
         assert re.search(rf"^after {k:2d} trials: regret planned 10000 / planned 40: ", out, re.M)
+    for plan in (10000, 40):
+        assert re.search(rf"^ngopt planned {plan}: \d+\.\d ms per trial", out, re.M), out
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("bench_*.py")))
