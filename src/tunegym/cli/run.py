@@ -256,10 +256,10 @@ def _planning_note(job: dict[str, Any]) -> list[str]:
     ended the job long before: say how many trials fitted (``docs/agents.md``)."""
     from tunegym.agents.registry import DEFAULT_MAX_STEPS
 
-    planned, ran = job["max_steps"], job["trials"]
-    if (job.get("search") or {}).get("method") != "ngopt" or planned <= DEFAULT_MAX_STEPS:
+    if (job.get("search") or {}).get("method") != "ngopt":
         return []
-    if not 0 < ran * 2 <= planned:
+    planned, ran = job["max_steps"], job["trials"]
+    if planned <= DEFAULT_MAX_STEPS or not 0 < ran * 2 <= planned:
         return []
     return [
         f"  NGOpt planned for max_steps = {planned} evaluations and {ran} fitted in the "
