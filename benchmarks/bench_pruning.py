@@ -233,14 +233,23 @@ def oracle_ratio(plain: dict, target: float, table: dict[str, Any], epoch_s: flo
     return math.nan
 
 
+def bounded_ratio(
+    plain_to_target: float, arm_to_target: float, plain_spent: float
+) -> tuple[float, str]:
+    """(ratio, bound) of the trial-seconds an arm and plain took to a target (``inf``: never
+    got there). When plain never got there, its whole spend stands in: an upper bound,
+    ``<=``; ``nan`` when neither did."""
+    if math.isfinite(plain_to_target):
+        return arm_to_target / plain_to_target, ""
+    if math.isfinite(arm_to_target):  # plain needed more than it spent
+        return arm_to_target / plain_spent, "<="
+    return math.nan, ""
+
+
 def ratio_of(plain: dict, arm: dict, target: float) -> tuple[float, str, float, float]:
     """(ratio, bound, wall s, trial-s) of ``arm`` against ``plain`` to ``target``."""
     (_, pt), (qw, qt) = to_quality(plain, target), to_quality(arm, target)
-    if math.isfinite(pt):
-        return qt / pt, "", qw, qt
-    if math.isfinite(qt):  # plain never got there: it needed more than it spent
-        return qt / plain["trial_s"], "<=", qw, qt
-    return math.nan, "", qw, qt
+    return (*bounded_ratio(pt, qt, plain["trial_s"]), qw, qt)
 
 
 def main() -> int:

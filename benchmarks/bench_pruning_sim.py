@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_pruning import EPOCHS, PRUNERS, curve_point, pruner_of
+from bench_pruning import EPOCHS, PRUNERS, bounded_ratio, curve_point, pruner_of
 
 
 @dataclass
@@ -170,11 +170,7 @@ def compare(plain: Arm, arm: Arm) -> tuple[float, str, int, int, bool]:
     (pn, pt), (qn, qt) = plain.to_quality(target), arm.to_quality(target)
     n = min(pn, qn)
     same = plain.proposals[:n] == arm.proposals[:n]
-    if math.isfinite(pt):
-        return qt / pt, "", pn, qn, same
-    if math.isfinite(qt):  # plain never got there: its whole spend stands in
-        return qt / plain.spent, "<=", pn, qn, same
-    return math.nan, "", pn, qn, same
+    return (*bounded_ratio(pt, qt, plain.spent), pn, qn, same)
 
 
 def main() -> int:

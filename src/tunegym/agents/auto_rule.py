@@ -116,3 +116,12 @@ def choose(
 
 
 __all__ = ["GP_TRIALS", "METHODS", "AutoChoice", "choose", "nevergrad_available", "torch_available"]
+
+
+def overplanned(method: str, max_steps: int) -> bool:
+    """Whether ``method`` picks its algorithm from the budget (NGOpt does) and was told more
+    than the default ``max_steps``: a time budget may end the job long before, with the
+    algorithm meant for many more trials (``benchmarks/bench_ngopt_budget.py``)."""
+    from tunegym.agents.registry import DEFAULT_MAX_STEPS
+
+    return method == "ngopt" and max_steps > DEFAULT_MAX_STEPS

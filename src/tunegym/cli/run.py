@@ -254,12 +254,13 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
 def _planning_note(job: dict[str, Any]) -> list[str]:
     """auto's NGOpt picked its algorithm for ``max_steps`` evaluations, and the time budget
     ended the job long before: say how many trials fitted (``docs/agents.md``)."""
-    from tunegym.agents.registry import DEFAULT_MAX_STEPS
+    from tunegym.agents.auto_rule import overplanned
 
-    if (job.get("search") or {}).get("method") != "ngopt":
+    method = (job.get("search") or {}).get("method")
+    if method is None or not overplanned(method, job["max_steps"]):
         return []
     planned, ran = job["max_steps"], job["trials"]
-    if planned <= DEFAULT_MAX_STEPS or not 0 < ran * 2 <= planned:
+    if not 0 < ran * 2 <= planned:
         return []
     return [
         f"  NGOpt planned for max_steps = {planned} evaluations and {ran} fitted in the "

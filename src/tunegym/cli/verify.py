@@ -98,10 +98,10 @@ def _describe_live(job: Any) -> str:
 def _planning_note(job: Any, method: str, steps: int) -> list[str]:
     """NGOpt picks its algorithm for ``steps`` evaluations; a time budget may end the job
     long before (``benchmarks/bench_ngopt_budget.py``: 3-5x the regret on two ranges)."""
-    from tunegym.agents.registry import DEFAULT_MAX_STEPS
+    from tunegym.agents.auto_rule import overplanned
 
     budget_s = job.workload.agent.budget_s
-    if method != "ngopt" or budget_s is None or steps <= DEFAULT_MAX_STEPS:
+    if budget_s is None or not overplanned(method, steps):
         return []
     return [
         f"NGOpt picks its algorithm for max_steps = {steps} evaluations, but budget_s = "
