@@ -128,8 +128,9 @@ def test_a_run_ended_by_its_budget_says_how_many_trials_fitted_when_ngopt_planne
     objective_workload: Callable[..., dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # 5 s: importing nevergrad alone can take 1.5 s of a job's budget
-    data = objective_workload(agent={"metrics": ["score"], "max_steps": 10_000, "budget_s": 5})
+    # 12 s: importing nevergrad alone takes 1.5-3 s of a job's budget (more on a cold or
+    # loaded machine), and a job the budget ends before any trial ran fails
+    data = objective_workload(agent={"metrics": ["score"], "max_steps": 10_000, "budget_s": 12})
     del data["agent"]["type"]  # auto: NGOpt on float ranges
     data["params"] = {"x": {"low": 0.0, "high": 6.0}, "z": {"low": 0.0, "high": 1.0}}
     data["command"] = [*data["command"][:2], "--x={x}", "--y=a", "--sleep=0.2"]
@@ -146,3 +147,40 @@ def test_a_run_ended_by_its_budget_says_how_many_trials_fitted_when_ngopt_planne
         f"NGOpt planned for max_steps = 10000 evaluations and {trials} fitted in the budget: "
         f"set max_steps near {trials}"
     ) in printed
+
+
+def test_a_budget_spent_before_the_first_trial_is_a_failure_that_says_so(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 5})
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    code = main(["run", str(path), "--output", str(out), "--no-progress", "--budget", "0"])
+    assert code == 1  # nothing was measured: not a success
+    printed = capsys.readouterr().out
+    assert "ended the job before any trial ran" in printed and "--budget" in printed
+    (run_dir,) = out.iterdir()
+    job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
+    assert job["status"] == "agent_failed" and job["trials"] == 0
+    assert job["budget"]["ended_job"] is True
+
+
+def test_a_budget_that_ends_a_job_after_a_success_is_not_a_failure(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 50})
+    data["command"] = [*data["command"], "--sleep=0.3"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    flags = ["--no-progress", "--budget", "1", "--budget-grace", "5"]
+    assert main(["run", str(path), "--output", str(out), *flags]) == 0
+    (run_dir,) = out.iterdir()
+    job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
+    assert job["status"] == "ok" and job["budget"]["ended_job"] is True
+    assert 1 <= job["trials"] < 50 and job["best"] is not None

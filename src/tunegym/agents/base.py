@@ -172,7 +172,9 @@ class BaseAgent(ABC):
         )
 
     def exit_code(self) -> int:
-        """1 when trials ran and none succeeded (a recoverable failure), else 0."""
-        if self.history and not any(f.succeeded for f in self.history):
-            return 1
-        return 0
+        """1 when trials ran and none succeeded (a recoverable failure), or when the time
+        budget ended the job before any trial ran (it measured nothing), else 0."""
+        if not self.history:
+            budget = self.config.time_budget
+            return 1 if budget is not None and budget.ended_job else 0
+        return 0 if any(f.succeeded for f in self.history) else 1

@@ -204,7 +204,7 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in job["counts"].items() if v)
     lines = [f"{head}: {job['status']}, {job['trials']} trial(s) ({counts or 'none'})"]
     budget = job.get("budget")
-    if budget and budget.get("ended_job"):
+    if budget and budget.get("ended_job") and job["trials"]:  # else the message says it
         stopped = budget.get("stopped_trials", 0)
         lines.append(
             f"  the time budget ({budget['budget_s']:g} s) ended the job"

@@ -137,10 +137,10 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
     )
     progress.resume_from([item.row for item in plan if item.row is not None])
     env.observers.append(progress)
+    budget = time_budget_of(job, options) if agent_driven else None
     try:
         with progress:
             if agent_driven:
-                budget = time_budget_of(job, options)
                 record.exit_code = _run_agent(
                     job,
                     env,
@@ -163,8 +163,20 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
         record.status = "ok"
     else:
         record.status = "agent_failed"
-        record.message = f"agent {agent_type!r} returned {record.exit_code} (no trial succeeded?)"
+        record.message = _failure_message(agent_type, record.exit_code, budget, store)
     return record
+
+
+def _failure_message(
+    agent_type: str, exit_code: int, budget: TimeBudget | None, store: TrialStore
+) -> str:
+    """Why the job's agent failed, as the summary and ``tunegym run`` say it."""
+    if budget is not None and budget.ended_job and not store.rows():
+        return (
+            f"the time budget ({budget.seconds:g} s) ended the job before any trial ran: "
+            "nothing was measured (raise agent.budget_s or --budget)"
+        )
+    return f"agent {agent_type!r} returned {exit_code} (no trial succeeded?)"
 
 
 def _run_agent(
