@@ -23,6 +23,13 @@ pruning saved only by stopping trials early, not by searching better.
     .venv/bin/python benchmarks/bench_pruning_sim.py --agent random --budget 60
     .venv/bin/python benchmarks/bench_pruning_sim.py --agent auto  # NGOpt, the default agent
     .venv/bin/python benchmarks/bench_pruning_sim.py --quick     # 2 seeds (a test runs it)
+    .venv/bin/python benchmarks/bench_pruning_sim.py --workload mlp  # real NumPy MLP curves
+
+``--workload mlp`` asks the same of curves nothing designed: a NumPy MLP really trained
+per configuration over ``examples/sgd-pruning``'s space (``mlp_curves.py``; 20 epochs, a
+trial costs ``--start-up-s`` plus its modelled epochs: ``--step-s`` per minibatch step and
+``--eval-s`` per epoch), to tell whether bench_pruning's synthetic curves are what keeps
+the ratio above 0.5x.
 """
 
 from __future__ import annotations
@@ -31,13 +38,62 @@ import argparse
 import math
 import statistics
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import mlp_curves
 from bench_pruning import EPOCHS, PRUNERS, bounded_ratio, curve_point, pruner_of
+
+from tunegym.space import Categorical, Continuous, SearchSpace
+
+Action = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a simulated job tunes: its space, each configuration's loss per epoch under a
+    job's seed, and what an epoch of it costs (seconds, given the script's options)."""
+
+    space: SearchSpace
+    losses: Callable[[Action, int], Sequence[float]]
+    epoch_s: Callable[[Action, argparse.Namespace], float]
+
+
+def _curves_losses(action: Action, seed: int) -> list[float]:
+    lr, reg = action["lr"], action["reg"]
+    return [curve_point(lr, reg, epoch, seed) for epoch in range(1, EPOCHS + 1)]
+
+
+def _mlp_losses(action: Action, seed: int) -> tuple[float, ...]:
+    return mlp_curves.curve(action["lr"], action["batch_size"], action["l2"], seed)
+
+
+WORKLOADS = {
+    # bench_pruning's synthetic curves (its space: lr, reg)
+    "curves": Workload(
+        SearchSpace(
+            {"lr": Continuous("lr", 1e-3, 1.0, log=True), "reg": Continuous("reg", 0.0, 1.0)}
+        ),
+        _curves_losses,
+        lambda action, args: args.epoch_s,
+    ),
+    # a NumPy MLP really trained, over examples/sgd-pruning's space
+    "mlp": Workload(
+        SearchSpace(
+            {
+                "lr": Continuous("lr", 1e-4, 1.0, log=True),
+                "batch_size": Categorical("batch_size", mlp_curves.BATCH_SIZES),
+                "l2": Continuous("l2", 1e-6, 0.1, log=True),
+            }
+        ),
+        _mlp_losses,
+        lambda action, args: mlp_curves.epoch_cost(action["batch_size"], args.step_s, args.eval_s),
+    ),
+}
 
 
 @dataclass
@@ -45,7 +101,7 @@ class Arm:
     """One simulated job: its trials in order, as (final loss or None if pruned, cost s)."""
 
     trials: list[tuple[float | None, float]] = field(default_factory=list)
-    proposals: list[tuple[float, float]] = field(default_factory=list)
+    proposals: list[Action] = field(default_factory=list)
 
     @property
     def best_final(self) -> float:
@@ -66,23 +122,35 @@ class Arm:
 
 
 class OptunaProposer:
-    """The ``optuna`` agent's side: its sampler proposes; a pruned trial is told
+    """The ``optuna`` agent's side: its sampler proposes (each dimension suggested in
+    order, categoricals over candidate indices, as the agent does); a pruned trial is told
     ``PRUNED`` with its curve, a completed one its final loss (as the agent does)."""
 
-    def __init__(self, sampler: str, seed: int) -> None:
+    def __init__(self, sampler: str, seed: int, space: SearchSpace) -> None:
         import optuna
 
-        from tunegym.agents.optuna import OptunaOptions, build_sampler
+        from tunegym.agents.optuna import OptunaOptions, build_sampler, distributions_for
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.study = optuna.create_study(
             sampler=build_sampler(OptunaOptions(sampler=sampler), seed, 10_000)
         )
+        self.space = space
+        self.distributions = distributions_for(space)
         self._trial: Any = None
 
-    def ask(self) -> tuple[float, float]:
+    def ask(self) -> Action:
+        from optuna.distributions import CategoricalDistribution
+
+        from tunegym.agents.optuna import to_action
+
         self._trial = trial = self.study.ask()
-        return trial.suggest_float("lr", 1e-3, 1.0, log=True), trial.suggest_float("reg", 0, 1)
+        for name, dist in self.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                trial.suggest_categorical(name, dist.choices)
+            else:
+                trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+        return dict(to_action(self.space, trial.params))
 
     def tell(self, curve: list[tuple[int, float]], pruned: bool) -> None:
         from optuna.trial import TrialState
@@ -101,26 +169,26 @@ class NGOptProposer:
     evaluations (bench_pruning's ``max_steps``): a pruned trial is told the worst completed
     loss so far, or nothing before one (as the ``ngopt`` agent does)."""
 
-    def __init__(self, seed: int, budget: int = 10_000) -> None:
+    def __init__(self, seed: int, space: SearchSpace, budget: int = 10_000) -> None:
         import nevergrad as ng
 
         from tunegym.agents.ngopt import numpy_compat, parametrization
-        from tunegym.space import Continuous, SearchSpace
 
         numpy_compat()
-        space = SearchSpace(
-            {"lr": Continuous("lr", 1e-3, 1.0, log=True), "reg": Continuous("reg", 0.0, 1.0)}
-        )
+        self.space = space
         self.optimizer = ng.optimizers.NGOpt(
             parametrization=parametrization(space, seed), budget=budget, num_workers=1
         )
         self._candidate: Any = None
         self._worst: float | None = None
 
-    def ask(self) -> tuple[float, float]:
+    def ask(self) -> Action:
         self._candidate = candidate = self.optimizer.ask()
-        lr, reg = float(candidate.value["lr"]), float(candidate.value["reg"])
-        return min(max(lr, 1e-3), 1.0), min(max(reg, 0.0), 1.0)
+        action: Action = {}
+        for name, dim in self.space.dimensions.items():
+            assert isinstance(dim, Continuous)  # parametrization() takes ranges only
+            action[name] = min(max(float(candidate.value[name]), dim.low), dim.high)
+        return action
 
     def tell(self, curve: list[tuple[int, float]], pruned: bool) -> None:
         if not pruned:
@@ -138,28 +206,31 @@ def simulate(args: argparse.Namespace, seed: int, pruner: str | None) -> Arm:
     from tunegym.spec.models import PrunerSpec
     from tunegym.trial.status import TrialStatus
 
+    workload = WORKLOADS[args.workload]
     proposer: OptunaProposer | NGOptProposer = (
-        NGOptProposer(seed) if args.agent == "auto" else OptunaProposer(args.agent, seed)
+        NGOptProposer(seed, workload.space)
+        if args.agent == "auto"
+        else OptunaProposer(args.agent, seed, workload.space)
     )
     judge = PruningStudy(PrunerSpec(**pruner_of(pruner)), "min", seed) if pruner else None
     arm = Arm()
     while True:
-        lr, reg = proposer.ask()
+        action = proposer.ask()
         key = len(arm.trials)
         curve: list[tuple[int, float]] = []
         pruned = False
-        for epoch in range(1, EPOCHS + 1):
-            curve.append((epoch, curve_point(lr, reg, epoch, seed)))
-            if judge is not None and judge.report(key, epoch, curve[-1][1]):
+        for epoch, loss in enumerate(workload.losses(action, seed), 1):
+            curve.append((epoch, loss))
+            if judge is not None and judge.report(key, epoch, loss):
                 pruned = True
                 break
-        cost = args.start_up_s + len(curve) * args.epoch_s
+        cost = args.start_up_s + len(curve) * workload.epoch_s(action, args)
         if arm.spent + cost > args.budget:
             return arm  # the budget ends during this trial: stopped, not counted
         if judge is not None:
             judge.finish(key, TrialStatus.PRUNED if pruned else TrialStatus.OK, curve)
         proposer.tell(curve, pruned)
-        arm.proposals.append((lr, reg))
+        arm.proposals.append(action)
         arm.trials.append((None if pruned else curve[-1][1], cost))
 
 
@@ -182,15 +253,31 @@ def main() -> int:
         help="auto (the default agent: NGOpt on this space) or an optuna agent's sampler "
         "(tpe, random, gp, ...); default tpe",
     )
+    parser.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="curves",
+        help="curves (bench_pruning's, the default) or mlp (a NumPy MLP really trained)",
+    )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=float, default=25.0, help="trial-seconds per arm")
-    parser.add_argument("--epoch-s", type=float, default=0.02)
+    parser.add_argument("--budget", type=float, help="trial-seconds per arm (default 25; mlp: 60)")
+    parser.add_argument("--epoch-s", type=float, default=0.02, help="curves: an epoch's cost")
+    parser.add_argument("--step-s", type=float, default=0.0005, help="mlp: a minibatch step's cost")
+    parser.add_argument("--eval-s", type=float, default=0.01, help="mlp: an epoch's evaluation")
     parser.add_argument("--start-up-s", type=float, default=0.1, help="cost of a trial's start")
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 4 s budget")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 4 s budget (mlp: 8 s)")
     args = parser.parse_args()
+    mlp = args.workload == "mlp"
+    if args.budget is None:
+        args.budget = 60.0 if mlp else 25.0
     if args.quick:
-        args.seeds, args.budget = 2, 4.0
+        args.seeds, args.budget = 2, 8.0 if mlp else 4.0
+    if mlp and args.agent == "auto":
+        raise SystemExit(
+            "--agent auto: on mlp's space (a categorical batch size) auto runs Optuna's GP, "
+            "then TPE: give --agent gp or --agent tpe"
+        )
     arms = [name.strip() for name in args.pruner.split(",") if name.strip()]
     for name in arms:
         pruner_of(name)  # an unknown name is an error before any work
@@ -203,9 +290,14 @@ def main() -> int:
             OptunaOptions(sampler=args.agent)
         except ValidationError as exc:
             raise SystemExit(f"--agent: {exc.errors()[0]['msg']}; or auto") from None
+    epochs = (
+        f"{mlp_curves.EPOCHS} epochs of a NumPy MLP x ({args.step_s} s per step + {args.eval_s} s)"
+        if mlp
+        else f"{EPOCHS} epochs x {args.epoch_s} s"
+    )
     print(
-        f"simulated learning curves: {EPOCHS} epochs x {args.epoch_s} s + {args.start_up_s} s "
-        f"start-up, {args.agent}, budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"
+        f"simulated learning curves: {epochs} + {args.start_up_s} s start-up, {args.agent}, "
+        f"budget {args.budget:g} trial-s per arm, {args.seeds} seed(s)"
     )
     ratios: dict[str, list[float]] = {name: [] for name in arms}
     same: dict[str, int] = {name: 0 for name in arms}

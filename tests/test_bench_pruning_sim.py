@@ -54,3 +54,29 @@ def test_an_unknown_agent_is_refused_by_name() -> None:
     assert done.returncode != 0
     assert "--agent: " in done.stderr and "unknown sampler 'tpx'" in done.stderr
     assert "or auto" in done.stderr and "seed " not in done.stdout
+
+
+def test_the_simulation_runs_on_real_mlp_curves() -> None:
+    done = run("--quick", "--workload", "mlp", "--pruner", "median")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "20 epochs of a NumPy MLP" in done.stdout and "budget 8 trial-s" in done.stdout
+    assert sum(line.startswith("seed ") for line in done.stdout.splitlines()) == 2
+
+
+def test_auto_on_the_mlp_space_is_refused_with_what_to_give_instead() -> None:
+    done = run("--quick", "--workload", "mlp", "--agent", "auto")
+    assert done.returncode != 0
+    assert "--agent gp or --agent tpe" in done.stderr and "seed " not in done.stdout
+
+
+def test_mlp_curves_come_from_training_and_small_batches_cost_more() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import mlp_curves
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    first = mlp_curves.curve(0.1, 32, 1e-4, 0)
+    assert len(first) == mlp_curves.EPOCHS and first[-1] < first[0] < 0.7  # it learns
+    assert mlp_curves.curve(0.1, 32, 1e-4, 1) != first  # the seed sets init and order
+    assert mlp_curves.curve(0.1, 32, 1e-4, 0) == first  # and only the seed
+    assert mlp_curves.epoch_cost(16, 0.001, 0.0) > mlp_curves.epoch_cost(256, 0.001, 0.0)
