@@ -29,11 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pruning import EPOCHS, curve_point, final_loss
-from bench_pruning_sim import NGOptProposer, OptunaProposer
+from bench_pruning_sim import WORKLOADS, NGOptProposer, OptunaProposer
 
 TRIALS = 40
 CHECKPOINTS = (10, 20, 40)
 OPTIMUM = 0.3
+SPACE = WORKLOADS["curves"].space  # bench_pruning's: lr, reg
 
 
 def regrets(proposer: OptunaProposer | NGOptProposer, seed: int) -> list[float]:
@@ -41,7 +42,8 @@ def regrets(proposer: OptunaProposer | NGOptProposer, seed: int) -> list[float]:
     (chosen by its measured final loss; the regret is its noiseless final minus 0.3)."""
     best, chosen, out = float("inf"), float("inf"), []
     for _ in range(TRIALS):
-        lr, reg = proposer.ask()
+        action = proposer.ask()
+        lr, reg = action["lr"], action["reg"]
         curve = [(e, curve_point(lr, reg, e, seed)) for e in range(1, EPOCHS + 1)]
         proposer.tell(curve, pruned=False)
         if curve[-1][1] < best:
@@ -60,9 +62,9 @@ def main() -> int:
         args.seeds = 2
     warnings.simplefilter("ignore")  # nevergrad's notes on converged sub-optimizers
     arms: dict[str, Callable[[int], OptunaProposer | NGOptProposer]] = {
-        f"ngopt planned {args.planned}": lambda seed: NGOptProposer(seed, args.planned),
-        f"ngopt planned {TRIALS}": lambda seed: NGOptProposer(seed, TRIALS),
-        "tpe": lambda seed: OptunaProposer("tpe", seed),
+        f"ngopt planned {args.planned}": lambda seed: NGOptProposer(seed, SPACE, args.planned),
+        f"ngopt planned {TRIALS}": lambda seed: NGOptProposer(seed, SPACE, TRIALS),
+        "tpe": lambda seed: OptunaProposer("tpe", seed, SPACE),
     }
     print(f"bench_pruning's curves, trials run to their end, {args.seeds} seed(s)")
     medians: dict[str, list[float]] = {}
@@ -80,7 +82,7 @@ def main() -> int:
             f"after {k:2d} trials: regret planned {args.planned} / planned {TRIALS}: {ratio:.2f}x"
         )
     for plan in (args.planned, TRIALS):  # what each plan costs per trial in tunegym's process
-        proposer = NGOptProposer(0, plan)
+        proposer = NGOptProposer(0, SPACE, plan)
         start = time.perf_counter()
         regrets(proposer, 0)
         per_trial = (time.perf_counter() - start) / TRIALS
