@@ -24,12 +24,15 @@ pruning saved only by stopping trials early, not by searching better.
     .venv/bin/python benchmarks/bench_pruning_sim.py --agent auto  # NGOpt, the default agent
     .venv/bin/python benchmarks/bench_pruning_sim.py --quick     # 2 seeds (a test runs it)
     .venv/bin/python benchmarks/bench_pruning_sim.py --workload mlp  # real NumPy MLP curves
+    .venv/bin/python benchmarks/bench_pruning_sim.py --workload curves-wide --budget 60
 
 ``--workload mlp`` asks the same of curves nothing designed: a NumPy MLP really trained
 per configuration over ``examples/sgd-pruning``'s space (``mlp_curves.py``; 20 epochs, a
 trial costs ``--start-up-s`` plus its modelled epochs: ``--step-s`` per minibatch step and
 ``--eval-s`` per epoch), to tell whether bench_pruning's synthetic curves are what keeps
-the ratio above 0.5x.
+the ratio above 0.5x. ``--workload curves-wide`` adds three tunables (``u0``-``u2`` in
+[0, 1]) to bench_pruning's curves, each adding its squared distance from its optimum to the
+loss at every epoch: a longer search, in which a badly set tunable shows from epoch 1.
 """
 
 from __future__ import annotations
@@ -68,17 +71,38 @@ def _curves_losses(action: Action, seed: int) -> list[float]:
     return [curve_point(lr, reg, epoch, seed) for epoch in range(1, EPOCHS + 1)]
 
 
+# curves-wide: three more tunables whose optimum is at these values; each adds its squared
+# distance from it to the loss at every epoch (a setting that is off costs from the start)
+WIDE_CENTRES = (0.2, 0.7, 0.5)
+
+
+def _wide_losses(action: Action, seed: int) -> list[float]:
+    offset = sum((action[f"u{i}"] - c) ** 2 for i, c in enumerate(WIDE_CENTRES))
+    return [loss + offset for loss in _curves_losses(action, seed)]
+
+
 def _mlp_losses(action: Action, seed: int) -> tuple[float, ...]:
     return mlp_curves.curve(action["lr"], action["batch_size"], action["l2"], seed)
 
 
+CURVES_DIMENSIONS = {
+    "lr": Continuous("lr", 1e-3, 1.0, log=True),
+    "reg": Continuous("reg", 0.0, 1.0),
+}
 WORKLOADS = {
     # bench_pruning's synthetic curves (its space: lr, reg)
     "curves": Workload(
+        SearchSpace(CURVES_DIMENSIONS), _curves_losses, lambda action, args: args.epoch_s
+    ),
+    # the same curves in a five-dimensional space (lr, reg, u0-u2)
+    "curves-wide": Workload(
         SearchSpace(
-            {"lr": Continuous("lr", 1e-3, 1.0, log=True), "reg": Continuous("reg", 0.0, 1.0)}
+            {
+                **CURVES_DIMENSIONS,
+                **{f"u{i}": Continuous(f"u{i}", 0.0, 1.0) for i in range(len(WIDE_CENTRES))},
+            }
         ),
-        _curves_losses,
+        _wide_losses,
         lambda action, args: args.epoch_s,
     ),
     # a NumPy MLP really trained, over examples/sgd-pruning's space
@@ -257,7 +281,8 @@ def main() -> int:
         "--workload",
         choices=sorted(WORKLOADS),
         default="curves",
-        help="curves (bench_pruning's, the default) or mlp (a NumPy MLP really trained)",
+        help="curves (bench_pruning's, the default), curves-wide (the same with three more "
+        "tunables) or mlp (a NumPy MLP really trained)",
     )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--seeds", type=int, default=10)

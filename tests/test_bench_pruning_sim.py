@@ -80,3 +80,10 @@ def test_mlp_curves_come_from_training_and_small_batches_cost_more() -> None:
     assert mlp_curves.curve(0.1, 32, 1e-4, 1) != first  # the seed sets init and order
     assert mlp_curves.curve(0.1, 32, 1e-4, 0) == first  # and only the seed
     assert mlp_curves.epoch_cost(16, 0.001, 0.0) > mlp_curves.epoch_cost(256, 0.001, 0.0)
+
+
+def test_the_simulation_runs_on_the_wide_space() -> None:
+    done = run("--quick", "--workload", "curves-wide", "--pruner", "median")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sum(line.startswith("seed ") for line in done.stdout.splitlines()) == 2
+    assert "median ratio pruned/plain trial-seconds to 1% of best, median: " in done.stdout
