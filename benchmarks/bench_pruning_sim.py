@@ -24,7 +24,7 @@ pruning saved only by stopping trials early, not by searching better.
     .venv/bin/python benchmarks/bench_pruning_sim.py --agent auto  # NGOpt, the default agent
     .venv/bin/python benchmarks/bench_pruning_sim.py --quick     # 2 seeds (a test runs it)
     .venv/bin/python benchmarks/bench_pruning_sim.py --workload mlp  # real NumPy MLP curves
-    .venv/bin/python benchmarks/bench_pruning_sim.py --workload curves-wide --budget 60
+    .venv/bin/python benchmarks/bench_pruning_sim.py --workload curves-wide
 
 ``--workload mlp`` asks the same of curves nothing designed: a NumPy MLP really trained
 per configuration over ``examples/sgd-pruning``'s space (``mlp_curves.py``; 20 epochs, a
@@ -59,11 +59,14 @@ Action = dict[str, Any]
 @dataclass(frozen=True)
 class Workload:
     """What a simulated job tunes: its space, each configuration's loss per epoch under a
-    job's seed, and what an epoch of it costs (seconds, given the script's options)."""
+    job's seed, what an epoch of it costs (seconds, given the script's options), and the
+    trial-seconds per arm by default and in quick mode."""
 
     space: SearchSpace
     losses: Callable[[Action, int], Sequence[float]]
     epoch_s: Callable[[Action, argparse.Namespace], float]
+    budget_s: float
+    quick_budget_s: float
 
 
 def _curves_losses(action: Action, seed: int) -> list[float]:
@@ -92,7 +95,11 @@ CURVES_DIMENSIONS = {
 WORKLOADS = {
     # bench_pruning's synthetic curves (its space: lr, reg)
     "curves": Workload(
-        SearchSpace(CURVES_DIMENSIONS), _curves_losses, lambda action, args: args.epoch_s
+        SearchSpace(CURVES_DIMENSIONS),
+        _curves_losses,
+        lambda action, args: args.epoch_s,
+        budget_s=25.0,
+        quick_budget_s=4.0,
     ),
     # the same curves in a five-dimensional space (lr, reg, u0-u2)
     "curves-wide": Workload(
@@ -104,6 +111,8 @@ WORKLOADS = {
         ),
         _wide_losses,
         lambda action, args: args.epoch_s,
+        budget_s=60.0,  # the search is longer
+        quick_budget_s=4.0,
     ),
     # a NumPy MLP really trained, over examples/sgd-pruning's space
     "mlp": Workload(
@@ -116,6 +125,8 @@ WORKLOADS = {
         ),
         _mlp_losses,
         lambda action, args: mlp_curves.epoch_cost(action["batch_size"], args.step_s, args.eval_s),
+        budget_s=60.0,  # a full trial costs 0.4-2.8 s
+        quick_budget_s=8.0,
     ),
 }
 
@@ -286,18 +297,23 @@ def main() -> int:
     )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--budget", type=float, help="trial-seconds per arm (default 25; mlp: 60)")
-    parser.add_argument("--epoch-s", type=float, default=0.02, help="curves: an epoch's cost")
+    parser.add_argument(
+        "--budget", type=float, help="trial-seconds per arm (default 25; curves-wide, mlp: 60)"
+    )
+    parser.add_argument(
+        "--epoch-s", type=float, default=0.02, help="curves(-wide): an epoch's cost"
+    )
     parser.add_argument("--step-s", type=float, default=0.0005, help="mlp: a minibatch step's cost")
     parser.add_argument("--eval-s", type=float, default=0.01, help="mlp: an epoch's evaluation")
     parser.add_argument("--start-up-s", type=float, default=0.1, help="cost of a trial's start")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 4 s budget (mlp: 8 s)")
     args = parser.parse_args()
+    workload = WORKLOADS[args.workload]
     mlp = args.workload == "mlp"
     if args.budget is None:
-        args.budget = 60.0 if mlp else 25.0
+        args.budget = workload.budget_s
     if args.quick:
-        args.seeds, args.budget = 2, 8.0 if mlp else 4.0
+        args.seeds, args.budget = 2, workload.quick_budget_s
     if mlp and args.agent == "auto":
         raise SystemExit(
             "--agent auto: on mlp's space (a categorical batch size) auto runs Optuna's GP, "
