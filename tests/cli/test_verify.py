@@ -118,3 +118,44 @@ def test_verify_notes_when_ngopt_plans_for_more_trials_than_a_time_budget_allows
         f"budget_s = 60 may end the job long before; set max_steps near the number of trials"
     )
     assert (note in out) is noted, out
+
+
+@pytest.mark.parametrize(
+    ("pruner", "noted"),
+    [
+        ({"type": "median"}, "from a trial's first step (n_warmup_steps = 0)"),
+        ({"type": "percentile", "percentile": 25.0, "n_warmup_steps": 0}, "n_warmup_steps = 0"),
+        ({"type": "median", "n_warmup_steps": 5}, None),
+        ({"type": "successive_halving"}, "1% of the first trial's steps (min_resource = 'auto')"),
+        ({"type": "successive_halving", "min_resource": 1}, "first rung at step 1"),
+        ({"type": "successive_halving", "min_resource": 5}, None),
+        ({"type": "hyperband"}, "first rung at step 1"),
+        ({"type": "hyperband", "min_resource": 4}, None),
+        ({"type": "none"}, None),
+    ],
+    ids=lambda value: value if isinstance(value, str) or value is None else value["type"],
+)
+def test_verify_notes_a_pruner_that_may_stop_trials_from_their_first_step(
+    write_toml,
+    capsys: pytest.CaptureFixture[str],
+    pruner: dict[str, object],
+    noted: str | None,
+) -> None:
+    path = write_toml(
+        "pruned.toml",
+        {
+            "name": "pruned",
+            "command": ["python", "-c", "print('loss=1')", "{lr}"],
+            "params": {"lr": {"low": 1e-3, "high": 1.0, "log": True}},
+            "metrics": [{"name": "loss", "regex": r"loss=(\S+)", "progress": r"e(\d+) (\S+)"}],
+            "agent": {"type": "optuna", "reward": "negative", "pruner": pruner},
+        },
+    )
+    assert main(["verify", str(path)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "pruner judges" in line]
+    if noted is None:
+        assert notes == []
+    else:
+        (note,) = notes
+        assert noted in note and f"the {pruner['type']} pruner judges" in note
+        assert "about a fifth of a trial's steps" in note

@@ -57,6 +57,7 @@ def handle(args: argparse.Namespace) -> int:
                     choice = auto_choice(job, space, steps)
                     what += f"; auto runs {choice}"
                     notes.extend(_planning_note(job, choice.method, steps))
+                notes.extend(_pruner_note(job))
             env_params = job.workload.env_params
             extra = f"; env params: {', '.join(env_params)}" if env_params else ""
             extra += _search_notes(job)
@@ -107,6 +108,36 @@ def _planning_note(job: Any, method: str, steps: int) -> list[str]:
         f"NGOpt picks its algorithm for max_steps = {steps} evaluations, but budget_s = "
         f"{budget_s:g} may end the job long before; set max_steps near the number of "
         "trials that fit in the budget"
+    ]
+
+
+def _pruner_note(job: Any) -> list[str]:
+    """A pruner that may judge a trial from its first step stops the slow starters that
+    end best (``benchmarks/RESULTS.md``, issue 16: rungs from epoch 1 or 3 stopped the
+    eventual best; a first decision at a fifth of the run was the steadiest)."""
+    pruner = job.workload.agent.pruner
+    if pruner is None:
+        return []
+    if pruner.type in ("median", "percentile"):
+        if pruner.n_warmup_steps:
+            return []
+        option, when = "n_warmup_steps", "from a trial's first step (n_warmup_steps = 0)"
+    elif pruner.type in ("successive_halving", "hyperband"):
+        if isinstance(pruner.min_resource, int) and pruner.min_resource > 1:
+            return []
+        option = "min_resource"
+        # Optuna's defaults: successive halving 'auto' (1% of the first trial's steps),
+        # Hyperband 1
+        if pruner.min_resource == 1 or (pruner.min_resource is None and pruner.type == "hyperband"):
+            when = "with its first rung at step 1"
+        else:
+            when = "with its first rung at 1% of the first trial's steps (min_resource = 'auto')"
+    else:
+        return []
+    return [
+        f"the {pruner.type} pruner judges trials {when}: configurations that start slowly "
+        f"and end best (a low learning rate) get stopped; set {option} to about a fifth of "
+        "a trial's steps (docs/pruning.md, 'Choosing a pruner')"
     ]
 
 
