@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 
-def make_data(n: int = 6000, d: int = 20) -> tuple[np.ndarray, ...]:
+def make_data(n: int = 40000, d: int = 20) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, d))
     w_true = rng.normal(size=d) * (np.arange(d) < d - 3)

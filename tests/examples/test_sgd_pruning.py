@@ -1,8 +1,10 @@
-"""examples/sgd-pruning: a NumPy SGD model tuned with median pruning, run as its README says.
+"""examples/sgd-pruning: a NumPy SGD model tuned with successive halving, run as its README
+says.
 
 The intermediate values predict the final one (validation loss per epoch), so the pruner
-stops trials that are behind; each pruned trial was worse than the best trial at the step
-where it was stopped, and the best configuration is a trial that ran to its end.
+stops trials that are behind at its rungs (epochs 4, 8 and 16); each pruned trial was
+worse than the best trial at the rung where it was stopped, and the best configuration is
+a trial that ran to its end.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def test_the_example_prunes_bad_runs_and_recommends_a_finished_one(tmp_path: Pat
     assert code == 0
     (run_dir,) = out.iterdir()
     job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
-    assert job["counts"]["ok"] >= 5 and job["counts"]["pruned"] >= 1
+    assert job["counts"]["ok"] >= 2 and job["counts"]["pruned"] >= 1
     assert job["pruning"]["metric"] == "val_loss" and job["pruning"]["direction"] == "min"
     db = open_run_db(run_dir)
     rows = db.rows("sgd-pruning", 0)
@@ -41,5 +43,6 @@ def test_the_example_prunes_bad_runs_and_recommends_a_finished_one(tmp_path: Pat
         if row.status == "pruned":  # error: "pruned at step <n>: val_loss = <v>"
             assert row.error is not None
             stopped_at = int(row.error.split("step ", 1)[1].split(":", 1)[0])
-            assert stopped_at < 20 and dict(row.curve)[stopped_at] > best_at[stopped_at]
+            assert stopped_at in (4, 8, 16), row.error
+            assert dict(row.curve)[stopped_at] > best_at[stopped_at]
     assert "Intermediate values" in (run_dir / "report.html").read_text()

@@ -121,9 +121,54 @@ def test_a_stop_signal_ends_a_running_trial_and_its_group(any_runner: Any, tmp_p
     assert not stop.stop(TrialStatus.TIMEOUT, "later"), "the first stop wins"
     worker.join(60)
     assert not worker.is_alive(), "run() did not return after the stop"
-    assert results[0].status != "ok"
+    assert results[0].status != "ok" and stop.landed
     assert _gone(pids, 10), "a process of the stopped trial is still running"
     assert "epoch 1 loss=9.0" in (cwd / "stdout.txt").read_text()
+
+
+LINGER = """
+import os, signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the child inherits it: the sweep waits for it
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open(sys.argv[1], "w").write(f"{os.getpid()} {child.pid}")
+print("epoch 1 loss=1.0", flush=True)
+"""
+
+
+@pytest.mark.parametrize("name", ["local", "slurm", "slurm-array"])
+def test_a_stop_after_the_command_ended_leaves_its_result(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The command exits 0 at once and leaves a child deaf to SIGTERM in its group, so the
+    # runner is still sweeping the trial (for kill_grace_s) when the stop comes. A Ray
+    # trial is not here: its task is still running then, and a cancelled task raises,
+    # so Ray records the stop (docs/pruning.md says so).
+    import sys
+    import threading
+
+    runner = RUNNERS[name](request)
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    pids_file = tmp_path / "pids"
+    stop = StopSignal()
+    argv = (sys.executable, "-c", LINGER, str(pids_file))
+    spec = TrialSpec(argv, cwd, kill_grace_s=2.0, stop=stop)
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(runner.run(spec)), daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
+        assert time.monotonic() < deadline, "the trial never started"
+        time.sleep(0.05)
+    leader, child = (int(p) for p in pids_file.read_text().split())
+    assert _gone([leader], 30), "the command did not exit"
+    assert worker.is_alive(), "the runner returned before sweeping the lingering child"
+    assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
+    worker.join(60)
+    assert not worker.is_alive()
+    assert results[0].status == "ok" and results[0].returncode == 0, results[0]
+    assert not stop.landed, "a stop that came after the command ended was taken as landed"
+    assert _gone([child], 10), "the lingering child outlived the trial"
 
 
 def test_pruning_with_each_runner(

@@ -25,6 +25,22 @@ def test_median_prunes_a_trial_worse_than_the_median_at_the_same_step() -> None:
     assert study.pruned == [4]
 
 
+def test_points_read_after_a_trial_ended_are_judged_against() -> None:
+    # A fast trial's points are read only once it ended (no decision is made then): the
+    # finished curve still counts, so the next trial is judged against it.
+    study = PruningStudy(PrunerSpec(type="median", n_startup_trials=2), "min")
+    for key, curve in ((1, [(1, 1.0), (2, 0.5)]), (2, [(1, 1.2), (2, 0.6)])):
+        study.start(key)
+        study.report(key, 1, curve[0][1])  # step 2 was read only after the end
+        study.finish(key, TrialStatus.OK, curve)
+    assert [t.intermediate_values for t in study.study.trials] == [
+        {1: 1.0, 2: 0.5},
+        {1: 1.2, 2: 0.6},
+    ]
+    assert study.report(3, 1, 1.1) is False
+    assert study.report(3, 2, 5.0) is True
+
+
 def test_direction_max_prunes_low_values() -> None:
     study = PruningStudy(PrunerSpec(type="median", n_startup_trials=1), "max")
     _complete(study, 1, [(1, 0.8)])

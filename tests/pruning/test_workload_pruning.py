@@ -5,6 +5,7 @@ keeps both."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,51 @@ def test_a_pruned_trial_is_stopped_at_once_and_recorded_with_its_curve(
     for pid in pids_of(env.sweep.trial_dir(row.step)):
         assert not _alive(pid), "a process of the pruned trial is still running"
     assert env.store.curves()[row.step] == row.curve  # recorded as it was read
+
+
+LATE_TRAINER = '''
+import os, signal, subprocess, sys
+lr = float(sys.argv[1])
+lines = "".join(f"epoch {e} loss={abs(lr - 0.3) + 1.0 / e:.5f}\\n" for e in range(1, 7))
+if lr < 1:
+    sys.stdout.write(lines)
+    sys.exit(0)
+# The command ends at once. A child left in its process group, deaf to SIGTERM (so the
+# runner sweeps it for kill_grace_s), prints the epochs once the command is gone: the
+# pruner judges them after the trial's command ended on its own.
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+CHILD = """
+import sys, time
+def gone(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().split(") ", 1)[1][0] == "Z"
+    except FileNotFoundError:
+        return True
+while not gone(int(sys.argv[1])):
+    time.sleep(0.01)
+print(sys.argv[2], end="", flush=True)
+time.sleep(60)
+"""
+subprocess.Popen([sys.executable, "-c", CHILD, str(os.getpid()), lines])
+'''
+
+
+def test_a_trial_that_ended_before_its_prune_decision_keeps_its_result(
+    open_env_of: Callable[..., Any],
+    trainer_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "late.py"
+    script.write_text(LATE_TRAINER)
+    env = open_env_of(trainer_workload(command=[sys.executable, str(script), "{lr}"]))
+    first, second, late = _grid(env, [0.3, 0.35, 2.5])
+    assert [first.status, second.status] == ["ok", "ok"]
+    # Its first point is worse than the median: the pruner says stop, but the command had
+    # already exited 0, so the stop came too late and the finished measurement stands.
+    assert late.status is TrialStatus.OK and late.error is None
+    assert late.curve == tuple((e, round(2.2 + 1.0 / e, 5)) for e in range(1, 7))
+    assert late.observation["loss"] == late.curve[-1][1]
+    assert env.pruning.pruned == []
 
 
 def test_the_pruned_group_is_gone_within_a_second_of_the_decision(

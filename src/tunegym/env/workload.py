@@ -238,10 +238,10 @@ class WorkloadEnv(TrialEnv):
 
     def stop_running(self, status: str, reason: str) -> int:
         """Stop every trial running now, recorded as ``status`` (the time budget is
-        spent); how many were asked to stop."""
+        spent); how many the stop ended (not those that had just finished on their own)."""
         with self._stops_lock:
             stops = list(self._stops.values())
-        return sum(stop.stop(TrialStatus(status), reason) for stop in stops)
+        return sum(stop.stop(TrialStatus(status), reason) and stop.landed for stop in stops)
 
     @staticmethod
     def _cached_row(source: TrialRow, step: int) -> TrialRow:
@@ -353,7 +353,7 @@ class WorkloadEnv(TrialEnv):
             started_at=result.started_at,
             curve=curve,
         )
-        if stop.is_set and stop.status is not None:  # the env asked: pruned, budget spent
+        if stop.landed and stop.status is not None:  # the env asked: pruned, budget spent
             return replace(
                 base,
                 status=stop.status,

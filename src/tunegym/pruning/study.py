@@ -91,15 +91,18 @@ class PruningStudy:
 
     def finish(self, key: int, status: TrialStatus, curve: Sequence[tuple[int, float]]) -> None:
         """Tell how trial ``key`` ended: pruned, completed (its last point is its value),
-        or failed (no usable curve, or not a measurement)."""
+        or failed (no usable curve, or not a measurement). The points of ``curve`` not
+        reported while it ran (read after its end) are added first, so later trials are
+        judged against the whole curve."""
         from optuna.trial import TrialState
 
         with self._lock, _quiet():
             trial = self._trials.pop(key, None)
-            self._last.pop(key, None)
+            last = self._last.pop(key, -1)
             if trial is None:
                 trial = self.study.ask()
-                for step, value in curve:
+            for step, value in curve:
+                if step > last:
                     trial.report(value, step)
             if status is TrialStatus.PRUNED:
                 self.pruned.append(key)

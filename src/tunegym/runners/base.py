@@ -17,7 +17,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from tunegym.trial.status import TrialStatus
 
-__all__ = ["Runner", "RunnerContext", "StopSignal", "TrialResult", "TrialSpec", "TrialStatus"]
+__all__ = [
+    "Runner",
+    "RunnerContext",
+    "StopSignal",
+    "TrialResult",
+    "TrialSpec",
+    "TrialStatus",
+    "stop_came_too_late_if_ok",
+]
+
+SETTLE_S = 10.0
+"""The longest :attr:`StopSignal.landed` waits for the runners' callbacks to a stop (a
+local signal takes microseconds, a Slurm ``scancel`` a fraction of a second)."""
 
 
 class StopSignal:
@@ -29,6 +41,11 @@ class StopSignal:
     env, which asked, records the trial with :attr:`status` (the runner's own status is
     overridden). The first :meth:`stop` wins; later ones change nothing.
 
+    A stop can come too late: the trial's command had already ended on its own (its last
+    progress line was read after it exited, or a Slurm job completed between two polls).
+    The runner that finds so calls :meth:`came_too_late`, and the trial's own result then
+    stands (:attr:`landed` is false): a finished measurement is never thrown away.
+
     A signal does not cross a process boundary: a pickled copy (a Ray task's spec) is a
     fresh, unset signal, so only the runner in the driver acts on it.
     """
@@ -39,6 +56,8 @@ class StopSignal:
         self._callbacks: list[Callable[[], None]] = []
         self.status: TrialStatus | None = None
         self.reason: str | None = None
+        self._settled = threading.Event()  # the runners' callbacks for the stop returned
+        self._too_late = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (StopSignal, ())
@@ -60,9 +79,27 @@ class StopSignal:
             self.status, self.reason = TrialStatus(status), reason
             self._event.set()
             callbacks = list(self._callbacks)
-        for callback in callbacks:
-            callback()
+        try:
+            for callback in callbacks:
+                callback()
+        finally:
+            self._settled.set()
         return True
+
+    def came_too_late(self) -> None:
+        """The runner's word that the trial had ended on its own before the stop could act
+        (see the class docs)."""
+        self._too_late = True
+
+    @property
+    def landed(self) -> bool:
+        """Whether the stop ended the trial: it was set and did not come too late. Waits
+        (briefly) for the runners' callbacks to the stop to return, since one of them is
+        what finds it too late."""
+        if not self._event.is_set():
+            return False
+        self._settled.wait(SETTLE_S)
+        return not self._too_late
 
     def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` when the signal is set (at once when it is already set);
@@ -178,3 +215,13 @@ class Runner(Protocol):
         ``TrialCancelled``); the Ray and Slurm runners still run them.
         """
         ...
+
+
+def stop_came_too_late_if_ok(spec: TrialSpec, result: TrialResult) -> TrialResult:
+    """``result``, having told ``spec.stop`` it came too late if the trial ended ``ok``
+    although a stop was set. For runners whose stopped trials never end ``ok``: a
+    cancelled Slurm job exits 143 from its trap, a cancelled Ray task raises. So an ``ok``
+    one ran to its end on its own, and the stop reached it after that."""
+    if spec.stop is not None and spec.stop.is_set and result.status is TrialStatus.OK:
+        spec.stop.came_too_late()
+    return result

@@ -41,7 +41,14 @@ from tunegym.procgroup import (
     tagged,
     wait_group_gone,
 )
-from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.base import (
+    Runner,
+    RunnerContext,
+    StopSignal,
+    TrialResult,
+    TrialSpec,
+    TrialStatus,
+)
 from tunegym.runners.local_resources import (
     CPU_VARIABLE,
     GPU_VARIABLE,
@@ -222,10 +229,16 @@ class LocalRunner:
         for pgid in groups:
             signal_group(pgid, signal.SIGKILL)
 
-    def _stop_trial(self, pgid: int) -> None:
+    def _stop_trial(self, pgid: int, stop: StopSignal) -> None:
         """The env asked to stop this trial (``spec.stop``): SIGTERM to its group now,
         SIGKILL :data:`_STOP_GRACE_S` later if its leader is still being waited for (the
-        leader stays unreaped until then, so the group id cannot have been reused)."""
+        leader stays unreaped until then, so the group id cannot have been reused). A
+        leader that has already exited ended the trial on its own: the stop came too
+        late, and the trial's result stands (what is left of its group is swept as for
+        any trial)."""
+        if _leader_exited(pgid):
+            stop.came_too_late()
+            return
 
         def kill(sig: int) -> None:
             with self._lock:
@@ -290,8 +303,8 @@ class LocalRunner:
             mine = _Escapees(f"{TAG_VARIABLE}={tag}\0".encode(), serial)
             forget = None
             if spec.stop is not None:
-                pid = proc.pid
-                forget = spec.stop.on_stop(lambda: self._stop_trial(pid))
+                pid, stop = proc.pid, spec.stop
+                forget = stop.on_stop(lambda: self._stop_trial(pid, stop))
             try:
                 pidfd = _open_pidfd(proc.pid)
                 exited = _wait_exit(proc, pidfd, spec.timeout_s)
@@ -376,6 +389,14 @@ def _exit_error(returncode: int) -> str:
             name = f"signal {-returncode}"
         return f"killed by {name}"
     return f"exit code {returncode}"
+
+
+def _leader_exited(pid: int) -> bool:
+    """Whether the trial leader ``pid`` (our child) has exited, without reaping it."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped (the fallback without a pidfd)
+        return True
 
 
 def _open_pidfd(pid: int) -> int | None:

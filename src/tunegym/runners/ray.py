@@ -45,7 +45,14 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError
-from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.base import (
+    Runner,
+    RunnerContext,
+    TrialResult,
+    TrialSpec,
+    TrialStatus,
+    stop_came_too_late_if_ok,
+)
 from tunegym.runners.local import DryRunRunner, LocalRunner
 from tunegym.spec.models import RaySpec
 
@@ -235,11 +242,12 @@ class RayRunner:
             target = spec.cwd / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        return replace(
+        result = replace(
             result,
             stdout_path=spec.cwd / result.stdout_path.name,
             stderr_path=spec.cwd / result.stderr_path.name,
         )
+        return stop_came_too_late_if_ok(spec, result)  # a cancelled task raises
 
     def cancel_all(self) -> None:
         """Cancel every running trial's task; each :meth:`run` then returns ``failed``."""

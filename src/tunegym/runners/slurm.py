@@ -48,7 +48,14 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError
-from tunegym.runners.base import Runner, RunnerContext, TrialResult, TrialSpec, TrialStatus
+from tunegym.runners.base import (
+    Runner,
+    RunnerContext,
+    TrialResult,
+    TrialSpec,
+    TrialStatus,
+    stop_came_too_late_if_ok,
+)
 from tunegym.runners.local import DryRunRunner
 from tunegym.spec.models import SlurmSpec
 
@@ -243,8 +250,20 @@ def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder
         script = shlex.quote(str(cwd / SCRIPT_NAME))
         out = shlex.quote(str(cwd / "stdout.txt"))
         err = shlex.quote(str(cwd / "stderr.txt"))
-        lines.append(f"  {i}) bash {script} > {out} 2> {err} ;;")
-    lines += ["esac", ""]
+        lines.append(f"  {i}) bash {script} > {out} 2> {err} & ;;")
+    lines += [
+        "esac",
+        # scancel's SIGTERM reaches this shell too: it waits on for the trial's script,
+        # which sweeps the trial's group and writes its exit-code file, so the task's
+        # state is final only once the trial is over.
+        "trap : TERM INT HUP",
+        "tunegym_script=$!",
+        "wait $tunegym_script",
+        "code=$?",
+        "while kill -0 $tunegym_script 2>/dev/null; do wait $tunegym_script; code=$?; done",
+        "exit $code",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -541,6 +560,13 @@ class SlurmRunner:
     def _finish(
         self, spec: TrialSpec, outcome: _Outcome, started_at: float, t0: float
     ) -> TrialResult:
+        """The trial's result from its final state and exit-code file; a stop that came
+        after the job completed came too late (its script exits 143 when stopped)."""
+        return stop_came_too_late_if_ok(spec, self._result_of(spec, outcome, started_at, t0))
+
+    def _result_of(
+        self, spec: TrialSpec, outcome: _Outcome, started_at: float, t0: float
+    ) -> TrialResult:
         end = read_exitcode(spec.cwd.absolute())
         duration: float | None = None
         if end is not None and end.started_at is not None:
@@ -551,6 +577,10 @@ class SlurmRunner:
             t0 = outcome.running_since
         state = outcome.state
         returncode = end.code if end is not None else outcome.returncode
+        if state == "CANCELLED" and end is not None and (end.outcome, end.code) == ("exit", 0):
+            # cancelled after its command had ended: a script stopped before that exits 143
+            # without writing its exit-code file
+            state = "COMPLETED"
         if state in ("COMPLETED", "FAILED") and end is not None:
             if end.outcome == "notfound":
                 error = f"command not found: {spec.argv[0]}"
