@@ -5,6 +5,8 @@ pruned trial's task or job is cancelled, its processes gone."""
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,30 +102,34 @@ time.sleep(300)
 """
 
 
-def test_a_stop_signal_ends_a_running_trial_and_its_group(any_runner: Any, tmp_path: Path) -> None:
-    import sys
-    import threading
-
-    cwd = tmp_path / "trial"
-    cwd.mkdir()
+def _start(
+    runner: Any, script: str, tmp_path: Path, **spec: Any
+) -> tuple[threading.Thread, list[Any], list[int]]:
+    """Run ``script`` (given the pids file to write, ``"LEADER CHILD"``) in a thread;
+    (the thread, where its result lands, the two pids) once the pids are written."""
     pids_file = tmp_path / "pids"
-    stop = StopSignal()
-    spec = TrialSpec((sys.executable, "-c", HANG, str(pids_file)), cwd, stop=stop)
+    (tmp_path / "trial").mkdir()
+    trial = TrialSpec((sys.executable, "-c", script, str(pids_file)), tmp_path / "trial", **spec)
     results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(any_runner.run(spec)), daemon=True)
+    worker = threading.Thread(target=lambda: results.append(runner.run(trial)), daemon=True)
     worker.start()
     deadline = time.monotonic() + 120
     while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
         assert time.monotonic() < deadline, "the trial never started"
         time.sleep(0.05)
-    pids = [int(p) for p in pids_file.read_text().split()]
+    return worker, results, [int(p) for p in pids_file.read_text().split()]
+
+
+def test_a_stop_signal_ends_a_running_trial_and_its_group(any_runner: Any, tmp_path: Path) -> None:
+    stop = StopSignal()
+    worker, results, pids = _start(any_runner, HANG, tmp_path, stop=stop)
     assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
     assert not stop.stop(TrialStatus.TIMEOUT, "later"), "the first stop wins"
     worker.join(60)
     assert not worker.is_alive(), "run() did not return after the stop"
     assert results[0].status != "ok" and stop.landed
     assert _gone(pids, 10), "a process of the stopped trial is still running"
-    assert "epoch 1 loss=9.0" in (cwd / "stdout.txt").read_text()
+    assert "epoch 1 loss=9.0" in (tmp_path / "trial" / "stdout.txt").read_text()
 
 
 LINGER = """
@@ -143,24 +149,10 @@ def test_a_stop_after_the_command_ended_leaves_its_result(
     # runner is still sweeping the trial (for kill_grace_s) when the stop comes. A Ray
     # trial is not here: its task is still running then, and a cancelled task raises,
     # so Ray records the stop (docs/pruning.md says so).
-    import sys
-    import threading
-
-    runner = RUNNERS[name](request)
-    cwd = tmp_path / "trial"
-    cwd.mkdir()
-    pids_file = tmp_path / "pids"
     stop = StopSignal()
-    argv = (sys.executable, "-c", LINGER, str(pids_file))
-    spec = TrialSpec(argv, cwd, kill_grace_s=2.0, stop=stop)
-    results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(runner.run(spec)), daemon=True)
-    worker.start()
-    deadline = time.monotonic() + 120
-    while not (pids_file.exists() and len(pids_file.read_text().split()) == 2):
-        assert time.monotonic() < deadline, "the trial never started"
-        time.sleep(0.05)
-    leader, child = (int(p) for p in pids_file.read_text().split())
+    worker, results, (leader, child) = _start(
+        RUNNERS[name](request), LINGER, tmp_path, kill_grace_s=2.0, stop=stop
+    )
     assert _gone([leader], 30), "the command did not exit"
     assert worker.is_alive(), "the runner returned before sweeping the lingering child"
     assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
@@ -200,9 +192,6 @@ def test_pruning_with_each_runner(
 def test_a_stop_cancels_one_array_task_and_the_others_run_on(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    import sys
-    import threading
-
     runner = _slurm_array(request)
     pids_file = tmp_path / "pids"
     stop = StopSignal()
