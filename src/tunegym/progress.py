@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tunegym.analysis.best import is_scored
 from tunegym.console import drop_stdout
+from tunegym.pruning.decisions import pruned_outcome
 
 if TYPE_CHECKING:
     from tunegym.env.base import BaseGym
@@ -120,7 +121,7 @@ class ProgressObserver:
         """The plain line of one finished trial."""
         outcome = f"reward={_number(row.reward)}"
         if row.status == "pruned" and row.curve:
-            outcome = f"at step {row.curve[-1][0]} ({_number(row.curve[-1][1])})"
+            outcome = pruned_outcome(row)
         line = (
             f"[{self.label}] trial {self.done}/{self.total} step {row.step}: {row.status} "
             f"{outcome} best={_number(self.best)} "

@@ -31,7 +31,7 @@ from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_metrics
 from tunegym.metrics.progress import ProgressReader, ProgressSource
-from tunegym.pruning import PruningStudy
+from tunegym.pruning import PruningStudy, pruned_message
 from tunegym.runners.base import Runner, StopSignal, TrialSpec
 from tunegym.space import SearchSpace, cache_key
 from tunegym.spec.loader import Job
@@ -320,7 +320,7 @@ class WorkloadEnv(TrialEnv):
             return pruning.report(step, progress_step, value)
 
         def describe(progress_step: int, value: float) -> str:
-            return f"pruned at step {progress_step}: {source.metric} = {value:g}"
+            return pruned_message(progress_step, value, source.metric)
 
         return TrialWatcher(
             ProgressReader(source, trial_dir),

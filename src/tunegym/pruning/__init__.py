@@ -7,7 +7,17 @@ intermediate values (it raises :class:`TrialPruned` when the trial should stop).
 ``optuna`` is imported when a study is built, never at ``import tunegym``.
 """
 
+from tunegym.pruning.decisions import decision_step, pruned_message, pruned_outcome
 from tunegym.pruning.reporting import TrialPruned, report, reporting
 from tunegym.pruning.study import PruningStudy, build_pruner
 
-__all__ = ["PruningStudy", "TrialPruned", "build_pruner", "report", "reporting"]
+__all__ = [
+    "PruningStudy",
+    "TrialPruned",
+    "build_pruner",
+    "decision_step",
+    "pruned_message",
+    "pruned_outcome",
+    "report",
+    "reporting",
+]

@@ -15,6 +15,8 @@ import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from tunegym.pruning.decisions import pruned_message
+
 __all__ = ["Reporter", "TrialPruned", "report", "reporting"]
 
 
@@ -37,7 +39,7 @@ class Reporter:
         self.points.append((step, value))
         if self.decide is not None and self.decide(step, value):
             self.pruned = True
-            raise TrialPruned(f"pruned at step {step} (value {value:g})")
+            raise TrialPruned(pruned_message(step, value))
 
 
 _current: contextvars.ContextVar[Reporter | None] = contextvars.ContextVar(

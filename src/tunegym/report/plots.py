@@ -19,6 +19,7 @@ from tunegym.analysis.rows import (
     best_so_far,
     scored,
 )
+from tunegym.pruning.decisions import pruned_outcome
 from tunegym.report.svg import (
     ACCENT,
     MUTED,
@@ -97,7 +98,7 @@ def learning_curves(rows: Sequence[TrialRow], metric: str) -> str:
         plot.line(points, color)
         last_step, last_value = row.curve[-1]
         if row.status == "pruned":
-            title = f"trial {row.step}: pruned at step {last_step}, {metric} {fmt(last_value)}"
+            title = f"trial {row.step}: pruned {pruned_outcome(row)}"
             plot.circle(last_step, last_value, color, title, r=5.0)
         else:
             title = (
