@@ -83,6 +83,19 @@ def slurm_acct(slurm_acct_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return slurm_acct_cluster
 
 
+@pytest.fixture(scope="module")
+def ray_two_cpus() -> Iterator[Any]:
+    """A local Ray (``ray.init(num_cpus=2)``) for one module, or the one already started."""
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def ray_cluster_session() -> Iterator[ray_cluster.RayCluster]:
     """A real two-node Ray cluster on loopback (2 CPUs per node)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_matrix import RUNNERS
 
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.random_search import RandomAgent
@@ -18,17 +19,19 @@ from tunegym.budget import TimeBudget
 from tunegym.cli.main import main
 from tunegym.env.workload import EnvSettings
 from tunegym.loop import TrialLoop
+from tunegym.outputs.toml import dumps
 from tunegym.run import open_env
 from tunegym.runners import LocalRunner
 from tunegym.spec import load
 from tunegym.trial import TrialDatabase, TrialStore
 
 
-def _env(tmp_path: Path, path: Path, parallel: int) -> Any:
+def _env(tmp_path: Path, path: Path, parallel: int, runner: Any = None) -> Any:
     (job,) = load(path).jobs
     db = TrialDatabase(tmp_path / "trials.sqlite")
     store = TrialStore(db, job.name, 0, tmp_path / "job", [])
-    return open_env(job, store, LocalRunner(), EnvSettings(parallel=parallel, cache=False))
+    runner = LocalRunner() if runner is None else runner
+    return open_env(job, store, runner, EnvSettings(parallel=parallel, cache=False))
 
 
 @pytest.mark.parametrize("parallel", [1, 2])
@@ -113,6 +116,93 @@ def test_run_budget_flag_is_reported(
     assert job["budget"]["ended_job"] is True and job["budget"]["stopped_trials"] == 2
     assert job["counts"]["timeout"] == 2 and job["best"] is None
     assert "ended this job" in (run_dir / "report.html").read_text()
+
+
+# A trial that runs until stopped, with a child in its group; it writes both pids.
+HANG = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open("pids.txt", "w").write("%d %d" % (os.getpid(), child.pid))  # no braces: a template
+time.sleep(300)
+"""
+
+# A trial whose command prints its result and exits 0 at once, leaving a child deaf to
+# SIGTERM in its group: the runner sweeps it for kill_grace_s (5 s), so the trial is
+# still running then although its command has ended.
+LINGER = """
+import signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+print("score: 1.0", flush=True)
+"""
+
+
+def _script_workload(script: str) -> dict[str, Any]:
+    return {
+        "name": "budgeted",
+        "command": [sys.executable, "-c", script, "{x}"],
+        "params": {"x": {"low": 0.0, "high": 6.0}},
+        "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+        "agent": {"type": "random", "metrics": ["score"]},
+    }
+
+
+def _run_budgeted(env: Any, budget: TimeBudget, parallel: int) -> tuple[list[Any], float]:
+    """Run a random search under ``budget``; its rows and the wall time it started."""
+    start_wall = time.time() - (time.monotonic() - budget.started)
+    agent = RandomAgent(env, AgentConfig(max_steps=20, seed=1, parallel=parallel))
+    try:
+        TrialLoop(env, agent, 20, parallel=parallel, seed=1, time_budget=budget).run()
+        return env.store.rows(), start_wall
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("name", ["ray", "slurm", "slurm-array"])
+def test_the_budget_stops_running_trials_on_each_runner(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(dumps(_script_workload(HANG)))
+    env = _env(tmp_path, path, 2, RUNNERS[name](request))
+    budget = TimeBudget(3.0, grace_s=0.5)
+    rows, start_wall = _run_budgeted(env, budget, parallel=2)
+    assert [r.status for r in rows] == ["timeout", "timeout"]  # the two first, never more
+    assert all(r.error is not None and "time budget" in r.error for r in rows)
+    assert budget.ended_job and budget.stopped_trials == 2
+    # one grace period, plus what cancelling a job or task and recording it take
+    ends = [r.started_at + r.duration_s for r in rows]
+    assert max(ends) <= start_wall + budget.seconds + budget.grace_s + 3.0, ends
+    for row in rows:
+        pids = [int(p) for p in (env.sweep.trial_dir(row.step) / "pids.txt").read_text().split()]
+        assert not any(_running(p) for p in pids), f"trial {row.step} left a process"
+
+
+@pytest.mark.parametrize("name", ["local", "slurm", "slurm-array"])
+def test_a_budget_stop_that_comes_after_the_command_ended_is_not_counted(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The stop comes while the runner sweeps the lingering child: the trial's own result
+    # stands and the budget did not stop it. A Slurm runner learns that only when it reads
+    # the job's final state, after the stop was sent. (Not Ray: its task is still running
+    # then, and a cancelled task raises; docs/pruning.md says so.)
+    path = tmp_path / "w.toml"
+    path.write_text(dumps(_script_workload(LINGER)))
+    env = _env(tmp_path, path, 1, RUNNERS[name](request))
+    budget = TimeBudget(4.0, grace_s=0.0)
+    (row,), start_wall = _run_budgeted(env, budget, parallel=1)
+    assert row.started_at + row.duration_s > start_wall + budget.seconds, "ended before the stop"
+    assert row.status == "ok" and row.observation["score"] == 1.0, row
+    assert budget.ended_job and budget.stopped_trials == 0
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, already dead, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_time_budget_rejects_negative_values() -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tunegym.budget import TimeBudget
 from tunegym.env.base import BaseGym, PendingTrial, TrialEnv
@@ -36,6 +36,9 @@ from tunegym.errors import UsageError
 from tunegym.trial.resume import ReplayItem
 from tunegym.trial.rows import Feedback
 from tunegym.values import Action
+
+if TYPE_CHECKING:
+    from tunegym.runners.base import StopSignal
 
 
 class Policy(Protocol):
@@ -75,6 +78,7 @@ class TrialLoop:
         self.parallel = parallel
         self.seed = seed
         self.time_budget = time_budget
+        self._budget_stops: list[StopSignal] = []  # sent when the budget's grace was spent
 
     @property
     def plan(self) -> Sequence[ReplayItem]:
@@ -98,7 +102,8 @@ class TrialLoop:
         finally:
             if timer is not None:
                 timer.cancel()
-                timer.join()  # a stop under way has counted its trials before we return
+                timer.join()  # a stop under way has sent its signals before we count them
+                self._count_budget_stops()
 
     # -- the time budget -------------------------------------------------------------------
     def out_of_time(self) -> bool:
@@ -128,9 +133,17 @@ class TrialLoop:
             f"stopped: the time budget ({budget.seconds:g} s) and its grace period "
             f"({budget.grace_s:g} s) were spent"
         )
-        stopped = self.env.stop_running("timeout", reason) if isinstance(self.env, TrialEnv) else 0
-        if stopped:
-            budget.stopped_trials += stopped
+        if isinstance(self.env, TrialEnv):
+            self._budget_stops.extend(self.env.stop_running("timeout", reason))
+
+    def _count_budget_stops(self) -> None:
+        """Count the trials the budget's stops ended, once the trials are over: only then
+        does each runner know whether its stop came too late (the trial's own result then
+        stands, and it is not counted)."""
+        budget = self.time_budget
+        landed = sum(stop.landed for stop in self._budget_stops)
+        if budget is not None and landed:
+            budget.stopped_trials += landed
             budget.ended_job = True
 
     # -- the pieces (agents that own their loop, such as sb3, reuse them) ----------------

@@ -8,63 +8,19 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_matrix import RUNNERS, slurm_array_runner
 
 from tunegym.env.workload import EnvSettings
 from tunegym.run import open_env
 from tunegym.runners.base import StopSignal, TrialSpec
-from tunegym.runners.local import LocalRunner
 from tunegym.spec import load
-from tunegym.spec.models import RaySpec, SlurmSpec
 from tunegym.trial import TrialDatabase, TrialStore
 from tunegym.trial.status import TrialStatus
-
-
-@pytest.fixture(scope="module")
-def ray_two_cpus() -> Iterator[Any]:
-    """A local Ray (``ray.init(num_cpus=2)``), or the one the session already started."""
-    import ray
-
-    if ray.is_initialized():
-        yield ray
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-def _ray(request: pytest.FixtureRequest) -> Any:
-    request.getfixturevalue("ray_two_cpus")
-    from tunegym.runners.ray import RayRunner
-
-    return RayRunner(RaySpec(shared_fs=True))
-
-
-def _slurm(request: pytest.FixtureRequest) -> Any:
-    request.getfixturevalue("slurm_plain")
-    from tunegym.runners.slurm import SlurmRunner
-
-    return SlurmRunner(SlurmSpec(poll_interval_s=0.2), job_name="tunegym-pruning")
-
-
-def _slurm_array(request: pytest.FixtureRequest) -> Any:
-    request.getfixturevalue("slurm_plain")
-    from tunegym.runners.slurm import SlurmRunner
-
-    spec = SlurmSpec(poll_interval_s=0.2, batch=True)
-    return SlurmRunner(spec, job_name="tunegym-pruning-array", batch_window_s=0.2)
-
-
-RUNNERS: dict[str, Callable[[pytest.FixtureRequest], Any]] = {
-    "local": lambda request: LocalRunner(),
-    "ray": _ray,
-    "slurm": _slurm,
-    "slurm-array": _slurm_array,
-}
 
 
 @pytest.fixture(params=list(RUNNERS))
@@ -192,7 +148,7 @@ def test_pruning_with_each_runner(
 def test_a_stop_cancels_one_array_task_and_the_others_run_on(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    runner = _slurm_array(request)
+    runner = slurm_array_runner(request)
     pids_file = tmp_path / "pids"
     stop = StopSignal()
     (tmp_path / "hang").mkdir()

@@ -31,6 +31,7 @@ from tunegym.trial.rows import Feedback, TrialRow
 
 if TYPE_CHECKING:
     from tunegym.env_params import EnvParamDim
+    from tunegym.runners.base import StopSignal
     from tunegym.space import SearchSpace
     from tunegym.trial.resume import ReplayItem
 
@@ -153,11 +154,13 @@ class TrialEnv(BaseGym):
     """``"max"``/``"min"``: which intermediate values (a row's ``curve``) are better, when
     the env records curves (``None``: it records none)."""
 
-    def stop_running(self, status: str, reason: str) -> int:
+    def stop_running(self, status: str, reason: str) -> Sequence[StopSignal]:
         """Stop every trial running now, recorded with ``status`` because of ``reason``
-        (the loop calls it when the time budget and its grace are spent); how many were
-        asked to stop. An env that cannot stop a running trial returns 0."""
-        return 0
+        (the loop calls it when the time budget and its grace are spent); the stops this
+        call sent. Once those trials are over, a stop's ``landed`` says whether it ended
+        its trial: one can still find it came too late (a Slurm job that completed between
+        two polls keeps its result). An env that cannot stop a running trial sends none."""
+        return ()
 
     parallel_hint: str = ""
     """Why ``max_parallel`` is what it is, or how to raise it (for the loop's error)."""

@@ -236,12 +236,12 @@ class WorkloadEnv(TrialEnv):
         self.store.clear_curve(item.step)
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
 
-    def stop_running(self, status: str, reason: str) -> int:
+    def stop_running(self, status: str, reason: str) -> list[StopSignal]:
         """Stop every trial running now, recorded as ``status`` (the time budget is
-        spent); how many the stop ended (not those that had just finished on their own)."""
+        spent); the stops this call sent (see :meth:`BaseGym.stop_running`)."""
         with self._stops_lock:
             stops = list(self._stops.values())
-        return sum(stop.stop(TrialStatus(status), reason) and stop.landed for stop in stops)
+        return [stop for stop in stops if stop.stop(TrialStatus(status), reason)]
 
     @staticmethod
     def _cached_row(source: TrialRow, step: int) -> TrialRow:
