@@ -178,14 +178,13 @@ def test_the_budget_stops_running_trials_on_each_runner(
         assert not any(_running(p) for p in pids), f"trial {row.step} left a process"
 
 
-@pytest.mark.parametrize("name", ["local", "slurm", "slurm-array"])
+@pytest.mark.parametrize("name", list(RUNNERS))
 def test_a_budget_stop_that_comes_after_the_command_ended_is_not_counted(
     name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     # The stop comes while the runner sweeps the lingering child: the trial's own result
     # stands and the budget did not stop it. A Slurm runner learns that only when it reads
-    # the job's final state, after the stop was sent. (Not Ray: its task is still running
-    # then, and a cancelled task raises; docs/pruning.md says so.)
+    # the job's final state, after the stop was sent; a Ray task, once it returns.
     path = tmp_path / "w.toml"
     path.write_text(dumps(_script_workload(LINGER)))
     env = _env(tmp_path, path, 1, RUNNERS[name](request))

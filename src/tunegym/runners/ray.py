@@ -19,7 +19,9 @@ Failure contract, on top of the :class:`~tunegym.runners.base.Runner` one:
   end anyway is force-cancelled a few seconds later.
 - A trial whose ``spec.stop`` is set (pruned, or the time budget spent) is cancelled the
   same way, alone; it needs ``shared_fs = true`` to be pruned, since only then is its
-  output readable while it runs.
+  output readable while it runs. A stop that comes after the trial's command ended on its
+  own (the task still sweeping what it left behind) leaves the trial's result: the task
+  returns it instead of raising, and the driver finds the stop came too late.
 - A cluster tunegym cannot reach is a one-line :class:`~tunegym.errors.TunegymError`
   (nothing listening, or refused, typically for token authentication: it says to set
   ``RAY_AUTH_MODE=token``), not an internal error.
@@ -115,9 +117,13 @@ def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> TrialResult:
     Ray cancels a running task by raising ``KeyboardInterrupt`` in its main thread, which
     Python delivers only between bytecodes: a thread blocked in a system call (the
     runner's wait for the trial) would not see it until the trial ends. Here the main
-    thread wakes every :data:`_SLICE_S`; on an interrupt it kills the trial's group
-    (again, until the helper has reaped it) and re-raises. It waits on an event, not on
-    ``Thread.join``: an interrupted ``join`` marks a live thread as stopped (Python 3.11).
+    thread wakes every :data:`_SLICE_S`; on an interrupt it stops the trial as a local
+    stop would (:func:`_end_on_cancel`) and re-raises, so the driver's ``ray.get`` raises
+    ``TaskCancelledError``. A trial whose command had already ended on its own (the task
+    was still sweeping what it left behind) keeps its result: the task returns it, as
+    Ray allows a task that catches the interrupt to do, and the driver finds the stop
+    came too late. It waits on an event, not on ``Thread.join``: an interrupted ``join``
+    marks a live thread as stopped (Python 3.11).
     """
     box: dict[str, Any] = {}
     finished = threading.Event()
@@ -135,14 +141,31 @@ def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> TrialResult:
         while not finished.wait(_SLICE_S):
             pass
     except BaseException:
-        deadline = time.monotonic() + 10.0
-        while not finished.is_set() and time.monotonic() < deadline:
-            runner.cancel_all()  # the trial may not be registered yet: repeat
-            finished.wait(0.05)
-        raise
+        ended = _end_on_cancel(runner, spec, finished)
+        too_late = spec.stop is not None and spec.stop.is_set and not spec.stop.landed
+        if not (ended and too_late and "result" in box):
+            raise
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def _end_on_cancel(runner: LocalRunner, spec: TrialSpec, finished: threading.Event) -> bool:
+    """The task was cancelled: stop its trial through its (task-side) stop signal, which
+    finds whether the command had already ended, or without one cancel the runner; wait
+    for the trial to be over, through further interrupts. Whether it is over."""
+    stop = spec.stop
+    deadline = time.monotonic() + spec.kill_grace_s + 10.0  # a sweep, then a SIGKILL
+    while not finished.is_set() and time.monotonic() < deadline:
+        try:
+            if stop is not None:
+                stop.stop(TrialStatus.FAILED, "the Ray task was cancelled")
+            else:
+                runner.cancel_all()  # the trial may not be registered yet: repeat
+            finished.wait(0.05)
+        except KeyboardInterrupt:  # Ray cancels again (a Ctrl-C beside a stop)
+            continue
+    return finished.is_set()
 
 
 def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[TrialResult, dict]:
@@ -216,7 +239,8 @@ class RayRunner:
         ref = self._task.remote(spec, inputs)
         with self._lock:
             self._active.add(ref)
-        forget = spec.stop.on_stop(lambda: self._stop_one(ref)) if spec.stop else None
+        stop_wait_s = FORCE_CANCEL_AFTER_S + spec.kill_grace_s  # room for the task's sweep
+        forget = spec.stop.on_stop(lambda: self._stop_one(ref, stop_wait_s)) if spec.stop else None
         try:
             result, outputs = self.ray.get(ref)
         except self.ray.exceptions.TaskCancelledError:
@@ -247,7 +271,7 @@ class RayRunner:
             stdout_path=spec.cwd / result.stdout_path.name,
             stderr_path=spec.cwd / result.stderr_path.name,
         )
-        return stop_came_too_late_if_ok(spec, result)  # a cancelled task raises
+        return stop_came_too_late_if_ok(spec, result)  # a task whose stop landed raises
 
     def cancel_all(self) -> None:
         """Cancel every running trial's task; each :meth:`run` then returns ``failed``."""
@@ -257,14 +281,16 @@ class RayRunner:
         if refs:
             threading.Thread(target=self._stop, args=(refs,), daemon=True).start()
 
-    def _stop_one(self, ref: Any) -> None:
+    def _stop_one(self, ref: Any, wait_s: float) -> None:
         """The env asked to stop this trial (``spec.stop``): cancel its task, as
-        :meth:`cancel_all` does for all (the task kills the trial's process group)."""
+        :meth:`cancel_all` does for all (the task stops the trial's process group, or
+        returns the trial's result if its command had ended); force-cancel it if it still
+        runs ``wait_s`` later."""
         with self._lock:
             if ref not in self._active:
                 return
             self._cancelled.add(ref)
-        threading.Thread(target=self._stop, args=([ref],), daemon=True).start()
+        threading.Thread(target=self._stop, args=([ref], wait_s), daemon=True).start()
 
     def _stop(self, refs: list[Any], wait_s: float = FORCE_CANCEL_AFTER_S) -> None:
         """Cancel ``refs`` gracefully; force-cancel those still running ``wait_s`` later."""
