@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_procs import all_dead
 from runner_matrix import RUNNERS
 
 from tunegym.agents.base import AgentConfig
@@ -147,13 +148,19 @@ def _script_workload(script: str) -> dict[str, Any]:
     }
 
 
-def _run_budgeted(env: Any, budget: TimeBudget, parallel: int) -> tuple[list[Any], float]:
-    """Run a random search under ``budget``; its rows and the wall time it started."""
+def _run_budgeted(
+    script: str, runner: Any, budget: TimeBudget, parallel: int, tmp_path: Path
+) -> tuple[Any, list[Any], float]:
+    """A random search over ``script`` under ``budget`` on ``runner``: its (closed) env,
+    its rows and the wall time the budget started."""
+    path = tmp_path / "w.toml"
+    path.write_text(dumps(_script_workload(script)))
+    env = _env(tmp_path, path, parallel, runner)
     start_wall = time.time() - (time.monotonic() - budget.started)
     agent = RandomAgent(env, AgentConfig(max_steps=20, seed=1, parallel=parallel))
     try:
         TrialLoop(env, agent, 20, parallel=parallel, seed=1, time_budget=budget).run()
-        return env.store.rows(), start_wall
+        return env, env.store.rows(), start_wall
     finally:
         env.close()
 
@@ -162,11 +169,9 @@ def _run_budgeted(env: Any, budget: TimeBudget, parallel: int) -> tuple[list[Any
 def test_the_budget_stops_running_trials_on_each_runner(
     name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    path = tmp_path / "w.toml"
-    path.write_text(dumps(_script_workload(HANG)))
-    env = _env(tmp_path, path, 2, RUNNERS[name](request))
+    runner = RUNNERS[name](request)  # first: starting a cluster must not eat the budget
     budget = TimeBudget(3.0, grace_s=0.5)
-    rows, start_wall = _run_budgeted(env, budget, parallel=2)
+    env, rows, start_wall = _run_budgeted(HANG, runner, budget, 2, tmp_path)
     assert [r.status for r in rows] == ["timeout", "timeout"]  # the two first, never more
     assert all(r.error is not None and "time budget" in r.error for r in rows)
     assert budget.ended_job and budget.stopped_trials == 2
@@ -175,7 +180,7 @@ def test_the_budget_stops_running_trials_on_each_runner(
     assert max(ends) <= start_wall + budget.seconds + budget.grace_s + 3.0, ends
     for row in rows:
         pids = [int(p) for p in (env.sweep.trial_dir(row.step) / "pids.txt").read_text().split()]
-        assert not any(_running(p) for p in pids), f"trial {row.step} left a process"
+        assert all_dead(pids), f"trial {row.step} left a process"
 
 
 @pytest.mark.parametrize("name", list(RUNNERS))
@@ -185,23 +190,12 @@ def test_a_budget_stop_that_comes_after_the_command_ended_is_not_counted(
     # The stop comes while the runner sweeps the lingering child: the trial's own result
     # stands and the budget did not stop it. A Slurm runner learns that only when it reads
     # the job's final state, after the stop was sent; a Ray task, once it returns.
-    path = tmp_path / "w.toml"
-    path.write_text(dumps(_script_workload(LINGER)))
-    env = _env(tmp_path, path, 1, RUNNERS[name](request))
+    runner = RUNNERS[name](request)
     budget = TimeBudget(4.0, grace_s=0.0)
-    (row,), start_wall = _run_budgeted(env, budget, parallel=1)
+    _, (row,), start_wall = _run_budgeted(LINGER, runner, budget, 1, tmp_path)
     assert row.started_at + row.duration_s > start_wall + budget.seconds, "ended before the stop"
     assert row.status == "ok" and row.observation["score"] == 1.0, row
     assert budget.ended_job and budget.stopped_trials == 0
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, already dead, is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_time_budget_rejects_negative_values() -> None:

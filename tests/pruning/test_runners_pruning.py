@@ -4,7 +4,6 @@ pruned trial's task or job is cancelled, its processes gone."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_procs import alive
 from runner_matrix import RUNNERS, slurm_array_runner
 
 from tunegym.env.workload import EnvSettings
@@ -28,22 +28,10 @@ def any_runner(request: pytest.FixtureRequest) -> Any:
     return RUNNERS[request.param](request)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def _gone(pids: list[int], within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in pids):
+        if not any(alive(p) for p in pids):
             return True
         time.sleep(0.05)
     return False

@@ -4,7 +4,6 @@ keeps both."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_procs import alive
 
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.random_search import RandomAgent
@@ -21,18 +21,6 @@ from tunegym.trial.status import TrialStatus
 
 def pids_of(trial_dir: Path) -> list[int]:
     return [int(p) for p in (trial_dir / "pids.txt").read_text().split()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is gone for our purposes
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _grid(env: Any, lrs: list[float]) -> list[Any]:
@@ -63,7 +51,7 @@ def test_a_pruned_trial_is_stopped_at_once_and_recorded_with_its_curve(
     assert row.curve[-1][0] < 6  # what it printed before it was stopped is kept too
     assert took < 30, "the trial hangs for 60 s unless it is stopped"
     for pid in pids_of(env.sweep.trial_dir(row.step)):
-        assert not _alive(pid), "a process of the pruned trial is still running"
+        assert not alive(pid), "a process of the pruned trial is still running"
     assert env.store.curves()[row.step] == row.curve  # recorded as it was read
 
 
@@ -137,7 +125,7 @@ def test_the_pruned_group_is_gone_within_a_second_of_the_decision(
     ended = time.monotonic()
     assert row.status == "pruned" and len(decided) == 1
     assert ended - decided[0] < 1.0  # the runner returned once the whole group was gone
-    assert not any(_alive(pid) for pid in pids_of(env.sweep.trial_dir(row.step)))
+    assert not any(alive(pid) for pid in pids_of(env.sweep.trial_dir(row.step)))
 
 
 def test_resume_keeps_pruning_decisions_and_curves(
@@ -189,7 +177,7 @@ def test_pruning_with_parallel_trials(
             # up to its last epoch; that it was judged there, and stopped, does not.
             judged = {f"pruned at step {s}: loss = {v:g}" for s, v in row.curve}
             assert row.error in judged
-            assert not any(_alive(p) for p in pids_of(env.sweep.trial_dir(row.step)))
+            assert not any(alive(p) for p in pids_of(env.sweep.trial_dir(row.step)))
         assert env.store.curves()[row.step] == row.curve
 
 

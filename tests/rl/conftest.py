@@ -1,10 +1,7 @@
-"""Shared settings of the async-RL tests: a fast configuration and a Ray session."""
+"""Shared settings of the async-RL tests: a fast configuration (Ray comes from the
+``ray_two_cpus`` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -27,17 +24,3 @@ def fast() -> AsyncRLConfig:
 @pytest.fixture
 def margin() -> float:
     return MARGIN
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
-    """Ray with 2 CPUs for this module (shared, and left up, when already running)."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    import ray
-
-    if ray.is_initialized():
-        yield ray
-        return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()

@@ -14,7 +14,7 @@ from tunegym.rl import AsyncGRPOTrainer, AsyncRLConfig
 # saves one. The async run keeps two gradient ranks, so sharding runs across actors.
 @pytest.mark.parametrize(("mode", "staleness", "dp_size"), [("sync", 0, 1), ("async", 2, 2)])
 def test_learns_with_ray_actors(
-    ray_cluster: Any, fast: AsyncRLConfig, margin: float, mode: str, staleness: int, dp_size: int
+    ray_two_cpus: Any, fast: AsyncRLConfig, margin: float, mode: str, staleness: int, dp_size: int
 ) -> None:
     plane = {"backend": "ray", "name": f"rl-test-{uuid.uuid4().hex[:8]}", "namespace": "rl-tests"}
     cfg = fast.replace(
@@ -31,4 +31,4 @@ def test_learns_with_ray_actors(
     assert max(ledger.trained.values()) <= cfg.max_staleness
     # the plane actor was created by the trainer and is gone with it
     with pytest.raises(ValueError):
-        ray_cluster.get_actor(plane["name"], namespace=plane["namespace"])
+        ray_two_cpus.get_actor(plane["name"], namespace=plane["namespace"])

@@ -219,9 +219,9 @@ class Runner(Protocol):
 
 def stop_came_too_late_if_ok(spec: TrialSpec, result: TrialResult) -> TrialResult:
     """``result``, having told ``spec.stop`` it came too late if the trial ended ``ok``
-    although a stop was set. For runners whose stopped trials never end ``ok``: a
-    cancelled Slurm job exits 143 from its trap, a cancelled Ray task raises. So an ``ok``
-    one ran to its end on its own, and the stop reached it after that."""
+    although a stop was set. For runners whose stopped trials never end ``ok`` (a
+    cancelled Slurm job exits 143 from its trap): an ``ok`` one ran to its end on its
+    own, and the stop reached it after that."""
     if spec.stop is not None and spec.stop.is_set and result.status is TrialStatus.OK:
         spec.stop.came_too_late()
     return result

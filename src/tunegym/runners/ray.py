@@ -53,7 +53,6 @@ from tunegym.runners.base import (
     TrialResult,
     TrialSpec,
     TrialStatus,
-    stop_came_too_late_if_ok,
 )
 from tunegym.runners.local import DryRunRunner, LocalRunner
 from tunegym.spec.models import RaySpec
@@ -158,7 +157,7 @@ def _end_on_cancel(runner: LocalRunner, spec: TrialSpec, finished: threading.Eve
     deadline = time.monotonic() + spec.kill_grace_s + 10.0  # a sweep, then a SIGKILL
     while not finished.is_set() and time.monotonic() < deadline:
         try:
-            if stop is not None:
+            if stop is not None:  # acted on at once, or when the trial starts; a repeat is a no-op
                 stop.stop(TrialStatus.FAILED, "the Ray task was cancelled")
             else:
                 runner.cancel_all()  # the trial may not be registered yet: repeat
@@ -271,7 +270,9 @@ class RayRunner:
             stdout_path=spec.cwd / result.stdout_path.name,
             stderr_path=spec.cwd / result.stderr_path.name,
         )
-        return stop_came_too_late_if_ok(spec, result)  # a task whose stop landed raises
+        if spec.stop is not None and spec.stop.is_set:
+            spec.stop.came_too_late()  # a task whose stop landed raises: this one had ended
+        return result
 
     def cancel_all(self) -> None:
         """Cancel every running trial's task; each :meth:`run` then returns ``failed``."""
