@@ -175,9 +175,13 @@ def test_the_budget_stops_running_trials_on_each_runner(
     assert [r.status for r in rows] == ["timeout", "timeout"]  # the two first, never more
     assert all(r.error is not None and "time budget" in r.error for r in rows)
     assert budget.ended_job and budget.stopped_trials == 2
-    # one grace period, plus what cancelling a job or task and recording it take
+    # They ran until the stop (a row's start is when it began running, not when it was
+    # sent), and ended within one grace period plus what cancelling a job or task and
+    # recording it take.
+    stop_at = start_wall + budget.seconds + budget.grace_s
     ends = [r.started_at + r.duration_s for r in rows]
-    assert max(ends) <= start_wall + budget.seconds + budget.grace_s + 3.0, ends
+    assert min(ends) >= stop_at - 0.05, [end - stop_at for end in ends]
+    assert max(ends) <= stop_at + 3.0, [end - stop_at for end in ends]
     for row in rows:
         pids = [int(p) for p in (env.sweep.trial_dir(row.step) / "pids.txt").read_text().split()]
         assert all_dead(pids), f"trial {row.step} left a process"

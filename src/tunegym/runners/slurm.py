@@ -573,7 +573,8 @@ class SlurmRunner:
             started_at = end.started_at
             if end.finished_at is not None:
                 duration = max(0.0, end.finished_at - end.started_at)
-        elif outcome.running_since is not None:
+        elif outcome.running_since is not None:  # it started once seen running, not when sent
+            started_at += outcome.running_since - t0
             t0 = outcome.running_since
         state = outcome.state
         returncode = end.code if end is not None else outcome.returncode
