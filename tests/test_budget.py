@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_procs import all_dead
+from cluster_procs import all_dead, pids_of
 from runner_matrix import RUNNERS
 
 from tunegym.agents.base import AgentConfig
@@ -183,8 +183,7 @@ def test_the_budget_stops_running_trials_on_each_runner(
     assert min(ends) >= stop_at - 0.05, [end - stop_at for end in ends]
     assert max(ends) <= stop_at + 3.0, [end - stop_at for end in ends]
     for row in rows:
-        pids = [int(p) for p in (env.sweep.trial_dir(row.step) / "pids.txt").read_text().split()]
-        assert all_dead(pids), f"trial {row.step} left a process"
+        assert all_dead(pids_of(env.sweep.trial_dir(row.step))), f"trial {row.step} left a process"
 
 
 @pytest.mark.parametrize("name", list(RUNNERS))

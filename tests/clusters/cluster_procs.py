@@ -152,3 +152,8 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def all_dead(pids: Iterable[int]) -> bool:
     return not any(alive(pid) for pid in pids)
+
+
+def pids_of(trial_dir: Path) -> list[int]:
+    """The pids a test trial wrote to its folder's ``pids.txt`` (its leader, its child)."""
+    return [int(p) for p in (trial_dir / "pids.txt").read_text().split()]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_procs import alive
+from cluster_procs import all_dead, pids_of, wait_until
 from runner_matrix import RUNNERS, slurm_array_runner
 
 from tunegym.env.workload import EnvSettings
@@ -29,12 +29,7 @@ def any_runner(request: pytest.FixtureRequest) -> Any:
 
 
 def _gone(pids: list[int], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not any(alive(p) for p in pids):
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(lambda: all_dead(pids), within, None, interval_s=0.05)
 
 
 HANG = """
@@ -121,7 +116,7 @@ def test_pruning_with_each_runner(
         assert len(rows[0].curve) == 6
         bad = env.step({"lr": 2.5})[3]["row"]
         assert bad.status == "pruned" and bad.curve[0] == (1, 3.2) and len(bad.curve) < 6
-        pids = [int(p) for p in (env.sweep.trial_dir(bad.step) / "pids.txt").read_text().split()]
+        pids = pids_of(env.sweep.trial_dir(bad.step))
         assert _gone(pids, 10)
         assert store.curves()[bad.step] == bad.curve
     finally:

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_procs import alive
+from cluster_procs import alive, pids_of
 
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.random_search import RandomAgent
 from tunegym.loop import TrialLoop
 from tunegym.trial.status import TrialStatus
-
-
-def pids_of(trial_dir: Path) -> list[int]:
-    return [int(p) for p in (trial_dir / "pids.txt").read_text().split()]
 
 
 def _grid(env: Any, lrs: list[float]) -> list[Any]:
