@@ -56,3 +56,93 @@ def test_a_source_is_a_regex_or_a_file() -> None:
     with pytest.raises(ValueError):
         ProgressSource("loss")
     assert progress_regex_problem(r"(?P<step>\d+) (?P<value>\S+) (x)") is None
+
+
+def test_the_final_read_goes_to_the_end_of_a_flood(tmp_path: Path) -> None:
+    """More than one read's worth (4 MiB) left when the trial ends: every point is read,
+    and the line a read's limit cuts is not taken for a whole one."""
+    n = 250_000
+    lines = "".join(f"epoch {e} loss=0.{e:09d}\n" for e in range(1, n + 1))
+    assert len(lines) > 4 * 1024 * 1024
+    (tmp_path / "stdout.txt").write_text(lines + f"epoch {n + 1} loss=0.5")  # no newline
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\d+) loss=(\S+)"), tmp_path)
+    points = reader.read_new(final=True)
+    assert len(points) == n + 1
+    assert points[-2] == (n, float(f"0.{n:09d}"))
+    assert points[-1] == (n + 1, 0.5)  # the trial is over: its last line counts
+    assert [s for s, _ in points] == list(range(1, n + 2))  # none cut, none lost
+
+
+def test_a_poll_reads_a_flood_over_several_reads(tmp_path: Path) -> None:
+    lines = "".join(f"epoch {e} loss=1.{e:09d}\n" for e in range(1, 300_001))
+    (tmp_path / "stdout.txt").write_text(lines)
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\d+) loss=(\S+)"), tmp_path)
+    first = reader.read_new()
+    assert 0 < len(first) < 300_000  # one read's worth
+    rest = reader.read_new(final=True)
+    assert [s for s, _ in first + rest] == list(range(1, 300_001))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "epoch 9223372036854775808 loss=0.5",  # 2^63: more than SQLite stores
+        "epoch 100000000000000000000001 loss=0.5",
+        "epoch 1e300 loss=0.5",
+        "epoch -3 loss=0.5",
+        "epoch 2.5 loss=0.5",
+        "epoch 4 loss=1e999",
+    ],
+)
+def test_steps_out_of_range_and_values_not_finite_are_ignored(tmp_path: Path, line: str) -> None:
+    (tmp_path / "stdout.txt").write_text(f"epoch 1 loss=0.9\n{line}\nepoch 5 loss=0.4\n")
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\S+) loss=(\S+)"), tmp_path)
+    assert reader.read_new() == [(1, 0.9), (5, 0.4)]
+    assert reader.unusable == 1
+
+
+def test_the_largest_step_is_exact(tmp_path: Path) -> None:
+    lines = ["epoch 9007199254740993 loss=0.5", "epoch 9223372036854775807 loss=0.4"]
+    (tmp_path / "stdout.txt").write_text("\n".join(lines) + "\n")
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\S+) loss=(\S+)"), tmp_path)
+    assert reader.read_new() == [(2**53 + 1, 0.5), (2**63 - 1, 0.4)]  # not rounded by float
+
+
+def test_json_steps_out_of_range_are_ignored(tmp_path: Path) -> None:
+    records = [{"step": 1e300, "loss": 1.0}, {"step": 2**70, "loss": 1.0}, {"step": True}]
+    text = "".join(json.dumps(r) + "\n" for r in [*records, {"step": 3.0, "loss": 0.2}])
+    (tmp_path / "p.jsonl").write_text(text)
+    reader = ProgressReader(ProgressSource("loss", file="p.jsonl"), tmp_path)
+    assert reader.read_new() == [(3, 0.2)]
+
+
+def test_lines_that_match_without_a_usable_point_say_so(tmp_path: Path) -> None:
+    (tmp_path / "stdout.txt").write_text("epoch 1 loss=abc\nepoch 2 loss=nan\nother\n")
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\S+) loss=(\S+)"), tmp_path)
+    assert reader.read_new(final=True) == []
+    why = reader.why_missing(curve_empty=True)
+    assert why is not None and "2 progress line(s) of 'loss' matched" in why
+    assert "'epoch 1 loss=abc'" in why
+    assert reader.why_missing(curve_empty=False) is None
+
+
+def test_a_regex_that_backtracks_makes_the_reader_give_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tunegym.metrics import progress
+
+    monkeypatch.setattr(progress, "LINE_TIMEOUT_S", 0.05)
+    pattern = r"^(\d*)(a|aa)+$"  # two groups: a valid progress regex, but it backtracks
+    (tmp_path / "stdout.txt").write_text("1aa\n" + "a" * 60 + "!\n2a\n")
+    reader = ProgressReader(ProgressSource("loss", regex=pattern), tmp_path)
+    assert progress_regex_problem(pattern) is None
+    assert reader.read_new() == []  # the first line has no usable value ('aa')...
+    assert reader.problem is not None and "longer than 0.05 s on one line" in reader.problem
+    assert reader.read_new(final=True) == []  # ...and nothing is read once it gave up
+    assert reader.why_missing(curve_empty=False) == reader.problem
+
+
+@pytest.mark.parametrize("pattern", [r"loss=(?P<value>\S+) epoch (\d+)", r"(?P<step>\d+) (\S+)"])
+def test_a_regex_naming_one_group_of_two_is_refused(pattern: str) -> None:
+    problem = progress_regex_problem(pattern)
+    assert problem is not None and "name both" in problem

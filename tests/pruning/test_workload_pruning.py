@@ -250,3 +250,68 @@ def test_no_saving_is_estimated_before_a_trial_completed(
     html = (result.run_dir / "report.html").read_text()
     assert "Intermediate values" in html and "trial time spent in them." in html
     assert "saved against running them to the end" not in html
+
+
+def _printing(lines: str) -> list[str]:
+    return [sys.executable, "-c", f"import sys; sys.stdout.write({lines!r})", "--lr={lr}"]
+
+
+def test_a_step_too_large_for_sqlite_is_ignored_and_the_trial_recorded(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    """A step of 2^70 once crashed the watcher thread (SQLite stores 64-bit integers), so
+    the trial was neither watched nor scored."""
+    lines = "epoch 1 loss=0.9\nepoch 1180591620717411303424 loss=0.5\nepoch 2 loss=0.4\n"
+    env = open_env_of(trainer_workload(command=_printing(lines), params={"lr": [0.3]}))
+    (row,) = _grid(env, [0.3])
+    assert row.status is TrialStatus.OK and row.observation["loss"] == 0.4
+    assert row.curve == ((1, 0.9), (2, 0.4)) and env.store.curves()[row.step] == row.curve
+
+
+def test_a_flood_of_points_is_read_to_its_end(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    """A command that prints more than one read's worth (4 MiB) and ends: its last point
+    is its final value (the final read used to stop at 4 MiB, and take a cut line)."""
+    script = (
+        "import sys\n"
+        "lines = ('epoch %d loss=%.9f\\n' % (e, 1 + 1 / e) for e in range(1, 250001))\n"
+        "sys.stdout.write(''.join(lines))"
+    )
+    data = trainer_workload(command=[sys.executable, "-c", script, "--lr={lr}"])
+    data["params"] = {"lr": [0.3]}
+    data["agent"]["pruner"] = {"type": "none"}
+    env = open_env_of(data)
+    (row,) = _grid(env, [0.3])
+    assert row.status is TrialStatus.OK
+    assert len(row.curve) == 250_000 and row.observation["loss"] == round(1 + 1 / 250_000, 9)
+
+
+def test_progress_lines_without_a_usable_value_say_why_the_metric_is_missing(
+    open_env_of: Callable[..., Any], trainer_workload: Callable[..., dict[str, Any]]
+) -> None:
+    lines = "epoch 1 loss=abc\nepoch 2 loss=nan\n"
+    env = open_env_of(trainer_workload(command=_printing(lines), params={"lr": [0.3]}))
+    (row,) = _grid(env, [0.3])
+    assert row.status is TrialStatus.METRIC_MISSING
+    assert "2 progress line(s) of 'loss' matched but none had a whole-number step" in row.error
+
+
+def test_a_progress_regex_that_backtracks_leaves_the_metric_missing_with_its_reason(
+    open_env_of: Callable[..., Any],
+    trainer_workload: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader gives up on a line that takes its regex too long; the trial's last point
+    read is then not its final value."""
+    from tunegym.metrics import progress
+
+    monkeypatch.setattr(progress, "LINE_TIMEOUT_S", 0.1)
+    data = trainer_workload(command=_printing("1a\n" + "a" * 60 + "!\n3a\n"))
+    data["params"] = {"lr": [0.3]}
+    data["metrics"] = [{"name": "loss", "progress": r"^(\d*)(a|aa)+$"}]
+    data["agent"]["pruner"] = {"type": "none"}
+    env = open_env_of(data)
+    (row,) = _grid(env, [0.3])
+    assert row.status is TrialStatus.METRIC_MISSING
+    assert "took longer than 0.1 s on one line" in row.error

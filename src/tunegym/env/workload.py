@@ -298,7 +298,8 @@ class WorkloadEnv(TrialEnv):
             curve = watcher.finish() if watcher is not None else ()
             with self._stops_lock:
                 self._stops.pop(step, None)
-        row = self._row_of(step, action, env_params, result, trial_dir, curve, stop)
+        reader = watcher.reader if watcher is not None else None
+        row = self._row_of(step, action, env_params, result, trial_dir, curve, stop, reader)
         if self.pruning is not None:
             self.pruning.finish(step, row.status, curve)
         return row
@@ -340,6 +341,7 @@ class WorkloadEnv(TrialEnv):
         trial_dir: Path,
         curve: tuple[tuple[int, float], ...],
         stop: StopSignal,
+        reader: ProgressReader | None = None,
     ) -> TrialRow:
         base = TrialRow(
             step,
@@ -373,8 +375,13 @@ class WorkloadEnv(TrialEnv):
         readout = extract_metrics(self.extractors, trial_dir, stdout)
         found = readout.found
         found.setdefault("duration_s", result.duration_s)
-        if self.progress is not None and curve:
-            found.setdefault(self.progress.metric, curve[-1][1])  # progress only: last point
+        if self.progress is not None and self.progress.metric not in found:
+            # progress only: the last point, unless the reader gave up part way
+            why = reader.why_missing(curve_empty=not curve) if reader is not None else None
+            if why is not None:
+                readout.reasons[self.progress.metric] = why
+            elif curve:
+                found[self.progress.metric] = curve[-1][1]
         row = score_row(
             base, found, self.observation_space, self.reward_fn, self.penalties.metric_failure
         )

@@ -132,4 +132,6 @@ def _relative_file_problem(name: str) -> str | None:
     path = PurePosixPath(name)
     if not name.strip() or path.is_absolute() or ".." in path.parts:
         return f"must be a file name inside the trial folder (relative, no '..'), got {name!r}"
+    if name.rstrip().endswith(("/", "/.")) or path.name in ("", "."):
+        return f"must name a file, not a folder, got {name!r}"
     return None

@@ -111,7 +111,8 @@ class TrialStoreError(Exception):
 
 
 class TrialDatabase:
-    """The run's SQLite file. One connection, autocommit: each row is its own transaction.
+    """The run's SQLite file. One connection, autocommit: each row is its own transaction
+    (a read's curve points are one, see :meth:`add_points`).
 
     ``read_only`` opens an existing file without creating or changing anything (for
     reading an earlier run, e.g. a warm start); its reads raise :class:`TrialStoreError`
@@ -135,7 +136,8 @@ class TrialDatabase:
             self.conn.executescript(_SCHEMA)
         self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
-        """Held around the curve statements, which watcher threads run."""
+        """Held around every write: a watcher thread's transaction of points
+        (:meth:`add_points`) must not take in another thread's statement."""
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -144,9 +146,10 @@ class TrialDatabase:
             raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
 
     def set_meta(self, key: str, value: Any) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value))
-        )
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value))
+            )
 
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta")}
@@ -155,6 +158,10 @@ class TrialDatabase:
         self, job: str, iteration: int, row: TrialRow, encoded: EncodedRow | None = None
     ) -> None:
         enc = encoded or EncodedRow.of(row)
+        with self._lock:
+            self._insert(job, iteration, row, enc)
+
+    def _insert(self, job: str, iteration: int, row: TrialRow, enc: EncodedRow) -> None:
         seq = self._next_seq(job, iteration)
         self.conn.execute(
             "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -195,10 +202,11 @@ class TrialDatabase:
         env_params: Mapping[str, Any],
     ) -> None:
         """Record that a trial started, so a resume can tell started from finished."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO dispatched VALUES (?, ?, ?, ?, ?, ?)",
-            (job, iteration, step, _dumps(action), _dumps(env_params), time.time()),
-        )
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO dispatched VALUES (?, ?, ?, ?, ?, ?)",
+                (job, iteration, step, _dumps(action), _dumps(env_params), time.time()),
+            )
 
     def unfinished(self, job: str, iteration: int) -> list[tuple[int, dict, dict]]:
         """``(step, action, env_params)`` of trials that started but have no row."""
@@ -241,10 +249,16 @@ class TrialDatabase:
         them). Safe to call from a watcher thread while the main thread records rows."""
         now = time.time()
         with self._lock:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?, ?)",
-                [(job, iteration, step, s, v, now) for s, v in points],
-            )
+            self.conn.execute("BEGIN")  # one transaction for the read's points, not one each
+            try:
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO curves VALUES (?, ?, ?, ?, ?, ?)",
+                    [(job, iteration, step, s, v, now) for s, v in points],
+                )
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def clear_curve(self, job: str, iteration: int, step: int) -> None:
         """Forget trial ``step``'s points (it runs again after a crash)."""
@@ -279,21 +293,22 @@ class TrialDatabase:
 
     def insert_episode(self, job: str, iteration: int, episode: Episode) -> None:
         total = episode.total_reward if math.isfinite(episode.total_reward) else None
-        self.conn.execute(
-            "INSERT OR REPLACE INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job,
-                iteration,
-                episode.index,
-                episode.first_step,
-                episode.last_step,
-                episode.steps,
-                total,
-                int(episode.terminated),
-                int(episode.truncated),
-                episode.seed,
-            ),
-        )
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO episodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job,
+                    iteration,
+                    episode.index,
+                    episode.first_step,
+                    episode.last_step,
+                    episode.steps,
+                    total,
+                    int(episode.terminated),
+                    int(episode.truncated),
+                    episode.seed,
+                ),
+            )
 
     def episodes(self, job: str, iteration: int) -> list[Episode]:
         """The finished episodes of a live job iteration, in order (none for other jobs,
