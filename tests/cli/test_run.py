@@ -181,7 +181,9 @@ def test_agent_exception_writes_failure_and_reports_then_exits_1(
     finally:
         unregister_agent("raising")
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["tunegym: internal error: RuntimeError: agent bug at step 2"]
+    # the user's plugin raised, not tunegym: the line says where
+    where = f"{tmp_path / 'raising_agent.py'}:9 (in update_policy)"
+    assert err == [f"tunegym: error: {where} raised RuntimeError: agent bug at step 2"]
     run_dir = _only_run_dir(tmp_path / "out")
     failure = (run_dir / "failure.txt").read_text()
     assert "type: RuntimeError" in failure and "agent bug at step 2" in failure
@@ -363,3 +365,43 @@ def test_a_multi_objective_job_prints_its_pareto_front(
     assert f"Pareto front (score max, duration_s min): {len(front)} action(s)" in out
     assert "\n  best reward" not in out
     assert out.count("best_config_") == len(front)
+
+
+def test_a_bug_in_tunegym_is_still_called_internal(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An exception raised inside tunegym's own code is an internal error, even when
+    user code called it (here a plugin's hook calls a tunegym class wrongly)."""
+    from tunegym.agents.grid import GridAgent
+    from tunegym.metrics.progress import ProgressSource
+
+    monkeypatch.setattr(GridAgent, "update_policy", lambda self, feedback: ProgressSource("x"))
+    path = write_toml("w.toml", objective_workload(agent={"type": "grid"}))
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "tunegym: internal error: ValueError: a progress source is a regex or a file, exactly one"
+    )
+
+
+def test_user_code_origin_names_the_users_line_only(tmp_path: Path) -> None:
+    import json as stdlib_json
+
+    from tunegym.cli.common import user_code_origin
+    from tunegym.pruning.reporting import Reporter
+
+    script = tmp_path / "user_mod.py"
+    script.write_text("import json\ndef decide(step, value):\n    return json.loads('{')\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(script.read_text(), str(script), "exec"), namespace)
+    with pytest.raises(ValueError) as raised:
+        Reporter(decide=namespace["decide"]).report(1, 0.5)  # tunegym calls the user's code
+    # the library the user's code called raised: the user's line is named
+    assert user_code_origin(raised.value) == f"{script}:3 (in decide)"
+    with pytest.raises(ValueError) as raised:
+        stdlib_json.loads("{")  # no tunegym frame at all
+    assert user_code_origin(raised.value) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -14,7 +15,14 @@ from pathlib import Path
 from tunegym.console import drop_stdout, say
 from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, interrupt_exit_code
 
-__all__ = ["dispatch", "newest_run", "positive_int", "run_dir_or_newest", "say"]
+__all__ = [
+    "dispatch",
+    "newest_run",
+    "positive_int",
+    "run_dir_or_newest",
+    "say",
+    "user_code_origin",
+]
 
 RUNS_FOLDER = Path("runs")
 """Where ``tunegym run`` puts run folders by default (``--output``)."""
@@ -75,8 +83,9 @@ def dispatch(args: argparse.Namespace) -> int:
     Bad input (a :class:`TunegymError`) prints one ``tunegym: error:`` line and exits with
     its code (2 for bad input); Ctrl-C exits 130, and a command that handles SIGTERM and
     SIGHUP like Ctrl-C (``tunegym run``, see :func:`terminate_like_ctrl_c`) exits 143 and
-    129 for them; a bug prints one line and exits 1 (a run's ``failure.txt`` has the
-    traceback).
+    129 for them; an exception raised by the user's code (:func:`user_code_origin`) prints
+    ``tunegym: error:`` with where it was raised, and a bug ``tunegym: internal error:``,
+    both one line and exit 1 (a run's ``failure.txt`` has the traceback).
     """
     try:
         return int(args.handler(args) or 0)
@@ -90,8 +99,38 @@ def dispatch(args: argparse.Namespace) -> int:
         drop_stdout()
         return 0
     except Exception as exc:
-        print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        origin = user_code_origin(exc)
+        if origin is None:
+            print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:  # the user's server, objective or plugin raised: not a tunegym bug
+            print(f"tunegym: error: {origin} raised {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def user_code_origin(exc: BaseException) -> str | None:
+    """``path:line (in name)`` of the user's code that raised ``exc`` (a live server, an
+    objective, a plugin: code tunegym called that is neither tunegym nor an installed
+    package nor the standard library), or ``None`` when tunegym or a library raised it."""
+    import sysconfig
+    import traceback
+
+    import tunegym
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = str(Path(tunegym.__file__).parent) + os.sep
+    libraries = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+
+    def is_user(filename: str) -> bool:
+        if filename.startswith(("<", ours)):
+            return False
+        return not any(filename.startswith(lib) for lib in libraries)
+
+    last_ours = max((i for i, f in enumerate(frames) if f.filename.startswith(ours)), default=-1)
+    called = frames[last_ours + 1 :]
+    if last_ours < 0 or not called or not is_user(called[0].filename):
+        return None  # raised in tunegym, or in a library tunegym called
+    user = [f for f in called if is_user(f.filename)][-1]
+    return f"{user.filename}:{user.lineno} (in {user.name})"
 
 
 TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)

@@ -38,7 +38,8 @@ class FunctionEnv(TrialEnv):
     """Steps call ``objective``; the reward is ``reward_fn(observation)`` (default: first metric).
 
     Failing trials are data, scored like every other env's (:func:`score_row`): an
-    objective that raises ``ValueError`` gives a ``failed`` row, one that omits an
+    objective that raises ``ValueError`` gives a ``failed`` row (its ``error`` the
+    exception and its message), one that omits an
     observed metric or yields a non-finite reward a ``metric_missing`` row, both with
     reward ``penalty``; other exceptions propagate (from :meth:`complete`). Nothing is
     stored, so there is nothing to resume: :meth:`resume` returns an empty plan.
@@ -139,6 +140,7 @@ class FunctionEnv(TrialEnv):
         info = {
             "step": row.step,
             "status": row.status,
+            "error": row.error,
             "env_params": pending.env_params,
             "params": pending.params,
             "feedback": feedback,
@@ -164,8 +166,9 @@ class FunctionEnv(TrialEnv):
             result = future.result()
         except TrialPruned as exc:
             return replace(base, status=TrialStatus.PRUNED, reward=self.penalty, error=str(exc))
-        except ValueError:  # the objective's way to say "this trial failed"
-            return replace(base, status=TrialStatus.FAILED, reward=self.penalty)
+        except ValueError as exc:  # the objective's way to say "this trial failed"
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return replace(base, status=TrialStatus.FAILED, reward=self.penalty, error=error)
         found = (
             {k: float(v) for k, v in result.items()}
             if isinstance(result, Mapping)
