@@ -103,6 +103,14 @@ def test_bench_ngopt_budget_quick_prints_both_plans_and_their_ratio() -> None:
         assert re.search(rf"^ngopt planned {plan}: \d+\.\d ms per trial", out, re.M), out
 
 
+def test_bench_progress_flood_quick_prints_tunegym_against_judging_every_point() -> None:
+    out = quick("bench_progress_flood.py")
+    assert "3 trials of 5,000 progress points each, median pruner" in out
+    for arm in ("tunegym", "baseline"):
+        assert re.search(rf"^  {arm}: +\d+\.\d\d s, report.html +\d+\.\d kB", out, re.M), out
+    assert re.search(r"ratio baseline/tunegym: \d+\.\dx the time, \d+\.\dx the report", out)
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("bench_*.py")))
 def test_every_benchmark_has_a_quick_mode_that_a_test_runs(script: str) -> None:
     assert "--quick" in (BENCH / script).read_text(), f"{script} has no --quick mode"

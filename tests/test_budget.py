@@ -111,12 +111,20 @@ def test_run_budget_flag_is_reported(
     code = main(["run", str(path), "--output", str(out), *flags])
     assert code == 1  # no trial succeeded: both were stopped
     printed = capsys.readouterr().out
-    assert "the time budget (" in printed and "ended the job; 2 running trial(s) stopped" in printed
+    # the budget as given, not the 1.9 s of it left once the job had loaded
+    assert "the run's time budget (--budget 2 s) ended the job; 2 running trial(s) stopped" in (
+        printed
+    )
     (run_dir,) = out.iterdir()
     job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
     assert job["budget"]["ended_job"] is True and job["budget"]["stopped_trials"] == 2
+    assert job["budget"]["source"] == "--budget" and job["budget"]["given_s"] == 2
+    assert 0 < job["budget"]["budget_s"] <= 2
     assert job["counts"]["timeout"] == 2 and job["best"] is None
-    assert "ended this job" in (run_dir / "report.html").read_text()
+    assert (
+        "The run&#x27;s time budget (--budget 2 s) ended this job"
+        in (run_dir / "report.html").read_text()
+    )
 
 
 # A trial that runs until stopped, with a child in its group; it writes both pids.
@@ -244,10 +252,13 @@ def test_a_budget_spent_before_the_first_trial_is_a_failure_that_says_so(
     data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 5})
     path = write_toml("w.toml", data)
     out = tmp_path / "runs"
-    code = main(["run", str(path), "--output", str(out), "--no-progress", "--budget", "0"])
+    code = main(["run", str(path), "--output", str(out), "--no-progress", "--budget", "1e-6"])
     assert code == 1  # nothing was measured: not a success
     printed = capsys.readouterr().out
-    assert "ended the job before any trial ran" in printed and "--budget" in printed
+    assert (
+        "the run's time budget (--budget 1e-06 s) ended the job before any trial ran: nothing "
+        "was measured (raise --budget)"
+    ) in printed
     (run_dir,) = out.iterdir()
     job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
     assert job["status"] == "agent_failed" and job["trials"] == 0

@@ -9,9 +9,11 @@ from starting, or stopped one), which the job's summary and report say.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["TimeBudget"]
+__all__ = ["TimeBudget", "budget_phrase"]
 
 
 @dataclass
@@ -25,6 +27,12 @@ class TimeBudget:
     """Set when the budget kept a trial from starting or stopped a running one."""
     stopped_trials: int = 0
     """Running trials stopped after the grace period."""
+    source: str = "agent.budget_s"
+    """What set it: ``agent.budget_s``, or ``--budget`` (the run's) when less of that was
+    left when the job began."""
+    given_s: float | None = None
+    """The budget as its source gave it (``None``: ``seconds``); a job under ``--budget``
+    gets what is left of it."""
 
     def __post_init__(self) -> None:
         if self.seconds < 0:
@@ -51,4 +59,17 @@ class TimeBudget:
             "grace_s": self.grace_s,
             "ended_job": self.ended_job,
             "stopped_trials": self.stopped_trials,
+            "source": self.source,
+            "given_s": self.seconds if self.given_s is None else self.given_s,
         }
+
+
+def budget_phrase(summary: Mapping[str, Any]) -> str:
+    """``the time budget (agent.budget_s = 60 s)`` or ``the run's time budget (--budget
+    120 s)``, of a job summary's ``budget`` (a :meth:`TimeBudget.summary`)."""
+    given = summary.get("given_s", summary.get("budget_s"))
+    if summary.get("source") == "--budget":
+        return f"the run's time budget (--budget {given:g} s)"
+    if summary.get("source") == "agent.budget_s":
+        return f"the time budget (agent.budget_s = {given:g} s)"
+    return f"the time budget ({given:g} s)"  # a summary written before the source was

@@ -159,3 +159,30 @@ def test_verify_notes_a_pruner_that_may_stop_trials_from_their_first_step(
         (note,) = notes
         assert noted in note and f"the {pruner['type']} pruner judges" in note
         assert "about a fifth of a trial's steps" in note
+
+
+@pytest.mark.parametrize(
+    ("agent", "noted"),
+    [
+        ({"budget_grace_s": 5.0}, "budget_grace_s has no effect without budget_s"),
+        ({"budget_grace_s": 5.0, "budget_s": 60.0}, None),
+        ({"budget_s": 60.0}, None),
+    ],
+)
+def test_verify_notes_budget_settings_that_do_nothing(
+    write_toml, capsys: pytest.CaptureFixture[str], agent: dict[str, object], noted: str | None
+) -> None:
+    path = write_toml(
+        "budget.toml",
+        {
+            "name": "budget",
+            "command": ["python", "-c", "print('loss=1')", "{lr}"],
+            "params": {"lr": {"low": 1e-3, "high": 1.0, "log": True}},
+            "metrics": [{"name": "loss", "regex": r"loss=(\S+)"}],
+            "agent": {"type": "optuna", "reward": "negative", **agent},
+        },
+    )
+    assert main(["verify", str(path)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "budget" in line]
+    notes = [line for line in notes if "note:" in line]
+    assert notes == ([] if noted is None else [notes[0]]) and (noted is None or noted in notes[0])

@@ -96,3 +96,65 @@ def test_hyperband_prunes_in_its_brackets() -> None:
         study.finish(key, TrialStatus.PRUNED if stopped else TrialStatus.OK, curve)
         pruned += stopped
     assert 0 < pruned < 29
+
+
+def _judged_steps(below: int) -> list[int]:
+    from tunegym.pruning.study import next_judged_step
+
+    judged = [0]
+    while next_judged_step(judged[-1]) < below:
+        judged.append(next_judged_step(judged[-1]))
+    return judged
+
+
+def test_every_step_is_judged_up_to_dense_steps_then_fewer_per_doubling() -> None:
+    from tunegym.pruning.study import DENSE_STEPS
+
+    judged = _judged_steps(1_000_000)
+    assert judged[: DENSE_STEPS + 1] == list(range(DENSE_STEPS + 1))
+    for low in (DENSE_STEPS, 2 * DENSE_STEPS, 64 * DENSE_STEPS):
+        in_doubling = [s for s in judged if low < s <= 2 * low]
+        assert len(in_doubling) == DENSE_STEPS // 2  # half as many per doubling
+    assert len(judged) < 2_000  # of a million steps
+
+
+def test_a_long_curve_is_judged_at_aligned_steps_and_still_pruned() -> None:
+    """100,000 points per trial (a loss logged every batch): Optuna keeps about 1,400 of
+    each, the same steps of every trial, so the median pruner still compares them."""
+    spec = PrunerSpec(type="median", n_startup_trials=2, n_warmup_steps=75_000)
+    study = PruningStudy(spec, "min")
+    n = 100_000
+    for key, offset in ((1, 0.0), (2, 0.1)):
+        _complete(study, key, [(s, offset + 1.0 / (s + 1)) for s in range(n)])
+    kept = [t.intermediate_values for t in study.study.trials]
+    assert list(kept[0]) == list(kept[1]) == _judged_steps(n)
+    pruned_at = next((s for s in range(n) if study.report(3, s, 5.0)), None)
+    # judged from its warm-up on: at the first judged step past it
+    assert pruned_at == min(s for s in _judged_steps(n) if s >= 75_000)
+    study.finish(3, TrialStatus.PRUNED, [])
+    assert study.pruned == [3]
+
+
+def test_a_restored_long_curve_keeps_the_judged_steps() -> None:
+    study = PruningStudy(PrunerSpec(type="median", n_startup_trials=1), "min")
+    curve = [(s, 1.0) for s in range(10_000)]
+    study.restore(TrialStatus.OK, curve)
+    _complete(study, 2, curve)
+    restored, reported = (t.intermediate_values for t in study.study.trials)
+    assert restored == reported and len(restored) < 10_000
+
+
+def test_n_min_trials_and_bootstrap_count_reach_optuna() -> None:
+    """A step is judged only once n_min_trials completed trials reached it; no trial
+    passes a rung before more than bootstrap_count trials reached it."""
+    study = PruningStudy(PrunerSpec(type="median", n_startup_trials=1, n_min_trials=2), "min")
+    _complete(study, 1, [(1, 1.0)])
+    assert study.report(2, 1, 9.0) is False  # one completed trial at step 1: not enough
+    study.finish(2, TrialStatus.OK, [(1, 9.0)])
+    assert study.report(3, 1, 99.0) is True
+    spec = PrunerSpec(
+        type="successive_halving", min_resource=1, reduction_factor=2, bootstrap_count=3
+    )
+    study = PruningStudy(spec, "min")
+    verdicts = [study.report(k, 1, float(10 - k)) for k in range(1, 5)]  # each better
+    assert verdicts == [True, True, True, False]  # the first three only fill the rung

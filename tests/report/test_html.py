@@ -180,6 +180,20 @@ def test_top_trials_failures_and_metadata(tmp_path: Path) -> None:
         assert text in html
 
 
+def test_pruned_trials_are_not_listed_as_failures(tmp_path: Path) -> None:
+    """The pruner chose to stop them; they are in the curves, not among the failures."""
+    pruned = _row(7, 5.0, "a", None, "pruned", curve=((1, 0.9), (2, 0.8)))
+    html = render_report(
+        _summary([_job_entry()]), [JobData(_job_entry(), [*ROWS, pruned], _workload(), tmp_path)]
+    )
+    failures = html.split("<h3>Failures (2)</h3>")[1].split("<h3>")[0]
+    assert "step 7" not in failures and "pruned" not in failures
+    html = render_report(
+        _summary([_job_entry()]), [JobData(_job_entry(), [ROWS[0], pruned], _workload(), tmp_path)]
+    )
+    assert "None: every trial that was not pruned produced a reward." in html
+
+
 def test_values_are_escaped(tmp_path: Path) -> None:
     rows = [_row(1, 1.0, "<script>alert(1)</script>", 1.0)]
     workload = _workload(params={"x": [1.0], "mode": ["<script>alert(1)</script>"]})

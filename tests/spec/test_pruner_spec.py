@@ -95,6 +95,34 @@ CASES = [
         "agent.pruner.max_resource",
         "at least min_resource",
     ),
+    (
+        "bootstrap-without-max-resource",
+        [PROGRESS],
+        {"pruner": {"type": "hyperband", "bootstrap_count": 2}},
+        "agent.pruner.max_resource",
+        "needs max_resource",
+    ),
+    (
+        "n-min-trials-misplaced",
+        [PROGRESS],
+        {"pruner": {"type": "successive_halving", "n_min_trials": 2}},
+        "agent.pruner.n_min_trials",
+        "median and percentile",
+    ),
+    (
+        "progress-one-named-group",
+        [{"name": "loss", "progress": r"loss=(?P<value>\S+) epoch (\d+)"}],
+        {},
+        "metrics[0].progress",
+        "name both",
+    ),
+    (
+        "progress-file-a-folder",
+        [{"name": "loss", "progress_file": "logs/"}],
+        {},
+        "metrics[0].progress_file",
+        "must name a file, not a folder",
+    ),
     ("budget-negative", [PROGRESS], {"budget_s": -5.0}, "agent.budget_s", "greater than 0"),
     ("unknown-pruner-key", [PROGRESS], {"pruner": {"warmup": 3}}, "agent.pruner.warmup", ""),
 ]
@@ -140,11 +168,28 @@ def test_a_good_pruning_spec_verifies(
     assert main(["verify", str(path)]) == 0, capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--budget", "soon", "expected seconds"),
+        ("--budget", "0", "a budget of 0 s leaves no time for any trial"),  # it was taken
+        ("--budget", "-1", "expected 0 to"),
+        ("--budget-grace", "nan", "expected 0 to"),
+    ],
+)
 def test_a_bad_budget_flag_is_a_usage_error(
-    write_toml: Callable[[str, dict[str, Any]], Path], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    value: str,
+    says: str,
 ) -> None:
     path = write_toml("w.toml", _workload([PROGRESS], {}))
+    out = tmp_path / "runs"
     with pytest.raises(SystemExit) as exc:
-        main(["run", str(path), "--budget", "soon"])
+        main(["run", str(path), "--output", str(out), flag, value])
     assert exc.value.code == 2
-    assert "expected seconds" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and says in err
+    assert not out.exists()  # nothing written

@@ -43,8 +43,9 @@ def top_rows(rows: Sequence[TrialRow], n: int = 10) -> list[TrialRow]:
 
 
 def failures(rows: Sequence[TrialRow]) -> list[TrialRow]:
-    """Rows that did not produce a usable measurement, in step order."""
-    return [row for row in rows if row.status not in SCORED_STATUSES]
+    """Rows that did not produce a usable measurement, in step order; a pruned trial is
+    not one (the pruner chose to stop it)."""
+    return [row for row in rows if row.status not in SCORED_STATUSES and row.status != "pruned"]
 
 
 # -- groups --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tunegym.budget import budget_phrase
 from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
 from tunegym.errors import UsageError
 from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--budget",
-        type=seconds_arg,
+        type=budget_arg,
         default=None,
         metavar="SECONDS",
         help="wall-clock budget of the whole run: once spent, no new trial starts",
@@ -127,13 +128,23 @@ def _resume_spec(args: argparse.Namespace) -> Path:
 
 
 def seconds_arg(text: str) -> float:
-    """A positive number of seconds (``--budget``, ``--budget-grace``)."""
+    """A number of seconds from 0 (``--budget-grace``)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not (0 <= value <= MAX_TIMEOUT_S) or value != value:
         raise argparse.ArgumentTypeError(f"expected 0 to {MAX_TIMEOUT_S:g} seconds, got {text}")
+    return value
+
+
+def budget_arg(text: str) -> float:
+    """A number of seconds above 0 (``--budget``, as ``agent.budget_s``)."""
+    value = seconds_arg(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "a budget of 0 s leaves no time for any trial; give more than 0 seconds"
+        )
     return value
 
 
@@ -207,7 +218,7 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
     if budget and budget.get("ended_job") and job["trials"]:  # else the message says it
         stopped = budget.get("stopped_trials", 0)
         lines.append(
-            f"  the time budget ({budget['budget_s']:g} s) ended the job"
+            f"  {budget_phrase(budget)} ended the job"
             + (f"; {stopped} running trial(s) stopped" if stopped else "")
         )
         lines.extend(_planning_note(job))

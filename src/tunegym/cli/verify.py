@@ -58,6 +58,7 @@ def handle(args: argparse.Namespace) -> int:
                     what += f"; auto runs {choice}"
                     notes.extend(_planning_note(job, choice.method, steps))
                 notes.extend(_pruner_note(job))
+                notes.extend(_budget_notes(job))
             env_params = job.workload.env_params
             extra = f"; env params: {', '.join(env_params)}" if env_params else ""
             extra += _search_notes(job)
@@ -139,6 +140,21 @@ def _pruner_note(job: Any) -> list[str]:
         f"and end best (a low learning rate) get stopped; set {option} to about a fifth of "
         "a trial's steps (docs/pruning.md, 'Choosing a pruner')"
     ]
+
+
+def _budget_notes(job: Any) -> list[str]:
+    """Budget settings that do nothing: a grace period without a budget, a budget for
+    an agent that runs its own loop."""
+    agent = job.workload.agent
+    notes = []
+    if agent.budget_grace_s is not None and agent.budget_s is None:
+        notes.append(
+            "budget_grace_s has no effect without budget_s (or tunegym run --budget): no "
+            "budget ends this job"
+        )
+    if agent.budget_s is not None and agent.type == "sb3":
+        notes.append("the sb3 agent runs its own training loop and does not honour budget_s")
+    return notes
 
 
 def _search_notes(job: Any) -> str:

@@ -173,6 +173,13 @@ class BudgetSummary(_Doc):
         "`true` when the budget ended the job (kept a trial from starting, or stopped one)"
     )
     stopped_trials: int = _field("running trials stopped after the grace period", ge=0)
+    source: Literal["agent.budget_s", "--budget"] = _field(
+        "what set the budget: the job's `agent.budget_s`, or the run's `--budget` when less "
+        "of it was left when the job began"
+    )
+    given_s: float = _field(
+        "the budget as its source gave it (under `--budget`, `budget_s` is what was left)"
+    )
 
 
 class PruningSummary(_Doc):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunegym.analysis import rows as analysis
 from tunegym.analysis.results import JobResults
+from tunegym.budget import budget_phrase
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report import plots
 from tunegym.report.svg import STATUS_COLORS, fmt
@@ -210,9 +211,10 @@ def _budget(budget: Mapping[str, Any] | None) -> str:
         return ""
     stopped = int(budget.get("stopped_trials", 0))
     tail = f"; {stopped} running trial(s) were stopped after the grace period" if stopped else ""
+    phrase = budget_phrase(budget)
     return (
-        f'<p class="message">The time budget ({cell_duration(budget.get("budget_s"))}) '
-        f"ended this job: no trial started after it{escape(tail)}.</p>"
+        f'<p class="message">{escape(phrase[0].upper() + phrase[1:])} ended this job: no '
+        f"trial started after it{escape(tail)}.</p>"
     )
 
 
@@ -450,8 +452,14 @@ def _top_trials(job: JobData) -> str:
 
 def _failures(job: JobData) -> str:
     failed = analysis.failures(job.rows)
+    pruned = sum(row.status == "pruned" for row in job.rows)
     if not failed:
-        return '<h3>Failures</h3><p class="note">None: every trial produced a reward.</p>'
+        none = (
+            "every trial that was not pruned produced a reward"
+            if pruned
+            else ("every trial produced a reward")
+        )
+        return f'<h3>Failures</h3><p class="note">None: {none}.</p>'
     shown = failed[-MAX_FAILURES:]
     items = []
     for i, row in enumerate(shown):

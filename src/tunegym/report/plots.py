@@ -94,8 +94,7 @@ def learning_curves(rows: Sequence[TrialRow], metric: str) -> str:
     for row in with_curve:
         color = STATUS_COLORS.get(row.status, MUTED)
         plot.legend(row.status, color)
-        points = [(float(s), v) for s, v in row.curve]
-        plot.line(points, color)
+        plot.line(thinned(row.curve), color)
         last_step, last_value = row.curve[-1]
         if row.status == "pruned":
             title = f"trial {row.step}: pruned {pruned_outcome(row)}"
@@ -108,6 +107,31 @@ def learning_curves(rows: Sequence[TrialRow], metric: str) -> str:
     if not with_curve:
         plot.text(_mid(plot.x), _mid(plot.y), "no intermediate values recorded")
     return plot.render(f"{metric} per step, per trial")
+
+
+CURVE_BUCKETS = 400
+"""A curve is drawn through at most two points per bucket of this many (about a pixel)."""
+
+
+def thinned(
+    curve: Sequence[tuple[int, float]], buckets: int | None = None
+) -> list[tuple[float, float]]:
+    """``curve`` as at most ``2 * buckets + 2`` points (default :data:`CURVE_BUCKETS`)
+    that draw the same line: of each bucket of its steps, the lowest and the highest
+    point in step order, and its first and last points (a curve of 200,000 points made a
+    report of megabytes)."""
+    buckets = CURVE_BUCKETS if buckets is None else buckets
+    if len(curve) <= 2 * buckets + 2:
+        return [(float(s), v) for s, v in curve]
+    first, last = curve[0][0], curve[-1][0]
+    width = (last - first) / buckets or 1.0
+    kept: dict[int, tuple[int, int]] = {}  # bucket -> (index of its lowest, of its highest)
+    for i, (step, value) in enumerate(curve):
+        bucket = min(int((step - first) / width), buckets - 1)
+        low, high = kept.get(bucket, (i, i))
+        kept[bucket] = (i if value < curve[low][1] else low, i if value > curve[high][1] else high)
+    indices = sorted({0, len(curve) - 1, *(i for pair in kept.values() for i in pair)})
+    return [(float(curve[i][0]), curve[i][1]) for i in indices]
 
 
 def group_effect(groups: Sequence[GroupStat], x_label: str, label: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.registry import build_agent, load_agent
-from tunegym.budget import TimeBudget
+from tunegym.budget import TimeBudget, budget_phrase
 from tunegym.env.base import TrialEnv
 from tunegym.env.live import LiveEnv
 from tunegym.env.observers import StepObserver
@@ -48,6 +48,8 @@ class JobOptions:
     log_file: Path | None = None
     run_deadline: float | None = None
     """``time.monotonic()`` when the run's ``--budget`` is spent (every job stops there)."""
+    run_budget_s: float | None = None
+    """The run's ``--budget`` as given."""
     budget_grace_s: float | None = None
     """``--budget-grace``: overrides each job's ``agent.budget_grace_s``."""
 
@@ -56,14 +58,14 @@ def time_budget_of(job: Job, options: JobOptions) -> TimeBudget | None:
     """The job iteration's time budget: ``agent.budget_s``, cut to what is left of the
     run's ``--budget`` (``None`` when neither is set)."""
     spec = job.workload.agent
-    seconds = spec.budget_s
+    grace = options.budget_grace_s if options.budget_grace_s is not None else spec.budget_grace_s
     if options.run_deadline is not None:
         left = max(0.0, options.run_deadline - time.monotonic())
-        seconds = left if seconds is None else min(seconds, left)
-    if seconds is None:
+        if spec.budget_s is None or left < spec.budget_s:
+            return TimeBudget(left, grace, source="--budget", given_s=options.run_budget_s)
+    if spec.budget_s is None:
         return None
-    grace = options.budget_grace_s if options.budget_grace_s is not None else spec.budget_grace_s
-    return TimeBudget(seconds, grace)
+    return TimeBudget(spec.budget_s, grace)
 
 
 def open_env(
@@ -173,8 +175,8 @@ def _failure_message(
     """Why the job's agent failed, as the summary and ``tunegym run`` say it."""
     if budget is not None and budget.ended_job and not store.rows():
         return (
-            f"the time budget ({budget.seconds:g} s) ended the job before any trial ran: "
-            "nothing was measured (raise agent.budget_s or --budget)"
+            f"{budget_phrase(budget.summary())} ended the job before any trial ran: "
+            f"nothing was measured (raise {budget.source})"
         )
     return f"agent {agent_type!r} returned {exit_code} (no trial succeeded?)"
 

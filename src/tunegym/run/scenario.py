@@ -86,6 +86,7 @@ class RunOptions:
             verbosity=self.verbosity,
             log_file=self.log_file,
             run_deadline=None if self.budget_s is None else time.monotonic() + self.budget_s,
+            run_budget_s=self.budget_s,
             budget_grace_s=self.budget_grace_s,
         )
 

@@ -217,10 +217,10 @@ class PrunerSpec(_Strict):
 
     Built on Optuna's pruners. Which options apply depends on ``type`` (checked with the
     workload, so each misplaced option is named): median and percentile take
-    ``n_startup_trials``, ``n_warmup_steps``, ``interval_steps`` (percentile also
-    ``percentile``); successive_halving takes ``min_resource``, ``reduction_factor``,
-    ``min_early_stopping_rate``; hyperband takes ``min_resource``, ``max_resource``,
-    ``reduction_factor``.
+    ``n_startup_trials``, ``n_warmup_steps``, ``interval_steps``, ``n_min_trials``
+    (percentile also ``percentile``); successive_halving takes ``min_resource``,
+    ``reduction_factor``, ``min_early_stopping_rate``, ``bootstrap_count``; hyperband takes
+    ``min_resource``, ``max_resource``, ``reduction_factor``, ``bootstrap_count``.
     """
 
     type: Literal["median", "percentile", "successive_halving", "hyperband", "none"] = "median"
@@ -238,6 +238,9 @@ class PrunerSpec(_Strict):
     """median, percentile: judge every this many steps (Optuna: 1)."""
     percentile: float | None = Field(default=None, ge=0, le=100)
     """percentile (required): a trial worse than this percentile at its step is pruned."""
+    n_min_trials: int | None = Field(default=None, ge=1)
+    """median, percentile: judge a step only once this many completed trials reached it
+    (Optuna: 1)."""
     min_resource: int | Literal["auto"] | None = None
     """successive_halving, hyperband: the step of the first rung (Optuna: auto / 1)."""
     max_resource: int | Literal["auto"] | None = None
@@ -246,6 +249,10 @@ class PrunerSpec(_Strict):
     """successive_halving, hyperband: keep 1 in this many at each rung (Optuna: 4 / 3)."""
     min_early_stopping_rate: int | None = Field(default=None, ge=0)
     """successive_halving: how many rungs to skip before pruning (Optuna: 0)."""
+    bootstrap_count: int | None = Field(default=None, ge=0)
+    """successive_halving, hyperband: no trial passes a rung before more than this many
+    reached it, so the first ones stop there (Optuna: 0); hyperband then needs
+    ``max_resource``."""
     poll_interval_s: float = Field(default=0.2, gt=0, le=60)
     """The longest wait between two reads of a running trial's progress (reads come
     every 10 ms while points arrive, backing off to this while none do)."""

@@ -13,10 +13,21 @@ __all__ = ["OPTIONS_BY_TYPE", "progress_metric", "pruner_direction", "pruner_pro
 
 _SHARED = {"type", "metric", "direction", "poll_interval_s"}
 OPTIONS_BY_TYPE: dict[str, set[str]] = {
-    "median": {"n_startup_trials", "n_warmup_steps", "interval_steps"},
-    "percentile": {"n_startup_trials", "n_warmup_steps", "interval_steps", "percentile"},
-    "successive_halving": {"min_resource", "reduction_factor", "min_early_stopping_rate"},
-    "hyperband": {"min_resource", "max_resource", "reduction_factor"},
+    "median": {"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"},
+    "percentile": {
+        "n_startup_trials",
+        "n_warmup_steps",
+        "interval_steps",
+        "n_min_trials",
+        "percentile",
+    },
+    "successive_halving": {
+        "min_resource",
+        "reduction_factor",
+        "min_early_stopping_rate",
+        "bootstrap_count",
+    },
+    "hyperband": {"min_resource", "max_resource", "reduction_factor", "bootstrap_count"},
     "none": set(),
 }
 
@@ -123,6 +134,16 @@ def _option_problems(pruner: PrunerSpec) -> Iterator[tuple[Loc, str]]:
             ("agent", "pruner", "max_resource"),
             f"max_resource ({pruner.max_resource}) must be at least min_resource "
             f"({pruner.min_resource})",
+        )
+    if (
+        pruner.type == "hyperband"
+        and pruner.bootstrap_count
+        and not isinstance(pruner.max_resource, int)
+    ):
+        yield (
+            ("agent", "pruner", "max_resource"),
+            "hyperband with bootstrap_count > 0 needs max_resource = <the last step> "
+            "(Optuna cannot estimate it from the first trial then)",
         )
 
 
