@@ -110,9 +110,8 @@ def run(argv: list[str] | None = None) -> None:
     print(f"3 trials of {args.points:,} progress points each, median pruner")
     print(f"  tunegym:  {ours:7.2f} s, report.html {ours_bytes / 1e3:8.1f} kB")
     print(f"  baseline: {base:7.2f} s, report.html {base_bytes / 1e3:8.1f} kB")
-    print(
-        f"ratio baseline/tunegym: {base / ours:.1f}x the time, {base_bytes / ours_bytes:.1f}x the report"
-    )
+    sizes = base_bytes / ours_bytes
+    print(f"ratio baseline/tunegym: {base / ours:.1f}x the time, {sizes:.1f}x the report")
 
 
 if __name__ == "__main__":
