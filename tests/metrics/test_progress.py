@@ -91,6 +91,7 @@ def test_a_poll_reads_a_flood_over_several_reads(tmp_path: Path) -> None:
         "epoch 1e300 loss=0.5",
         "epoch -3 loss=0.5",
         "epoch 2.5 loss=0.5",
+        "epoch \u00b2 loss=0.5",  # a digit to str.isdigit(), not to int(): it crashed the reader
         "epoch 4 loss=1e999",
     ],
 )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ LINE_TIMEOUT_S = 1.0
 _MAX_READ = 4 * 1024 * 1024
 """Bytes read per poll at most (a command that floods stdout is read over several polls;
 the final read goes on to the end)."""
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() takes '²', which int() refuses
 
 
 def _compile(pattern: str) -> Any:
@@ -78,24 +82,20 @@ def progress_regex_problem(pattern: str) -> str | None:
 def usable_step(step: object) -> int | None:
     """``step`` (an int, or text or a float that is a whole number) as an int from 0 to
     :data:`MAX_STEP`; ``None`` when it is not one (booleans included)."""
-    if isinstance(step, bool):
+    if isinstance(step, bool) or not isinstance(step, int | str | float):
         return None
-    if isinstance(step, int):
+    if isinstance(step, str) and _DIGITS.fullmatch(step.strip()):
+        number = int(step)  # exact, where a float would round past 2^53
+    elif isinstance(step, int):
         number = step
-    elif isinstance(step, str | float):
-        text = step.strip() if isinstance(step, str) else None
-        if text is not None and text.isdigit():
-            number = int(text)
-        else:
-            try:
-                as_float = float(step)
-            except ValueError:
-                return None
-            if not (math.isfinite(as_float) and as_float.is_integer()):
-                return None
-            number = int(as_float)
     else:
-        return None
+        try:
+            as_float = float(step)
+        except ValueError:
+            return None
+        if not (math.isfinite(as_float) and as_float.is_integer()):
+            return None
+        number = int(as_float)
     return number if 0 <= number <= MAX_STEP else None
 
 

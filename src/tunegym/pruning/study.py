@@ -7,9 +7,10 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tunegym.spec.models import PrunerSpec
+from tunegym.spec.pruning import OPTIONS_BY_TYPE
 from tunegym.trial.status import TrialStatus
 
 if TYPE_CHECKING:
@@ -38,25 +39,20 @@ def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:
     """The Optuna pruner of ``spec`` (options left unset keep Optuna's defaults)."""
     from optuna import pruners
 
-    def given(*names: str) -> dict[str, Any]:
-        return {n: getattr(spec, n) for n in names if getattr(spec, n) is not None}
-
-    median = ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials")
+    given = {
+        name: getattr(spec, name)
+        for name in OPTIONS_BY_TYPE[spec.type]
+        if getattr(spec, name) is not None
+    }
     if spec.type == "median":
-        return pruners.MedianPruner(**given(*median))
+        return pruners.MedianPruner(**given)
     if spec.type == "percentile":
         assert spec.percentile is not None  # checked with the workload
-        return pruners.PercentilePruner(spec.percentile, **given(*median))
+        return pruners.PercentilePruner(**given)
     if spec.type == "successive_halving":
-        return pruners.SuccessiveHalvingPruner(
-            **given(
-                "min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"
-            )
-        )
+        return pruners.SuccessiveHalvingPruner(**given)
     if spec.type == "hyperband":
-        return pruners.HyperbandPruner(
-            **given("min_resource", "max_resource", "reduction_factor", "bootstrap_count")
-        )
+        return pruners.HyperbandPruner(**given)
     return pruners.NopPruner()
 
 
@@ -79,8 +75,6 @@ class PruningStudy:
         self._trials: dict[int, optuna.Trial] = {}
         self._last: dict[int, int] = {}
         """The last step judged of each running trial."""
-        self._next: dict[int, int] = {}
-        """The step from which each running trial's next point is judged."""
         self.pruned: list[int] = []
         with _quiet():
             self.study = optuna.create_study(
@@ -104,10 +98,10 @@ class PruningStudy:
     def report(self, key: int, step: int, value: float) -> bool:
         """Record ``value`` at ``step`` of trial ``key``; whether the pruner stops it."""
         with self._lock:
-            if step <= self._last.get(key, -1) or step < self._next.get(key, 0):
-                return False  # a step is reported once; past DENSE_STEPS, some are skipped
+            last = self._last.get(key)
+            if last is not None and step < next_judged_step(last):
+                return False  # a step is judged once; past DENSE_STEPS, some are skipped
             self._last[key] = step
-            self._next[key] = next_judged_step(step)
             with _quiet():
                 trial = self._start(key)
                 trial.report(value, step)
@@ -122,11 +116,10 @@ class PruningStudy:
 
         with self._lock, _quiet():
             trial = self._trials.pop(key, None)
-            last = self._last.pop(key, -1)
-            after = self._next.pop(key, 0)
+            last = self._last.pop(key, None)
             if trial is None:
                 trial = self.study.ask()
-            for step, value in _judged(curve, last, after).items():
+            for step, value in _judged(curve, last).items():
                 trial.report(value, step)
             if status is TrialStatus.PRUNED:
                 self.pruned.append(key)
@@ -161,14 +154,14 @@ class PruningStudy:
         return len(self.study.trials)
 
 
-def _judged(curve: Sequence[tuple[int, float]], last: int = -1, after: int = 0) -> dict[int, float]:
-    """The points of ``curve`` past step ``last`` that :meth:`PruningStudy.report` would
-    judge, the first from step ``after`` on (see :func:`next_judged_step`)."""
+def _judged(curve: Sequence[tuple[int, float]], last: int | None = None) -> dict[int, float]:
+    """The points of ``curve`` that :meth:`PruningStudy.report` would judge after it
+    judged step ``last`` (see :func:`next_judged_step`)."""
     judged: dict[int, float] = {}
     for step, value in curve:
-        if step > last and step >= after:
+        if last is None or step >= next_judged_step(last):
             judged[step] = value
-            after = next_judged_step(step)
+            last = step
     return judged
 
 

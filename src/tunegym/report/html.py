@@ -454,11 +454,8 @@ def _failures(job: JobData) -> str:
     failed = analysis.failures(job.rows)
     pruned = sum(row.status == "pruned" for row in job.rows)
     if not failed:
-        none = (
-            "every trial that was not pruned produced a reward"
-            if pruned
-            else ("every trial produced a reward")
-        )
+        every = "every trial that was not pruned" if pruned else "every trial"
+        none = f"{every} produced a reward"
         return f'<h3>Failures</h3><p class="note">None: {none}.</p>'
     shown = failed[-MAX_FAILURES:]
     items = []
