@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tunegym.analysis.best import is_scored
 from tunegym.console import drop_stdout
+from tunegym.errors import interrupt_cause
 from tunegym.pruning.decisions import pruned_outcome
 
 if TYPE_CHECKING:
@@ -88,6 +89,9 @@ class ProgressObserver:
         self.log_path = log_path
         self.clock = clock
         self.done = 0
+        self.replayed = 0
+        """Trials of a resumed job recorded before this session (see :meth:`resume_from`)."""
+        self._replayed_counts: dict[str, int] = {}
         self.best: float | None = None
         self.last: TrialRow | None = None
         self.started: float | None = None
@@ -103,10 +107,12 @@ class ProgressObserver:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the mean pace so far; ``None`` before the first trial."""
-        if not self.done:
+        """Seconds left at this session's mean pace; ``None`` before its first trial (a
+        resumed job's replayed trials took no time here)."""
+        ran = self.done - self.replayed
+        if ran <= 0:
             return None
-        return self.elapsed / self.done * max(0, self.total - self.done)
+        return self.elapsed / ran * max(0, self.total - self.done)
 
     def status_text(self) -> str:
         """``best <b> | last <status> <reward> (<duration>)`` for the live view."""
@@ -140,7 +146,7 @@ class ProgressObserver:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("a", encoding="utf-8")
-        start = f"[{self.label}] started: up to {self.total} trial(s)"
+        start = self.start_line()
         self._write_log(start)
         if self.live:
             self._start_live()
@@ -154,8 +160,7 @@ class ProgressObserver:
             f"best reward {_number(self.best)}"
         )
         if exc and exc[0] is not None:
-            reason = getattr(exc[0], "__name__", exc[0])
-            end = f"[{self.label}] stopped after {self.done} trial(s): {reason}"
+            end = f"[{self.label}] stopped after {self.done} trial(s): {_stop_reason(exc[1])}"
         try:
             if self._progress is not None:
                 self._progress.stop()
@@ -202,14 +207,29 @@ class ProgressObserver:
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task(
-            self.label, total=self.total, status=self.status_text()
+        self._task = self._progress.add_task(  # a resumed job's bar starts at its count
+            self.label, total=self.total, completed=self.done, status=self.status_text()
+        )
+
+    def start_line(self) -> str:
+        """``[job] started: up to N trial(s)``, or for a resumed job how many trials it
+        had recorded (by status) and its best reward so far."""
+        if not self.replayed:
+            return f"[{self.label}] started: up to {self.total} trial(s)"
+        counts = ", ".join(f"{status} {n}" for status, n in self._replayed_counts.items())
+        return (
+            f"[{self.label}] resumed: {self.replayed} of {self.total} trial(s) already "
+            f"recorded ({counts}), best reward {_number(self.best)}; up to "
+            f"{max(0, self.total - self.replayed)} more"
         )
 
     def resume_from(self, rows: Sequence[TrialRow]) -> None:
         """Count the finished trials of a resumed job, so its lines go on from them."""
-        self.done = len(rows)
+        self.done = self.replayed = len(rows)
+        self._replayed_counts = {}
         for row in rows:
+            status = str(row.status)
+            self._replayed_counts[status] = self._replayed_counts.get(status, 0) + 1
             if is_scored(row):
                 reward = float(row.reward)  # type: ignore[arg-type]
                 self.best = reward if self.best is None else max(self.best, reward)
@@ -275,3 +295,14 @@ def _isatty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def _stop_reason(exc: object) -> str:
+    """Why a job stopped, for its end line: ``interrupted by Ctrl-C`` (or the signal's
+    name), else the exception's type and message."""
+    if isinstance(exc, KeyboardInterrupt):  # SignalInterrupt is one too
+        return f"interrupted by {interrupt_cause(exc)}"
+    if isinstance(exc, BaseException):
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return str(exc)

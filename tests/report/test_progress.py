@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from tunegym.cli.main import main
+from tunegym.errors import SignalInterrupt
 from tunegym.progress import ProgressObserver, format_duration
 from tunegym.trial.store import TrialRow
 
@@ -130,7 +132,47 @@ def test_stopped_job_says_so() -> None:
     with pytest.raises(KeyboardInterrupt), observer:
         observer.after_step(None, _rows()[0])  # type: ignore[arg-type]
         raise KeyboardInterrupt
-    assert stream.getvalue().splitlines()[-1] == "[job] stopped after 1 trial(s): KeyboardInterrupt"
+    last = stream.getvalue().splitlines()[-1]
+    assert last == "[job] stopped after 1 trial(s): interrupted by Ctrl-C"
+
+
+def test_a_job_stopped_by_a_signal_or_an_error_says_which() -> None:
+    for exc, reason in [
+        (SignalInterrupt(signal.SIGTERM), "interrupted by SIGTERM"),
+        (ValueError("bad value\nsecond line"), "ValueError: bad value"),
+        (RuntimeError(), "RuntimeError"),
+    ]:
+        stream = io.StringIO()
+        with pytest.raises(type(exc)), ProgressObserver("job", 4, stream=stream):
+            raise exc
+        assert stream.getvalue().splitlines()[-1] == f"[job] stopped after 0 trial(s): {reason}"
+
+
+def test_a_resumed_job_says_what_it_had_and_paces_its_eta_on_new_trials() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    observer = ProgressObserver("job", 8, stream=stream, clock=clock)
+    recorded = _rows()[:3]  # ok, failed, ok: recorded before the resume
+    observer.resume_from(recorded)
+    with observer:
+        clock.now += 5.0
+        observer.after_step(None, _rows()[3])  # type: ignore[arg-type]
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (
+        "[job] resumed: 3 of 8 trial(s) already recorded (ok 2, failed 1), best reward 1.5; "
+        "up to 5 more"
+    )
+    trial = TRIAL_LINE.match(lines[1])
+    assert trial is not None, lines
+    # one trial in 5 s this session, 4 of 8 left: 20 s (not 5 s / 4 trials x 4 = 5 s)
+    assert (trial["i"], trial["elapsed"], trial["eta"]) == ("4", "5.0s", "20.0s")
+
+
+def test_a_resumed_jobs_live_bar_starts_at_its_recorded_count() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    observer = ProgressObserver("job", 8, stream=stream, live=True, clock=clock)
+    observer.resume_from(_rows()[:3])
+    with observer:
+        assert observer._progress.tasks[0].completed == 3
 
 
 def test_format_duration() -> None:

@@ -107,6 +107,14 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(
 
     resumed = _run(["run", "--resume", str(run_dir)])
     assert resumed.returncode == 0, resumed.stderr
+    assert f"tunegym: resuming {run_dir}: resumable" in resumed.stdout
+    recorded = kill_at - 1
+    start = (
+        f"[resumable] resumed: {recorded} of 7 trial(s) already recorded (ok {recorded})"
+        if recorded
+        else "[resumable] started: up to 7 trial(s)"
+    )
+    assert start in resumed.stdout, resumed.stdout
 
     assert _rows(run_dir) == _rows(ref_dir)  # same steps, actions, env params, results
     executions = Counter(json.loads(line)["step"] for line in log.read_text().splitlines())

@@ -180,7 +180,8 @@ def _handle(args: argparse.Namespace) -> int:
         budget_s=args.budget,
         budget_grace_s=args.budget_grace,
     )
-    header = f"tunegym: running {scenario.name} ({len(scenario.jobs)} job(s)) from {scenario.path}"
+    doing = "running" if args.resume is None else f"resuming {args.resume}:"
+    header = f"tunegym: {doing} {scenario.name} ({len(scenario.jobs)} job(s)) from {scenario.path}"
     _say(args, header)
     result = run_scenario(scenario, options)
     for job in result.summary["jobs"]:

@@ -134,11 +134,13 @@ def run_scenario(
         if any(r.status != "ok" for r in session.records):
             status = "agent_failed"
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (SignalInterrupt)
+        unrecorded = _unrecorded_phrase(session)  # before finish_run closes the database
         session.mark_running("interrupted", f"interrupted by {interrupt_cause(exc)}")
         finish_run(session, "interrupted")
         interrupted = RunInterrupted(
-            f"interrupted by {interrupt_cause(exc)}; recorded trials and reports are in "
-            f"{session.run_dir}"
+            f"interrupted by {interrupt_cause(exc)}{unrecorded}; recorded "
+            f"trials and reports are in {session.run_dir} (go on with: tunegym run --resume "
+            f"{session.run_dir})"
         )
         interrupted.exit_code = interrupt_exit_code(exc)
         raise interrupted from None
@@ -149,6 +151,20 @@ def run_scenario(
         raise
     summary = finish_run(session, status)
     return RunResult(session.run_dir, summary, 0 if status == "ok" else 1)
+
+
+def _unrecorded_phrase(session: RunSession) -> str:
+    """``; 2 running trial(s) were stopped and not recorded (steps 7, 8)`` when trials
+    were under way at an interrupt (a resume runs them again), else nothing."""
+    steps = [
+        step
+        for record in session.records
+        for step, _, _ in session.db.unfinished(record.job.name, record.iteration)
+    ]
+    if not steps:
+        return ""
+    shown = ", ".join(str(s) for s in steps[:10]) + (", ..." if len(steps) > 10 else "")
+    return f"; {len(steps)} running trial(s) were stopped and not recorded (steps {shown})"
 
 
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
