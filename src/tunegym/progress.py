@@ -23,6 +23,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -89,9 +90,8 @@ class ProgressObserver:
         self.log_path = log_path
         self.clock = clock
         self.done = 0
-        self.replayed = 0
-        """Trials of a resumed job recorded before this session (see :meth:`resume_from`)."""
-        self._replayed_counts: dict[str, int] = {}
+        self.replayed: Counter[str] = Counter()
+        """A resumed job's trials recorded before this session, by status."""
         self.best: float | None = None
         self.last: TrialRow | None = None
         self.started: float | None = None
@@ -109,7 +109,7 @@ class ProgressObserver:
     def eta(self) -> float | None:
         """Seconds left at this session's mean pace; ``None`` before its first trial (a
         resumed job's replayed trials took no time here)."""
-        ran = self.done - self.replayed
+        ran = self.done - self.replayed.total()
         if ran <= 0:
             return None
         return self.elapsed / ran * max(0, self.total - self.done)
@@ -216,20 +216,18 @@ class ProgressObserver:
         had recorded (by status) and its best reward so far."""
         if not self.replayed:
             return f"[{self.label}] started: up to {self.total} trial(s)"
-        counts = ", ".join(f"{status} {n}" for status, n in self._replayed_counts.items())
+        counts = ", ".join(f"{status} {n}" for status, n in self.replayed.items())
         return (
-            f"[{self.label}] resumed: {self.replayed} of {self.total} trial(s) already "
+            f"[{self.label}] resumed: {self.done} of {self.total} trial(s) already "
             f"recorded ({counts}), best reward {_number(self.best)}; up to "
-            f"{max(0, self.total - self.replayed)} more"
+            f"{max(0, self.total - self.done)} more"
         )
 
     def resume_from(self, rows: Sequence[TrialRow]) -> None:
         """Count the finished trials of a resumed job, so its lines go on from them."""
-        self.done = self.replayed = len(rows)
-        self._replayed_counts = {}
+        self.done = len(rows)
+        self.replayed = Counter(str(row.status) for row in rows)
         for row in rows:
-            status = str(row.status)
-            self._replayed_counts[status] = self._replayed_counts.get(status, 0) + 1
             if is_scored(row):
                 reward = float(row.reward)  # type: ignore[arg-type]
                 self.best = reward if self.best is None else max(self.best, reward)

@@ -154,17 +154,20 @@ def run_scenario(
 
 
 def _unrecorded_phrase(session: RunSession) -> str:
-    """``; 2 running trial(s) were stopped and not recorded (steps 7, 8)`` when trials
-    were under way at an interrupt (a resume runs them again), else nothing."""
-    steps = [
-        step
-        for record in session.records
-        for step, _, _ in session.db.unfinished(record.job.name, record.iteration)
-    ]
-    if not steps:
+    """``; 2 running trial(s) were stopped and not recorded (sgd steps 7, 8)`` when
+    trials were under way at an interrupt (a resume runs them again), else nothing."""
+    count, where = 0, []
+    for record in session.records:
+        steps = [step for step, _, _ in session.db.unfinished(record.job.name, record.iteration)]
+        if steps:
+            count += len(steps)
+            shown = ", ".join(str(s) for s in steps[:10]) + (", ..." if len(steps) > 10 else "")
+            job = record.job  # labelled as its progress lines are
+            label = job.name if job.iterations == 1 else f"{job.name}#{record.iteration}"
+            where.append(f"{label} step(s) {shown}")
+    if not count:
         return ""
-    shown = ", ".join(str(s) for s in steps[:10]) + (", ..." if len(steps) > 10 else "")
-    return f"; {len(steps)} running trial(s) were stopped and not recorded (steps {shown})"
+    return f"; {count} running trial(s) were stopped and not recorded ({'; '.join(where)})"
 
 
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
