@@ -301,6 +301,6 @@ def _stop_reason(exc: object) -> str:
     if isinstance(exc, KeyboardInterrupt):  # SignalInterrupt is one too
         return f"interrupted by {interrupt_cause(exc)}"
     if isinstance(exc, BaseException):
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        lines = str(exc).splitlines()
+        return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     return str(exc)

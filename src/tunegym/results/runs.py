@@ -55,7 +55,7 @@ class JobTrials:
     @property
     def label(self) -> str:
         """``name``, or ``name#iteration`` for a job run more than once."""
-        return self.name if self.record.job.iterations == 1 else f"{self.name}#{self.iteration}"
+        return self.record.label
 
     @property
     def results(self) -> JobResults:

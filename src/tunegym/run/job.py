@@ -129,9 +129,8 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
         max_steps if agent_driven else 1,
     )
     session.start_job(record)
-    label = job.name if job.iterations == 1 else f"{job.name}#{iteration}"
     progress = ProgressObserver(
-        label,
+        record.label,
         record.max_steps,
         live=None if options.progress else False,
         verbosity=options.verbosity,

@@ -154,7 +154,7 @@ def run_scenario(
 
 
 def _unrecorded_phrase(session: RunSession) -> str:
-    """``; 2 running trial(s) were stopped and not recorded (sgd steps 7, 8)`` when
+    """``; 2 running trial(s) were stopped and not recorded (sgd step(s) 7, 8)`` when
     trials were under way at an interrupt (a resume runs them again), else nothing."""
     count, where = 0, []
     for record in session.records:
@@ -162,9 +162,7 @@ def _unrecorded_phrase(session: RunSession) -> str:
         if steps:
             count += len(steps)
             shown = ", ".join(str(s) for s in steps[:10]) + (", ..." if len(steps) > 10 else "")
-            job = record.job  # labelled as its progress lines are
-            label = job.name if job.iterations == 1 else f"{job.name}#{record.iteration}"
-            where.append(f"{label} step(s) {shown}")
+            where.append(f"{record.label} step(s) {shown}")
     if not count:
         return ""
     return f"; {count} running trial(s) were stopped and not recorded ({'; '.join(where)})"

@@ -27,6 +27,12 @@ class JobRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def label(self) -> str:
+        """``name``, or ``name#iteration`` for a job run more than once (progress lines,
+        reports and messages name the job iteration so)."""
+        return self.job.name if self.job.iterations == 1 else f"{self.job.name}#{self.iteration}"
+
+    @property
     def key(self) -> str:
         """The job iteration's key in the run database's ``meta`` table."""
         return f"{JOB_KEY_PREFIX}{self.job.name}:{self.iteration}"
