@@ -228,3 +228,40 @@ def test_report_watch_serves_the_page_and_its_state_until_ctrl_c(
 def test_report_watch_refuses_a_bad_port(tmp_path: Path, capsys: Any) -> None:
     assert main(["report", str(tmp_path), "--watch", "--port", "70000"]) == 2
     assert "--port: 70000 is not a TCP port" in capsys.readouterr().err
+
+
+def test_show_status_failed_gives_each_failure_its_last_line_of_stderr(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    script = tmp_path / "even_fails.py"
+    script.write_text(
+        "import sys\nx = int(sys.argv[1])\nif x % 2 == 0:\n"
+        "    print('loading', file=sys.stderr)\n    sys.exit(f'boom: x={x} is even')\n"
+        "print('score:', x)\n"
+    )
+    workload = write_toml(
+        "flaky.toml",
+        {
+            "name": "flaky",
+            "command": [sys.executable, str(script), "{x}"],
+            "params": {"x": [1, 2, 3, 4]},
+            "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+            "agent": {"type": "grid", "metrics": ["score"]},
+        },
+    )
+    assert main(["run", str(workload), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    capsys.readouterr()
+    assert main(["show", str(run_dir), "--status", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "flaky: ok, 4 trial(s) (ok 2, failed 2); showing 2 of 2 (failed)" in out
+    rows = _table_rows(out)
+    # columns: #, step, reward, status, x, score, time, why
+    assert [row[1:4] for row in rows] == [["2", "-", "failed"], ["4", "-", "failed"]]
+    assert [row[-1] for row in rows] == [f"exit code 1: boom: x={x} is even" for x in (2, 4)]
+    # Without --status, only the measured trials, best first, and no 'why' column.
+    assert main(["show", str(run_dir)]) == 0
+    rows = _table_rows(capsys.readouterr().out)
+    assert [row[1] for row in rows] == ["3", "1"] and len(rows[0]) == 7

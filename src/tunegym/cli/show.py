@@ -1,6 +1,8 @@
 """``tunegym show RUN_DIR``: the top trials of each job as a table in the terminal.
 
-Reads ``trials.sqlite`` only (never writes), so it is safe on a run still in progress.
+``--status pruned`` (or ``failed,timeout``...) lists the trials with those statuses instead:
+where each stopped (its last intermediate value) and why. Reads ``trials.sqlite`` only
+(never writes), so it is safe on a run still in progress.
 """
 
 from __future__ import annotations
@@ -31,7 +33,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-n", "--top", type=positive_int, default=10, help="trials per job (default: 10)"
     )
     parser.add_argument("--job", default=None, help="only this job (by name)")
+    parser.add_argument(
+        "--status",
+        type=status_list,
+        default=None,
+        metavar="STATUS[,STATUS...]",
+        help=(
+            "list the trials with these statuses (e.g. pruned, failed,timeout) instead of the "
+            "best ones: measured ones best first, the others in step order, with where each "
+            "stopped and why"
+        ),
+    )
     parser.set_defaults(handler=handle)
+
+
+def status_list(text: str) -> frozenset[str]:
+    """An argparse type: comma-separated trial statuses (``pruned``, ``failed,timeout``)."""
+    from tunegym.trial.status import TrialStatus
+
+    known = [s.value for s in TrialStatus if s.terminal]
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        shown = ", ".join(repr(name[:40]) for name in unknown) or "nothing"
+        raise argparse.ArgumentTypeError(f"unknown trial status {shown}; known: {', '.join(known)}")
+    return frozenset(names)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -65,7 +91,9 @@ def handle(args: argparse.Namespace) -> int:
         highlight=False,
     )
     for job in jobs:
-        console.print(_table(job.record, list(job.rows), args.top))
+        title, table = _table(job.record, list(job.rows), args.top, args.status, job.record.folder)
+        console.print(title, highlight=False)
+        console.print(table)
         importances = param_importances(job) if job.record.agent is not None else None
         if importances is not None:
             for objective, shares in importances.by_objective.items():
@@ -105,25 +133,52 @@ def _show_training(training: Any, last: int) -> int:
     return 0
 
 
-def _table(record: Any, rows: list[Any], top: int) -> Any:
+def _selected(rows: list[Any], top: int, statuses: frozenset[str] | None) -> list[Any]:
+    """The rows to show: the ``top`` best scored ones, or with ``statuses`` the rows of
+    those statuses (the scored ones best first, then the others in step order)."""
+    from tunegym.analysis.rows import top_rows
+
+    if statuses is None:
+        return top_rows(rows, top)
+    chosen = [row for row in rows if row.status in statuses]
+    best = top_rows(chosen, len(chosen))
+    return (best + [row for row in chosen if row not in best])[:top]
+
+
+def _table(
+    record: Any,
+    rows: list[Any],
+    top: int,
+    statuses: frozenset[str] | None = None,
+    folder: Path | None = None,
+) -> tuple[str, Any]:
+    """The job's heading line (a line of its own: a table's title wraps at its width) and
+    its table of trials; ``folder`` (the job's trial folders) adds the last line of a
+    failed trial's stderr to why it failed."""
     from rich.table import Table
 
-    from tunegym.analysis.rows import metric_columns, top_rows
+    from tunegym.analysis.best import is_scored
+    from tunegym.analysis.rows import metric_columns
 
-    best = top_rows(rows, top)
+    shown = _selected(rows, top, statuses)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
-    head = record.job.name + (f" #{record.iteration}" if record.iteration else "")
     counted = ", ".join(f"{k} {v}" for k, v in counts.items()) or "no trials yet"
-    table = Table(
-        title=f"{head}: {record.status}, {len(rows)} trial(s) ({counted})",
-        title_justify="left",
-        caption=None if best else "no trial produced a reward",
-    )
+    title = f"{record.label}: {record.status}, {len(rows)} trial(s) ({counted})"
+    if statuses is None:
+        empty = "no trial produced a reward"
+    else:
+        matching = sum(counts.get(status, 0) for status in statuses)
+        wanted = ", ".join(sorted(statuses))
+        title += f"; showing {len(shown)} of {matching} ({wanted})"
+        empty = f"no {wanted} trial"
+    table = Table(caption=None if shown else empty)
     actions = _keys(r.action for r in rows)
     envs = _keys(r.env_params for r in rows)
-    metrics = metric_columns(record.job.workload, best)
+    metrics = metric_columns(record.job.workload, shown)
+    reached = any(row.curve and not is_scored(row) for row in shown)
+    why = any(row.error for row in shown)
     table.add_column("#", justify="right")
     table.add_column("step", justify="right")
     table.add_column("reward", justify="right", style="bold")
@@ -134,19 +189,47 @@ def _table(record: Any, rows: list[Any], top: int) -> Any:
         table.add_column(f"env:{key}")
     for key in metrics:
         table.add_column(key, justify="right")
+    if reached:
+        table.add_column("reached", justify="right")
     table.add_column("time", justify="right")
-    for rank, row in enumerate(best, 1):
+    if why:
+        table.add_column("why", overflow="fold", max_width=60)
+    for rank, row in enumerate(shown, 1):
         table.add_row(
             str(rank),
             str(row.step),
-            _fmt(row.reward),
+            _fmt(row.reward) if is_scored(row) else "-",
             row.status,
             *(_fmt(row.action.get(k)) for k in actions),
             *(_fmt(row.env_params.get(k)) for k in envs),
             *(_fmt(row.observation.get(k)) for k in metrics),
+            *([_last_point(row.curve)] if reached else []),
             f"{row.duration_s:.2f}s",
+            *([_why(row, folder)] if why else []),
         )
-    return table
+    return title, table
+
+
+def _why(row: Any, folder: Path | None) -> str:
+    """A row's error, with the last line its command wrote when it failed or timed out."""
+    from tunegym.report.html import last_output_line
+
+    if not row.error:
+        return ""
+    said = last_output_line(folder, row) if folder is not None and row.status in _RAN else ""
+    return f"{row.error}: {said}" if said else row.error
+
+
+_RAN = frozenset({"failed", "timeout", "metric_missing"})
+"""Statuses of trials whose command ran and failed: their output says why."""
+
+
+def _last_point(curve: tuple[tuple[int, float], ...]) -> str:
+    """Where a trial's curve ended: ``step 8: 0.4394`` (``-`` for a trial without one)."""
+    if not curve:
+        return "-"
+    step, value = curve[-1]
+    return f"step {step}: {_fmt(value)}"
 
 
 def _keys(tables: Any) -> list[str]:

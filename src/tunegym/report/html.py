@@ -496,6 +496,17 @@ def stderr_tail(folder: Path, row: TrialRow) -> str:
     return reason + "No output was recorded."
 
 
+def last_output_line(folder: Path, row: TrialRow) -> str:
+    """The last non-blank line of a trial's stderr (stdout when stderr is empty), or ``""``:
+    a one-line hint of why it failed, for tables."""
+    trial_dir = folder / str(row.step)
+    for name in ("stderr.txt", "stdout.txt"):
+        lines = [line.strip() for line in _tail(trial_dir / name).splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return ""
+
+
 def _tail(path: Path) -> str:
     try:
         with path.open("rb") as fh:

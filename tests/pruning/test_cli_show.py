@@ -1,0 +1,85 @@
+"""``tunegym show --status``: the pruned (or failed) trials of a run, with the step each
+stopped at and why; a status that does not exist is a usage error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunegym.cli.main import main
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    """The body rows of rich's tables in ``out``, split into cells."""
+    return [
+        [cell.strip() for cell in line.strip("│ ").split("│")]
+        for line in out.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def _header(out: str) -> list[str]:
+    (line,) = [line for line in out.splitlines() if line.startswith("┃")]
+    return [cell.strip() for cell in line.strip("┃ ").split("┃")]
+
+
+def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    trainer_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # lr 0.3 and 0.35 complete (the start-up), 0.4, 2.0 and 2.5 are worse at epoch 1.
+    workload = write_toml("trainer.toml", trainer_workload())
+    assert main(["run", str(workload), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    capsys.readouterr()
+
+    assert main(["show", str(run_dir), "--status", "pruned"]) == 0
+    out = capsys.readouterr().out
+    (title,) = [line for line in out.splitlines() if line.startswith("trainer: ok, 5 trial(s)")]
+    pruned = int(title.split("pruned ")[1].split(")")[0])
+    assert pruned >= 2, out
+    assert f"showing {pruned} of {pruned} (pruned)" in title
+    header, rows = _header(out), _table_rows(out)
+    assert header[-3:] == ["reached", "time", "why"], header
+    assert len(rows) == pruned and {row[header.index("status")] for row in rows} == {"pruned"}
+    steps = [int(row[header.index("step")]) for row in rows]
+    assert steps == sorted(steps)  # unscored trials in the order they ran
+    for row in rows:
+        assert row[header.index("reward")] == "-"  # the penalty reward is not a measurement
+        lr = float(row[header.index("lr")])
+        assert lr >= 0.4
+        reached_step, value = row[header.index("reached")].removeprefix("step ").split(": ")
+        assert float(value) == pytest.approx(abs(lr - 0.3) + 1 / int(reached_step), abs=1e-4)
+        assert row[-1].startswith("pruned at step "), row
+
+    # Several statuses: measured trials first (best reward first), then the others.
+    assert main(["show", str(run_dir), "--status", "ok,pruned", "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out)
+    status = _header(out).index("status")
+    assert [row[status] for row in rows] == ["ok", "ok", "pruned"], out
+    assert [row[_header(out).index("lr")] for row in rows[:2]] == ["0.3", "0.35"]
+
+    # A status no trial has: an empty table that says so.
+    assert main(["show", str(run_dir), "--status", "timeout"]) == 0
+    out = capsys.readouterr().out
+    assert "showing 0 of 0 (timeout)" in out and "no timeout trial" in out
+
+
+@pytest.mark.parametrize("given", ["prunned", "pruned,running", ","])
+def test_show_status_refuses_an_unknown_status(
+    tmp_path: Path, given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["show", str(tmp_path), "--status", given])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --status: unknown trial status" in err
+    assert "known: ok, cached, failed, timeout" in err and "pruned" in err
+    if given != ",":
+        assert repr(given.split(",")[-1]) in err
