@@ -71,6 +71,30 @@ def test_a_stop_signal_ends_a_running_trial_and_its_group(any_runner: Any, tmp_p
     assert "epoch 1 loss=9.0" in (tmp_path / "trial" / "stdout.txt").read_text()
 
 
+@pytest.mark.parametrize("name", ["slurm", "slurm-array"])
+def test_a_stopped_slurm_trial_is_timed_by_its_own_script(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # A pruned trial's duration_s is the run time its script recorded, as a completed
+    # trial's is, not the time between the polls that saw it start and end (which made a
+    # pruned trial look longer than a whole one and pruning's savings look small).
+    stop = StopSignal()
+    t0 = time.monotonic()
+    worker, results, pids = _start(RUNNERS[name](request), HANG, tmp_path, stop=stop)
+    time.sleep(1.0)
+    assert stop.stop(TrialStatus.PRUNED, "pruned at step 1")
+    worker.join(60)
+    waited = time.monotonic() - t0
+    (result,) = results
+    code, outcome, started, finished = (tmp_path / "trial" / "exitcode").read_text().split()
+    assert (code, outcome) == ("143", "cancelled")
+    assert result.duration_s == pytest.approx(float(finished) - float(started))
+    assert 1.0 <= result.duration_s < waited
+    assert result.started_at == pytest.approx(float(started))
+    assert result.returncode is None  # 143 is the script's trap, not the command's code
+    assert _gone(pids, 10)
+
+
 LINGER = """
 import os, signal, subprocess, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the child inherits it: the sweep waits for it

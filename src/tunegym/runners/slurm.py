@@ -192,8 +192,11 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
     # The command leads its own process group (job control), so that whatever it leaves
     # behind can be swept as the local runner does.
     grace_tenths = max(1, math.ceil(max(trial.kill_grace_s, 0.1) * 10))
-    stop = f"  tunegym_sweep {_INTERRUPT_TENTHS}; exit 143"
-    lines.append('[ -z "${tunegym_stop:-}" ] || exit 143')
+    # A stopped trial (pruned, budget, Ctrl-C) records its own run time too, so its
+    # duration_s is measured as a completed one's is, not by the polls around it.
+    cancelled = f'echo "143 cancelled $tunegym_start $(date +%s.%N)" > {exitcode}; exit 143'
+    stop = f"  tunegym_sweep {_INTERRUPT_TENTHS}; {cancelled}"
+    lines.append(f'if [ -n "${{tunegym_stop:-}}" ]; then {cancelled}; fi')
     if _has_limit(trial.timeout_s):
         limit = float(trial.timeout_s)  # type: ignore[arg-type]
         grace = max(trial.kill_grace_s, 0.1)
@@ -265,6 +268,10 @@ def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder
         "",
     ]
     return "\n".join(lines)
+
+
+_STATE_OF_END = {"cancelled": "CANCELLED"}
+"""The Slurm state a script's own end stands for, where its exit code does not say."""
 
 
 @dataclass(frozen=True)
@@ -507,7 +514,9 @@ class SlurmRunner:
                     if state is None:
                         end = read_exitcode(folder)
                         if end is not None:  # the job left squeue (and sacct is off)
-                            name = "COMPLETED" if end.code == 0 else "FAILED"
+                            name = _STATE_OF_END.get(end.outcome) or (
+                                "COMPLETED" if end.code == 0 else "FAILED"
+                            )
                             final[task] = _Outcome(name, end.code, running_since.get(task))
                             continue
                         vanished[task] = vanished.get(task, 0) + 1
@@ -577,10 +586,15 @@ class SlurmRunner:
             started_at += outcome.running_since - t0
             t0 = outcome.running_since
         state = outcome.state
+        if end is not None and end.outcome == "cancelled":
+            # its trap ran: stopped (scancel, or Slurm's --time). Its run time is the
+            # script's own; its exit code (143) is the trap's, not the command's.
+            state = "CANCELLED" if state in ("COMPLETED", "FAILED") else state
+            end = None
         returncode = end.code if end is not None else outcome.returncode
         if state == "CANCELLED" and end is not None and (end.outcome, end.code) == ("exit", 0):
-            # cancelled after its command had ended: a script stopped before that exits 143
-            # without writing its exit-code file
+            # cancelled after its command had ended (a script stopped before that writes
+            # "143 cancelled")
             state = "COMPLETED"
         if state in ("COMPLETED", "FAILED") and end is not None:
             if end.outcome == "notfound":

@@ -24,7 +24,7 @@ tunegym_sweep() {  # SIGTERM the trial's process group, SIGKILL it $1 tenths lat
   kill -KILL -- -$tunegym_pg 2>/dev/null
 }
 tunegym_start=$(date +%s.%N)
-[ -z "${tunegym_stop:-}" ] || exit 143
+if [ -n "${tunegym_stop:-}" ]; then echo "143 cancelled $tunegym_start $(date +%s.%N)" > {TRIAL_DIR}/exitcode; exit 143; fi
 tunegym_t0=$(date +%s%N)
 set -m
 timeout --kill-after=5s 90s srun --mpi=pmix --container-image=nvcr.io/nvidia/pytorch:24.01 --container-mounts=/data:/data python3 train.py --lr=0.1 'name with space; rm -rf /' &
@@ -33,7 +33,7 @@ set +m
 if [ -z "${tunegym_stop:-}" ]; then wait $tunegym_pg; fi
 code=$?
 if [ -n "${tunegym_stop:-}" ]; then  # cancelled: Slurm's state tells the rest
-  tunegym_sweep 10; exit 143
+  tunegym_sweep 10; echo "143 cancelled $tunegym_start $(date +%s.%N)" > {TRIAL_DIR}/exitcode; exit 143
 fi
 outcome=exit
 if { [ $code -eq 124 ] || [ $code -eq 137 ]; } && [ $(( $(date +%s%N) - tunegym_t0 )) -ge 90000000000 ]; then
