@@ -100,6 +100,37 @@ def test_a_failing_trial_is_recorded_with_exit_code_3(
     assert (trial_dir / "stderr.txt").read_text() == "boom\n"
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["job", "array"])
+def test_a_trial_that_ended_is_seen_before_the_next_squeue_poll(
+    tmp_path: Path, slurm: Any, batch: bool
+) -> None:
+    # poll_interval_s = 60 (kind to slurmctld): the runner still returns within a second
+    # or two of the trial's end, because it watches the script's exit-code file between
+    # polls; Slurm's final state is then read as before.
+    runner = SlurmRunner(
+        SlurmSpec(poll_interval_s=60, batch=batch), job_name="tunegym-ended", batch_window_s=0.2
+    )
+    specs = []
+    for name, code in (("ok", 0), ("fails", 4)):
+        (tmp_path / name).mkdir()
+        argv = (sys.executable, "-c", f"import sys, time; time.sleep(0.5); sys.exit({code})")
+        specs.append(TrialSpec(argv, tmp_path / name))
+    t0 = time.monotonic()
+    results: dict[str, Any] = {}
+    workers = [
+        threading.Thread(target=lambda s=s: results.__setitem__(s.cwd.name, runner.run(s)))
+        for s in specs
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    waited = time.monotonic() - t0
+    assert (results["ok"].status, results["ok"].returncode) == ("ok", 0)
+    assert (results["fails"].status, results["fails"].returncode) == ("failed", 4)
+    assert waited < 30, f"the runner waited {waited:.1f} s: for the next poll, not the end"
+
+
 def test_a_5s_timeout_stops_the_trial_within_15s(
     tmp_path: Path,
     slurm: Any,

@@ -40,7 +40,7 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -97,6 +97,16 @@ inside Slurm's ``KillWait``, 30 s by default, after which Slurm kills the script
 
 _CANCEL_WAIT_S = 5.0
 """After ``cancel_all``, how long a waiting trial polls for the job's final state."""
+
+_END_CHECK_S = 0.25
+"""Between two squeue polls, how often a waiting trial looks for its script's exit-code
+file (a stat on the trial folder, no load on slurmctld): a trial that ended is polled at
+once, not up to ``poll_interval_s`` later."""
+
+_ENDED_POLL_S = 1.0
+"""How often a trial whose script has ended is polled until Slurm's state is final (the
+job is COMPLETING for a moment; its final state can say more than the exit code, such as
+OUT_OF_MEMORY)."""
 
 
 class SlurmSubmitError(TunegymError):
@@ -493,12 +503,12 @@ class SlurmRunner:
         vanished: dict[str, int] = {}
         cancel_deadline: float | None = None
         task_deadlines: dict[str, float] = {}  # array tasks cancelled one by one
+        ended: set[str] = set()  # tasks whose script wrote its exit-code file
         try:
             while len(final) < len(ids):
+                pending = {t: f for t, f in zip(ids, folders, strict=True) if t not in final}
+                self._pause(job_id, pending, ended)
                 with self._lock:
-                    cancelled = job_id in self._cancelled
-                    some = any(t in self._cancelled and t not in final for t in ids)
-                    self._wake.wait(0.2 if cancelled or some else self.spec.poll_interval_s)
                     cancelled = job_id in self._cancelled
                     stopped = [t for t in ids if t in self._cancelled and t not in final]
                 if cancelled and cancel_deadline is None:
@@ -543,6 +553,33 @@ class SlurmRunner:
                 self._cancelled.discard(job_id)
                 self._cancelled.difference_update(ids)
         return [final[task] for task in ids]
+
+    def _pause(self, job_id: str, pending: dict[str, Path], ended: set[str]) -> None:
+        """Wait until the next squeue poll: ``poll_interval_s``, 0.2 s once a stop was
+        asked for, :data:`_ENDED_POLL_S` while a task whose script ended is not final; or
+        sooner, when a stop is asked for or another task's script writes its exit-code
+        file (added to ``ended``)."""
+        if self._stopping(job_id, pending):
+            wait_s = 0.2
+        elif ended & pending.keys():
+            wait_s = min(self.spec.poll_interval_s, _ENDED_POLL_S)
+        else:
+            wait_s = self.spec.poll_interval_s
+        deadline = time.monotonic() + wait_s
+        while (left := deadline - time.monotonic()) > 0:
+            with self._lock:
+                if self._wake.wait(min(left, _END_CHECK_S)):
+                    return  # a stop (notify_all)
+            if wait_s > 0.2 and self._stopping(job_id, pending):
+                return  # a stop asked for between two slices
+            new = [t for t, f in pending.items() if t not in ended and (f / EXITCODE_NAME).exists()]
+            if new:
+                ended.update(new)
+                return
+
+    def _stopping(self, job_id: str, tasks: Iterable[str]) -> bool:
+        with self._lock:
+            return job_id in self._cancelled or any(t in self._cancelled for t in tasks)
 
     def _states(self, job_id: str, tasks: Sequence[str]) -> dict[str, tuple[str, int | None]]:
         """``{task: (state, code)}`` from squeue, completed by sacct for what it lacks."""
