@@ -102,7 +102,10 @@ MEANINGS: dict[str, str] = {
     "SlurmSpec.gpus": "`--gpus`",
     "SlurmSpec.container_image": "container image (pyxis `--container-image`)",
     "SlurmSpec.container_mounts": "container mounts (pyxis `--container-mounts`)",
-    "SlurmSpec.poll_interval_s": "seconds between job state polls",
+    "SlurmSpec.poll_interval_s": (
+        "seconds between job state polls (a trial that ends is seen within a second: its "
+        "exit-code file is watched between polls)"
+    ),
     "ScenarioSpec.name": "scenario name: names the run folder",
     "ScenarioSpec.description": "free text, for people",
     "ScenarioSpec.jobs": "the jobs, run in order",
