@@ -33,8 +33,10 @@ def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # lr 0.3 and 0.35 complete (the start-up), 0.4, 2.0 and 2.5 are worse at epoch 1.
+    # Two at a time, so rows are written as trials finish, not in step order.
     workload = write_toml("trainer.toml", trainer_workload())
-    assert main(["run", str(workload), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    out_dir = str(tmp_path / "out")
+    assert main(["run", str(workload), "--output", out_dir, "--quiet", "--parallel", "2"]) == 0
     (run_dir,) = (tmp_path / "out").iterdir()
     capsys.readouterr()
 

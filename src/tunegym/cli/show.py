@@ -140,9 +140,9 @@ def _selected(rows: list[Any], top: int, statuses: frozenset[str] | None) -> lis
 
     if statuses is None:
         return top_rows(rows, top)
-    chosen = [row for row in rows if row.status in statuses]
+    chosen = sorted((row for row in rows if row.status in statuses), key=lambda r: r.step)
     best = top_rows(chosen, len(chosen))
-    return (best + [row for row in chosen if row not in best])[:top]
+    return (best + [row for row in chosen if row not in best])[:top]  # rows finish out of order
 
 
 def _table(
