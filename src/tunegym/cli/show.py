@@ -210,6 +210,10 @@ def _table(
     return title, table
 
 
+_RAN = frozenset({"failed", "timeout", "metric_missing"})
+"""Statuses of trials whose command ran and failed: their output says why."""
+
+
 def _why(row: Any, folder: Path | None) -> str:
     """A row's error, with the last line its command wrote when it failed or timed out."""
     from tunegym.report.html import last_output_line
@@ -218,10 +222,6 @@ def _why(row: Any, folder: Path | None) -> str:
         return ""
     said = last_output_line(folder, row) if folder is not None and row.status in _RAN else ""
     return f"{row.error}: {said}" if said else row.error
-
-
-_RAN = frozenset({"failed", "timeout", "metric_missing"})
-"""Statuses of trials whose command ran and failed: their output says why."""
 
 
 def _last_point(curve: tuple[tuple[int, float], ...]) -> str:

@@ -280,10 +280,6 @@ def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder
     return "\n".join(lines)
 
 
-_STATE_OF_END = {"cancelled": "CANCELLED"}
-"""The Slurm state a script's own end stands for, where its exit code does not say."""
-
-
 @dataclass(frozen=True)
 class _ScriptEnd:
     """What a trial's script wrote at its end (``exitcode``)."""
@@ -524,9 +520,9 @@ class SlurmRunner:
                     if state is None:
                         end = read_exitcode(folder)
                         if end is not None:  # the job left squeue (and sacct is off)
-                            name = _STATE_OF_END.get(end.outcome) or (
-                                "COMPLETED" if end.code == 0 else "FAILED"
-                            )
+                            name = "COMPLETED" if end.code == 0 else "FAILED"
+                            if end.outcome == "cancelled":  # its trap wrote it: stopped
+                                name = "CANCELLED"
                             final[task] = _Outcome(name, end.code, running_since.get(task))
                             continue
                         vanished[task] = vanished.get(task, 0) + 1
