@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_helpers import table_cells
 
 from tunegym.cli.main import main
 
@@ -29,15 +30,6 @@ def _rows(run_dir: Path) -> int:
             db.close()
     except sqlite3.OperationalError:
         return 0  # not created yet
-
-
-def _table_rows(out: str) -> list[list[str]]:
-    """The body rows of the rich tables in ``out``, as stripped cells."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in out.splitlines()
-        if line.startswith("│")
-    ]
 
 
 def _wait(predicate: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
@@ -109,7 +101,7 @@ def test_report_regenerates_a_run_in_progress_and_after_sigkill(
     assert main(["show", str(run_dir), "--top", "3"]) == 0
     shown = capsys.readouterr().out
     assert "crashed" in shown and f"{recorded} trial(s)" in shown
-    ranks = _table_rows(shown)
+    ranks = table_cells(shown)
     assert [row[0] for row in ranks] == ["1", "2", "3"], shown
     assert ranks[0][2] == f"{best_reward:.6g}" and ranks[0][3] == "ok"
     rewards = [float(row[2]) for row in ranks]
@@ -135,7 +127,7 @@ def test_show_lists_top_trials_of_each_job(
     out = capsys.readouterr().out
     assert "two: ok, 2 job(s)" in out
     assert "objective: ok, 8 trial(s) (ok 8)" in out and "once: ok, 1 trial(s) (ok 1)" in out
-    rows = _table_rows(out)
+    rows = table_cells(out)
     assert [row[0] for row in rows] == ["1", "2", "1"]  # top 2 of objective, then once's row
     # columns: #, step, reward, status, x, y, score, time; x=3, y=b is the optimum
     assert rows[0][2:6] == ["1", "ok", "3", "b"]
@@ -257,11 +249,11 @@ def test_show_status_failed_gives_each_failure_its_last_line_of_stderr(
     assert main(["show", str(run_dir), "--status", "failed"]) == 0
     out = capsys.readouterr().out
     assert "flaky: ok, 4 trial(s) (ok 2, failed 2); showing 2 of 2 (failed)" in out
-    rows = _table_rows(out)
+    rows = table_cells(out)
     # columns: #, step, reward, status, x, score, time, why
     assert [row[1:4] for row in rows] == [["2", "-", "failed"], ["4", "-", "failed"]]
     assert [row[-1] for row in rows] == [f"exit code 1: boom: x={x} is even" for x in (2, 4)]
     # Without --status, only the measured trials, best first, and no 'why' column.
     assert main(["show", str(run_dir)]) == 0
-    rows = _table_rows(capsys.readouterr().out)
+    rows = table_cells(capsys.readouterr().out)
     assert [row[1] for row in rows] == ["3", "1"] and len(rows[0]) == 7

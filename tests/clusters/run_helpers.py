@@ -1,4 +1,5 @@
-"""Helpers for tests that run ``tunegym`` against the real clusters: rows and processes."""
+"""Helpers for tests that run ``tunegym`` (against the real clusters too): rows, processes
+and the tables ``tunegym show`` prints."""
 
 from __future__ import annotations
 
@@ -25,6 +26,22 @@ def trial_rows(run_dir: Path) -> list[dict[str, Any]]:
     for row in rows:
         row["action"] = json.loads(row["action"])
     return rows
+
+
+def table_cells(out: str) -> list[list[str]]:
+    """The body rows of the rich tables in ``out`` (what ``tunegym show`` printed), as
+    stripped cells."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in out.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def table_header(out: str) -> list[str]:
+    """The column names of the one rich table in ``out``."""
+    (line,) = [line for line in out.splitlines() if line.startswith("┃")]
+    return [cell.strip() for cell in line.split("┃")[1:-1]]
 
 
 def only_run_dir(output: Path) -> Path:

@@ -8,22 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_helpers import table_cells, table_header
 
 from tunegym.cli.main import main
-
-
-def _table_rows(out: str) -> list[list[str]]:
-    """The body rows of rich's tables in ``out``, split into cells."""
-    return [
-        [cell.strip() for cell in line.strip("│ ").split("│")]
-        for line in out.splitlines()
-        if line.startswith("│")
-    ]
-
-
-def _header(out: str) -> list[str]:
-    (line,) = [line for line in out.splitlines() if line.startswith("┃")]
-    return [cell.strip() for cell in line.strip("┃ ").split("┃")]
 
 
 def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
@@ -46,7 +33,7 @@ def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
     pruned = int(title.split("pruned ")[1].split(")")[0])
     assert pruned >= 2, out
     assert f"showing {pruned} of {pruned} (pruned)" in title
-    header, rows = _header(out), _table_rows(out)
+    header, rows = table_header(out), table_cells(out)
     assert header[-3:] == ["reached", "time", "why"], header
     assert len(rows) == pruned and {row[header.index("status")] for row in rows} == {"pruned"}
     steps = [int(row[header.index("step")]) for row in rows]
@@ -62,10 +49,10 @@ def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
     # Several statuses: measured trials first (best reward first), then the others.
     assert main(["show", str(run_dir), "--status", "ok,pruned", "-n", "3"]) == 0
     out = capsys.readouterr().out
-    rows = _table_rows(out)
-    status = _header(out).index("status")
+    rows = table_cells(out)
+    status = table_header(out).index("status")
     assert [row[status] for row in rows] == ["ok", "ok", "pruned"], out
-    assert [row[_header(out).index("lr")] for row in rows[:2]] == ["0.3", "0.35"]
+    assert [row[table_header(out).index("lr")] for row in rows[:2]] == ["0.3", "0.35"]
 
     # A status no trial has: an empty table that says so.
     assert main(["show", str(run_dir), "--status", "timeout"]) == 0
