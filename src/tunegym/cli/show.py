@@ -136,13 +136,14 @@ def _show_training(training: Any, last: int) -> int:
 def _selected(rows: list[Any], top: int, statuses: frozenset[str] | None) -> list[Any]:
     """The rows to show: the ``top`` best scored ones, or with ``statuses`` the rows of
     those statuses (the scored ones best first, then the others in step order)."""
+    from tunegym.analysis.best import is_scored
     from tunegym.analysis.rows import top_rows
 
     if statuses is None:
         return top_rows(rows, top)
     chosen = sorted((row for row in rows if row.status in statuses), key=lambda r: r.step)
-    best = top_rows(chosen, len(chosen))
-    return (best + [row for row in chosen if row not in best])[:top]  # rows finish out of order
+    unscored = [row for row in chosen if not is_scored(row)]  # rows finish out of step order
+    return (top_rows(chosen, len(chosen)) + unscored)[:top]
 
 
 def _table(

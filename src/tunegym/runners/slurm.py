@@ -555,7 +555,8 @@ class SlurmRunner:
         asked for, :data:`_ENDED_POLL_S` while a task whose script ended is not final; or
         sooner, when a stop is asked for or another task's script writes its exit-code
         file (added to ``ended``)."""
-        if self._stopping(job_id, pending):
+        stopping = self._stopping(job_id, pending)
+        if stopping:
             wait_s = 0.2
         elif ended & pending.keys():
             wait_s = min(self.spec.poll_interval_s, _ENDED_POLL_S)
@@ -566,7 +567,7 @@ class SlurmRunner:
             with self._lock:
                 if self._wake.wait(min(left, _END_CHECK_S)):
                     return  # a stop (notify_all)
-            if wait_s > 0.2 and self._stopping(job_id, pending):
+            if not stopping and self._stopping(job_id, pending):
                 return  # a stop asked for between two slices
             new = [t for t, f in pending.items() if t not in ended and (f / EXITCODE_NAME).exists()]
             if new:
