@@ -19,6 +19,7 @@ from tunegym.env.workload import EnvSettings
 from tunegym.run import open_env
 from tunegym.runners.base import StopSignal, TrialSpec
 from tunegym.spec import load
+from tunegym.spec.models import RaySpec
 from tunegym.trial import TrialDatabase, TrialStore
 from tunegym.trial.status import TrialStatus
 
@@ -92,6 +93,29 @@ def test_a_stopped_slurm_trial_is_timed_by_its_own_script(
     assert 1.0 <= result.duration_s < waited
     assert result.started_at == pytest.approx(float(started))
     assert result.returncode is None  # 143 is the script's trap, not the command's code
+    assert _gone(pids, 10)
+
+
+def test_a_stopped_ray_trial_brings_back_its_output_and_its_own_timing(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Without a shared filesystem the trial runs in a scratch folder on the node. A stop
+    # (here a budget's: pruning needs shared_fs) used to make the driver record an empty
+    # stdout and time the trial from its submission, worker start included; the task now
+    # catches the cancellation and returns what the trial wrote and how long it ran.
+    request.getfixturevalue("ray_two_cpus")
+    from tunegym.runners.ray import RayRunner
+
+    stop = StopSignal()
+    submitted = time.time()
+    worker, results, pids = _start(RayRunner(RaySpec(shared_fs=False)), HANG, tmp_path, stop=stop)
+    assert stop.stop(TrialStatus.TIMEOUT, "the time budget is spent")
+    worker.join(60)
+    (result,) = results
+    assert stop.landed and result.status == "failed" and result.error == "cancelled"
+    assert "epoch 1 loss=9.0" in (tmp_path / "trial" / "stdout.txt").read_text()
+    assert result.returncode == -15  # the command's own end (SIGTERM), seen by the task
+    assert submitted <= result.started_at <= time.time() - result.duration_s
     assert _gone(pids, 10)
 
 

@@ -19,9 +19,13 @@ Failure contract, on top of the :class:`~tunegym.runners.base.Runner` one:
   end anyway is force-cancelled a few seconds later.
 - A trial whose ``spec.stop`` is set (pruned, or the time budget spent) is cancelled the
   same way, alone; it needs ``shared_fs = true`` to be pruned, since only then is its
-  output readable while it runs. A stop that comes after the trial's command ended on its
-  own (the task still sweeping what it left behind) leaves the trial's result: the task
-  returns it instead of raising, and the driver finds the stop came too late.
+  output readable while it runs. The task catches the cancellation, stops the trial and
+  returns what the trial left (its own run time, from the task's start of the command
+  rather than the driver's submission, and its outputs); Ray raises
+  ``TaskCancelledError`` instead only for a task cancelled before it ran. A stop that
+  comes after the trial's command ended on its own (the task still sweeping what it
+  left behind) leaves the trial's result: the task says so, and the driver finds the
+  stop came too late.
 - A cluster tunegym cannot reach is a one-line :class:`~tunegym.errors.TunegymError`
   (nothing listening, or refused, typically for token authentication: it says to set
   ``RAY_AUTH_MODE=token``), not an internal error.
@@ -42,7 +46,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel
 
@@ -110,19 +114,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> TrialResult:
-    """``runner.run(spec)`` in a helper thread, this thread waiting in short slices.
+class TaskOutcome(NamedTuple):
+    """What a trial's Ray task returns to the driver."""
+
+    result: TrialResult
+    outputs: dict[str, bytes]
+    """The files the trial wrote in its scratch folder (none with ``shared_fs``)."""
+    cancelled: bool
+    """Ray's cancellation stopped the trial; false when the trial's command had ended on
+    its own first (a cancellation that came too late)."""
+
+
+def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> tuple[TrialResult, bool]:
+    """``runner.run(spec)`` in a helper thread, this thread waiting in short slices; the
+    trial's result, and whether a cancellation of the task stopped it.
 
     Ray cancels a running task by raising ``KeyboardInterrupt`` in its main thread, which
     Python delivers only between bytecodes: a thread blocked in a system call (the
     runner's wait for the trial) would not see it until the trial ends. Here the main
     thread wakes every :data:`_SLICE_S`; on an interrupt it stops the trial as a local
-    stop would (:func:`_end_on_cancel`) and re-raises, so the driver's ``ray.get`` raises
-    ``TaskCancelledError``. A trial whose command had already ended on its own (the task
-    was still sweeping what it left behind) keeps its result: the task returns it, as
-    Ray allows a task that catches the interrupt to do, and the driver finds the stop
-    came too late. It waits on an event, not on ``Thread.join``: an interrupted ``join``
-    marks a live thread as stopped (Python 3.11).
+    stop would (:func:`_end_on_cancel`) and returns its result, as Ray allows a task that
+    catches the interrupt to do: the trial's own run time and outputs reach the driver,
+    not just the fact that it was cancelled. It re-raises only when the trial could not
+    be ended. It waits on an event, not on ``Thread.join``: an interrupted ``join`` marks
+    a live thread as stopped (Python 3.11).
     """
     box: dict[str, Any] = {}
     finished = threading.Event()
@@ -136,17 +151,17 @@ def run_interruptibly(runner: LocalRunner, spec: TrialSpec) -> TrialResult:
             finished.set()
 
     threading.Thread(target=target, name="tunegym-ray-trial", daemon=True).start()
+    cancelled = False
     try:
         while not finished.wait(_SLICE_S):
             pass
     except BaseException:
-        ended = _end_on_cancel(runner, spec, finished)
-        too_late = spec.stop is not None and spec.stop.is_set and not spec.stop.landed
-        if not (ended and too_late and "result" in box):
+        if not _end_on_cancel(runner, spec, finished) or "result" not in box:
             raise
+        cancelled = spec.stop is None or spec.stop.landed  # landed: not too late
     if "error" in box:
         raise box["error"]
-    return box["result"]
+    return box["result"], cancelled
 
 
 def _end_on_cancel(runner: LocalRunner, spec: TrialSpec, finished: threading.Event) -> bool:
@@ -167,11 +182,12 @@ def _end_on_cancel(runner: LocalRunner, spec: TrialSpec, finished: threading.Eve
     return finished.is_set()
 
 
-def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[TrialResult, dict]:
+def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> TaskOutcome:
     """Body of the Ray task: run in place (``inputs is None``) or in a scratch folder."""
     runner = LocalRunner()
     if inputs is None:
-        return run_interruptibly(runner, spec), {}
+        result, cancelled = run_interruptibly(runner, spec)
+        return TaskOutcome(result, {}, cancelled)
     remove_stale_scratch()
     scratch = Path(tempfile.mkdtemp(prefix=_scratch_prefix()))
     try:
@@ -185,8 +201,8 @@ def run_on_node(spec: TrialSpec, inputs: dict[str, bytes] | None) -> tuple[Trial
             argv=tuple(arg.replace(home, str(scratch)) for arg in spec.argv),
             env={k: v.replace(home, str(scratch)) for k, v in spec.env.items()},
         )
-        result = run_interruptibly(runner, moved)
-        return result, _collect(scratch)
+        result, cancelled = run_interruptibly(runner, moved)
+        return TaskOutcome(result, _collect(scratch), cancelled)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -241,8 +257,8 @@ class RayRunner:
         stop_wait_s = FORCE_CANCEL_AFTER_S + spec.kill_grace_s  # room for the task's sweep
         forget = spec.stop.on_stop(lambda: self._stop_one(ref, stop_wait_s)) if spec.stop else None
         try:
-            result, outputs = self.ray.get(ref)
-        except self.ray.exceptions.TaskCancelledError:
+            result, outputs, cancelled = self.ray.get(ref)
+        except self.ray.exceptions.TaskCancelledError:  # cancelled before it ran
             return _lost(spec, started_at, t0, "cancelled")
         except self.ray.exceptions.RayTaskError:
             raise  # the task's own code raised: a bug, not a trial failure
@@ -270,8 +286,10 @@ class RayRunner:
             stdout_path=spec.cwd / result.stdout_path.name,
             stderr_path=spec.cwd / result.stderr_path.name,
         )
+        if cancelled:  # what the trial's command said on being stopped is not its error
+            return replace(result, status=TrialStatus.FAILED, error="cancelled")
         if spec.stop is not None and spec.stop.is_set:
-            spec.stop.came_too_late()  # a task whose stop landed raises: this one had ended
+            spec.stop.came_too_late()  # the trial had ended on its own before the stop
         return result
 
     def cancel_all(self) -> None:
