@@ -7,6 +7,8 @@ names what was wrong and where; the CLI prints it as one line and exits with
 
 from __future__ import annotations
 
+import traceback
+
 
 class TunegymError(Exception):
     """An error with a message fit for a user; the CLI maps it to ``exit_code``."""
@@ -52,3 +54,20 @@ def interrupt_exit_code(exc: BaseException) -> int:
 def interrupt_cause(exc: BaseException) -> str:
     """``"Ctrl-C"`` or the name of the signal behind an interrupt, e.g. ``"SIGTERM"``."""
     return exc.signal_name if isinstance(exc, SignalInterrupt) else "Ctrl-C"
+
+
+def import_failure(exc: BaseException) -> str:
+    """What went wrong importing a user's module (a harness, a plugin), for a message that
+    names where: a syntax error's file and line, or the line of the module's top level
+    that raised (the innermost module on the traceback: a failing import inside it, a
+    bad config read at import). An ``ImportError`` keeps its own text (``No module
+    named 'x'``); other exceptions are prefixed with their type."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}:{exc.lineno})"
+    text = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+    tops = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.name == "<module>" and not frame.filename.startswith("<")
+    ]
+    return f"{text} (at {tops[-1].filename}:{tops[-1].lineno})" if tops else text

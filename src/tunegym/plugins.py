@@ -25,7 +25,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from tunegym.errors import SpecError
+from tunegym.errors import SpecError, import_failure
 
 AGENTS = "tunegym.agents"
 RUNNERS = "tunegym.runners"
@@ -73,4 +73,13 @@ def load(group: str, name: str) -> Any:
         known = ", ".join(available(group))
         raise SpecError(f"unknown {kind} type {name!r}; known {kind}s: {known}")
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # a plugin package that is broken, or lacks a dependency
+        raise SpecError(
+            f"{kind} {name!r} ({target}): cannot import module {module_name!r}: "
+            f"{import_failure(exc)}"
+        ) from exc
+    if not hasattr(module, attr):
+        raise SpecError(f"{kind} {name!r} ({target}): module {module_name!r} has no {attr!r}")
+    return getattr(module, attr)

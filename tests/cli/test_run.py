@@ -195,6 +195,32 @@ def test_agent_exception_writes_failure_and_reports_then_exits_1(
     assert (run_dir / job["best_config"]).is_file()
 
 
+def test_a_plugin_that_fails_to_import_is_a_spec_error_naming_the_field(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # An installed agent plugin whose package is broken (here: it lacks a dependency)
+    # used to stop the run with "internal error"; it is the spec's agent.type that fails.
+    (tmp_path / "broken_agent.py").write_text("import os\nimport no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    register_agent("broken", "broken_agent:Agent")
+    try:
+        path = write_toml("w.toml", objective_workload(agent={"type": "broken"}))
+        assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 2
+    finally:
+        unregister_agent("broken")
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"tunegym: error: {path}: agent.type: agent 'broken' (broken_agent:Agent): cannot "
+        "import module 'broken_agent': No module named 'no_such_dependency_xyz' "
+        f"(at {tmp_path / 'broken_agent.py'}:2)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def _script_workload(
     tmp_path: Path, write_toml: Callable[..., Path], name: str, source: str, trials: int
 ) -> tuple[Path, Path]:

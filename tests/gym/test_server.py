@@ -38,7 +38,7 @@ def test_a_module_that_does_not_import_names_the_path_and_the_error(tmp_path: Pa
         "server 'no_such_pkg_xyz.sim:Server': cannot import module 'no_such_pkg_xyz.sim'" in message
     )
     assert f"looked on sys.path and in {tmp_path}" in message
-    assert "ModuleNotFoundError: No module named 'no_such_pkg_xyz'" in message
+    assert message.endswith(": No module named 'no_such_pkg_xyz'")
 
 
 def test_a_failing_import_inside_the_module_is_reported(tmp_path: Path) -> None:
@@ -47,14 +47,18 @@ def test_a_failing_import_inside_the_module_is_reported(tmp_path: Path) -> None:
         import_server_class("broken_dep_server:Server", tmp_path)
     message = str(caught.value)
     assert "cannot import module 'broken_dep_server'" in message
-    assert "No module named 'not_installed_dep_abc'" in message
+    where = tmp_path / "broken_dep_server.py"
+    assert message.endswith(f": No module named 'not_installed_dep_abc' (at {where}:1)")
     assert str(tmp_path) not in sys.path  # the workload folder was on sys.path only briefly
 
 
 def test_a_syntax_error_in_the_module_is_reported(tmp_path: Path) -> None:
     (tmp_path / "syntax_error_server.py").write_text("def broken(:\n")
-    with pytest.raises(ServerError, match=r"cannot import module 'syntax_error_server'.*Syntax"):
+    with pytest.raises(ServerError) as caught:
         import_server_class("syntax_error_server:Server", tmp_path)
+    message = str(caught.value)
+    assert "cannot import module 'syntax_error_server'" in message and "SyntaxError" in message
+    assert message.endswith(f"({tmp_path / 'syntax_error_server.py'}:1)")
 
 
 def test_the_module_is_found_in_the_workload_folder(tmp_path: Path) -> None:

@@ -100,6 +100,26 @@ def test_bad_kwargs_file_is_a_usage_error(tmp_path, capsys):
     assert "expected an object of kwargs" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("source", "starts", "ends"),
+    [
+        ("def f(:\n    pass\n", "SyntaxError: invalid syntax", "broken_bench.py:1)"),
+        ('import json\nROWS = json.loads("[1,")\n', "JSONDecodeError: ", "broken_bench.py:2)"),
+    ],
+)
+def test_a_harness_module_that_fails_to_import_is_a_usage_error_with_its_line(
+    tmp_path, monkeypatch, capsys, source, starts, ends
+):
+    # Used to be "tunegym: internal error": the import failed in the user's file, not ours.
+    (tmp_path / "broken_bench.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["harness", "export-data", "broken_bench:Bench", str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    head = "tunegym: error: harness 'broken_bench:Bench': cannot import module 'broken_bench': "
+    assert line.startswith(head + starts) and line.endswith(f"{tmp_path / ends}"), line
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_data_writes_name_jsonl(tmp_path, capsys):
     kwargs = tmp_path / "kwargs.json"
     kwargs.write_text(json.dumps({"size": 5, "seed": 1}))

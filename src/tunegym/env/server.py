@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tunegym.errors import SpecError
+from tunegym.errors import SpecError, import_failure
 from tunegym.spec.errors import format_loc, problems_from_validation
 from tunegym.spec.models import SERVER_PATH, ContinuousParam, ParamValue
 
@@ -144,7 +144,7 @@ def _import_error(
 ) -> ServerError:
     where = f" (looked on sys.path and in {also})" if also is not None else ""
     return ServerError(
-        f"server {path!r}: cannot import module {module_name!r}{where}: {type(exc).__name__}: {exc}"
+        f"server {path!r}: cannot import module {module_name!r}{where}: {import_failure(exc)}"
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import TunegymError, UsageError, import_failure
 from tunegym.harness.payload import PayloadError
 
 if TYPE_CHECKING:
@@ -163,8 +163,10 @@ def resolve_harness_path(path: str) -> str:
 def load_harness(path: str, kwargs: Mapping[str, Any] | None = None) -> GymHarness:
     """Import ``package.module:Class`` (or a bundled short name) and construct it with ``kwargs``.
 
-    Raises :class:`UsageError` naming the path when the module or attribute is missing,
-    the object is not a :class:`GymHarness`, or the kwargs do not fit its constructor, and
+    Raises :class:`UsageError` naming the path when the module cannot be imported (it is
+    missing, or its top level raises: the message names the file and line, see
+    :func:`~tunegym.errors.import_failure`), the attribute is missing, the object is not
+    a :class:`GymHarness`, or the kwargs do not fit its constructor, and
     :class:`TunegymError` when the constructor itself fails.
     Kwarg values never appear in the message (they may hold secrets).
     """
@@ -177,8 +179,10 @@ def load_harness(path: str, kwargs: Mapping[str, Any] | None = None) -> GymHarne
         )
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"harness {path!r}: cannot import module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # not found, or its top level raised (a syntax error, ...)
+        raise UsageError(
+            f"harness {path!r}: cannot import module {module_name!r}: {import_failure(exc)}"
+        ) from exc
     target: Any = module
     for part in attr.split("."):
         try:
