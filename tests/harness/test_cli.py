@@ -365,13 +365,21 @@ def test_gym_config_writes_nemo_gym_yaml(tmp_path, capsys):
     assert yaml.safe_load(out.read_text()) == config
 
 
+def _exit_code(argv: list[str]) -> int:
+    """``main``'s exit code, whether it returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--url", "ftp://127.0.0.1:1"], "expected http://HOST:PORT"),
         (["--url", "http://127.0.0.1"], "expected http://HOST:PORT"),
         (["--url", "http://127.0.0.1:99999"], "--url"),
-        (["--url", "http://127.0.0.1:1", "--num-repeats", "0"], "--num-repeats must be"),
+        (["--url", "http://127.0.0.1:1", "--num-repeats", "0"], "--num-repeats: must be in [1,"),
         (["--url", "http://127.0.0.1:1", "--dataset", "nowhere.jsonl"], "no such file"),
     ],
 )
@@ -379,8 +387,59 @@ def test_gym_config_bad_arguments_exit_2(tmp_path, capsys, extra, message):
     data = tmp_path / "rows.jsonl"
     data.write_text("{}\n")
     argv = ["harness", "gym-config", "mcqa", "--dataset", str(data), *extra]
-    assert main(argv) == 2
+    assert _exit_code(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--base-url", "nope"], "--base-url 'nope': expected an http:// or https:// URL"),
+        (["--base-url", "http://127.0.0.1:99999/v1"], "'http://127.0.0.1:99999/v1': Port out"),
+        (["--retries", "-1"], "argument --retries: must be in [0, 1000], got -1"),
+        (["--timeout", "nan"], "argument --timeout: expected a positive number of seconds"),
+        (["--timeout", "0"], "argument --timeout: expected a positive number of seconds"),
+        (["--temperature", "nan"], "argument --temperature: must be in [0, 1e+06], got nan"),
+        (["--max-output-tokens", "0"], "argument --max-output-tokens: must be in [1,"),
+        (["--concurrency", "0"], "argument --concurrency: must be in [1,"),
+        (["--limit", "-1"], "argument --limit: must be in [0,"),
+    ],
+)
+def test_collect_bad_arguments_exit_2_before_any_request(tmp_path, capsys, extra, message):
+    # Each of these used to send every request (all failing the same way) or end in a
+    # traceback (--retries -1, NaN timeout or temperature).
+    argv = ["harness", "collect", "arithmetic", "--model", "m", "--output", str(tmp_path / "o")]
+    if "--base-url" not in extra:
+        argv += ["--base-url", "http://127.0.0.1:9/v1"]
+    assert _exit_code([*argv, *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("api", "completions"),
+        ("concurrency", 0),
+        ("num_repeats", 0),
+        ("retries", -1),
+        ("timeout", float("nan")),
+        ("timeout", 0.0),
+        ("temperature", float("inf")),
+        ("max_output_tokens", 0),
+    ],
+)
+def test_a_collect_config_that_cannot_work_is_refused_naming_its_field(field, value):
+    from tunegym.errors import UsageError
+    from tunegym.harness.collect import CollectConfig
+
+    with pytest.raises(UsageError, match=rf"^CollectConfig\.{field}: expected .*, got "):
+        CollectConfig("http://127.0.0.1:9/v1", "m", **{field: value})
+
+
+def test_serve_on_a_port_out_of_range_exits_2(capsys):
+    assert _exit_code(["harness", "serve", "arithmetic", "--port", "70000"]) == 2
+    assert "argument --port: must be in [0, 65535], got 70000" in capsys.readouterr().err
 
 
 def test_serve_with_an_unusable_name_exits_2():

@@ -17,6 +17,8 @@ from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, inter
 
 __all__ = [
     "dispatch",
+    "float_in",
+    "int_in",
     "newest_run",
     "positive_int",
     "run_dir_or_newest",
@@ -74,6 +76,22 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number in ``[low, high]`` (so never NaN)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text[:40]}")
+        return value
+
+    parse.__name__ = "number"
     return parse
 
 

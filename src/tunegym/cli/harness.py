@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tunegym.cli.common import dispatch
+from tunegym.cli.common import dispatch, float_in, int_in
 from tunegym.errors import TunegymError, UsageError
 
 KWARGS_ENV = "TUNEGYM_HARNESS_KWARGS"
+
+_MANY = 2**31 - 1
+"""The largest count an option takes (rows, repeats, requests in flight)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +51,7 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     serve = sub.add_parser("serve", help="serve a harness over HTTP (prints the URL first)")
     serve.add_argument("harness", help=harness_help)
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    serve.add_argument("--port", type=int_in(0, 65535), default=0, help="port; 0 picks a free one")
     serve.add_argument("--kwargs-file", type=Path, help=kwargs_help)
     serve.add_argument(
         "--token-env", metavar="NAME", help="require a bearer token read from env var NAME"
@@ -90,7 +93,7 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     gym.add_argument(
         "--dataset-type", default="example", choices=("example", "train", "validation", "benchmark")
     )
-    gym.add_argument("--num-repeats", type=int, default=1, help="rollouts per row")
+    gym.add_argument("--num-repeats", type=int_in(1, _MANY), default=1, help="rollouts per row")
     gym.add_argument("--policy-base-url", help="default: NeMo Gym's ${policy_base_url}")
     gym.add_argument("--policy-model-name", help="default: NeMo Gym's ${policy_model_name}")
     gym.add_argument("-o", "--output", type=Path, help="YAML file to write (default: stdout)")
@@ -106,14 +109,20 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     collect.add_argument("--metrics-output", type=Path, help="default: <output>_metrics.json")
     collect.add_argument("--api", choices=("chat", "responses"), default="chat")
     collect.add_argument("--input", type=Path, help="rows JSONL (default: the harness dataset)")
-    collect.add_argument("--limit", type=int, help="use only the first N rows")
-    collect.add_argument("--num-repeats", type=int, default=1, help="rollouts per row")
-    collect.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    collect.add_argument("--limit", type=int_in(0, _MANY), help="use only the first N rows")
+    collect.add_argument("--num-repeats", type=int_in(1, _MANY), default=1, help="rollouts per row")
+    collect.add_argument(
+        "--concurrency", type=int_in(1, _MANY), default=8, help="requests in flight"
+    )
     collect.add_argument("--api-key-env", metavar="NAME", help="env var holding the API key")
-    collect.add_argument("--temperature", type=float)
-    collect.add_argument("--max-output-tokens", type=int)
-    collect.add_argument("--timeout", type=float, default=120.0, help="per request, seconds")
-    collect.add_argument("--retries", type=int, default=2, help="per request, on errors")
+    collect.add_argument("--temperature", type=float_in(0, 1e6))
+    collect.add_argument("--max-output-tokens", type=int_in(1, _MANY))
+    collect.add_argument(
+        "--timeout", type=_positive_seconds, default=120.0, help="per request, seconds"
+    )
+    collect.add_argument(
+        "--retries", type=int_in(0, 1000), default=2, help="per request, on errors"
+    )
     collect.add_argument("--kwargs-file", type=Path, help=kwargs_help)
     collect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     collect.set_defaults(handler=_collect)
@@ -273,11 +282,7 @@ def _collect(args: argparse.Namespace) -> int:
     from tunegym.harness.base import load_harness
     from tunegym.harness.collect import CollectConfig, collect, read_rows
 
-    for option, value in (("--concurrency", args.concurrency), ("--num-repeats", args.num_repeats)):
-        if value < 1:
-            raise UsageError(f"{option} must be at least 1, got {value}")
-    if args.limit is not None and args.limit < 0:
-        raise UsageError(f"--limit must not be negative, got {args.limit}")
+    _check_base_url(args.base_url)
     from tunegym.harness.redaction import secret_values
 
     import_from_cwd()
@@ -317,6 +322,23 @@ def _collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_base_url(url: str) -> None:
+    """``--base-url`` is an http(s) URL with a host and a valid port (checked before any
+    request, which would otherwise each fail the same way)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError as exc:
+        raise UsageError(f"--base-url {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"--base-url {url!r}: expected an http:// or https:// URL with a host, "
+            "e.g. http://127.0.0.1:8000/v1"
+        )
+
+
 def _gym_config(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
@@ -329,8 +351,6 @@ def _gym_config(args: argparse.Namespace) -> int:
         raise UsageError(f"--url {args.url!r}: {exc}") from None
     if parts.scheme != "http" or not parts.hostname or port is None:
         raise UsageError(f"--url {args.url!r}: expected http://HOST:PORT as serve prints it")
-    if args.num_repeats < 1:
-        raise UsageError(f"--num-repeats must be at least 1, got {args.num_repeats}")
     if not args.dataset.is_file():
         raise UsageError(f"--dataset {args.dataset}: no such file")
     config = generate_gym_config(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,31 @@ class CollectConfig:
     max_output_tokens: int | None = None
     timeout: float = 120.0
     retries: int = 2
+
+    def __post_init__(self) -> None:
+        """A :class:`UsageError` naming the field that cannot work (before any request)."""
+        problems = [
+            ("api", self.api in ("chat", "responses"), "'chat' or 'responses'"),
+            ("concurrency", self.concurrency >= 1, "at least 1"),
+            ("num_repeats", self.num_repeats >= 1, "at least 1"),
+            ("retries", self.retries >= 0, "0 or more"),
+            ("timeout", math.isfinite(self.timeout) and self.timeout > 0, "seconds above 0"),
+            (
+                "temperature",
+                self.temperature is None
+                or (math.isfinite(self.temperature) and self.temperature >= 0),
+                "a number from 0",
+            ),
+            (
+                "max_output_tokens",
+                self.max_output_tokens is None or self.max_output_tokens >= 1,
+                "at least 1",
+            ),
+        ]
+        for name, fits, expected in problems:
+            if not fits:
+                value = getattr(self, name)
+                raise UsageError(f"CollectConfig.{name}: expected {expected}, got {value!r}")
 
     def __repr__(self) -> str:  # never show the key
         return f"CollectConfig(base_url={self.base_url!r}, model={self.model!r}, api={self.api!r})"
