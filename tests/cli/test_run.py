@@ -221,6 +221,51 @@ def test_a_plugin_that_fails_to_import_is_a_spec_error_naming_the_field(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "where", "why"),
+    [
+        ("--output", "a-file", "a-file: cannot hold run folders: {tmp}/a-file is a file"),
+        ("--output", "a-file/runs", "cannot hold run folders: {tmp}/a-file is a file, not a"),
+        ("--log-file", ".", "--log-file {tmp}: cannot append to it: Is a directory"),
+        ("--log-file", "a-file/x.log", "cannot append to it: {tmp}/a-file is a file, not a"),
+    ],
+)
+def test_an_output_or_log_file_that_cannot_be_written_exits_2_before_running(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    where: str,
+    why: str,
+) -> None:
+    # Each used to be "internal error: FileExistsError" (or NotADirectoryError, ...).
+    (tmp_path / "a-file").write_text("not a folder")
+    path = write_toml("w.toml", objective_workload())
+    target = (tmp_path / where).resolve()
+    argv = ["run", str(path), option, str(target)]
+    if option != "--output":
+        argv += ["--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("tunegym: error: ") and why.format(tmp=tmp_path) in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_ray_address_that_is_no_address_exits_2(
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Ray's own "Invalid address format" came with advice about token authentication
+    path = write_toml("w.toml", objective_workload())
+    with pytest.raises(SystemExit) as exited:
+        main(["run", str(path), "--runner", "ray", "--ray-address", "nope"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --ray-address: expected local, auto, HOST:PORT or ray://HOST:PORT" in err
+
+
 def _script_workload(
     tmp_path: Path, write_toml: Callable[..., Path], name: str, source: str, trials: int
 ) -> tuple[Path, Path]:

@@ -199,6 +199,12 @@ def _cases() -> list[Case]:
     )
     add("ray-cpus-inf", workload(tail="[ray]\nnum_cpus = inf"), f"{W}: ray.num_cpus")
     add(
+        "ray-address-no-port",
+        workload(tail='[ray]\naddress = "ray://head"'),
+        f"{W}: ray.address",
+        "expected local, auto, HOST:PORT or ray://HOST:PORT, got 'ray://head'",
+    )
+    add(
         "slurm-poll-nan",
         workload(tail="[slurm]\npoll_interval_s = nan"),
         f"{W}: slurm.poll_interval_s",

@@ -83,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--ray-address",
+        type=ray_address_arg,
         default=None,
         help="Ray cluster for runner = 'ray': local (default), auto, or ray://host:port",
     )
@@ -138,6 +139,16 @@ def seconds_arg(text: str) -> float:
     return value
 
 
+def ray_address_arg(text: str) -> str:
+    """``--ray-address``, checked as ``ray.address`` is."""
+    from tunegym.spec.models import check_ray_address
+
+    try:
+        return check_ray_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def budget_arg(text: str) -> float:
     """A number of seconds above 0 (``--budget``, as ``agent.budget_s``)."""
     value = seconds_arg(text)
@@ -165,6 +176,7 @@ def _handle(args: argparse.Namespace) -> int:
     elif path is None:
         raise UsageError("give a scenario or workload file (or --resume RUN_DIR)")
     scenario = load(path)
+    _check_log_file(args.log_file)
     options = RunOptions(
         output=args.output,
         dry_run=args.dry_run,
@@ -198,6 +210,24 @@ def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         say(text)
     _log(args.log_file, text)
+
+
+def _check_log_file(path: Path | None) -> None:
+    """``--log-file`` can be appended to (checked before the run starts)."""
+    from tunegym.session.folder import why_not_a_folder
+
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = why_not_a_folder(path.parent, exc)
+        raise UsageError(f"--log-file {path}: cannot append to it: {why}") from None
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--log-file {path}: cannot append to it: {exc.strerror}") from None
 
 
 def _log(path: Path | None, text: str) -> None:

@@ -201,14 +201,31 @@ class RunSession:
 
 
 def make_run_dir(output: Path, name: str) -> Path:
-    """``<output>/<name>_<timestamp>``, made unique if two runs start in the same second."""
+    """``<output>/<name>_<timestamp>``, made unique if two runs start in the same second.
+    A :class:`UsageError` says why when ``output`` cannot hold it (a file, a read-only
+    folder)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = why_not_a_folder(output, exc)
+        raise UsageError(f"{output}: cannot hold run folders: {why}") from None
     for n in range(1000):
         path = output / (f"{name}_{stamp}" if n == 0 else f"{name}_{stamp}-{n}")
         try:
             path.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise UsageError(f"{output}: cannot hold run folders: {exc.strerror}") from None
         return path
     raise TunegymError(f"could not create a run folder under {output}")
+
+
+def why_not_a_folder(path: Path, exc: OSError) -> str:
+    """Why ``path`` could not be made a folder (``exc``), naming the file in the way if
+    one is (``File exists`` says nothing useful about ``a-file/sub``)."""
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a folder"
+    return exc.strerror or str(exc)

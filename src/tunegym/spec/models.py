@@ -315,11 +315,26 @@ class AgentSpec(_Strict):
         return value
 
 
+RAY_ADDRESS = re.compile(r"(local|auto|(ray://)?([^\s:/\[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5})")
+"""What ``ray.address`` may be: ``local``, ``auto``, ``HOST:PORT`` (the head's GCS) or
+``ray://HOST:PORT`` (Ray Client); a bracketed IPv6 host is allowed."""
+
+
+def check_ray_address(address: str) -> str:
+    """``address`` when :data:`RAY_ADDRESS` takes it, else a ``ValueError`` saying what is."""
+    if not RAY_ADDRESS.fullmatch(address):
+        raise ValueError(
+            f"expected local, auto, HOST:PORT or ray://HOST:PORT, got {address[:80]!r}"
+        )
+    return address
+
+
 class RaySpec(_Strict):
     """``[ray]``: run trials as Ray tasks (``runner = "ray"``)."""
 
-    address: str = "local"
-    """``local`` (start Ray here), ``auto`` (the running cluster) or ``ray://host:port``."""
+    address: Annotated[str, AfterValidator(check_ray_address)] = "local"
+    """``local`` (start Ray here), ``auto`` (the running cluster), ``HOST:PORT`` or
+    ``ray://host:port``."""
     num_cpus: float = Field(default=1, ge=0)
     num_gpus: float = Field(default=0, ge=0)
     resources: dict[str, float] = Field(default_factory=dict)
