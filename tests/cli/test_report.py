@@ -149,6 +149,36 @@ def test_report_and_show_refuse_a_folder_that_is_not_a_run(
     assert not (tmp_path / "trials.sqlite").exists()
 
 
+def test_every_reading_command_names_a_damaged_trial_database(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A damaged row, then a file cut short: each was "internal error: JSONDecodeError"
+    # or "DatabaseError" from show, report, export, compare and run --resume.
+    path = write_toml("w.toml", objective_workload())
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    db_path = run_dir / "trials.sqlite"
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE trials SET action = '{cut' WHERE step = 3")
+    conn.commit()
+    conn.close()
+    commands = [["show"], ["report"], ["export"], ["compare", str(run_dir)], ["run", "--resume"]]
+    damaged_row = f"{db_path}: trial 3 of job 'objective' is damaged: its action is not JSON"
+    for command in commands:
+        capsys.readouterr()
+        assert main([*command, str(run_dir)]) == 1, command
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"tunegym: error: {damaged_row}"
+    db_path.write_bytes(db_path.read_bytes()[:3000])
+    for command in commands:
+        capsys.readouterr()
+        assert main([*command, str(run_dir)]) == 1, command
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith(f"tunegym: error: cannot open {db_path}: "), (command, last)
+
+
 def test_report_of_a_finished_run_keeps_its_results(
     tmp_path: Path,
     write_toml: Callable[..., Path],

@@ -112,3 +112,71 @@ def test_sweep_steps_start_at_one_and_increase(tmp_path: Path) -> None:
     assert sweep.step == 0
     assert [sweep.increment_step() for _ in range(3)] == [1, 2, 3]
     assert sweep.trial_dir(2) == tmp_path / "2" and (tmp_path / "2").is_dir()
+
+
+def _recorded(tmp_path: Path) -> Path:
+    """A trials.sqlite holding two rows of job ``job`` and a meta key."""
+    path = tmp_path / "trials.sqlite"
+    db = TrialDatabase(path)
+    store = TrialStore(db, "job", 0, tmp_path / "job" / "0", [])
+    store.append(_row(1))
+    store.append(_row(2))
+    db.set_meta("run", {"seed": 0})
+    store.close()
+    db.close()
+    return path
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = tmp_path / "trials.sqlite"
+    path.write_bytes(b"not a database at all, but long enough to have a header" * 20)
+    with pytest.raises(TrialStoreError, match=rf"cannot open {path}: file is not a database"):
+        TrialDatabase(path)
+    assert path.read_bytes().startswith(b"not a database")  # left as it was
+
+
+def test_a_truncated_database_is_a_clear_error_naming_it(tmp_path: Path) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = _recorded(tmp_path)
+    path.write_bytes(path.read_bytes()[:3000])  # a copy cut short
+    with pytest.raises(TrialStoreError, match=rf"{path}: database disk image is malformed"):
+        TrialDatabase(path).rows("job", 0)
+
+
+@pytest.mark.parametrize("column", ["action", "env_params", "observation"])
+def test_a_damaged_row_is_named_by_its_job_and_step(tmp_path: Path, column: str) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = _recorded(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute(f"UPDATE trials SET {column} = '{{cut' WHERE step = 2")
+    conn.commit()
+    conn.close()
+    db = TrialDatabase(path)
+    try:
+        message = rf"{path}: trial 2 of job 'job' is damaged: its {column} is not JSON"
+        with pytest.raises(TrialStoreError, match=message):
+            db.rows("job", 0)
+        with pytest.raises(TrialStoreError, match=message):
+            db.job_rows("job")
+    finally:
+        db.close()
+
+
+def test_a_damaged_meta_value_is_named_by_its_key(tmp_path: Path) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = _recorded(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '{' WHERE key = 'run'")
+    conn.commit()
+    conn.close()
+    db = TrialDatabase(path)
+    try:
+        with pytest.raises(TrialStoreError, match=rf"{path}: meta 'run' is damaged \(not JSON\)"):
+            db.meta()
+    finally:
+        db.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tunegym.errors import TunegymError
 from tunegym.layout import RUN_DB_NAME
 from tunegym.trial.rows import Episode, TrialRow
 from tunegym.trial.status import SCORED_STATUSES, STATUSES
@@ -106,8 +107,9 @@ class EncodedRow:
         )
 
 
-class TrialStoreError(Exception):
-    """A trial database that cannot be read (not SQLite, or not a tunegym run's)."""
+class TrialStoreError(TunegymError):
+    """A trial database that cannot be read (not SQLite, damaged, or not a tunegym run's):
+    the message names the file, and the row or meta key when one is damaged."""
 
 
 class TrialDatabase:
@@ -122,22 +124,33 @@ class TrialDatabase:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        if read_only:
-            self.conn = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
-        else:
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # Small pages: each per-row commit writes one page to the WAL (a new file
-            # only; an existing run keeps its page size).
-            self.conn.execute("PRAGMA page_size=1024")
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA)
+        try:
+            self.conn = self._connect(path, read_only)
+        except sqlite3.DatabaseError as exc:
+            raise TrialStoreError(f"cannot open {path}: {exc} (a damaged file?)") from None
         self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
         """Held around every write: a watcher thread's transaction of points
         (:meth:`add_points`) must not take in another thread's statement."""
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+        if read_only:
+            return sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            # Small pages: each per-row commit writes one page to the WAL (a new file
+            # only; an existing run keeps its page size).
+            conn.execute("PRAGMA page_size=1024")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -152,7 +165,12 @@ class TrialDatabase:
             )
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._read("SELECT key, value FROM meta")}
+        records = self._read("SELECT key, value FROM meta")
+        try:
+            return {k: json.loads(v) for k, v in records}
+        except (TypeError, ValueError):
+            bad = next(k for k, v in records if not _is_json(v))
+            raise TrialStoreError(f"{self.path}: meta {bad!r} is damaged (not JSON)") from None
 
     def insert(
         self, job: str, iteration: int, row: TrialRow, encoded: EncodedRow | None = None
@@ -221,11 +239,12 @@ class TrialDatabase:
     def rows(self, job: str, iteration: int) -> list[TrialRow]:
         """The rows of one job iteration, in the order they were recorded (each with its
         curve, when it has one)."""
-        rows = _decode_rows(
+        rows = self._decode_rows(
+            job,
             self._read(
                 f"SELECT {_ROW_COLUMNS} FROM trials WHERE job = ? AND iteration = ? ORDER BY seq",
                 (job, iteration),
-            )
+            ),
         )
         curves = {step: points for (_, step), points in self.curves(job, iteration).items()}
         return _with_curves(rows, lambda row: curves.get(row.step))
@@ -236,7 +255,7 @@ class TrialDatabase:
             f"SELECT iteration, {_ROW_COLUMNS} FROM trials WHERE job = ? ORDER BY iteration, step",
             (job,),
         )
-        rows = _decode_rows([record[1:] for record in records])
+        rows = self._decode_rows(job, [record[1:] for record in records])
         curves = self.curves(job)
         keys = iter([(int(record[0]), row.step) for record, row in zip(records, rows, strict=True)])
         return _with_curves(rows, lambda row: curves.get(next(keys)))
@@ -286,6 +305,8 @@ class TrialDatabase:
                 ).fetchall()
         except sqlite3.OperationalError:  # a read-only database from before the table
             return {}
+        except sqlite3.DatabaseError as exc:
+            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
         out: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for it, step, progress_step, value in records:
             out.setdefault((int(it), int(step)), []).append((int(progress_step), float(value)))
@@ -321,6 +342,8 @@ class TrialDatabase:
             ).fetchall()
         except sqlite3.OperationalError:  # a read-only database from before the table
             return []
+        except sqlite3.DatabaseError as exc:
+            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
         return [
             Episode(i, a, b, n, math.nan if r is None else float(r), bool(te), bool(tr), seed)
             for i, a, b, n, r, te, tr, seed in records
@@ -341,6 +364,26 @@ class TrialDatabase:
         (last,) = self._read("SELECT max(started_at + duration_s) FROM trials")[0]
         return None if last is None else float(last)
 
+    def _decode_rows(self, job: str, records: list[tuple[Any, ...]]) -> list[TrialRow]:
+        """Rows from their columns; a :class:`TrialStoreError` names a damaged one."""
+        try:
+            return [
+                TrialRow(
+                    step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err
+                )
+                for step, a, e, o, r, s, c, rc, d, t, err in records
+            ]
+        except (TypeError, ValueError):
+            for step, *json_columns in (record[:4] for record in records):
+                names = ("action", "env_params", "observation")
+                for name, text in zip(names, json_columns, strict=True):
+                    if not _is_json(text):
+                        raise TrialStoreError(
+                            f"{self.path}: trial {step} of job {job!r} is damaged: its "
+                            f"{name} is not JSON"
+                        ) from None
+            raise
+
     def close(self) -> None:
         self.conn.close()
 
@@ -351,11 +394,12 @@ _ROW_COLUMNS = (
 )
 
 
-def _decode_rows(records: list[tuple[Any, ...]]) -> list[TrialRow]:
-    return [
-        TrialRow(step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err)
-        for step, a, e, o, r, s, c, rc, d, t, err in records
-    ]
+def _is_json(text: Any) -> bool:
+    try:
+        json.loads(text)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _with_curves(
