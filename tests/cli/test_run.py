@@ -226,8 +226,8 @@ def test_a_plugin_that_fails_to_import_is_a_spec_error_naming_the_field(
     [
         ("--output", "a-file", "a-file: cannot hold run folders: {tmp}/a-file is a file"),
         ("--output", "a-file/runs", "cannot hold run folders: {tmp}/a-file is a file, not a"),
-        ("--log-file", ".", "--log-file {tmp}: cannot append to it: Is a directory"),
-        ("--log-file", "a-file/x.log", "cannot append to it: {tmp}/a-file is a file, not a"),
+        ("--log-file", ".", "--log-file {tmp}: is a folder; give a file path"),
+        ("--log-file", "a-file/x.log", "x.log: cannot write it: {tmp}/a-file is a file, not a"),
     ],
 )
 def test_an_output_or_log_file_that_cannot_be_written_exits_2_before_running(

@@ -365,6 +365,11 @@ def test_gym_config_writes_nemo_gym_yaml(tmp_path, capsys):
     assert yaml.safe_load(out.read_text()) == config
 
 
+_COLLECT = ["arithmetic", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--limit", "1"]
+"""A collect that would ask a port where nothing listens (it must not get that far)."""
+_GYM_CONFIG = ["gym-config", "x", "--url", "http://127.0.0.1:5", "--dataset", "{tmp}/empty.jsonl"]
+
+
 def _exit_code(argv: list[str]) -> int:
     """``main``'s exit code, whether it returns it or argparse exits with it."""
     try:
@@ -440,6 +445,40 @@ def test_a_collect_config_that_cannot_work_is_refused_naming_its_field(field, va
 def test_serve_on_a_port_out_of_range_exits_2(capsys):
     assert _exit_code(["harness", "serve", "arithmetic", "--port", "70000"]) == 2
     assert "argument --port: must be in [0, 65535], got 70000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["collect", *_COLLECT, "--output", "{tmp}"], "--output {tmp}: is a folder"),
+        (
+            ["collect", *_COLLECT, "--output", "{tmp}/o.jsonl", "--metrics-output", "{tmp}"],
+            "--metrics-output {tmp}: is a folder",
+        ),
+        (
+            ["collect", *_COLLECT, "--output", "{tmp}/a-file/o.jsonl"],
+            "--output {tmp}/a-file/o.jsonl: cannot write it: {tmp}/a-file is a file, not a folder",
+        ),
+        (
+            ["collect", *_COLLECT, "--output", "{tmp}/o.jsonl", "--input", "{tmp}/empty.jsonl"],
+            "--input {tmp}/empty.jsonl: no rows",
+        ),
+        (["export-data", "arithmetic", "{tmp}/a-file"], "DIR {tmp}/a-file: cannot write there"),
+        (
+            [*_GYM_CONFIG, "-o", "{tmp}"],
+            "--output {tmp}: is a folder",
+        ),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_before_any_work(tmp_path, capsys, argv, message):
+    # Each was "internal error: IsADirectoryError" (or FileExistsError), collect's only
+    # after every request had been sent and answered.
+    (tmp_path / "a-file").write_text("in the way")
+    (tmp_path / "empty.jsonl").write_text("")
+    argv = ["harness", *(arg.format(tmp=tmp_path) for arg in argv)]
+    assert _exit_code(argv) == 2
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "empty.jsonl"]
 
 
 def test_serve_with_an_unusable_name_exits_2():

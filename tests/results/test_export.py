@@ -46,6 +46,20 @@ def test_bad_export_requests_exit_2(run_dir: Path, capsys: pytest.CaptureFixture
     assert "--format parquet writes a file: give --output PATH" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_output_that_cannot_be_written_exits_2(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    # were "internal error: IsADirectoryError" and "FileExistsError"
+    assert main(["export", str(run_dir), "--format", fmt, "-o", str(tmp_path)]) == 2
+    assert f"--output {tmp_path}: is a folder; give a file path" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("in the way")
+    target = tmp_path / "a-file" / f"x.{fmt}"
+    assert main(["export", str(run_dir), "--format", fmt, "-o", str(target)]) == 2
+    why = f"{target}: cannot write it: {tmp_path / 'a-file'} is a file, not a folder"
+    assert why in capsys.readouterr().err
+
+
 def test_without_a_path_the_newest_run_under_runs_is_taken(
     run_dir: Path,
     tmp_path: Path,

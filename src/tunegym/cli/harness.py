@@ -26,6 +26,7 @@ from typing import Any
 
 from tunegym.cli.common import dispatch, float_in, int_in
 from tunegym.errors import TunegymError, UsageError
+from tunegym.user_paths import output_file, output_folder
 
 KWARGS_ENV = "TUNEGYM_HARNESS_KWARGS"
 
@@ -273,7 +274,7 @@ def _export(args: argparse.Namespace) -> int:
 
     import_from_cwd()
     harness = load_harness(args.harness, read_kwargs(args.kwargs_file))
-    path = export_dataset(harness, args.directory)
+    path = export_dataset(harness, output_folder(args.directory, "DIR"))
     print(path)
     return 0
 
@@ -289,10 +290,17 @@ def _collect(args: argparse.Namespace) -> int:
     kwargs = read_kwargs(args.kwargs_file)
     harness = load_harness(args.harness, kwargs)
     rows = read_rows(args.input) if args.input else harness.get_dataset()
+    if args.input and not rows:
+        raise UsageError(f"--input {args.input}: no rows (an empty file)")
     if args.limit is not None:
         rows = rows[: args.limit]
-    output: Path = args.output
-    metrics_path = args.metrics_output or output.with_name(f"{output.stem}_metrics.json")
+    output = output_file(args.output, "--output")
+    if args.metrics_output is None:
+        metrics_path = output_file(
+            output.with_name(f"{output.stem}_metrics.json"), "--output's metrics file"
+        )
+    else:
+        metrics_path = output_file(args.metrics_output, "--metrics-output")
     config = CollectConfig(
         base_url=args.base_url,
         model=args.model,
@@ -368,7 +376,7 @@ def _gym_config(args: argparse.Namespace) -> int:
 
         sys.stdout.write(yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
     else:
-        print(write_gym_config(config, args.output))
+        print(write_gym_config(config, output_file(args.output, "--output")))
     return 0
 
 

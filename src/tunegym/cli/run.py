@@ -12,6 +12,7 @@ from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
 from tunegym.errors import UsageError
 from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
 from tunegym.plugins import RUNNERS, available
+from tunegym.user_paths import output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -176,7 +177,8 @@ def _handle(args: argparse.Namespace) -> int:
     elif path is None:
         raise UsageError("give a scenario or workload file (or --resume RUN_DIR)")
     scenario = load(path)
-    _check_log_file(args.log_file)
+    if args.log_file is not None:
+        output_file(args.log_file, "--log-file")
     options = RunOptions(
         output=args.output,
         dry_run=args.dry_run,
@@ -210,24 +212,6 @@ def _say(args: argparse.Namespace, text: str) -> None:
     if not args.quiet:
         say(text)
     _log(args.log_file, text)
-
-
-def _check_log_file(path: Path | None) -> None:
-    """``--log-file`` can be appended to (checked before the run starts)."""
-    from tunegym.session.folder import why_not_a_folder
-
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        why = why_not_a_folder(path.parent, exc)
-        raise UsageError(f"--log-file {path}: cannot append to it: {why}") from None
-    try:
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"--log-file {path}: cannot append to it: {exc.strerror}") from None
 
 
 def _log(path: Path | None, text: str) -> None:

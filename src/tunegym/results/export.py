@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 
 from tunegym.errors import TunegymError, UsageError
 from tunegym.results.runs import RunTrials
+from tunegym.user_paths import output_file
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
@@ -42,12 +43,12 @@ def write(
     if fmt == "parquet":
         if target is None:
             raise UsageError("--format parquet writes a file: give --output PATH")
-        _write_parquet(records, columns, target)
+        _write_parquet(records, columns, output_file(target, "--output"))
         return
     if target is None:
         _write_text(records, columns, fmt, sys.stdout)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    output_file(target, "--output")
     with target.open("w", newline="", encoding="utf-8") as fh:
         _write_text(records, columns, fmt, fh)
 
@@ -96,5 +97,4 @@ def _write_parquet(records: Sequence[dict[str, Any]], columns: Sequence[str], ta
             arrays[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             arrays[name] = pa.array([None if v is None else str(v) for v in values])
-    target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(arrays), target)

@@ -32,6 +32,7 @@ from tunegym.session.lock import RunLock
 from tunegym.session.records import JobRecord
 from tunegym.spec.loader import Job, Scenario
 from tunegym.trial.store import RUN_DB_NAME, TrialDatabase, TrialStore, open_run_db
+from tunegym.user_paths import why_not_a_folder
 
 FAILURE_NAME = "failure.txt"
 
@@ -220,12 +221,3 @@ def make_run_dir(output: Path, name: str) -> Path:
             raise UsageError(f"{output}: cannot hold run folders: {exc.strerror}") from None
         return path
     raise TunegymError(f"could not create a run folder under {output}")
-
-
-def why_not_a_folder(path: Path, exc: OSError) -> str:
-    """Why ``path`` could not be made a folder (``exc``), naming the file in the way if
-    one is (``File exists`` says nothing useful about ``a-file/sub``)."""
-    for part in (path, *path.parents):
-        if part.exists() and not part.is_dir():
-            return f"{part} is a file, not a folder"
-    return exc.strerror or str(exc)
