@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_helpers import table_cells
 
 from tunegym.agents.registry import register_agent, unregister_agent
 from tunegym.cli.main import main
@@ -150,7 +151,29 @@ def test_agent_returning_nonzero_is_remembered_and_other_jobs_run(
     assert summary["status"] == "agent_failed"
     bad, good = summary["jobs"]
     assert bad["status"] == "agent_failed" and bad["counts"]["metric_missing"] == 8
+    # what to fix, not "agent returned 1": every trial, and the reason they share
+    assert bad["message"].startswith("no trial succeeded (metric_missing 8); all 8 trials: ")
+    assert "score" in bad["message"]
     assert good["status"] == "ok" and good["trials"] == 8
+
+
+def test_a_job_whose_command_is_not_found_says_so_once_per_place(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = objective_workload()
+    data["command"] = ["tunegym-no-such-command-xyz", "{x}", "{y}"]
+    path = write_toml("w.toml", data)
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1
+    why = "command not found: tunegym-no-such-command-xyz"
+    out = capsys.readouterr().out
+    assert f"  no trial succeeded (failed 8); all 8 trials: {why}\n" in out
+    run_dir = _only_run_dir(tmp_path / "out")
+    assert main(["show", str(run_dir), "--status", "failed"]) == 0
+    rows = table_cells(capsys.readouterr().out)
+    assert [row[-1] for row in rows] == [why] * 8  # not followed by its stderr line, the same
 
 
 RAISING_AGENT = """

@@ -222,7 +222,9 @@ def _why(row: Any, folder: Path | None) -> str:
     if not row.error:
         return ""
     said = last_output_line(folder, row) if folder is not None and row.status in _RAN else ""
-    return f"{row.error}: {said}" if said else row.error
+    if said.removeprefix("tunegym: ") in row.error:  # tunegym's own line: the error again
+        return row.error
+    return f"{row.error}: {said}"
 
 
 def _last_point(curve: tuple[tuple[int, float], ...]) -> str:

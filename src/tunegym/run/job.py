@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from tunegym.session.folder import RunSession
 from tunegym.session.records import JobRecord
 from tunegym.space import SearchSpace
 from tunegym.spec.loader import Job
+from tunegym.trial.rows import TrialRow
 from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
 
@@ -172,12 +174,30 @@ def _failure_message(
     agent_type: str, exit_code: int, budget: TimeBudget | None, store: TrialStore
 ) -> str:
     """Why the job's agent failed, as the summary and ``tunegym run`` say it."""
-    if budget is not None and budget.ended_job and not store.rows():
+    rows = store.rows()
+    if budget is not None and budget.ended_job and not rows:
         return (
             f"{budget_phrase(budget.summary())} ended the job before any trial ran: "
             f"nothing was measured (raise {budget.source})"
         )
-    return f"agent {agent_type!r} returned {exit_code} (no trial succeeded?)"
+    if not rows:
+        return f"agent {agent_type!r} returned {exit_code} before any trial ran"
+    return no_success_message(rows)
+
+
+def no_success_message(rows: Sequence[TrialRow]) -> str:
+    """``no trial succeeded (failed 3, timeout 1); 3 of 4 trials: <their error>``: the
+    statuses, and the most common reason, which is what to fix (a command that is not
+    found, a metric the regex never matches)."""
+    statuses = Counter(str(row.status) for row in rows)
+    said = ", ".join(f"{status} {n}" for status, n in statuses.most_common())
+    text = f"no trial succeeded ({said})"
+    reasons = Counter(row.error for row in rows if row.error)
+    if reasons:
+        reason, n = reasons.most_common(1)[0]
+        share = f"all {n} trials" if n == len(rows) > 1 else f"{n} of {len(rows)} trial(s)"
+        text += f"; {share}: {reason}"
+    return text
 
 
 def _run_agent(
