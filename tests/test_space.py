@@ -249,6 +249,14 @@ def test_unknown_and_missing_keys_are_named():
     assert not space.contains({"mode": "wal", "flag": True})
 
 
+@pytest.mark.parametrize("action", [["wal", 1, True], "wal", None])
+def test_an_action_that_is_not_a_mapping_says_what_an_action_is(action):
+    # a list used to be read as its items being unknown keys
+    with pytest.raises(ValueError, match=r"an action maps each param to its value .*'mode'") as e:
+        _space().canonicalize(action)
+    assert str(e.value).endswith(f"got a {type(action).__name__}")
+
+
 @pytest.mark.parametrize(
     ("dim", "value"),
     [

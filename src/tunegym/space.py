@@ -310,6 +310,11 @@ class SearchSpace:
 
         In a conditional space, values of inactive dimensions are dropped (an agent may
         propose every dimension) and only active ones are required."""
+        if not isinstance(action, Mapping):
+            raise ValueError(
+                f"an action maps each param to its value (a dict such as "
+                f"{ {name: '...' for name in self.names} }), got a {type(action).__name__}"
+            )
         if self._dim_conditions:
             return self._canonical_conditional(action)
         missing = [n for n in self.dimensions if n not in action]
