@@ -25,6 +25,7 @@ from tunegym.session.records import JobRecord
 from tunegym.space import SearchSpace
 from tunegym.spec.loader import Job
 from tunegym.trial.rows import TrialRow
+from tunegym.trial.status import TrialStatus
 from tunegym.trial.store import TrialStore
 from tunegym.trial.sweep import Sweep
 
@@ -180,9 +181,10 @@ def _failure_message(
             f"{budget_phrase(budget.summary())} ended the job before any trial ran: "
             f"nothing was measured (raise {budget.source})"
         )
-    if not rows:
-        return f"agent {agent_type!r} returned {exit_code} before any trial ran"
-    return no_success_message(rows)
+    if rows and not any(TrialStatus(row.status).succeeded for row in rows):
+        return no_success_message(rows)
+    when = "" if rows else " before any trial ran"
+    return f"agent {agent_type!r} returned {exit_code}{when}"
 
 
 def no_success_message(rows: Sequence[TrialRow]) -> str:
