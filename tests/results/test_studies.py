@@ -54,10 +54,18 @@ def test_an_existing_study_is_refused_unless_replaced(
 
 
 def test_a_bad_storage_url_is_a_clear_error(
-    run_dir: Path, capsys: pytest.CaptureFixture[str]
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["export", str(run_dir), "--optuna", "not-a-url"]) == 2
     assert "--optuna not-a-url: not an Optuna storage URL" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("in the way")
+    unopenable = f"sqlite:///{tmp_path}/a-file/studies.db"
+    assert main(["export", str(run_dir), "--optuna", unopenable]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # one line: not SQLAlchemy's two
+    assert err == [
+        f"tunegym: error: --optuna {unopenable}: its database file cannot be opened or "
+        "created there"
+    ]
 
 
 def test_a_multi_objective_job_keeps_its_directions(

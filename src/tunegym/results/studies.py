@@ -93,7 +93,11 @@ def export_run(run: RunTrials, storage: str, *, replace: bool = False) -> list[s
     try:
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
     except Exception as exc:  # whatever SQLAlchemy or Optuna make of a mistyped URL
-        raise UsageError(f"--optuna {storage}: not an Optuna storage URL ({exc})") from None
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # one line
+        if "unable to open database file" in why:  # a well-formed sqlite URL
+            why = "its database file cannot be opened or created there"
+            raise UsageError(f"--optuna {storage}: {why}") from None
+        raise UsageError(f"--optuna {storage}: not an Optuna storage URL ({why})") from None
     for job in run.jobs:
         if job.record.agent is None:
             continue  # a run-once job has nothing to search
