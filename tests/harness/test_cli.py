@@ -120,6 +120,25 @@ def test_a_harness_module_that_fails_to_import_is_a_usage_error_with_its_line(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("k.yaml", "size: [1, 2\n", "k.yaml: not valid YAML: expected ',' or ']', but got"),
+        ("k.yml", "!!python/object/apply:os.system [x]\n", "could not determine a constructor"),
+        ("k.txt", '{"size": 5', "k.txt: not valid JSON: Expecting ',' delimiter"),
+    ],
+)
+def test_a_kwargs_file_that_does_not_parse_is_one_line(tmp_path, capsys, name, text, message):
+    # PyYAML's errors span several lines (a quote of the line and a caret); a .txt file
+    # is read as JSON and used to be called YAML in the message
+    (tmp_path / name).write_text(text)
+    argv = ["harness", "export-data", "arithmetic", str(tmp_path / "out")]
+    assert main([*argv, "--kwargs-file", str(tmp_path / name)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert message in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_data_writes_name_jsonl(tmp_path, capsys):
     kwargs = tmp_path / "kwargs.json"
     kwargs.write_text(json.dumps({"size": 5, "seed": 1}))

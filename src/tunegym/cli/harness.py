@@ -161,21 +161,31 @@ def read_kwargs(path: Path | None) -> dict[str, Any]:
             text, suffix = path.read_text(), path.suffix.lower()
         except OSError as exc:
             raise UsageError(f"--kwargs-file {path}: {exc.strerror or exc}") from exc
+    is_yaml = suffix in (".yaml", ".yml")
     try:
-        if suffix in (".yaml", ".yml"):
+        if is_yaml:
             import yaml
 
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)
     except Exception as exc:
-        kind = "JSON" if suffix == ".json" else "YAML"
-        raise UsageError(f"{source}: not valid {kind}: {exc}") from exc
+        kind = "YAML" if is_yaml else "JSON"
+        raise UsageError(f"{source}: not valid {kind}: {_one_line_parse_error(exc)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"{source}: expected an object of kwargs, got {type(data).__name__}")
     return data
+
+
+def _one_line_parse_error(exc: Exception) -> str:
+    """A parser's complaint on one line: PyYAML's spans several (the problem, then a
+    quote of the line with a caret), so it becomes ``problem (line L, column C)``."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(exc).split())
 
 
 def read_env_secret(name: str | None, option: str) -> str | None:
