@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "async-rl" / "train.py"
 FAST = ["--token-latency", "0", "--train-latency", "0"]
 
@@ -132,3 +134,20 @@ def test_resume_of_a_folder_that_is_no_run_exits_2(tmp_path: Path) -> None:
     proc = _run("--resume", str(tmp_path))
     assert proc.returncode == 2
     assert "not an async-rl run" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--updates", "0", "updates must be a positive integer, got 0"),  # was taken as 300
+        ("--train-latency", "inf", "train_latency_s must be from 0 to 1e+09 seconds, got inf"),
+        ("--seed", "-1", "seed must be an integer >= 0, got -1"),  # was a numpy traceback
+    ],
+)
+def test_a_setting_that_cannot_work_exits_2_with_one_line(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    proc = _run(option, value, "--output", str(tmp_path / "runs"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"async-rl: error: {message}"]
+    assert not (tmp_path / "runs").exists()

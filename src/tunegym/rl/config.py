@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunegym.errors import UsageError
+from tunegym.limits import MAX_SEED, MAX_TIMEOUT_S
 
 Mode = Literal["async", "sync"]
 Workers = Literal["auto", "thread", "ray"]
@@ -67,8 +68,17 @@ class AsyncRLConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
         for name in ("token_latency_s", "train_latency_s"):
-            if not getattr(self, name) >= 0:
-                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+            if not 0 <= getattr(self, name) <= MAX_TIMEOUT_S:  # NaN fails, inf too
+                raise UsageError(
+                    f"{name} must be from 0 to {MAX_TIMEOUT_S:g} seconds, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if not 0 < self.claim_poll_s <= MAX_TIMEOUT_S:
+            raise UsageError(f"claim_poll_s must be seconds above 0, got {self.claim_poll_s!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.seed > MAX_SEED:
+            raise UsageError(f"seed must be at most {MAX_SEED}, got {self.seed}")
         if not 0 < self.lr < 1 or not 0 < self.clip < 1:
             raise UsageError("lr and clip must lie in (0, 1)")
         if self.group_size < 2:
