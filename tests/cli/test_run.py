@@ -188,6 +188,22 @@ class RaisingAgent(GridAgent):
 """
 
 
+def _run_with_plugin_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workload: Path, target: str, source: str
+) -> int:
+    """``tunegym run workload`` with the agent plugin ``target`` (``module:Class``)
+    registered under its module's name, the module written from ``source``; the plugin
+    is unregistered afterwards."""
+    module = target.partition(":")[0]
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    register_agent(module, target)
+    try:
+        return main(["run", str(workload), "--output", str(tmp_path / "out")])
+    finally:
+        unregister_agent(module)
+
+
 def test_agent_exception_writes_failure_and_reports_then_exits_1(
     tmp_path: Path,
     write_toml: Callable[..., Path],
@@ -195,14 +211,9 @@ def test_agent_exception_writes_failure_and_reports_then_exits_1(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "raising_agent.py").write_text(RAISING_AGENT)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    register_agent("raising", "raising_agent:RaisingAgent")
-    try:
-        path = write_toml("w.toml", objective_workload(agent={"type": "raising"}))
-        assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1
-    finally:
-        unregister_agent("raising")
+    path = write_toml("w.toml", objective_workload(agent={"type": "raising_agent"}))
+    target = "raising_agent:RaisingAgent"
+    assert _run_with_plugin_agent(tmp_path, monkeypatch, path, target, RAISING_AGENT) == 1
     err = capsys.readouterr().err.strip().splitlines()
     # the user's plugin raised, not tunegym: the line says where
     where = f"{tmp_path / 'raising_agent.py'}:9 (in update_policy)"
@@ -227,17 +238,12 @@ def test_a_plugin_that_fails_to_import_is_a_spec_error_naming_the_field(
 ) -> None:
     # An installed agent plugin whose package is broken (here: it lacks a dependency)
     # used to stop the run with "internal error"; it is the spec's agent.type that fails.
-    (tmp_path / "broken_agent.py").write_text("import os\nimport no_such_dependency_xyz\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    register_agent("broken", "broken_agent:Agent")
-    try:
-        path = write_toml("w.toml", objective_workload(agent={"type": "broken"}))
-        assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 2
-    finally:
-        unregister_agent("broken")
+    path = write_toml("w.toml", objective_workload(agent={"type": "broken_agent"}))
+    source = "import os\nimport no_such_dependency_xyz\n"
+    assert _run_with_plugin_agent(tmp_path, monkeypatch, path, "broken_agent:Agent", source) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == (
-        f"tunegym: error: {path}: agent.type: agent 'broken' (broken_agent:Agent): cannot "
+        f"tunegym: error: {path}: agent.type: agent 'broken_agent' (broken_agent:Agent): cannot "
         "import module 'broken_agent': No module named 'no_such_dependency_xyz' "
         f"(at {tmp_path / 'broken_agent.py'}:2)"
     )

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tunegym.console import drop_stdout, say
 from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, interrupt_exit_code
@@ -65,33 +66,27 @@ def positive_int(text: str) -> int:
 
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer in ``[low, high]`` (the spec's own bounds)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {text[:40]}")
-        return value
-
-    parse.__name__ = "integer"  # argparse names the type in its messages
-    return parse
+    return _bounded(int, "an integer", f"[{low}, {high}]", low, high)
 
 
 def float_in(low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a number in ``[low, high]`` (so never NaN)."""
+    return _bounded(float, "a number", f"[{low:g}, {high:g}]", low, high)
 
-    def parse(text: str) -> float:
+
+def _bounded(convert: Callable[[str], Any], noun: str, bounds: str, low: Any, high: Any) -> Any:
+    """An argparse type: ``convert(text)`` when it lies in ``[low, high]``."""
+
+    def parse(text: str) -> Any:
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text[:40]!r}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low:g}, {high:g}], got {text[:40]}")
+            raise argparse.ArgumentTypeError(f"must be in {bounds}, got {text[:40]}")
         return value
 
-    parse.__name__ = "number"
+    parse.__name__ = noun.split()[-1]  # argparse names the type in its messages
     return parse
 
 
