@@ -166,6 +166,23 @@ def test_a_damaged_row_is_named_by_its_job_and_step(tmp_path: Path, column: str)
         db.close()
 
 
+def test_a_row_with_an_unknown_status_is_named(tmp_path: Path) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = _recorded(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE trials SET status = 'bogus' WHERE step = 1")
+    conn.commit()
+    conn.close()
+    db = TrialDatabase(path)
+    try:
+        message = rf"{path}: trial 1 of job 'job' is damaged: its status is 'bogus'"
+        with pytest.raises(TrialStoreError, match=message):
+            db.rows("job", 0)
+    finally:
+        db.close()
+
+
 def test_a_damaged_meta_value_is_named_by_its_key(tmp_path: Path) -> None:
     from tunegym.trial.store import TrialStoreError
 

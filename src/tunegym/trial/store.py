@@ -373,16 +373,8 @@ class TrialDatabase:
                 )
                 for step, a, e, o, r, s, c, rc, d, t, err in records
             ]
-        except (TypeError, ValueError):
-            for step, *json_columns in (record[:4] for record in records):
-                names = ("action", "env_params", "observation")
-                for name, text in zip(names, json_columns, strict=True):
-                    if not _is_json(text):
-                        raise TrialStoreError(
-                            f"{self.path}: trial {step} of job {job!r} is damaged: its "
-                            f"{name} is not JSON"
-                        ) from None
-            raise
+        except (TypeError, ValueError) as exc:
+            raise TrialStoreError(f"{self.path}: {_damage(job, records, exc)}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -392,6 +384,19 @@ _ROW_COLUMNS = (
     "step, action, env_params, observation, reward, status, cached, returncode,"
     " duration_s, started_at, error"
 )
+
+
+def _damage(job: str, records: list[tuple[Any, ...]], exc: Exception) -> str:
+    """Which row of ``job`` could not be decoded (``exc``), and what in it is damaged."""
+    names = ("action", "env_params", "observation")
+    for step, *json_columns in (record[:4] for record in records):
+        for name, text in zip(names, json_columns, strict=True):
+            if not _is_json(text):
+                return f"trial {step} of job {job!r} is damaged: its {name} is not JSON"
+    for step, _a, _e, _o, _reward, status, *_ in records:
+        if status not in STATUSES:
+            return f"trial {step} of job {job!r} is damaged: its status is {status!r}"
+    return f"a trial of job {job!r} is damaged: {exc}"
 
 
 def _is_json(text: Any) -> bool:
