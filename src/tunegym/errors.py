@@ -28,6 +28,11 @@ class UsageError(TunegymError, ValueError):
     exit_code = 2
 
 
+class TunegymWarning(UserWarning):
+    """Something the user should know that does not stop the work (``server_args`` a
+    server ignores, ...); the CLI prints it as one ``tunegym: warning:`` line."""
+
+
 class SignalInterrupt(KeyboardInterrupt):
     """SIGTERM or SIGHUP, handled like Ctrl-C: the running trials are killed, every
     recorded row stays, reports are written; the exit code is ``128 + signum``."""

@@ -295,6 +295,54 @@ def test_a_ray_address_that_is_no_address_exits_2(
     assert "argument --ray-address: expected local, auto, HOST:PORT or ray://HOST:PORT" in err
 
 
+COUNTER_SERVER = """
+class Counter:
+    def __init__(self, start=0):
+        self.t = start
+
+    def action_space(self):
+        return {"x": [1, 2]}
+
+    def observation_space(self):
+        return ["t"]
+
+    def reset(self, seed=None, options=None):
+        return {"t": float(self.t)}, {}
+
+    def step(self, params):
+        self.t += params["x"]
+        return {"t": float(self.t)}, float(params["x"]), self.t > 4, False, {}
+"""
+
+
+def test_a_warning_for_the_user_is_one_line_without_tunegyms_source(
+    tmp_path: Path, write_toml: Callable[..., Path]
+) -> None:
+    # Python's default format added "src/tunegym/env/server.py:193: ServerArgsWarning:"
+    # and then the line of tunegym's source that warned.
+    (tmp_path / "counter_server.py").write_text(COUNTER_SERVER)
+    workload = {
+        "name": "live",
+        "mode": "live",
+        "server": "counter_server:Counter",
+        "server_args": {"start": 0, "colour": "red"},
+        "agent": {"type": "random", "metrics": ["t"], "max_steps": 3, "seed": 0},
+    }
+    write_toml("w.toml", workload)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tunegym.cli.main", "run", "w.toml", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "tunegym: warning: server 'counter_server:Counter': server_args colour ignored; "
+        "Counter.__init__ accepts only start"
+    ]
+
+
 def _script_workload(
     tmp_path: Path, write_toml: Callable[..., Path], name: str, source: str, trials: int
 ) -> tuple[Path, Path]:

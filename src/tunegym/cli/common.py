@@ -8,13 +8,20 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tunegym.console import drop_stdout, say
-from tunegym.errors import SignalInterrupt, TunegymError, interrupt_cause, interrupt_exit_code
+from tunegym.errors import (
+    SignalInterrupt,
+    TunegymError,
+    TunegymWarning,
+    interrupt_cause,
+    interrupt_exit_code,
+)
 
 __all__ = [
     "dispatch",
@@ -90,6 +97,26 @@ def _bounded(convert: Callable[[str], Any], noun: str, bounds: str, low: Any, hi
     return parse
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """While the block runs, a :class:`TunegymWarning` prints as one ``tunegym:
+    warning:`` line on stderr (Python's default adds the file, line and source of the
+    ``warnings.warn`` call, inside tunegym); other warnings print as before."""
+    shown = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, TunegymWarning):
+            print(f"tunegym: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed command's handler and map what it raises to an exit code.
 
@@ -101,7 +128,8 @@ def dispatch(args: argparse.Namespace) -> int:
     both one line and exit 1 (a run's ``failure.txt`` has the traceback).
     """
     try:
-        return int(args.handler(args) or 0)
+        with _warnings_as_lines():
+            return int(args.handler(args) or 0)
     except TunegymError as exc:
         print(f"tunegym: error: {exc}", file=sys.stderr)
         return exc.exit_code

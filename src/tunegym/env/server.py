@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tunegym.errors import SpecError, import_failure
+from tunegym.errors import SpecError, TunegymWarning, import_failure
 from tunegym.spec.errors import format_loc, problems_from_validation
 from tunegym.spec.models import SERVER_PATH, ContinuousParam, ParamValue
 
@@ -67,7 +67,7 @@ class ServerError(SpecError):
     """A live server that cannot be imported, built, or declares its spaces wrongly."""
 
 
-class ServerArgsWarning(UserWarning):
+class ServerArgsWarning(TunegymWarning):
     """``[server_args]`` entries the server's ``__init__`` does not accept (they are dropped)."""
 
 
