@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import signal
 import socket
 import threading
@@ -272,3 +273,21 @@ def test_a_stopped_server_can_be_started_again():
     assert first != second
     assert_group_gone(first)
     assert_group_gone(second)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"port": 70000}, "port must be from 0 to 65535 (or None), got 70000"),
+        ({"port": "8000"}, "port must be an integer from 0 to 65535"),
+        ({"startup_timeout": float("nan")}, "startup_timeout must be a number of seconds above 0"),
+        ({"stop_timeout": 0}, "stop_timeout must be a number of seconds above 0, got 0"),
+        ({"probe_timeout": float("inf")}, "probe_timeout must be a number of seconds above 0"),
+        ({"port_retries": -1}, "port_retries must be an integer >= 0, got -1"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_a_child_starts(setting, message):
+    # a port out of range used to start a child that exited 2; a NaN startup_timeout
+    # meant no deadline at all
+    with pytest.raises(UsageError, match=re.escape(message)):
+        ResourceServerProcess("arithmetic", **setting)

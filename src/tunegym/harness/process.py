@@ -27,6 +27,7 @@ import contextlib
 import http.client
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -100,6 +101,23 @@ def _stop_leftovers() -> None:  # a forgotten stop() must not leave a server beh
             server.stop()
 
 
+def _check_settings(
+    port: int | None, startup: float, stop: float, probe: float, port_retries: int
+) -> None:
+    """A :class:`UsageError` naming the setting of a :class:`ResourceServerProcess` that
+    cannot work (checked before a child is started)."""
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        raise UsageError(f"port must be an integer from 0 to 65535 (or None), got {port!r}")
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"port must be from 0 to 65535 (or None), got {port}")
+    timeouts = (("startup_timeout", startup), ("stop_timeout", stop), ("probe_timeout", probe))
+    for name, seconds in timeouts:
+        if not 0 < seconds < math.inf:  # NaN fails too
+            raise UsageError(f"{name} must be a number of seconds above 0, got {seconds!r}")
+    if isinstance(port_retries, bool) or not isinstance(port_retries, int) or port_retries < 0:
+        raise UsageError(f"port_retries must be an integer >= 0, got {port_retries!r}")
+
+
 class ResourceServerProcess:
     """A harness resource server in a child process group; use it as a context manager.
 
@@ -142,6 +160,7 @@ class ResourceServerProcess:
         self.log_level = log_level
         self.server_name = server_name
         self.token_env = token_env
+        _check_settings(port, startup_timeout, stop_timeout, probe_timeout, port_retries)
         try:
             json.dumps(self.kwargs)
         except (TypeError, ValueError) as exc:
