@@ -35,9 +35,10 @@ def test_connect_defaults_to_memory() -> None:
         ({"backend": "memory", "name": "x"}, "name"),
         ({"backend": "ray", "nmae": "x"}, "nmae"),
         ({"backend": "transferqueue", "num_storage_units": 0}, "num_storage_units"),
+        ("memory", r"expected a mapping such as \{'backend': 'memory'\}, got a str"),
     ],
 )
-def test_bad_config_names_the_key(config: dict[str, Any], match: str) -> None:
+def test_bad_config_names_the_key(config: Any, match: str) -> None:
     with pytest.raises(DataPlaneConfigError, match=match):
         connect(config)
 

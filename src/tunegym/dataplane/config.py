@@ -78,6 +78,11 @@ def parse_config(
     """Validate a config mapping (``None`` or no ``backend`` key means ``memory``)."""
     if isinstance(config, MemoryConfig | RayConfig | TransferQueueConfig):
         return config
+    if config is not None and not isinstance(config, Mapping):
+        raise DataPlaneConfigError(
+            "invalid data-plane config: expected a mapping such as {'backend': 'memory'}, "
+            f"got a {type(config).__name__}"
+        )
     data = dict(config or {})
     data.setdefault("backend", "memory")
     try:
