@@ -149,6 +149,27 @@ def test_report_and_show_refuse_a_folder_that_is_not_a_run(
     assert not (tmp_path / "trials.sqlite").exists()
 
 
+def test_someone_elses_sqlite_named_trials_sqlite_is_refused_and_left_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Opening it to write (as readers did) added tunegym's empty tables to that file.
+    path = tmp_path / "trials.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE inventory (item TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for command in (["show"], ["report"], ["export"], ["run", "--resume"]):
+        assert main([*command, str(tmp_path)]) == 2, command
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.endswith(
+            f"{path}: not a tunegym run's database (it has no trials and meta "
+            "tables); left as it is"
+        ), last
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.sqlite"]
+
+
 def test_every_reading_command_names_a_damaged_trial_database(
     tmp_path: Path,
     write_toml: Callable[..., Path],

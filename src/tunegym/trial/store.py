@@ -537,7 +537,28 @@ def open_run_db(run_dir: Path) -> TrialDatabase:
     path = run_dir / RUN_DB_NAME
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
+    tables = _tables(path)
+    if tables is not None and not {"trials", "meta"} <= tables:
+        raise UsageError(
+            f"{path}: not a tunegym run's database (it has no trials and meta tables); "
+            "left as it is"
+        )
     return TrialDatabase(path)
+
+
+def _tables(path: Path) -> set[str] | None:
+    """The tables of the SQLite file ``path``, read without writing to it (opening it to
+    write would add tunegym's tables to someone else's file); ``None`` when it cannot be
+    read that way (not SQLite, or a live WAL file whose shared memory is not there):
+    the normal open then says what is wrong."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return None
 
 
 __all__ = [
