@@ -127,6 +127,16 @@ def _recorded(tmp_path: Path) -> Path:
     return path
 
 
+def _damaged(tmp_path: Path, sql: str) -> Path:
+    """:func:`_recorded`'s file, then damaged by ``sql`` (run by another connection)."""
+    path = _recorded(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    return path
+
+
 def test_a_file_that_is_not_sqlite_is_a_clear_error_naming_it(tmp_path: Path) -> None:
     from tunegym.trial.store import TrialStoreError
 
@@ -150,11 +160,7 @@ def test_a_truncated_database_is_a_clear_error_naming_it(tmp_path: Path) -> None
 def test_a_damaged_row_is_named_by_its_job_and_step(tmp_path: Path, column: str) -> None:
     from tunegym.trial.store import TrialStoreError
 
-    path = _recorded(tmp_path)
-    conn = sqlite3.connect(path)
-    conn.execute(f"UPDATE trials SET {column} = '{{cut' WHERE step = 2")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, f"UPDATE trials SET {column} = '{{cut' WHERE step = 2")
     db = TrialDatabase(path)
     try:
         message = rf"{path}: trial 2 of job 'job' is damaged: its {column} is not JSON"
@@ -169,11 +175,7 @@ def test_a_damaged_row_is_named_by_its_job_and_step(tmp_path: Path, column: str)
 def test_a_row_with_an_unknown_status_is_named(tmp_path: Path) -> None:
     from tunegym.trial.store import TrialStoreError
 
-    path = _recorded(tmp_path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE trials SET status = 'bogus' WHERE step = 1")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, "UPDATE trials SET status = 'bogus' WHERE step = 1")
     db = TrialDatabase(path)
     try:
         message = rf"{path}: trial 1 of job 'job' is damaged: its status is 'bogus'"
@@ -186,11 +188,7 @@ def test_a_row_with_an_unknown_status_is_named(tmp_path: Path) -> None:
 def test_a_damaged_meta_value_is_named_by_its_key(tmp_path: Path) -> None:
     from tunegym.trial.store import TrialStoreError
 
-    path = _recorded(tmp_path)
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '{' WHERE key = 'run'")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, "UPDATE meta SET value = '{' WHERE key = 'run'")
     db = TrialDatabase(path)
     try:
         with pytest.raises(TrialStoreError, match=rf"{path}: meta 'run' is damaged \(not JSON\)"):
