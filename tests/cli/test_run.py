@@ -169,7 +169,7 @@ def test_a_job_whose_command_is_not_found_says_so_once_per_place(
     assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1
     why = "command not found: tunegym-no-such-command-xyz"
     out = capsys.readouterr().out
-    assert f"  no trial succeeded (failed 8); all 8 trials: {why}\n" in out
+    assert f"  no trial succeeded (failed 8); all 8 trials: {why}\n  no best configuration\n" in out
     run_dir = _only_run_dir(tmp_path / "out")
     assert main(["show", str(run_dir), "--status", "failed"]) == 0
     rows = table_cells(capsys.readouterr().out)

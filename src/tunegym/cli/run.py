@@ -247,7 +247,10 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
         return "\n".join(lines)
     best = job["best"]
     if best is None:
-        lines.append("  no successful trial: no best configuration")
+        said = (job.get("message") or "").startswith("no trial succeeded")
+        lines.append(
+            "  no best configuration" if said else "  no successful trial: no best configuration"
+        )
     else:
         lines.append(
             f"  best reward {best['reward']:.6g} at step {best['step']}: "
