@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tunegym.env.base import TrialEnv
     from tunegym.results.runs import RunTrials
+    from tunegym.run.tune import tune
 
 from tunegym.version import __version__
 
-__all__ = ["__version__", "load_run", "make_env"]
+__all__ = ["__version__", "load_run", "make_env", "tune"]
 
 
 def make_env(
@@ -44,3 +45,17 @@ def load_run(run_dir: str | Path) -> RunTrials:
     from tunegym.results.runs import load_run as _load_run
 
     return _load_run(run_dir)
+
+
+def __getattr__(name: str) -> Any:
+    """``tunegym.tune`` (:func:`tunegym.run.tune.tune`), imported on first use so that
+    ``import tunegym`` stays light::
+
+        run = tunegym.tune("workload.toml", max_steps=30, seed=0, verbosity=0)
+        print(run.status, run.best.action, run.best.reward)
+    """
+    if name == "tune":
+        from tunegym.run.tune import tune
+
+        return tune
+    raise AttributeError(f"module 'tunegym' has no attribute {name!r}")

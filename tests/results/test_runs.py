@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -57,3 +58,18 @@ def test_an_unknown_job_names_the_known_ones(run_dir: Path) -> None:
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"no trials\.sqlite here"):
         tunegym.load_run(tmp_path)
+
+
+def test_best_is_the_summary_best_and_a_run_of_several_jobs_asks_which(run_dir: Path) -> None:
+    run = tunegym.load_run(run_dir)
+    summary = {
+        job["name"]: job for job in json.loads((run_dir / "summary.json").read_text())["jobs"]
+    }
+    for name in ("plain", "tuned"):
+        best = run.job(name).best
+        assert best is not None
+        assert dict(best.action) == summary[name]["best"]["action"]
+        assert best.reward == summary[name]["best"]["reward"]
+    with pytest.raises(UsageError, match=r"2 job iterations \(plain, tuned\); name one"):
+        run.best  # noqa: B018
+    assert run.status == "ok"

@@ -62,6 +62,14 @@ class JobTrials:
         """What the reports derive from the rows (best row, robust best, Pareto front)."""
         return JobResults(self.rows, self.record.job.workload)
 
+    @property
+    def best(self) -> TrialRow | None:
+        """The trial with the best reward (``best.action``, ``best.reward``,
+        ``best.observation``), as ``summary.json`` names it; ``None`` when no trial
+        succeeded. A multi-objective job has a Pareto front instead:
+        ``results.pareto_front()``."""
+        return self.results.best_row
+
     def columns(self) -> list[str]:
         """Every column of :meth:`records`: the fixed ones, then params, env params and
         metrics in the order they first appear."""
@@ -119,6 +127,23 @@ class RunTrials:
 
     def __iter__(self) -> Iterator[JobTrials]:
         return iter(self.jobs)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``agent_failed``, ``interrupted``, ``error``, ``running`` or ``crashed``."""
+        return str(self.info.get("status", "running"))
+
+    @property
+    def best(self) -> TrialRow | None:
+        """The best trial of a run with one job iteration (:attr:`JobTrials.best`); with
+        several, ``run.job(NAME).best`` says which (a :class:`UsageError` here)."""
+        if len(self.jobs) != 1:
+            labels = ", ".join(job.label for job in self.jobs) or "none"
+            raise UsageError(
+                f"{self.run_dir}: {len(self.jobs)} job iterations ({labels}); "
+                "name one: run.job(NAME).best"
+            )
+        return self.jobs[0].best
 
     def job(self, name: str, iteration: int = 0) -> JobTrials:
         """The job iteration ``name`` (#``iteration``); ``UsageError`` names the known jobs."""

@@ -26,6 +26,8 @@ from tunegym.errors import (
     interrupt_cause,
     interrupt_exit_code,
 )
+from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
+from tunegym.plugins import RUNNERS, available
 from tunegym.report.writing import write_reports
 from tunegym.run.job import JobOptions, parallel_of, run_job
 from tunegym.session.folder import RunSession
@@ -70,6 +72,29 @@ class RunOptions:
     budget_grace_s: float | None = None
     """``--budget-grace``: running trials get this long once a budget is spent."""
 
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, naming the field (:class:`UsageError`, exit
+        2). ``tunegym run`` checks its flags first; this guards the Python API."""
+        _check_whole("seed", self.seed, 0, MAX_SEED)
+        _check_whole("max_steps", self.max_steps, 1, MAX_STEPS)
+        _check_whole("parallel", self.parallel, 1, MAX_PARALLEL)
+        _check_seconds("budget_s", self.budget_s, above_zero=True)
+        _check_seconds("budget_grace_s", self.budget_grace_s, above_zero=False)
+        if self.verbosity not in (0, 1, 2):
+            raise UsageError(
+                f"verbosity must be 0 (quiet), 1 or 2 (verbose), got {self.verbosity!r}"
+            )
+        if self.runner is not None and self.runner not in available(RUNNERS):
+            known = ", ".join(available(RUNNERS))
+            raise UsageError(f"runner must be one of {known}, got {self.runner!r}")
+        if self.ray_address is not None:
+            from tunegym.spec.models import check_ray_address
+
+            try:
+                check_ray_address(self.ray_address)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"ray_address: {exc}") from None
+
     def job_options(self) -> JobOptions:
         overrides = {k: dict(v) for k, v in self.runner_overrides.items()}
         if self.ray_address is not None:
@@ -96,6 +121,26 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     exit_code: int
+
+
+def _check_whole(name: str, value: object, low: int, high: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise UsageError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+
+
+def _check_seconds(name: str, value: object, *, above_zero: bool) -> None:
+    if value is None:
+        return
+    low = "more than 0" if above_zero else "0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_TIMEOUT_S  # also refuses NaN
+        or (above_zero and value == 0)
+    ):
+        raise UsageError(f"{name} must be seconds from {low} to {MAX_TIMEOUT_S:g}, got {value!r}")
 
 
 def run_scenario(

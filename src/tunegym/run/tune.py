@@ -1,0 +1,82 @@
+"""``tunegym.tune``: ``tunegym run`` from Python, giving back the run as data.
+
+Like Ray Tune's ``Tuner.fit()`` (a ``ResultGrid``) and Optuna's ``study.optimize`` (then
+``study.best_params``), one call runs every job of a scenario or workload file into a new
+run folder and returns what it found, read back from that folder
+(:class:`~tunegym.results.runs.RunTrials`): ``run.best``, ``run.job(NAME).best``,
+``run.to_pandas()``, ``run.status``. The run folder is the same as the command's, so
+``tunegym show``, ``report`` and ``run --resume`` work on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunegym.errors import UsageError
+from tunegym.results.runs import RunTrials, load_run
+from tunegym.run.scenario import RunOptions, run_scenario
+
+
+def tune(
+    path: str | Path | None = None,
+    *,
+    output: str | Path = "runs",
+    max_steps: int | None = None,
+    seed: int | None = None,
+    parallel: int | None = None,
+    budget_s: float | None = None,
+    budget_grace_s: float | None = None,
+    runner: str | None = None,
+    ray_address: str | None = None,
+    resume: str | Path | None = None,
+    dry_run: bool = False,
+    verbosity: int = 1,
+    log_file: str | Path | None = None,
+) -> RunTrials:
+    """Run the scenario or workload at ``path`` and return the run it wrote.
+
+    The keywords are ``tunegym run``'s options (``max_steps`` is ``--max-steps``, and so
+    on) and override every job's setting as they do there; ``verbosity`` is 0 (quiet), 1
+    (progress on stderr, the default) or 2 (every trial). ``resume=RUN_DIR`` continues
+    an interrupted run (``path`` then defaults to the run's own spec file), and with a
+    larger ``max_steps`` extends a finished one.
+
+    A trial that fails is a row, not an exception; a job whose agent failed leaves
+    ``run.status == "agent_failed"``. Raises :class:`~tunegym.errors.SpecError` for a bad
+    file, :class:`~tunegym.errors.UsageError` for a bad option (naming it), and
+    :class:`~tunegym.run.scenario.RunInterrupted` on Ctrl-C, after every recorded trial
+    and the reports are written.
+    """
+    from tunegym.spec import load
+
+    if resume is not None:
+        for name, given in (("seed", seed is not None), ("dry_run", dry_run)):
+            if given:
+                raise UsageError(f"{name} cannot change a resumed run (it keeps its own)")
+    options = RunOptions(
+        output=Path(output),
+        dry_run=dry_run,
+        seed=seed,
+        max_steps=max_steps,
+        parallel=parallel,
+        progress=True,
+        verbosity=verbosity,
+        log_file=None if log_file is None else Path(log_file),
+        resume=None if resume is None else Path(resume),
+        runner=runner,
+        ray_address=ray_address,
+        budget_s=budget_s,
+        budget_grace_s=budget_grace_s,
+    )
+    if path is None:
+        if options.resume is None:
+            raise UsageError("give a scenario or workload file (or resume=RUN_DIR)")
+        from tunegym.session import recorded_spec
+
+        path = recorded_spec(options.resume)
+    if options.log_file is not None:
+        from tunegym.user_paths import output_file
+
+        output_file(options.log_file, "log_file")
+    result = run_scenario(load(path), options)
+    return load_run(result.run_dir)

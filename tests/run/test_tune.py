@@ -1,0 +1,136 @@
+"""tunegym.tune: ``tunegym run`` from Python, returning the run it wrote as data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunegym
+from tunegym.cli.main import main
+from tunegym.errors import SpecError, UsageError
+
+
+def _outcomes(run: Any) -> list[tuple[int, dict[str, Any], str, float | None]]:
+    return [(r.step, dict(r.action), r.status.value, r.reward) for job in run for r in job.rows]
+
+
+@pytest.fixture
+def grid_file(objective_workload: Callable[..., dict[str, Any]], write_toml: Callable) -> Path:
+    """A grid over 8 points of the objective script; the best is x = 3, y = b (1.0)."""
+    return write_toml("workload.toml", objective_workload())
+
+
+def test_tune_runs_the_file_and_returns_what_tunegym_run_writes(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    run = tunegym.tune(grid_file, output=tmp_path / "api", verbosity=0)
+    assert run.status == "ok"
+    assert run.best is not None
+    assert dict(run.best.action) == {"x": 3, "y": "b"} and run.best.reward == 1.0
+    assert run.best == run.job("objective").best
+    (run_dir,) = (tmp_path / "api").iterdir()
+    assert run.run_dir == run_dir
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["jobs"][0]["best"]["action"] == {"x": 3, "y": "b"}
+
+    assert main(["run", str(grid_file), "--output", str(tmp_path / "cli"), "--quiet"]) == 0
+    (cli_dir,) = (tmp_path / "cli").iterdir()
+    assert _outcomes(run) == _outcomes(tunegym.load_run(cli_dir))
+    assert len(run.job("objective").rows) == 8
+
+
+def test_tune_overrides_the_spec_as_the_command_line_does(
+    objective_workload: Callable[..., dict[str, Any]], write_toml: Callable, tmp_path: Path
+) -> None:
+    path = write_toml("random.toml", objective_workload(agent={"type": "random", "seed": 1}))
+    run = tunegym.tune(path, output=tmp_path / "runs", max_steps=3, seed=5, verbosity=0)
+    assert len(run.job("objective").rows) == 3
+    assert run.info["seed"] == 5 and run.info["max_steps"] == 3
+
+
+def test_tune_resume_with_more_steps_extends_the_same_run(
+    objective_workload: Callable[..., dict[str, Any]], write_toml: Callable, tmp_path: Path
+) -> None:
+    path = write_toml("random.toml", objective_workload(agent={"type": "random", "seed": 1}))
+    first = tunegym.tune(path, output=tmp_path / "runs", max_steps=3, verbosity=0)
+    more = tunegym.tune(resume=first.run_dir, max_steps=5, verbosity=0)  # the recorded spec
+    assert more.run_dir == first.run_dir and more.status == "ok"
+    steps = [row.step for row in more.job("objective").rows]
+    assert steps == [1, 2, 3, 4, 5]
+    assert _outcomes(more)[:3] == _outcomes(first)
+
+
+def test_a_run_where_every_trial_failed_is_agent_failed_with_no_best(
+    objective_workload: Callable[..., dict[str, Any]], write_toml: Callable, tmp_path: Path
+) -> None:
+    data = objective_workload()
+    data["command"] = [*data["command"], "--fail=yes"]
+    run = tunegym.tune(write_toml("fails.toml", data), output=tmp_path / "runs", verbosity=0)
+    assert run.status == "agent_failed"
+    assert run.best is None
+    assert {row.status.value for row in run.job("objective").rows} == {"failed"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_steps": 0}, r"max_steps must be a whole number in \[1, 1000000000\], got 0"),
+        ({"max_steps": 2.5}, r"max_steps must be a whole number .* got 2\.5"),
+        ({"seed": -1}, r"seed must be a whole number in \[0, 2147483647\], got -1"),
+        ({"parallel": True}, r"parallel must be a whole number .* got True"),
+        ({"budget_s": 0}, r"budget_s must be seconds from more than 0 to 1e\+09, got 0"),
+        ({"budget_s": float("nan")}, r"budget_s must be seconds .* got nan"),
+        ({"budget_grace_s": -1}, r"budget_grace_s must be seconds from 0 to 1e\+09, got -1"),
+        ({"budget_grace_s": "5"}, r"budget_grace_s must be seconds .* got '5'"),
+        ({"runner": "k8s"}, r"runner must be one of local, ray, slurm, got 'k8s'"),
+        ({"ray_address": "nope"}, r"ray_address: expected local, auto, HOST:PORT or ray://"),
+        ({"verbosity": 3}, r"verbosity must be 0 \(quiet\), 1 or 2 \(verbose\), got 3"),
+        ({"resume": "somewhere", "seed": 1}, r"seed cannot change a resumed run"),
+        ({"resume": "somewhere", "dry_run": True}, r"dry_run cannot change a resumed run"),
+    ],
+)
+def test_a_bad_option_is_refused_by_name_before_anything_is_written(
+    grid_file: Path, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        tunegym.tune(grid_file, output=tmp_path / "runs", **{"verbosity": 0, **options})
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_file_and_no_resume_and_a_missing_file_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"give a scenario or workload file \(or resume=RUN_DIR\)"):
+        tunegym.tune()
+    with pytest.raises(SpecError, match=r"nope\.toml: no such file"):
+        tunegym.tune(tmp_path / "nope.toml", output=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_verbosity_zero_prints_nothing_and_one_shows_progress(
+    grid_file: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    tunegym.tune(grid_file, output=tmp_path / "quiet", verbosity=0)
+    assert capfd.readouterr() == ("", "")
+    tunegym.tune(grid_file, output=tmp_path / "normal")
+    out, _ = capfd.readouterr()
+    assert "[objective] trial 8/8 step 8: ok" in out  # as `tunegym run` prints it
+
+
+def test_import_tunegym_stays_light_until_tune_is_used() -> None:
+    code = (
+        "import sys, tunegym\n"
+        "assert 'tunegym.run' not in sys.modules and 'pydantic' not in sys.modules\n"
+        "assert tunegym.tune.__module__ == 'tunegym.run.tune'\n"
+        "try:\n"
+        "    tunegym.nope\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "module 'tunegym' has no attribute 'nope'"
