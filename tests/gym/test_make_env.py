@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -147,6 +148,24 @@ def test_make_env_without_anything_to_choose_is_a_usage_error(
 def test_make_env_reports_a_bad_file_as_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"nope.toml: no such file"):
         tunegym.make_env(tmp_path / "nope.toml", output=tmp_path / "runs")
+
+
+@pytest.mark.parametrize("seed", [-1, "7", 2.0, True, 2**31])
+def test_make_env_and_register_refuse_a_seed_that_is_not_one(
+    objective_workload: Callable[..., dict[str, Any]],
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+    seed: Any,
+) -> None:
+    path = write_toml("w.toml", objective_workload())
+    message = rf"seed must be a whole number in \[0, 2147483647\], got {re.escape(repr(seed))}"
+    with pytest.raises(UsageError, match=message):
+        tunegym.make_env(path, output=tmp_path / "runs", seed=seed)
+    assert not (tmp_path / "runs").exists()
+    from tunegym.gym import register
+
+    with pytest.raises(UsageError, match=message):
+        register("tunegym/bad-seed-v0", path, output=tmp_path / "runs", seed=seed)
 
 
 def test_make_env_builds_a_live_env(live_workload: Callable[..., Path], tmp_path: Path) -> None:

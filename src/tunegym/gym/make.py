@@ -14,6 +14,7 @@ from tunegym.env.base import TrialEnv
 from tunegym.env.workload import EnvSettings
 from tunegym.errors import UsageError
 from tunegym.gym.adapter import GymnasiumAdapter
+from tunegym.limits import MAX_SEED, check_whole
 from tunegym.run.job import open_env
 from tunegym.run.scenario import finish_run
 from tunegym.runners.local import LocalRunner
@@ -45,6 +46,7 @@ def make_env(
     Raises :class:`~tunegym.errors.SpecError` for a bad file and
     :class:`~tunegym.errors.UsageError` when no job has anything to choose.
     """
+    check_whole("seed", seed, 0, MAX_SEED)
     source = Path(path).resolve()
     scenario = load(source)
     job = _first_agent_driven(scenario.jobs, source)
@@ -103,6 +105,7 @@ def register(
     Each ``make`` builds a fresh env (a new run folder under ``output``) wrapped in a
     :class:`GymnasiumAdapter`; the id is registered as nondeterministic.
     """
+    check_whole("seed", seed, 0, MAX_SEED)
     gym.register(
         id=env_id,
         entry_point="tunegym.gym.make:make_adapter",

@@ -26,7 +26,7 @@ from tunegym.errors import (
     interrupt_cause,
     interrupt_exit_code,
 )
-from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
+from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, check_seconds, check_whole
 from tunegym.plugins import RUNNERS, available
 from tunegym.report.writing import write_reports
 from tunegym.run.job import JobOptions, parallel_of, run_job
@@ -75,11 +75,11 @@ class RunOptions:
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field (:class:`UsageError`, exit
         2). ``tunegym run`` checks its flags first; this guards the Python API."""
-        _check_whole("seed", self.seed, 0, MAX_SEED)
-        _check_whole("max_steps", self.max_steps, 1, MAX_STEPS)
-        _check_whole("parallel", self.parallel, 1, MAX_PARALLEL)
-        _check_seconds("budget_s", self.budget_s, above_zero=True)
-        _check_seconds("budget_grace_s", self.budget_grace_s, above_zero=False)
+        check_whole("seed", self.seed, 0, MAX_SEED)
+        check_whole("max_steps", self.max_steps, 1, MAX_STEPS)
+        check_whole("parallel", self.parallel, 1, MAX_PARALLEL)
+        check_seconds("budget_s", self.budget_s, above_zero=True)
+        check_seconds("budget_grace_s", self.budget_grace_s, above_zero=False)
         if self.verbosity not in (0, 1, 2):
             raise UsageError(
                 f"verbosity must be 0 (quiet), 1 or 2 (verbose), got {self.verbosity!r}"
@@ -121,26 +121,6 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     exit_code: int
-
-
-def _check_whole(name: str, value: object, low: int, high: int) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UsageError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
-
-
-def _check_seconds(name: str, value: object, *, above_zero: bool) -> None:
-    if value is None:
-        return
-    low = "more than 0" if above_zero else "0"
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 <= value <= MAX_TIMEOUT_S  # also refuses NaN
-        or (above_zero and value == 0)
-    ):
-        raise UsageError(f"{name} must be seconds from {low} to {MAX_TIMEOUT_S:g}, got {value!r}")
 
 
 def run_scenario(
