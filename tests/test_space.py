@@ -366,3 +366,37 @@ def test_index_keeps_bools_apart_from_equal_numbers() -> None:
     space = SearchSpace({"a": Categorical("a", (0, False, 1, True)), "b": Categorical("b", ("x",))})
     assert [space.index_of(space.action_at(i)) for i in range(4)] == [0, 1, 2, 3]
     assert space.dimensions["a"].index(True) == 3 and space.dimensions["a"].index(1.0) == 2
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Continuous("x", 5, -5), r"^x: low \(5\) must be less than high \(-5\)$"),
+        (lambda: Continuous("x", 1, 1), r"^x: low \(1\) must be less than high \(1\)$"),
+        (lambda: Continuous("x", math.nan, 1), r"^x: low and high must be finite numbers$"),
+        (lambda: Continuous("x", 0, math.inf), r"^x: low and high must be finite numbers$"),
+        (lambda: Continuous("x", -1, 1, log=True), r"^x: log = true needs low > 0, got low = -1$"),
+        (lambda: Continuous("x", 0.5, 3, "int"), r'^x: dtype = "int" needs integer bounds'),
+        (lambda: Continuous("x", 0, 1, "double"), r'^x: dtype must be "float" or "int"'),  # type: ignore[arg-type]
+        (lambda: Continuous("x", "0", 1), r"^x: low must be a number, got '0'$"),  # type: ignore[arg-type]
+        (lambda: Continuous("x", 0, True), r"^x: high must be a number, got True$"),
+        (lambda: Categorical("m", ()), r"^m: give at least one candidate value$"),
+        (lambda: Categorical("m", ("a", "a")), r"^m: candidate values must be distinct"),
+        (lambda: Categorical("m", (1, 1.0)), r"^m: candidate values must be distinct"),
+        (lambda: Categorical("m", "abc"), r"^m: candidate values must be a tuple of values"),  # type: ignore[arg-type]
+        (lambda: Categorical("m", (None,)), r"^m: a candidate is a string, number or bool"),  # type: ignore[arg-type]
+        (lambda: Categorical("m", (math.nan,)), r"^m: a candidate is a string, number or bool"),
+        (lambda: SearchSpace({"x": Continuous("y", 0, 1)}), r"^x: the dimension under this key"),
+        (lambda: SearchSpace({"x": (0, 1)}), r"^x: a dimension is a Categorical or a Continuous"),  # type: ignore[dict-item]
+    ],
+)
+def test_a_dimension_built_in_python_is_checked_as_a_workload_file_is(build, message) -> None:
+    from tunegym.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        build()
+
+
+def test_a_list_of_candidates_is_kept_as_a_tuple() -> None:
+    dim = Categorical("m", ["a", "b"])  # type: ignore[arg-type]
+    assert dim.values == ("a", "b") and dim.index("b") == 1

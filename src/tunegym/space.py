@@ -17,8 +17,15 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tunegym.errors import UsageError
 from tunegym.expr import ExprError, SafeExpr, compile_expr
-from tunegym.spec.models import ContinuousParam, Scalar, WorkloadSpec
+from tunegym.spec.models import (
+    ContinuousParam,
+    Scalar,
+    WorkloadSpec,
+    candidates_problem,
+    range_problem,
+)
 from tunegym.values import Action
 
 Source = Literal["params", "env"]
@@ -33,6 +40,28 @@ class Categorical:
     name: str
     values: tuple[Scalar, ...]
     source: Source = "params"
+
+    def __post_init__(self) -> None:
+        """Refuse what a param's list in a workload file may not be (:class:`UsageError`
+        naming the dimension); a list is kept as a tuple."""
+        values = self.values
+        if isinstance(values, str | bytes) or not isinstance(values, tuple | list):
+            raise UsageError(
+                f"{self.name}: candidate values must be a tuple of values, got {values!r}"
+            )
+        if not values:
+            raise UsageError(f"{self.name}: give at least one candidate value")
+        for value in values:
+            if not isinstance(value, str | int | float) or (
+                isinstance(value, float) and not math.isfinite(value)
+            ):
+                raise UsageError(
+                    f"{self.name}: a candidate is a string, number or bool, got {value!r}"
+                )
+        problem = candidates_problem(values)
+        if problem is not None:
+            raise UsageError(f"{self.name}: {problem}")
+        object.__setattr__(self, "values", tuple(values))
 
     @property
     def size(self) -> int:
@@ -66,6 +95,19 @@ class Continuous:
     dtype: Literal["float", "int"] = "float"
     log: bool = False
     source: Source = "params"
+
+    def __post_init__(self) -> None:
+        """Refuse the ranges a workload file may not declare (:class:`UsageError` naming
+        the dimension): the same rules as a param's ``{low, high, dtype, log}`` table."""
+        for field_name in ("low", "high"):
+            bound = getattr(self, field_name)
+            if isinstance(bound, bool) or not isinstance(bound, int | float | np.number):
+                raise UsageError(f"{self.name}: {field_name} must be a number, got {bound!r}")
+        if self.dtype not in ("float", "int"):
+            raise UsageError(f'{self.name}: dtype must be "float" or "int", got {self.dtype!r}')
+        problem = range_problem(float(self.low), float(self.high), self.dtype, bool(self.log))
+        if problem is not None:
+            raise UsageError(f"{self.name}: {problem}")
 
     @property
     def size(self) -> int | None:
@@ -138,6 +180,13 @@ class SearchSpace:
         self.dimensions: dict[str, Dimension] = dict(dimensions)
         self.fixed: dict[str, Scalar] = dict(fixed or {})
         self.conditions: dict[str, SafeExpr] = dict(conditions or {})
+        for key, dim in self.dimensions.items():
+            if not isinstance(dim, Categorical | Continuous):
+                raise UsageError(
+                    f"{key}: a dimension is a Categorical or a Continuous, got {dim!r}"
+                )
+            if dim.name != key:
+                raise UsageError(f"{key}: the dimension under this key is named {dim.name!r}")
         overlap = set(self.dimensions) & set(self.fixed)
         if overlap:
             raise ValueError(f"names both fixed and searched: {sorted(overlap)}")

@@ -35,3 +35,34 @@ def test_function_env_missing_metric_is_a_metric_missing_row() -> None:
     env = FunctionEnv(SPACE, lambda p: {"other": 1.0}, metrics=["score"], penalty=-3.0)
     obs, reward, _, info = env.step({"a": 1})
     assert info["status"] == "metric_missing" and reward == -3.0 and math.isnan(obs["score"])
+
+
+def test_an_objective_that_returns_no_number_fails_that_trial_and_the_search_goes_on() -> None:
+    from tunegym.space import Continuous
+
+    def objective(params):
+        if params["x"] < 0.5:
+            return "fast"
+        return {"score": None} if params["x"] < 0.8 else params["x"]
+
+    env = FunctionEnv(SearchSpace({"x": Continuous("x", 0, 1)}), objective, penalty=-9.0)
+    env.reset()
+    errors = []
+    for x in (0.2, 0.6, 0.9):
+        _, reward, _, info = env.step({"x": x})
+        errors.append((info["status"].value, reward, info["error"]))
+    assert errors == [
+        (
+            "failed",
+            -9.0,
+            "the objective returned 'fast': expected a number or a mapping of "
+            "metric names to numbers",
+        ),
+        (
+            "failed",
+            -9.0,
+            "the objective returned {'score': None}: expected a number or a "
+            "mapping of metric names to numbers",
+        ),
+        ("ok", 0.9, None),
+    ]

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tunegym.budget import TimeBudget
+from tunegym.errors import UsageError
+from tunegym.limits import MAX_PARALLEL, MAX_STEPS, check_whole
 from tunegym.loop import TrialLoop
 from tunegym.trial.rows import Feedback
 from tunegym.values import Action
@@ -29,6 +31,19 @@ if TYPE_CHECKING:
     from tunegym.env.base import BaseGym
 
 __all__ = ["Action", "AgentConfig", "BaseAgent", "Feedback", "NoOptions"]
+
+MAX_AGENT_SEED = 2**32 - 1
+"""A job's seed plus its iteration (``agent.seed`` is at most ``MAX_SEED``)."""
+
+
+def _first_problem(error: ValidationError, raw: object) -> str:
+    """``sampler: unknown sampler 'nope'; ...`` for options that do not validate."""
+    from tunegym.spec.errors import format_loc, problems_from_validation
+
+    return "; ".join(
+        f"{format_loc(p.loc)}: {p.message}" if p.loc else p.message
+        for p in problems_from_validation(error, raw)
+    )
 
 
 class NoOptions(BaseModel):
@@ -69,6 +84,22 @@ class AgentConfig:
     """A wall-clock budget for the job (``agent.budget_s``, ``--budget``): the trial loop
     starts no trial once it is spent."""
 
+    def __post_init__(self) -> None:
+        """Refuse a budget, seed or count that cannot work (:class:`UsageError` naming the
+        field), as a workload's ``[agent]`` table would be refused."""
+        check_whole("max_steps", self.max_steps, 1, MAX_STEPS)
+        check_whole("seed", self.seed, 0, MAX_AGENT_SEED)
+        check_whole("parallel", self.parallel, 1, MAX_PARALLEL)
+        check_whole("repeats", self.repeats, 1, MAX_STEPS)
+        check_whole("min_draws", self.min_draws, 1, MAX_STEPS)
+        if self.objectives is not None and (
+            isinstance(self.objectives, str)
+            or any(o not in ("max", "min") for o in self.objectives)
+        ):
+            raise UsageError(
+                f'objectives must be "max" or "min" per metric, got {self.objectives!r}'
+            )
+
 
 class BaseAgent(ABC):
     """Base of all agents. Subclasses set ``name`` and may set ``Config`` (a pydantic model)."""
@@ -94,7 +125,12 @@ class BaseAgent(ABC):
         options = config.options
         if not isinstance(options, self.Config):
             raw = options.model_dump() if isinstance(options, BaseModel) else dict(options)
-            options = self.Config.model_validate(raw)
+            try:
+                options = self.Config.model_validate(raw)
+            except ValidationError as exc:
+                raise UsageError(
+                    f"agent {self.name!r} options: {_first_problem(exc, raw)}"
+                ) from None
         self.options: Any = options
         self.history: list[Feedback] = []
 

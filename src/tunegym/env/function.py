@@ -27,6 +27,7 @@ from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.pruning import PruningStudy, TrialPruned
 from tunegym.pruning.reporting import Reporter, reporting
 from tunegym.space import SearchSpace
+from tunegym.spec.errors import show_value
 from tunegym.trial.resume import ReplayItem
 from tunegym.trial.rows import Feedback, TrialRow
 from tunegym.trial.status import TrialStatus
@@ -169,11 +170,18 @@ class FunctionEnv(TrialEnv):
         except ValueError as exc:  # the objective's way to say "this trial failed"
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return replace(base, status=TrialStatus.FAILED, reward=self.penalty, error=error)
-        found = (
-            {k: float(v) for k, v in result.items()}
-            if isinstance(result, Mapping)
-            else {self.observation_space[0]: float(result)}
-        )
+        try:
+            found = (
+                {k: float(v) for k, v in result.items()}
+                if isinstance(result, Mapping)
+                else {self.observation_space[0]: float(result)}
+            )
+        except (TypeError, ValueError, OverflowError):  # as Optuna: a failed trial, not a crash
+            error = (
+                f"the objective returned {show_value(result)}: expected a number or a "
+                "mapping of metric names to numbers"
+            )
+            return replace(base, status=TrialStatus.FAILED, reward=self.penalty, error=error)
         return score_row(base, found, self.observation_space, self.reward_fn, self.penalty)
 
     @property

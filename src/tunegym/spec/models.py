@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -105,22 +106,37 @@ class ContinuousParam(_Strict):
 
     @model_validator(mode="after")
     def _bounds(self) -> ContinuousParam:
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError("low and high must be finite numbers")
-        if self.low >= self.high:
-            raise ValueError(f"low ({self.low:g}) must be less than high ({self.high:g})")
-        if self.dtype == "int" and not (self.low.is_integer() and self.high.is_integer()):
-            raise ValueError(
-                f'dtype = "int" needs integer bounds, got low = {self.low:g}, high = {self.high:g}'
-            )
-        if self.log and self.low <= 0:
-            raise ValueError(f"log = true needs low > 0, got low = {self.low:g}")
+        problem = range_problem(self.low, self.high, self.dtype, self.log)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
-def _distinct(values: list[Scalar]) -> list[Scalar]:
+def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
+    """What is wrong with the range ``[low, high]`` (a param's table, or a
+    :class:`~tunegym.space.Continuous` built in Python); ``None`` when it is sound."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "low and high must be finite numbers"
+    if low >= high:
+        return f"low ({low:g}) must be less than high ({high:g})"
+    if dtype == "int" and not (float(low).is_integer() and float(high).is_integer()):
+        return f'dtype = "int" needs integer bounds, got low = {low:g}, high = {high:g}'
+    if log and low <= 0:
+        return f"log = true needs low > 0, got low = {low:g}"
+    return None
+
+
+def candidates_problem(values: Sequence[Scalar]) -> str | None:
+    """What is wrong with a list of candidate values; ``None`` when they are distinct."""
     if len({_candidate_key(v) for v in values}) != len(values):
-        raise ValueError(f"candidate values must be distinct, got {values!r}")
+        return f"candidate values must be distinct, got {list(values)!r}"
+    return None
+
+
+def _distinct(values: list[Scalar]) -> list[Scalar]:
+    problem = candidates_problem(values)
+    if problem is not None:
+        raise ValueError(problem)
     return values
 
 
