@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from tunegym.env.function import FunctionEnv
 from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.space import Categorical, SearchSpace
@@ -66,3 +68,24 @@ def test_an_objective_that_returns_no_number_fails_that_trial_and_the_search_goe
         ),
         ("ok", 0.9, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"space": {"x": (0, 1)}}, r"^space must be a SearchSpace, got \{'x': \(0, 1\)\}$"),
+        ({"objective": 5}, r"^objective must be callable, got 5$"),
+        ({"metrics": "score"}, r"^metrics must be a list of metric names, got 'score'$"),
+        ({"metrics": ["a", "a"]}, r"^metrics must be distinct, non-empty names"),
+        ({"metrics": ["a", ""]}, r"^metrics must be distinct, non-empty names"),
+        ({"penalty": math.nan}, r"^penalty must be a finite number, got nan$"),
+        ({"parallel": 0}, r"^parallel must be a whole number in \[1, 4096\], got 0$"),
+    ],
+)
+def test_arguments_that_cannot_work_are_refused_by_name(arguments, message) -> None:
+    from tunegym.errors import UsageError
+    from tunegym.space import Continuous
+
+    given = {"space": SearchSpace({"x": Continuous("x", 0, 1)}), "objective": lambda p: 1.0}
+    with pytest.raises(UsageError, match=message):
+        FunctionEnv(**{**given, **arguments})

@@ -158,3 +158,11 @@ def test_n_min_trials_and_bootstrap_count_reach_optuna() -> None:
     study = PruningStudy(spec, "min")
     verdicts = [study.report(k, 1, float(10 - k)) for k in range(1, 5)]  # each better
     assert verdicts == [True, True, True, False]  # the first three only fill the rung
+
+
+@pytest.mark.parametrize("direction", ["down", "minimize", None])
+def test_a_direction_other_than_min_or_max_is_refused(direction) -> None:
+    from tunegym.errors import UsageError
+
+    with pytest.raises(UsageError, match=r'^direction must be "min" or "max" .* got '):
+        PruningStudy(PrunerSpec(type="median"), direction=direction)

@@ -73,3 +73,11 @@ def test_best_is_the_summary_best_and_a_run_of_several_jobs_asks_which(run_dir: 
     with pytest.raises(UsageError, match=r"2 job iterations \(plain, tuned\); name one"):
         run.best  # noqa: B018
     assert run.status == "ok"
+
+
+def test_a_file_named_as_the_run_folder_is_said_to_be_a_file(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(UsageError, match=r"run: is a file, not a run folder$"):
+        tunegym.load_run(tmp_path / "run")
+    with pytest.raises(UsageError, match=r"nothing: no such folder$"):
+        tunegym.load_run(tmp_path / "nothing")

@@ -16,6 +16,7 @@ kept as the row's curve).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -24,6 +25,8 @@ from typing import Any
 from tunegym.env.base import Observation, PendingTrial, StepResult, TrialEnv
 from tunegym.env.recording import full_observation, score_row
 from tunegym.env_params import EnvParamDim, EnvParams
+from tunegym.errors import UsageError
+from tunegym.limits import MAX_PARALLEL, check_whole
 from tunegym.pruning import PruningStudy, TrialPruned
 from tunegym.pruning.reporting import Reporter, reporting
 from tunegym.space import SearchSpace
@@ -44,6 +47,8 @@ class FunctionEnv(TrialEnv):
     observed metric or yields a non-finite reward a ``metric_missing`` row, both with
     reward ``penalty``; other exceptions propagate (from :meth:`complete`). Nothing is
     stored, so there is nothing to resume: :meth:`resume` returns an empty plan.
+    Arguments that cannot work (a space that is not a :class:`SearchSpace`, metric names
+    given as one string, a NaN penalty) are a :class:`~tunegym.errors.UsageError`.
     """
 
     parallel_hint = "build it with FunctionEnv(..., parallel=N) to run N at once"
@@ -59,8 +64,7 @@ class FunctionEnv(TrialEnv):
         parallel: int = 1,
         pruner: PruningStudy | None = None,
     ) -> None:
-        if parallel < 1:
-            raise ValueError(f"parallel must be at least 1, got {parallel}")
+        _check_arguments(space, objective, metrics, penalty, parallel)
         self.action_space = space
         self.objective = objective
         self.observation_space = list(metrics or ["score"])
@@ -191,6 +195,29 @@ class FunctionEnv(TrialEnv):
     def release(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_arguments(
+    space: object, objective: object, metrics: object, penalty: object, parallel: object
+) -> None:
+    """:class:`UsageError` naming the first argument of :class:`FunctionEnv` that cannot
+    work (where a workload file's loader would refuse the same)."""
+    if not isinstance(space, SearchSpace):
+        raise UsageError(f"space must be a SearchSpace, got {show_value(space)}")
+    if not callable(objective):
+        raise UsageError(f"objective must be callable, got {show_value(objective)}")
+    if metrics is not None:
+        if isinstance(metrics, str | bytes) or not isinstance(metrics, list | tuple):
+            raise UsageError(f"metrics must be a list of metric names, got {show_value(metrics)}")
+        if not all(isinstance(m, str) and m for m in metrics) or len(set(metrics)) != len(metrics):
+            raise UsageError(f"metrics must be distinct, non-empty names, got {metrics!r}")
+    if (
+        isinstance(penalty, bool)
+        or not isinstance(penalty, int | float)
+        or not math.isfinite(penalty)
+    ):
+        raise UsageError(f"penalty must be a finite number, got {show_value(penalty)}")
+    check_whole("parallel", parallel, 1, MAX_PARALLEL)
 
 
 def _called(objective: Objective, params: dict[str, Any]) -> Future[Any]:

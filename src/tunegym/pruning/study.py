@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from tunegym.errors import UsageError
 from tunegym.spec.models import PrunerSpec
 from tunegym.spec.pruning import OPTIONS_BY_TYPE
 from tunegym.trial.status import TrialStatus
@@ -69,6 +70,11 @@ class PruningStudy:
     def __init__(self, spec: PrunerSpec, direction: str, seed: int = 0) -> None:
         import optuna
 
+        if direction not in ("min", "max"):
+            raise UsageError(
+                f'direction must be "min" or "max" (the direction of the metric reported), '
+                f"got {direction!r}"
+            )
         self.spec = spec
         self.direction = direction
         self._lock = threading.Lock()

@@ -533,7 +533,8 @@ def open_run_db(run_dir: Path) -> TrialDatabase:
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: no such folder")
+        what = "is a file, not a run folder" if run_dir.exists() else "no such folder"
+        raise UsageError(f"{run_dir}: {what}")
     path = run_dir / RUN_DB_NAME
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
