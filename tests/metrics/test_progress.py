@@ -147,3 +147,16 @@ def test_a_regex_that_backtracks_makes_the_reader_give_up(
 def test_a_regex_naming_one_group_of_two_is_refused(pattern: str) -> None:
     problem = progress_regex_problem(pattern)
     assert problem is not None and "name both" in problem
+
+
+def test_a_step_written_as_a_whole_float_or_a_string_counts_as_documented(tmp_path: Path) -> None:
+    """docs/pruning.md: `3`, `"3"`, `3.0` and `3e0` are all step 3."""
+    (tmp_path / "stdout.txt").write_text(
+        "epoch 1 loss=0.9\nepoch 2.0 loss=0.8\nepoch 3e0 loss=0.7\n"
+    )
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\S+) loss=(\S+)"), tmp_path)
+    assert reader.read_new() == [(1, 0.9), (2, 0.8), (3, 0.7)]
+    records = [{"step": "4", "loss": 0.6}, {"step": 5.0, "loss": 0.5}, {"step": "6.5", "loss": 0.4}]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    reader = ProgressReader(ProgressSource("loss", file="p.jsonl"), tmp_path)
+    assert reader.read_new() == [(4, 0.6), (5, 0.5)]
