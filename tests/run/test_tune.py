@@ -134,3 +134,18 @@ def test_import_tunegym_stays_light_until_tune_is_used() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "module 'tunegym' has no attribute 'nope'"
+
+
+def test_a_log_file_that_is_a_folder_is_refused_before_anything_runs(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match=r"^log_file .*: is a folder; give a file path$"):
+        tunegym.tune(grid_file, output=tmp_path / "runs", log_file=tmp_path, verbosity=0)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_log_file_gets_every_trial_line(grid_file: Path, tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "tune.log"
+    tunegym.tune(grid_file, output=tmp_path / "runs", log_file=log, verbosity=0)
+    lines = log.read_text().splitlines()
+    assert sum("[objective] trial" in line for line in lines) == 8
