@@ -67,7 +67,7 @@ class JobTrials:
         """The trial with the best reward (``best.action``, ``best.reward``,
         ``best.observation``), as ``summary.json`` names it; ``None`` when no trial
         succeeded. A multi-objective job has a Pareto front instead:
-        ``results.pareto_front()``."""
+        ``results.pareto_front``."""
         return self.results.best_row
 
     def columns(self) -> list[str]:
