@@ -66,8 +66,8 @@ class JobTrials:
     def best(self) -> TrialRow | None:
         """The trial with the best reward (``best.action``, ``best.reward``,
         ``best.observation``), as ``summary.json`` names it; ``None`` when no trial
-        succeeded. A multi-objective job has a Pareto front instead:
-        ``results.pareto_front``."""
+        succeeded. A multi-objective job's trade-offs are its Pareto front
+        (``results.pareto_front``), as the report shows them."""
         return self.results.best_row
 
     def columns(self) -> list[str]:
