@@ -149,3 +149,55 @@ def test_a_log_file_gets_every_trial_line(grid_file: Path, tmp_path: Path) -> No
     tunegym.tune(grid_file, output=tmp_path / "runs", log_file=log, verbosity=0)
     lines = log.read_text().splitlines()
     assert sum("[objective] trial" in line for line in lines) == 8
+
+
+def test_on_trial_sees_every_row_as_it_is_recorded(grid_file: Path, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, str]] = []
+
+    def on_trial(job: str, row: Any) -> None:
+        seen.append((job, row.step, row.status.value))
+
+    run = tunegym.tune(grid_file, output=tmp_path / "runs", verbosity=0, on_trial=on_trial)
+    assert seen == [("objective", r.step, r.status.value) for r in run.job("objective").rows]
+    assert len(seen) == 8
+
+
+def test_on_trial_is_called_for_the_new_trials_of_an_extended_run(
+    objective_workload: Callable[..., dict[str, Any]], write_toml: Callable, tmp_path: Path
+) -> None:
+    path = write_toml("random.toml", objective_workload(agent={"type": "random", "seed": 1}))
+    first = tunegym.tune(path, output=tmp_path / "runs", max_steps=3, verbosity=0)
+    steps: list[int] = []
+    tunegym.tune(
+        resume=first.run_dir,
+        max_steps=5,
+        verbosity=0,
+        on_trial=lambda _, row: steps.append(row.step),
+    )
+    assert steps == [4, 5]
+
+
+class _TrackerDown(RuntimeError):
+    pass
+
+
+def test_an_on_trial_that_raises_stops_the_run_and_keeps_what_was_recorded(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    def on_trial(job: str, row: Any) -> None:
+        if row.step == 3:
+            raise _TrackerDown("the tracker is down")
+
+    with pytest.raises(_TrackerDown, match="the tracker is down"):
+        tunegym.tune(grid_file, output=tmp_path / "runs", verbosity=0, on_trial=on_trial)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    run = tunegym.load_run(run_dir)
+    assert run.status == "error"
+    assert [row.step for row in run.job("objective").rows] == [1, 2, 3]
+    assert "_TrackerDown: the tracker is down" in (run_dir / "failure.txt").read_text()
+
+
+def test_an_on_trial_that_is_not_callable_is_refused(grid_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"^on_trial must be callable, got 'print'$"):
+        tunegym.tune(grid_file, output=tmp_path / "runs", on_trial="print")  # type: ignore[arg-type]
+    assert not (tmp_path / "runs").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from tunegym.agents.registry import build_agent, load_agent
 from tunegym.budget import TimeBudget, budget_phrase
 from tunegym.env.base import TrialEnv
 from tunegym.env.live import LiveEnv
-from tunegym.env.observers import StepObserver
+from tunegym.env.observers import StepObserver, TrialCallback
 from tunegym.env.workload import EnvSettings, WorkloadEnv
 from tunegym.progress import ProgressObserver
 from tunegym.run.choice import agent_choice
@@ -55,6 +55,8 @@ class JobOptions:
     """The run's ``--budget`` as given."""
     budget_grace_s: float | None = None
     """``--budget-grace``: overrides each job's ``agent.budget_grace_s``."""
+    on_trial: Callable[[str, TrialRow], object] | None = None
+    """Called with the job's label and each row as it is recorded (``tunegym.tune``)."""
 
 
 def time_budget_of(job: Job, options: JobOptions) -> TimeBudget | None:
@@ -141,6 +143,8 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
     )
     progress.resume_from([item.row for item in plan if item.row is not None])
     env.observers.append(progress)
+    if options.on_trial is not None:
+        env.observers.append(TrialCallback(record.label, options.on_trial))
     budget = time_budget_of(job, options) if agent_driven else None
     try:
         with progress:

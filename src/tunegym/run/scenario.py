@@ -33,6 +33,7 @@ from tunegym.run.job import JobOptions, parallel_of, run_job
 from tunegym.session.folder import RunSession
 from tunegym.session.records import JobRecord
 from tunegym.spec.loader import Scenario
+from tunegym.trial.rows import TrialRow
 
 
 class RunInterrupted(TunegymError):
@@ -71,6 +72,8 @@ class RunOptions:
     """``--budget``: wall-clock seconds for the whole run (from :meth:`job_options`)."""
     budget_grace_s: float | None = None
     """``--budget-grace``: running trials get this long once a budget is spent."""
+    on_trial: Callable[[str, TrialRow], object] | None = None
+    """Called with the job's label and each trial's row as it is recorded."""
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field (:class:`UsageError`, exit
@@ -84,6 +87,8 @@ class RunOptions:
             raise UsageError(
                 f"verbosity must be 0 (quiet), 1 or 2 (verbose), got {self.verbosity!r}"
             )
+        if self.on_trial is not None and not callable(self.on_trial):
+            raise UsageError(f"on_trial must be callable, got {self.on_trial!r}")
         if self.runner is not None and self.runner not in available(RUNNERS):
             known = ", ".join(available(RUNNERS))
             raise UsageError(f"runner must be one of {known}, got {self.runner!r}")
@@ -113,6 +118,7 @@ class RunOptions:
             run_deadline=None if self.budget_s is None else time.monotonic() + self.budget_s,
             run_budget_s=self.budget_s,
             budget_grace_s=self.budget_grace_s,
+            on_trial=self.on_trial,
         )
 
 

@@ -10,11 +10,13 @@ run folder and returns what it found, read back from that folder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tunegym.errors import UsageError
 from tunegym.results.runs import RunTrials, load_run
 from tunegym.run.scenario import RunOptions, run_scenario
+from tunegym.trial.rows import TrialRow
 
 
 def tune(
@@ -32,6 +34,7 @@ def tune(
     dry_run: bool = False,
     verbosity: int = 1,
     log_file: str | Path | None = None,
+    on_trial: Callable[[str, TrialRow], object] | None = None,
 ) -> RunTrials:
     """Run the scenario or workload at ``path`` and return the run it wrote.
 
@@ -39,7 +42,10 @@ def tune(
     on) and override every job's setting as they do there; ``verbosity`` is 0 (quiet), 1
     (progress on stderr, the default) or 2 (every trial). ``resume=RUN_DIR`` continues
     an interrupted run (``path`` then defaults to the run's own spec file), and with a
-    larger ``max_steps`` extends a finished one.
+    larger ``max_steps`` extends a finished one. ``on_trial(job, row)`` is called as each
+    trial is recorded (the job's label and its :class:`~tunegym.trial.rows.TrialRow`), for
+    logging to a tracker such as MLflow or Weights & Biases; an exception it raises stops
+    the run, as a bug does, keeping every recorded row.
 
     A trial that fails is a row, not an exception; a job whose agent failed leaves
     ``run.status == "agent_failed"``. Raises :class:`~tunegym.errors.SpecError` for a bad
@@ -67,6 +73,7 @@ def tune(
         ray_address=ray_address,
         budget_s=budget_s,
         budget_grace_s=budget_grace_s,
+        on_trial=on_trial,
     )
     if path is None:
         if options.resume is None:
