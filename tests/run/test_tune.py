@@ -201,3 +201,46 @@ def test_an_on_trial_that_is_not_callable_is_refused(grid_file: Path, tmp_path: 
     with pytest.raises(UsageError, match=r"^on_trial must be callable, got 'print'$"):
         tunegym.tune(grid_file, output=tmp_path / "runs", on_trial="print")  # type: ignore[arg-type]
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_on_trial_that_raises_in_a_parallel_run_stops_the_running_trials(
+    write_toml: Callable, tmp_path: Path
+) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "s = float(sys.argv[1])\n"
+        "open(f'{os.environ[\"PIDS\"]}/{os.getpid()}', 'w').close()\n"
+        "time.sleep(s)\n"
+        "print(f'score: {s}')\n"
+    )
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    path = write_toml(
+        "slow.toml",
+        {
+            "name": "slow",
+            "command": [sys.executable, str(script), "{s}"],
+            "params": {"s": [0.1, 30, 31]},
+            "env": {"PIDS": str(pids)},
+            "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+            "agent": {"type": "grid", "parallel": 2},
+        },
+    )
+
+    def on_trial(job: str, row: Any) -> None:
+        raise _TrackerDown("the tracker is down")
+
+    with pytest.raises(_TrackerDown):
+        tunegym.tune(path, output=tmp_path / "runs", verbosity=0, on_trial=on_trial)
+    started = [int(p.name) for p in pids.iterdir()]
+    assert len(started) >= 2  # the quick trial and a 30 s one
+    for pid in started:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"trial {pid} still runs"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
