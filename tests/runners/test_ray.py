@@ -26,7 +26,7 @@ from run_helpers import Tunegym, only_run_dir, trial_rows
 from tunegym.cli.main import main
 from tunegym.outputs.toml import dumps
 from tunegym.runners.base import TrialSpec
-from tunegym.runners.ray import RayRunner, remove_stale_scratch
+from tunegym.runners.ray import RayRunner, check_connected_to, remove_stale_scratch
 from tunegym.spec.models import RaySpec
 
 WRITER = """
@@ -98,6 +98,34 @@ def test_tunegym_run_on_ray_in_parallel(
     assert summary["jobs"][0]["counts"]["ok"] == 8
     assert summary["jobs"][0]["best"]["action"] == {"x": 3, "y": "b"}
     assert (run_dir / "objective" / "0" / "1" / "result.json").is_file()
+
+
+def test_a_process_already_on_ray_takes_local_auto_and_its_own_address(ray_local: Any) -> None:
+    gcs = ray_local.get_runtime_context().gcs_address
+    for address in ("local", "auto", gcs, gcs.replace("127.0.0.1", "localhost")):
+        check_connected_to(address)  # nothing to refuse
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:10001"])
+def test_a_process_already_on_ray_refuses_another_cluster_before_a_run_folder(
+    address: str,
+    ray_local: Any,
+    objective_workload: Callable[..., dict[str, Any]],
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+) -> None:
+    """Before, a second ``tunegym.tune`` (or a job) naming another cluster ran its
+    trials on the local Ray this process was already connected to, without a word."""
+    import tunegym
+    from tunegym.errors import UsageError
+
+    message = rf"^ray\.address '{address}': Ray is already connected in this process to "
+    with pytest.raises(UsageError, match=message):
+        check_connected_to(address)
+    path = write_toml("w.toml", objective_workload())
+    with pytest.raises(UsageError, match=r"call ray\.shutdown\(\) first"):
+        tunegym.tune(path, output=tmp_path / "runs", runner="ray", ray_address=address)
+    assert not (tmp_path / "runs").exists()
 
 
 # -- the two-node cluster ----------------------------------------------------------------

@@ -32,7 +32,7 @@ from tunegym.report.writing import write_reports
 from tunegym.run.job import JobOptions, parallel_of, run_job
 from tunegym.session.folder import RunSession
 from tunegym.session.records import JobRecord
-from tunegym.spec.loader import Scenario
+from tunegym.spec.loader import Job, Scenario
 from tunegym.trial.rows import TrialRow
 
 
@@ -245,6 +245,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
         workload = job.workload
         if workload.agent.warm_start is not None:
             resolve_store(workload.agent.warm_start, job.workload_dir)
+        _check_ray_connection(job, job_options)
         if workload.mode != "live":
             continue
         if workload.server is not None:
@@ -260,3 +261,21 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
                 f"{where}: {parallel} trials at once, but job {job.name!r} is live: a live "
                 "server is one environment, stepped one step after another"
             )
+
+
+def _check_ray_connection(job: Job, options: JobOptions) -> None:
+    """A Ray job whose cluster is not the one this process is already connected to (an
+    earlier ``tunegym.tune`` call): refused before a run folder is made."""
+    import sys
+
+    if (options.runner or job.workload.runner) != "ray" or "ray" not in sys.modules:
+        return  # Ray not imported here: the runner connects when it starts
+    import ray
+
+    if not ray.is_initialized():
+        return
+    from tunegym.runners.ray import check_connected_to
+    from tunegym.runners.registry import runner_settings
+
+    overrides = (options.runner_overrides or {}).get("ray")
+    check_connected_to(runner_settings(job.workload, "ray", overrides).address)

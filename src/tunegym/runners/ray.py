@@ -50,7 +50,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel
 
-from tunegym.errors import TunegymError
+from tunegym.errors import TunegymError, UsageError
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -235,6 +235,8 @@ class RayRunner:
         self.settings = settings or RaySpec()
         if not ray.is_initialized():
             connect(self.settings.address, local_cpus)
+        else:
+            check_connected_to(self.settings.address)
         options: dict[str, Any] = {
             "num_cpus": self.settings.num_cpus,
             "num_gpus": self.settings.num_gpus,
@@ -357,6 +359,48 @@ def connect(address: str, local_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
         raise TunegymError(_connection_advice(address, exc)) from None
+
+
+def check_connected_to(address: str) -> None:
+    """Ray is already up in this process (an earlier job or ``tunegym.tune`` call, or the
+    user's own ``ray.init``): ``local`` and ``auto`` take that connection, as Ray Tune
+    does; a named cluster it is not connected to is a :class:`UsageError` (else its
+    trials would quietly run on the other one)."""
+    import ray
+
+    target = _host_port(address)
+    if target is None:
+        return
+    if address.startswith("ray://"):
+        current = "a Ray client" if ray.util.client.ray.is_connected() else None
+        if current is not None:
+            return  # one client connection per process: the one asked for or a clash Ray reports
+    else:
+        current = _gcs_address(ray)
+        if current is not None and _same_endpoint(_host_port(current), target):
+            return
+    raise UsageError(
+        f"ray.address {address!r}: Ray is already connected in this process to "
+        f"{current or 'another cluster'}; call ray.shutdown() first to connect to {address}, "
+        "or set address = 'auto' to use the cluster it is connected to"
+    )
+
+
+def _gcs_address(ray: Any) -> str | None:
+    try:
+        return str(ray.get_runtime_context().gcs_address)
+    except Exception:  # a client-mode or torn-down context has none
+        return None
+
+
+def _same_endpoint(a: tuple[str, int] | None, b: tuple[str, int]) -> bool:
+    """Whether two ``(host, port)`` pairs name one endpoint (``localhost`` is 127.0.0.1)."""
+    if a is None or a[1] != b[1]:
+        return False
+    try:
+        return socket.gethostbyname(a[0]) == socket.gethostbyname(b[0])
+    except OSError:
+        return a[0] == b[0]
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
