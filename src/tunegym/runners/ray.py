@@ -374,7 +374,7 @@ def check_connected_to(address: str) -> None:
     if address.startswith("ray://"):
         current = "a Ray client" if ray.util.client.ray.is_connected() else None
         if current is not None:
-            return  # one client connection per process: the one asked for or a clash Ray reports
+            return  # a client connection does not say its cluster: it is taken as the one asked
     else:
         current = _gcs_address(ray)
         if current is not None and _same_endpoint(_host_port(current), target):
