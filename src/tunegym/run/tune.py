@@ -40,7 +40,7 @@ def tune(
 
     The keywords are ``tunegym run``'s options (``max_steps`` is ``--max-steps``, and so
     on) and override every job's setting as they do there; ``verbosity`` is 0 (quiet), 1
-    (progress on stderr, the default) or 2 (every trial). ``resume=RUN_DIR`` continues
+    (progress lines on stdout, the default) or 2 (every trial). ``resume=RUN_DIR`` continues
     an interrupted run (``path`` then defaults to the run's own spec file), and with a
     larger ``max_steps`` extends a finished one. ``on_trial(job, row)`` is called as each
     trial is recorded (the job's label and its :class:`~tunegym.trial.rows.TrialRow`), for
