@@ -43,11 +43,13 @@ def test_the_budget_stops_a_job_within_one_grace_period(
     objective_workload: Callable[..., dict[str, Any]],
 ) -> None:
     data = objective_workload(agent={"type": "random", "metrics": ["score"]})
-    data["command"] = [*data["command"], "--sleep=0.4"]
+    data["command"] = [*data["command"], "--sleep=0.6"]
     data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
     env = _env(tmp_path, write_toml("w.toml", data), parallel)
-    # Trials of 0.4 s in a 1 s budget: the one running when it is spent is either done
-    # within the 0.2 s grace or stopped then.
+    # Trials of 0.6 s (about 0.65 s with the interpreter's start) in a 1 s budget: the
+    # second wave starts near 0.65 s and is stopped at the end of the 0.2 s grace; a third
+    # would start near 1.3 s. No wave ends near the deadline, where a trial dispatched just
+    # before it is launched by its worker thread just after it.
     budget = TimeBudget(1.0, grace_s=0.2)
     start_wall = time.time() - (time.monotonic() - budget.started)
     agent = RandomAgent(env, AgentConfig(max_steps=100, seed=1, parallel=parallel))
