@@ -47,7 +47,10 @@ def test_agent_config_takes_the_largest_seed_a_job_iteration_can_have() -> None:
     ("options", "message"),
     [
         ({"sampler": "nope"}, r"^agent 'optuna' options: sampler: unknown sampler 'nope'; known"),
-        ({"smapler": "tpe"}, r"^agent 'optuna' options: smapler: unknown key"),
+        (
+            {"smapler": "tpe"},
+            r"^agent 'optuna' options: smapler: unknown key; did you mean 'sampler'\?$",
+        ),
     ],
 )
 def test_options_that_do_not_validate_are_one_line_naming_the_agent_and_field(
@@ -59,5 +62,5 @@ def test_options_that_do_not_validate_are_one_line_naming_the_agent_and_field(
 
 
 def test_an_agent_without_options_names_the_option_it_does_not_take() -> None:
-    with pytest.raises(UsageError, match=r"^agent 'random' options: sampler: unknown key"):
+    with pytest.raises(UsageError, match=r"^agent 'random' options: sampler: unknown key \(check"):
         RandomAgent(_env(), AgentConfig(3, 0, {"sampler": "tpe"}))

@@ -36,13 +36,13 @@ MAX_AGENT_SEED = 2**32 - 1
 """A job's seed plus its iteration (``agent.seed`` is at most ``MAX_SEED``)."""
 
 
-def _first_problem(error: ValidationError, raw: object) -> str:
+def _first_problem(error: ValidationError, raw: object, model: type[BaseModel]) -> str:
     """``sampler: unknown sampler 'nope'; ...`` for options that do not validate."""
     from tunegym.spec.errors import format_loc, problems_from_validation
 
     return "; ".join(
         f"{format_loc(p.loc)}: {p.message}" if p.loc else p.message
-        for p in problems_from_validation(error, raw)
+        for p in problems_from_validation(error, raw, model)
     )
 
 
@@ -129,7 +129,7 @@ class BaseAgent(ABC):
                 options = self.Config.model_validate(raw)
             except ValidationError as exc:
                 raise UsageError(
-                    f"agent {self.name!r} options: {_first_problem(exc, raw)}"
+                    f"agent {self.name!r} options: {_first_problem(exc, raw, self.Config)}"
                 ) from None
         self.options: Any = options
         self.history: list[Feedback] = []

@@ -220,7 +220,7 @@ def read_action_space(server: Any, path: str) -> dict[str, ParamValue]:
     try:
         declared = _DeclaredSpace.model_validate({"dims": dict(raw)})
     except ValidationError as exc:
-        problems = problems_from_validation(exc, {"dims": dict(raw)})
+        problems = problems_from_validation(exc, {"dims": dict(raw)}, _DeclaredSpace)
         details = "; ".join(
             f"{format_loc(p.loc[1:]) or 'action_space()'}: {p.message}" for p in problems
         )

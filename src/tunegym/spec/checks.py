@@ -21,6 +21,7 @@ from tunegym.spec.models import (
     param_name_problem,
 )
 from tunegym.spec.pruning import pruner_problems
+from tunegym.spec.suggest import known_keys, unknown_key_hint
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
@@ -288,10 +289,15 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
-            message = message.removeprefix("Value error, ")
-            if err["type"] not in ("extra_forbidden", "value_error") and "input" in err:
+            message = message.removeprefix("Value error, ") + f" for agent {w.agent.type!r}"
+            if err["type"] == "extra_forbidden":
+                hint = unknown_key_hint(
+                    err["loc"][-1], known_keys(agent_cls.Config, err["loc"][:-1])
+                )
+                message += f"; {hint}" if hint else ""
+            elif err["type"] != "value_error" and "input" in err:
                 message += f" (got {show_value(err['input'])})"
-            yield ("agent", "config", *err["loc"]), f"{message} for agent {w.agent.type!r}"
+            yield ("agent", "config", *err["loc"]), message
     floats = [
         n
         for n, v in {**w.params, **w.env}.items()

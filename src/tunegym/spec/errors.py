@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tunegym.errors import SpecError
+from tunegym.spec.suggest import known_keys, unknown_key_hint
 
 Loc = tuple[str | int, ...]
 
@@ -80,11 +81,14 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return out
 
 
-def problems_from_validation(error: ValidationError, data: object) -> list[Problem]:
+def problems_from_validation(
+    error: ValidationError, data: object, model: type[BaseModel] | None = None
+) -> list[Problem]:
     """Convert a pydantic error into problems (file left blank).
 
     For a union (a param's value), only the errors of the member that fits the input's
-    own type are kept; if none fits, one problem lists the accepted forms.
+    own type are kept; if none fits, one problem lists the accepted forms. With the
+    ``model`` that was validated, an unknown key says which accepted key is close to it.
     """
     seen: set[tuple[Loc, str]] = set()
     problems: list[Problem] = []
@@ -98,7 +102,7 @@ def problems_from_validation(error: ValidationError, data: object) -> list[Probl
         if not keep:
             continue
         clean = tuple(p for p in loc if not _is_union_tag(p))
-        message = _message(item)
+        message = _message(item, model)
         if _non_finite(item.get("input")):
             message = f"must be a finite number, got {item['input']!r}"
         elif site is not None and any(p in _SCALAR_TAGS for p in loc[len(site) + 1 :]):
@@ -121,10 +125,18 @@ def _add(problems: list[Problem], seen: set[tuple[Loc, str]], problem: Problem) 
         problems.append(problem)
 
 
-def _message(item: Any) -> str:
+def unknown_key_message(model: type[BaseModel] | None, loc: Loc, noun: str = "key") -> str:
+    """``unknown key; did you mean 'max_steps'?`` for the last key of ``loc`` in ``model``."""
+    hint = unknown_key_hint(loc[-1], known_keys(model, loc[:-1])) if model and loc else ""
+    if hint:
+        return f"unknown {noun}; {hint}"
+    return f"unknown {noun} (check the spelling; see the README's field reference)"
+
+
+def _message(item: Any, model: type[BaseModel] | None) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the README's field reference)"
+        return unknown_key_message(model, tuple(item["loc"]))
     if kind == "missing":
         return "required field is missing"
     if kind == "too_short" and item.get("input") in ([], ""):

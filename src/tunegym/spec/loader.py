@@ -164,7 +164,7 @@ def _load_scenario(path: Path, data: dict[str, Any]) -> Scenario:
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
-        raise_problems(_attribute(problems_from_validation(exc, data), path, ()))
+        raise_problems(_attribute(problems_from_validation(exc, data, ScenarioSpec), path, ()))
         raise AssertionError("unreachable") from exc
 
     jobs: list[Job] = []
@@ -237,7 +237,7 @@ def _validate_workload(
     try:
         workload = WorkloadSpec.model_validate(merged)
     except ValidationError as exc:
-        problems = problems_from_validation(exc, merged)
+        problems = problems_from_validation(exc, merged, WorkloadSpec)
     else:
         problems = [Problem(Path(), loc, msg) for loc, msg in check_workload(workload)]
         if not problems:
