@@ -277,7 +277,9 @@ def test_a_budget_that_ends_a_job_after_a_success_is_not_a_failure(
     data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
     path = write_toml("w.toml", data)
     out = tmp_path / "runs"
-    flags = ["--no-progress", "--budget", "1", "--budget-grace", "5"]
+    # 3 s: what is left of the run's budget once the job has loaded must fit a 0.3 s trial
+    # on a loaded machine too
+    flags = ["--no-progress", "--budget", "3", "--budget-grace", "5"]
     assert main(["run", str(path), "--output", str(out), *flags]) == 0
     (run_dir,) = out.iterdir()
     job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
