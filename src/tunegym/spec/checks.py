@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from tunegym import plugins
 from tunegym.command import format_field, param_env_name, placeholder_names
 from tunegym.errors import SpecError
-from tunegym.spec.errors import Loc, format_loc, show_value
+from tunegym.spec.errors import Loc, format_loc, show_value, unknown_key_message
 from tunegym.spec.models import (
     BUILTIN_METRICS,
     SERVER_PATH,
@@ -21,7 +21,6 @@ from tunegym.spec.models import (
     param_name_problem,
 )
 from tunegym.spec.pruning import pruner_problems
-from tunegym.spec.suggest import known_keys, unknown_key_hint
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
@@ -288,15 +287,13 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
         agent_cls.Config.model_validate(w.agent.config, strict=True)
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
-            message = "unknown option" if err["type"] == "extra_forbidden" else err["msg"]
-            message = message.removeprefix("Value error, ") + f" for agent {w.agent.type!r}"
+            of_agent = f"for agent {w.agent.type!r}"
             if err["type"] == "extra_forbidden":
-                hint = unknown_key_hint(
-                    err["loc"][-1], known_keys(agent_cls.Config, err["loc"][:-1])
-                )
-                message += f"; {hint}" if hint else ""
-            elif err["type"] != "value_error" and "input" in err:
-                message += f" (got {show_value(err['input'])})"
+                message = unknown_key_message(agent_cls.Config, err["loc"], f"option {of_agent}")
+            else:
+                message = f"{err['msg'].removeprefix('Value error, ')} {of_agent}"
+                if err["type"] != "value_error" and "input" in err:
+                    message += f" (got {show_value(err['input'])})"
             yield ("agent", "config", *err["loc"]), message
     floats = [
         n

@@ -126,7 +126,8 @@ def _add(problems: list[Problem], seen: set[tuple[Loc, str]], problem: Problem) 
 
 
 def unknown_key_message(model: type[BaseModel] | None, loc: Loc, noun: str = "key") -> str:
-    """``unknown key; did you mean 'max_steps'?`` for the last key of ``loc`` in ``model``."""
+    """``unknown key; did you mean 'max_steps'?`` for the last key of ``loc`` in ``model``
+    (``noun``: what the key is, e.g. ``option for agent 'optuna'``)."""
     hint = unknown_key_hint(loc[-1], known_keys(model, loc[:-1])) if model and loc else ""
     if hint:
         return f"unknown {noun}; {hint}"

@@ -61,9 +61,9 @@ def _step(annotation: Any, part: str | int) -> Any:
     for member in _members(annotation):
         origin = get_origin(member) or member
         if _is_model(member) and isinstance(part, str):
-            field = _field(member, part)
-            if field is not None:
-                return field
+            field_type = _field_type(member, part)
+            if field_type is not None:
+                return field_type
             if member.__name__ in part:  # pydantic's tag for this member of a union
                 return member
         elif isinstance(origin, type) and isinstance(part, int) and _is_sequence(origin):
@@ -79,7 +79,7 @@ def _is_sequence(origin: type) -> bool:
     return issubclass(origin, Sequence) and not issubclass(origin, str)
 
 
-def _field(model: type[BaseModel], key: str) -> Any:
+def _field_type(model: type[BaseModel], key: str) -> Any:
     for name, field in model.model_fields.items():
         if key in (name, field.alias):
             return field.annotation
