@@ -15,9 +15,12 @@ need no cluster at all (script text, spec validation, a missing sbatch) use none
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import textwrap
 import threading
@@ -368,6 +371,33 @@ def test_dry_run_script_matches_the_golden_file(tmp_path: Path) -> None:
         "TUNEGYM_PARAM_LR=0.1\nB='$(danger)'\n"
         "python3 train.py --lr=0.1 'name with space; rm -rf /'\n"
     )
+
+
+def test_a_script_signalled_after_its_command_still_records_the_stop(tmp_path: Path) -> None:
+    # scancel (and Slurm's --time) signals every process of the job in no set order. When
+    # the command is killed first and dies at once, the script's wait returns 143 before
+    # its own SIGTERM is handled; it must still record the stop ("143 cancelled"), not a
+    # command that exited 143 on its own. Plain bash, no cluster: this fixes the order.
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    pid_file = tmp_path / "pid"
+    command = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    trial = TrialSpec((sys.executable, "-c", command), cwd)
+    script = cwd / "sbatch.sh"
+    script.write_text(trial_script(SlurmSpec(), trial, "tunegym-order"))
+    proc = subprocess.Popen(["bash", str(script)], start_new_session=True)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", 30, "the command")
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)  # the command first
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # then the script, as Slurm's loop may
+        assert proc.wait(30) == 143
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (cwd / "exitcode").read_text().split()[:2] == ["143", "cancelled"]
 
 
 def test_missing_sbatch_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

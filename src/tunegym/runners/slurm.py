@@ -95,6 +95,10 @@ _INTERRUPT_TENTHS = 10
 """A cancelled job's script gives its trial's group 1 s between SIGTERM and SIGKILL (well
 inside Slurm's ``KillWait``, 30 s by default, after which Slurm kills the script)."""
 
+_TRAP_WAIT_S = 0.5
+"""How long a trial's script, whose command died of SIGTERM, waits for its own SIGTERM
+from Slurm before taking the 143 for the command's own exit."""
+
 _CANCEL_WAIT_S = 5.0
 """After ``cancel_all``, how long a waiting trial polls for the job's final state."""
 
@@ -222,6 +226,10 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
         "set +m",
         'if [ -z "${tunegym_stop:-}" ]; then wait $tunegym_pg; fi',
         "code=$?",
+        # Slurm's SIGTERM reaches every process of the job in no set order: a command it
+        # killed first may end the wait before this script's own SIGTERM is handled. A
+        # moment's sleep lets the trap run, so the stop is not taken for an exit of 143.
+        f'if [ -z "${{tunegym_stop:-}}" ] && [ $code -eq 143 ]; then sleep {_TRAP_WAIT_S:g}; fi',
         'if [ -n "${tunegym_stop:-}" ]; then  # cancelled: Slurm\'s state tells the rest',
         stop,
         "fi",

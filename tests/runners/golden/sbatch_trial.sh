@@ -32,6 +32,7 @@ tunegym_pg=$!
 set +m
 if [ -z "${tunegym_stop:-}" ]; then wait $tunegym_pg; fi
 code=$?
+if [ -z "${tunegym_stop:-}" ] && [ $code -eq 143 ]; then sleep 0.5; fi
 if [ -n "${tunegym_stop:-}" ]; then  # cancelled: Slurm's state tells the rest
   tunegym_sweep 10; echo "143 cancelled $tunegym_start $(date +%s.%N)" > {TRIAL_DIR}/exitcode; exit 143
 fi
