@@ -111,3 +111,38 @@ def test_unfinished_trials_of_a_resumed_run_run_again_parallel_at_a_time() -> No
     assert len(objective.calls) == 5
     assert agent.history[0].step == 1  # the finished trial was replayed first
     assert sorted(f.step for f in agent.history) == [1, 2, 3, 4, 5, 6]
+
+
+class SlowProposals:
+    """A policy whose proposals take longer than the whole time budget (as a Gaussian
+    process's ask can on a loaded machine)."""
+
+    def __init__(self, propose_s: float) -> None:
+        self.propose_s = propose_s
+        self.proposed = 0
+
+    def select_action(self, observation: Mapping[str, float]) -> dict[str, Any]:
+        time.sleep(self.propose_s)
+        self.proposed += 1
+        return {"k": 1}
+
+    def select_actions(self, n: int, observation: Mapping[str, float]) -> list[dict[str, Any]]:
+        return [self.select_action(observation) for _ in range(n)]
+
+    def learn(self, feedback: Any) -> None:
+        raise AssertionError("no trial should have run")
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_proposal_that_outlasts_the_time_budget_starts_no_trial(parallel: int) -> None:
+    from tunegym.budget import TimeBudget
+
+    objective = Concurrency(0.0)
+    env = FunctionEnv(SPACE, objective, parallel=parallel)
+    budget = TimeBudget(0.2)
+    policy = SlowProposals(0.3)
+    TrialLoop(env, policy, budget=4, parallel=parallel, time_budget=budget).run()
+    env.close()
+    assert policy.proposed >= 1  # the budget was not spent when it began proposing
+    assert objective.calls == [] and env.history == []
+    assert budget.ended_job  # the summary and report say the budget ended the job

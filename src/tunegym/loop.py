@@ -20,8 +20,9 @@ Tune's controller keep the loop apart from the searcher:
 
 The budget counts every step of the job, replayed ones included. A time budget
 (:class:`~tunegym.budget.TimeBudget`) also stops dispatch once spent: no trial starts
-after it; with a grace period, trials still running that much later are stopped through
-the env's ``stop_running`` (recorded ``timeout``).
+after it, nor one proposed while it ran out (a Gaussian-process ask can take a while);
+with a grace period, trials still running that much later are stopped through the env's
+``stop_running`` (recorded ``timeout``).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class TrialLoop:
             if self.out_of_time():
                 break
             action = self.policy.select_action(observation)
-            if action is None:
+            if action is None or self.out_of_time():  # a slow proposal can outlast it
                 break
             observation, _, done, info = self.env.step(action)
             self.learn_from(info)
@@ -220,6 +221,8 @@ class TrialLoop:
             if room > 0 and not exhausted and not queue:
                 actions = self.policy.select_actions(room, observation)
                 exhausted = len(actions) < room
+                if self.out_of_time():  # a slow proposal can outlast it
+                    actions, exhausted = [], True
                 for action in actions:
                     in_flight.append(env.submit(action))
                     dispatched += 1
