@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -108,6 +109,15 @@ def test_no_file_and_no_resume_and_a_missing_file_are_clear_errors(tmp_path: Pat
         tunegym.tune()
     with pytest.raises(SpecError, match=r"nope\.toml: no such file"):
         tunegym.tune(tmp_path / "nope.toml", output=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resuming_a_folder_that_is_not_a_run_says_so_as_the_command_line_does(
+    tmp_path: Path,
+) -> None:
+    message = rf"cannot resume: {re.escape(str(tmp_path))}: no trials\.sqlite here"
+    with pytest.raises(UsageError, match=message):
+        tunegym.tune(resume=tmp_path, output=tmp_path / "runs", verbosity=0)
     assert not (tmp_path / "runs").exists()
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from tunegym.budget import budget_phrase
 from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
-from tunegym.errors import UsageError
 from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
 from tunegym.plugins import RUNNERS, available
 from tunegym.user_paths import output_file
@@ -108,27 +107,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _check_resume_flags(args: argparse.Namespace) -> None:
-    """A resumed run keeps its own seed and dry-run setting; ``--max-steps`` may only
-    extend its budget (checked by :func:`tunegym.run.scenario.extension_of`)."""
-    for flag, given in (
-        ("--seed", args.seed is not None),
-        ("--dry-run", args.dry_run),
-    ):
-        if given:
-            raise UsageError(f"{flag} cannot change a resumed run (it keeps its own)")
-
-
-def _resume_spec(args: argparse.Namespace) -> Path:
-    """The spec a run folder was started from (recorded in its trials.sqlite)."""
-    from tunegym.session import recorded_spec
-
-    try:
-        return recorded_spec(args.resume)
-    except UsageError as exc:
-        raise UsageError(f"cannot resume: {exc}") from None
-
-
 def seconds_arg(text: str) -> float:
     """A number of seconds from 0 (``--budget-grace``)."""
     try:
@@ -167,16 +145,11 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from tunegym.run import RunOptions, run_scenario
+    from tunegym.run import RunOptions, run_scenario, spec_to_run
     from tunegym.spec import load
 
-    path = args.path
-    if args.resume is not None:
-        _check_resume_flags(args)
-        path = path or _resume_spec(args)
-    elif path is None:
-        raise UsageError("give a scenario or workload file (or --resume RUN_DIR)")
-    scenario = load(path)
+    kept = {"--seed": args.seed is not None, "--dry-run": args.dry_run}
+    scenario = load(spec_to_run(args.path, args.resume, kept, "--resume RUN_DIR"))
     if args.log_file is not None:
         output_file(args.log_file, "--log-file")
     options = RunOptions(

@@ -8,6 +8,7 @@ from tunegym.run.scenario import (
     RunResult,
     finish_run,
     run_scenario,
+    spec_to_run,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "resolve_agent",
     "run_job",
     "run_scenario",
+    "spec_to_run",
 ]

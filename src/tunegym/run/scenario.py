@@ -14,7 +14,7 @@ writer: a second ``tunegym run --resume`` of the same folder is refused).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,37 @@ def _unrecorded_phrase(session: RunSession) -> str:
     if not count:
         return ""
     return f"; {count} running trial(s) were stopped and not recorded ({'; '.join(where)})"
+
+
+def spec_to_run(
+    path: str | Path | None,
+    resume: str | Path | None,
+    kept: Mapping[str, bool],
+    resume_hint: str,
+) -> Path:
+    """The spec file a run starts from, with the rules of a resumed run (one home for
+    ``tunegym run`` and :func:`tunegym.tune`, which name their options in their own way).
+
+    ``kept`` maps each option a resumed run keeps as it was (the seed, dry-run) to whether
+    it was given; one given with ``resume`` is refused (``max_steps`` may only extend the
+    run: :func:`extension_of`). Without a ``path``, a resumed run
+    starts from the spec recorded in its folder; with neither, ``resume_hint`` says how to
+    name one (``--resume RUN_DIR`` or ``resume=RUN_DIR``)."""
+    if resume is None:
+        if path is None:
+            raise UsageError(f"give a scenario or workload file (or {resume_hint})")
+        return Path(path)
+    for name, given in kept.items():
+        if given:
+            raise UsageError(f"{name} cannot change a resumed run (it keeps its own)")
+    if path is not None:
+        return Path(path)
+    from tunegym.session import recorded_spec
+
+    try:
+        return recorded_spec(Path(resume))
+    except UsageError as exc:
+        raise UsageError(f"cannot resume: {exc}") from None
 
 
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tunegym.errors import UsageError
 from tunegym.results.runs import RunTrials, load_run
-from tunegym.run.scenario import RunOptions, run_scenario
+from tunegym.run.scenario import RunOptions, run_scenario, spec_to_run
 from tunegym.trial.rows import TrialRow
 
 
@@ -55,10 +54,8 @@ def tune(
     """
     from tunegym.spec import load
 
-    if resume is not None:
-        for name, given in (("seed", seed is not None), ("dry_run", dry_run)):
-            if given:
-                raise UsageError(f"{name} cannot change a resumed run (it keeps its own)")
+    kept = {"seed": seed is not None, "dry_run": dry_run}
+    spec = spec_to_run(path, resume, kept, "resume=RUN_DIR")
     options = RunOptions(
         output=Path(output),
         dry_run=dry_run,
@@ -75,15 +72,9 @@ def tune(
         budget_grace_s=budget_grace_s,
         on_trial=on_trial,
     )
-    if path is None:
-        if options.resume is None:
-            raise UsageError("give a scenario or workload file (or resume=RUN_DIR)")
-        from tunegym.session import recorded_spec
-
-        path = recorded_spec(options.resume)
     if options.log_file is not None:
         from tunegym.user_paths import output_file
 
         output_file(options.log_file, "log_file")
-    result = run_scenario(load(path), options)
+    result = run_scenario(load(spec), options)
     return load_run(result.run_dir)
