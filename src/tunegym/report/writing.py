@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.analysis.results import JobResults
+from tunegym.errors import UsageError
 from tunegym.outputs.summary import write_summary
 from tunegym.report.html import write_report
 from tunegym.session.reading import read_run
@@ -52,12 +53,23 @@ def regenerate(run_dir: Path, now: float | None = None) -> dict[str, Any]:
 
     Reads only ``trials.sqlite`` (the trial folders for stderr tails), never writes to it,
     so it is safe while the run is still going. Returns the new summary, which carries
-    ``regenerated_at``. Raises :class:`UsageError` when ``run_dir`` is not a run folder.
+    ``regenerated_at``. Raises :class:`UsageError` when ``run_dir`` is not a run folder,
+    or when this user may not write the reports there (``tunegym show`` and ``export``
+    still read it).
     """
     now = time.time() if now is None else now
     with read_run(run_dir, now) as run:
         info = {**run.info, "regenerated_at": now}
         results = [JobResults.load(run.db, record) for record in run.records]
-        summary = write_summary(run.run_dir / "summary.json", info, run.records, run.db, results)
-        write_report(run.run_dir / "report.html", summary, run.records, results)
+        try:
+            summary = write_summary(
+                run.run_dir / "summary.json", info, run.records, run.db, results
+            )
+            write_report(run.run_dir / "report.html", summary, run.records, results)
+        except PermissionError as exc:  # a file is written beside itself, then renamed
+            folder = Path(exc.filename).parent if exc.filename else run.run_dir
+            raise UsageError(
+                f"{run.run_dir}: cannot rewrite its reports: permission denied in {folder} "
+                "(tunegym show and tunegym export read the run as it is)"
+            ) from None
         return summary

@@ -31,7 +31,13 @@ from tunegym.session.fingerprints import check_fingerprints, scenario_fingerprin
 from tunegym.session.lock import RunLock
 from tunegym.session.records import JobRecord
 from tunegym.spec.loader import Job, Scenario
-from tunegym.trial.store import RUN_DB_NAME, TrialDatabase, TrialStore, open_run_db
+from tunegym.trial.store import (
+    RUN_DB_NAME,
+    TrialDatabase,
+    TrialStore,
+    TrialStoreError,
+    open_run_db,
+)
 from tunegym.user_paths import why_not_a_folder
 
 FAILURE_NAME = "failure.txt"
@@ -94,6 +100,8 @@ class RunSession:
             db = open_run_db(run_dir)
         except UsageError as exc:
             raise UsageError(f"cannot resume: {exc}") from None
+        except TrialStoreError as exc:  # damaged, or read-only to this user
+            raise TrialStoreError(f"cannot resume: {exc}") from None
         lock = RunLock(run_dir)
         try:
             lock.acquire()

@@ -49,7 +49,7 @@ class RunView:
 def read_run(run_dir: Path, now: float | None = None) -> RunView:
     """Open ``run_dir`` for reading; :class:`UsageError` when it is not a run folder."""
     run_dir = Path(run_dir).resolve()
-    db = open_run_db(run_dir)
+    db = open_run_db(run_dir, read_only=True)
     try:
         meta = db.meta()
         run = meta.get("run")
@@ -66,7 +66,7 @@ def read_run(run_dir: Path, now: float | None = None) -> RunView:
 
 def recorded_run_info(run_dir: Path) -> dict[str, Any]:
     """The run metadata a run folder recorded (seed, budget, spec...), read without a lock."""
-    db = open_run_db(Path(run_dir))
+    db = open_run_db(Path(run_dir), read_only=True)
     try:
         run = db.meta().get("run")
     finally:
@@ -76,7 +76,7 @@ def recorded_run_info(run_dir: Path) -> dict[str, Any]:
 
 def recorded_spec(run_dir: Path) -> Path:
     """The spec file a run folder was started from; :class:`UsageError` when unknown."""
-    db = open_run_db(Path(run_dir))
+    db = open_run_db(Path(run_dir), read_only=True)
     try:
         run = db.meta().get("run")
     finally:

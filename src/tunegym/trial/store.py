@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -117,8 +118,9 @@ class TrialDatabase:
     (a read's curve points are one, see :meth:`add_points`).
 
     ``read_only`` opens an existing file without creating or changing anything (for
-    reading an earlier run, e.g. a warm start); its reads raise :class:`TrialStoreError`
-    when the file is not a tunegym trial database.
+    reading a run, still going or finished, e.g. a report or a warm start), in a folder
+    this user may not write to as well; its reads raise :class:`TrialStoreError` when the
+    file is not a tunegym trial database.
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
@@ -127,7 +129,7 @@ class TrialDatabase:
         try:
             self.conn = self._connect(path, read_only)
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot open {path}: {exc} (a damaged file?)") from None
+            raise TrialStoreError(f"cannot open {path}: {exc}{_why_not(path)}") from None
         self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
         """Held around every write: a watcher thread's transaction of points
@@ -136,9 +138,7 @@ class TrialDatabase:
     @staticmethod
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         if read_only:
-            return sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
+            return _connect_read_only(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             # Small pages: each per-row commit writes one page to the WAL (a new file
@@ -527,8 +527,10 @@ class TrialStore:
                 handle[0].close()
 
 
-def open_run_db(run_dir: Path) -> TrialDatabase:
-    """An existing run folder's database; a clear ``UsageError`` when it is not one."""
+def open_run_db(run_dir: Path, *, read_only: bool = False) -> TrialDatabase:
+    """An existing run folder's database; a clear ``UsageError`` when it is not one.
+    ``read_only``: for readers (reports, ``tunegym show``), which then work on a run
+    still going and on a folder this user may not write to."""
     from tunegym.errors import UsageError
 
     run_dir = Path(run_dir)
@@ -544,7 +546,55 @@ def open_run_db(run_dir: Path) -> TrialDatabase:
             f"{path}: not a tunegym run's database (it has no trials and meta tables); "
             "left as it is"
         )
-    return TrialDatabase(path)
+    return TrialDatabase(path, read_only=read_only)
+
+
+def _read_only_uri(path: Path, *, immutable: bool = False) -> str:
+    """A SQLite URI that opens ``path`` read-only (percent-encoded: a ``#``, ``?`` or ``%``
+    in a folder's name is part of the path, not of the URI)."""
+    return f"{path.absolute().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """``path`` opened to read only. A run's file is in WAL mode, and SQLite reads one by
+    way of a shared-memory file beside it, which it creates when it is not there: in a
+    folder this user may not write to, that fails. Then, when no ``-wal`` file is beside
+    it either (the run closed its database: every committed row is in the file, and no
+    writer is at work), the file is opened as immutable. A ``-wal`` file still there
+    holds rows the file does not, so that case is left to fail."""
+    conn = sqlite3.connect(
+        _read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if Path(f"{path}-wal").exists() or os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(
+        _read_only_uri(path, immutable=True),
+        uri=True,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+
+
+def _why_not(path: Path) -> str:
+    """Why ``path`` could not be opened, where the file system says so (SQLite's own
+    message, "attempt to write a readonly database", does not)."""
+    folder = path.parent
+    if not os.access(folder, os.R_OK | os.X_OK) or not os.access(path, os.R_OK):
+        return " (permission denied: this user cannot read it)"
+    if Path(f"{path}-wal").exists() and not os.access(folder, os.W_OK):
+        return (
+            f" (its write-ahead log {path.name}-wal holds rows the file does not, and SQLite "
+            f"reads it only where it may write beside it: {folder} is read-only to this "
+            "user; copy the folder somewhere writable)"
+        )
+    if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
+        return " (permission denied: it or its folder is read-only to this user)"
+    return " (a damaged file?)"
 
 
 def _tables(path: Path) -> set[str] | None:
@@ -553,7 +603,7 @@ def _tables(path: Path) -> set[str] | None:
     read that way (not SQLite, or a live WAL file whose shared memory is not there):
     the normal open then says what is wrong."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = _connect_read_only(path)
         try:
             return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
         finally:
