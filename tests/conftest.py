@@ -10,6 +10,8 @@ reuses them.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -174,3 +176,36 @@ def objective_workload(objective_script: Path) -> Callable[..., dict[str, Any]]:
         return data
 
     return make
+
+
+@pytest.fixture
+def binding_modes() -> Callable[[list[str]], list[str]]:
+    """``binding_modes(command)``: ``command`` run so that file modes bind on it. As root
+    (the suite runs as root in CI), through ``setpriv`` with ``CAP_DAC_OVERRIDE`` dropped;
+    as any other user, as it is. For the paths a user may not write to."""
+
+    def wrap(command: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return command
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "setpriv (util-linux) drops root's override for these tests"
+        return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+
+    return wrap
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """``read_only(folder)``: the folder and everything in it made read-only; writable
+    again after the test."""
+    made: list[Path] = []
+
+    def make(folder: Path) -> None:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        made.append(folder)
+
+    yield make
+    for folder in made:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)

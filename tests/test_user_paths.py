@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tunegym.errors import UsageError
 from tunegym.user_paths import output_file, output_folder
+
+TUNEGYM = [sys.executable, "-m", "tunegym.cli.main"]
 
 
 def test_an_output_file_gets_its_folder_and_is_not_created(tmp_path: Path) -> None:
@@ -30,3 +35,50 @@ def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=rf"^DIR {tmp_path}/a-file: cannot write there: {where}$"):
         output_folder(tmp_path / "a-file", "DIR")
     assert (tmp_path / "a-file").read_text() == "x"  # left alone
+
+
+def test_paths_this_user_may_not_write_are_refused_before_any_work(
+    tmp_path: Path,
+    write_toml: Callable,
+    objective_workload: Callable,
+    binding_modes: Callable,
+    read_only: Callable,
+) -> None:
+    # Real subprocesses with file modes binding (root's override dropped: see conftest).
+    workload = write_toml("workload.toml", objective_workload())
+    done = subprocess.run(
+        [*TUNEGYM, "run", str(workload), "--output", str(tmp_path / "runs"), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "old.csv").write_text("kept")
+    read_only(locked)
+
+    def refused(*args: str) -> str:
+        proc = subprocess.run(
+            binding_modes([*TUNEGYM, *args]), capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 2, proc.stderr
+        return proc.stderr.strip().splitlines()[-1]
+
+    run = ["run", str(workload), "--no-progress"]
+    assert refused(*run, "--output", f"{locked}/runs") == (
+        f"tunegym: error: {locked}/runs: cannot hold run folders: Permission denied"
+    )
+    assert refused(*run, "--log-file", f"{locked}/log") == (
+        f"tunegym: error: --log-file {locked}/log: cannot write it: permission denied"
+    )
+    assert refused("export", str(run_dir), "-o", f"{locked}/old.csv") == (
+        f"tunegym: error: --output {locked}/old.csv: cannot write it: permission denied"
+    )
+    assert refused("export", str(run_dir), "-o", f"{locked}/sub/x.csv") == (
+        f"tunegym: error: --output {locked}/sub/x.csv: cannot write it: Permission denied"
+    )
+    assert sorted(p.name for p in locked.iterdir()) == ["old.csv"]
+    assert (locked / "old.csv").read_text() == "kept"
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # no run folder was started

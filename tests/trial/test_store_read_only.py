@@ -3,19 +3,16 @@ archived run, a colleague's, a read-only share), while it is still being written
 under a folder whose name holds a character that means something in a URI.
 
 File modes bind only without root's permission override, and the suite runs as root in
-CI: the readers here are real subprocesses, run through ``setpriv`` with
-``CAP_DAC_OVERRIDE`` dropped (as any other user they run as they are)."""
+CI: the readers here are real subprocesses, run through the ``binding_modes`` fixture
+(``setpriv`` with ``CAP_DAC_OVERRIDE`` dropped)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import signal
-import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,35 +35,14 @@ except TrialStoreError as exc:
 """
 
 
-def _binding_modes(command: list[str]) -> list[str]:
-    """``command`` run so that file modes bind on it (see the module docs)."""
-    if os.geteuid() != 0:
-        return command
-    setpriv = shutil.which("setpriv")
-    assert setpriv is not None, "setpriv (util-linux) drops root's override for these tests"
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--", *command]
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _binding_modes(command), capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 @pytest.fixture
-def read_only() -> Iterator[Callable[[Path], None]]:
-    """Make a folder and everything in it read-only; writable again afterwards."""
-    made: list[Path] = []
+def run_bound(binding_modes: Callable) -> Callable[[list[str]], subprocess.CompletedProcess[str]]:
+    def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            binding_modes(command), capture_output=True, text=True, timeout=120, check=False
+        )
 
-    def make(folder: Path) -> None:
-        for path in [folder, *folder.rglob("*")]:
-            path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-        made.append(folder)
-
-    yield make
-    for folder in made:
-        for path in [folder, *folder.rglob("*")]:
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    return run
 
 
 def _contents(folder: Path) -> dict[str, str]:
@@ -81,26 +57,30 @@ def _row(step: int) -> TrialRow:
     return TrialRow(step, {"x": step}, {}, {"m": 1.0}, 1.0, "ok")
 
 
-def test_the_write_override_is_really_dropped(tmp_path: Path, read_only: Callable) -> None:
+def test_the_write_override_is_really_dropped(
+    tmp_path: Path, read_only: Callable, run_bound: Callable
+) -> None:
     read_only(tmp_path)
-    proc = _run(["touch", str(tmp_path / "new")])
+    proc = run_bound(["touch", str(tmp_path / "new")])
     assert proc.returncode != 0 and "Permission denied" in proc.stderr
 
 
-def test_a_closed_run_in_a_read_only_folder_is_read(tmp_path: Path, read_only: Callable) -> None:
+def test_a_closed_run_in_a_read_only_folder_is_read(
+    tmp_path: Path, read_only: Callable, run_bound: Callable
+) -> None:
     db = TrialDatabase(tmp_path / "trials.sqlite")
     for step in (1, 2, 3):
         db.insert("job", 0, _row(step))
     db.close()  # the WAL is checkpointed into the file and removed
     assert not (tmp_path / "trials.sqlite-wal").exists()
     read_only(tmp_path)
-    proc = _run([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
+    proc = run_bound([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
     assert (proc.returncode, proc.stdout.strip()) == (0, "3"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trials.sqlite"]  # nothing added
 
 
 def test_a_live_run_in_a_read_only_folder_is_read_with_its_write_ahead_log(
-    tmp_path: Path, read_only: Callable
+    tmp_path: Path, read_only: Callable, run_bound: Callable
 ) -> None:
     db = TrialDatabase(tmp_path / "trials.sqlite")
     try:
@@ -108,14 +88,14 @@ def test_a_live_run_in_a_read_only_folder_is_read_with_its_write_ahead_log(
             db.insert("job", 0, _row(step))
         assert (tmp_path / "trials.sqlite-wal").exists()  # the rows are in the WAL only
         read_only(tmp_path)
-        proc = _run([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
+        proc = run_bound([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
         assert (proc.returncode, proc.stdout.strip()) == (0, "2"), proc.stderr
     finally:
         db.close()
 
 
 def test_a_write_ahead_log_left_without_its_shared_memory_is_a_clear_error(
-    tmp_path: Path, read_only: Callable
+    tmp_path: Path, read_only: Callable, run_bound: Callable
 ) -> None:
     # A run killed with SIGKILL leaves its -wal (rows the file lacks) and -shm behind.
     writer = (
@@ -128,7 +108,7 @@ def test_a_write_ahead_log_left_without_its_shared_memory_is_a_clear_error(
     assert killed.returncode == -signal.SIGKILL
     (tmp_path / "trials.sqlite-shm").unlink()
     read_only(tmp_path)
-    proc = _run([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
+    proc = run_bound([sys.executable, "-c", READ_ROWS, str(tmp_path / "trials.sqlite")])
     assert proc.returncode == 1
     assert "its write-ahead log trials.sqlite-wal holds rows the file does not" in proc.stdout
     assert f"{tmp_path} is read-only to this user; copy the folder somewhere writable" in (
@@ -151,25 +131,25 @@ def finished_run(tmp_path: Path, write_toml: Callable, objective_workload: Calla
 
 
 def test_the_readers_read_a_read_only_run_folder_and_change_nothing(
-    finished_run: Path, tmp_path: Path, read_only: Callable
+    finished_run: Path, tmp_path: Path, read_only: Callable, run_bound: Callable
 ) -> None:
     read_only(finished_run)
     before = _contents(finished_run)
-    show = _run([*TUNEGYM, "show", str(finished_run)])
+    show = run_bound([*TUNEGYM, "show", str(finished_run)])
     assert show.returncode == 0, show.stderr
     assert "objective: ok, 8 trial(s) (ok 8)" in show.stdout
-    export = _run([*TUNEGYM, "export", str(finished_run), "-o", str(tmp_path / "t.csv")])
+    export = run_bound([*TUNEGYM, "export", str(finished_run), "-o", str(tmp_path / "t.csv")])
     assert export.returncode == 0, export.stderr
     assert len((tmp_path / "t.csv").read_text().splitlines()) == 1 + 8  # header + 8 trials
-    compare = _run([*TUNEGYM, "compare", str(finished_run), str(finished_run)])
+    compare = run_bound([*TUNEGYM, "compare", str(finished_run), str(finished_run)])
     assert compare.returncode == 0, compare.stderr
 
-    report = _run([*TUNEGYM, "report", str(finished_run)])
+    report = run_bound([*TUNEGYM, "report", str(finished_run)])
     assert report.returncode == 2
     assert f"{finished_run}: cannot rewrite its reports: permission denied in " in report.stderr
     assert "internal error" not in report.stderr
 
-    resume = _run([*TUNEGYM, "run", "--resume", str(finished_run), "--no-progress"])
+    resume = run_bound([*TUNEGYM, "run", "--resume", str(finished_run), "--no-progress"])
     assert resume.returncode == 1
     assert "cannot resume: cannot open " in resume.stderr
     assert "(permission denied: it or its folder is read-only to this user)" in resume.stderr
