@@ -48,3 +48,27 @@ def test_a_module_that_is_not_there_is_just_not_found() -> None:
     with pytest.raises(ImportError) as raised:
         importlib.import_module("no_such_module_xyz")
     assert import_failure(raised.value) == "No module named 'no_such_module_xyz'"
+
+
+def test_a_full_disk_is_found_in_an_exception_chain() -> None:
+    import errno
+    import sqlite3
+
+    from tunegym.errors import full_disk_cause, full_disk_phrase
+
+    enospc = OSError(errno.ENOSPC, "No space left on device", "/runs/r/trials.csv")
+    try:
+        try:
+            raise enospc
+        except OSError as inner:
+            raise RuntimeError("writing a row failed") from inner
+    except RuntimeError as outer:
+        assert full_disk_cause(outer) is enospc
+    assert full_disk_phrase(enospc) == "no space left on device (writing /runs/r/trials.csv)"
+    quota = OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert full_disk_cause(quota) is quota and full_disk_phrase(quota) == "disk quota exceeded"
+    db = sqlite3.OperationalError("database or disk is full")
+    db.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    assert full_disk_cause(db) is db
+    assert full_disk_cause(OSError(errno.EACCES, "Permission denied")) is None
+    assert full_disk_cause(sqlite3.OperationalError("database is locked")) is None

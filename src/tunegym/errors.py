@@ -28,6 +28,38 @@ class UsageError(TunegymError, ValueError):
     exit_code = 2
 
 
+class DiskFullError(TunegymError):
+    """The disk (or the user's quota) filled up while tunegym wrote a run: every trial
+    recorded before is kept, and the message says how to go on once there is space."""
+
+
+def full_disk_cause(exc: BaseException) -> BaseException | None:
+    """The error in ``exc``'s chain (itself, what it was raised from or during) that says
+    the disk or the quota is full (``ENOSPC``, ``EDQUOT``, SQLite's ``SQLITE_FULL``), or
+    ``None``."""
+    import errno
+    import sqlite3
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current
+        if getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def full_disk_phrase(cause: BaseException) -> str:
+    """``no space left on device (writing PATH)``, for a message."""
+    if isinstance(cause, OSError):
+        where = f" (writing {cause.filename})" if cause.filename else ""
+        return f"{(cause.strerror or 'no space left on device').lower()}{where}"
+    return f"no space left on device ({cause})"
+
+
 class TunegymWarning(UserWarning):
     """Something the user should know that does not stop the work (``server_args`` a
     server ignores, ...); the CLI prints it as one ``tunegym: warning:`` line."""

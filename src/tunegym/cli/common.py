@@ -19,6 +19,8 @@ from tunegym.errors import (
     SignalInterrupt,
     TunegymError,
     TunegymWarning,
+    full_disk_cause,
+    full_disk_phrase,
     interrupt_cause,
     interrupt_exit_code,
 )
@@ -124,8 +126,9 @@ def dispatch(args: argparse.Namespace) -> int:
     its code (2 for bad input); Ctrl-C exits 130, and a command that handles SIGTERM and
     SIGHUP like Ctrl-C (``tunegym run``, see :func:`terminate_like_ctrl_c`) exits 143 and
     129 for them; an exception raised by the user's code (:func:`user_code_origin`) prints
-    ``tunegym: error:`` with where it was raised, and a bug ``tunegym: internal error:``,
-    both one line and exit 1 (a run's ``failure.txt`` has the traceback).
+    ``tunegym: error:`` with where it was raised, a full disk says so, and a bug
+    ``tunegym: internal error:``, each one line and exit 1 (a run's ``failure.txt`` has
+    a bug's traceback).
     """
     try:
         with _warnings_as_lines():
@@ -140,6 +143,10 @@ def dispatch(args: argparse.Namespace) -> int:
         drop_stdout()
         return 0
     except Exception as exc:
+        full = full_disk_cause(exc)
+        if full is not None:  # not a bug: the disk (or quota) is full
+            print(f"tunegym: error: {full_disk_phrase(full)}", file=sys.stderr)
+            return 1
         origin = user_code_origin(exc)
         if origin is None:
             print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

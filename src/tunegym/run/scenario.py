@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.errors import (
+    DiskFullError,
     SpecError,
     TunegymError,
     UsageError,
+    full_disk_cause,
+    full_disk_phrase,
     interrupt_cause,
     interrupt_exit_code,
 )
@@ -177,11 +180,33 @@ def run_scenario(
         raise interrupted from None
     except BaseException as exc:
         session.mark_running("error", f"{type(exc).__name__}: {exc}")
+        full = full_disk_cause(exc)
+        if full is not None:
+            raise _ended_by_a_full_disk(session, full) from exc
         session.fail(exc)
         finish_run(session, "error")
         raise
     summary = finish_run(session, status)
     return RunResult(session.run_dir, summary, 0 if status == "ok" else 1)
+
+
+def _ended_by_a_full_disk(session: RunSession, cause: BaseException) -> DiskFullError:
+    """The error for a run the disk filled up under. Not a bug, so no ``failure.txt``;
+    the run's end and its reports are recorded as far as the space left allows (the rows
+    already recorded are in ``trials.sqlite`` either way)."""
+    unrecorded = _unrecorded_phrase(session)  # before finish_run closes the database
+    reports = ""
+    try:
+        finish_run(session, "error")
+    except Exception as later:
+        if full_disk_cause(later) is None:
+            raise
+        reports = f" (no room for the reports either: tunegym report {session.run_dir})"
+    return DiskFullError(
+        f"{full_disk_phrase(cause)}{unrecorded}; the trials recorded before are kept in "
+        f"{session.run_dir}{reports}: free some space, then go on with: tunegym run "
+        f"--resume {session.run_dir}"
+    )
 
 
 def _unrecorded_phrase(session: RunSession) -> str:

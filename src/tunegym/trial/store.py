@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tunegym.errors import TunegymError
+from tunegym.errors import TunegymError, full_disk_cause
 from tunegym.layout import RUN_DB_NAME
 from tunegym.trial.rows import Episode, TrialRow
 from tunegym.trial.status import SCORED_STATUSES, STATUSES
@@ -129,7 +129,7 @@ class TrialDatabase:
         try:
             self.conn = self._connect(path, read_only)
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot open {path}: {exc}{_why_not(path)}") from None
+            raise TrialStoreError(f"cannot open {path}: {exc}{_why_not(path, exc)}") from None
         self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
         """Held around every write: a watcher thread's transaction of points
@@ -580,9 +580,11 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     )
 
 
-def _why_not(path: Path) -> str:
+def _why_not(path: Path, exc: sqlite3.DatabaseError) -> str:
     """Why ``path`` could not be opened, where the file system says so (SQLite's own
     message, "attempt to write a readonly database", does not)."""
+    if full_disk_cause(exc) is not None:
+        return " (no space left on device)"
     folder = path.parent
     if not os.access(folder, os.R_OK | os.X_OK) or not os.access(path, os.R_OK):
         return " (permission denied: this user cannot read it)"
