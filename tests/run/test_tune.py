@@ -254,3 +254,15 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_resuming_a_run_whose_spec_moved_asks_for_its_new_path(
+    grid_file: Path, tmp_path: Path
+) -> None:
+    run = tunegym.tune(grid_file, output=tmp_path / "runs", max_steps=2, verbosity=0)
+    moved = grid_file.rename(grid_file.with_name("moved.toml"))
+    message = rf"cannot resume: the run was started from {re.escape(str(grid_file))}, which"
+    with pytest.raises(UsageError, match=message + r" is no longer there; give the spec"):
+        tunegym.tune(resume=run.run_dir, verbosity=0)
+    resumed = tunegym.tune(moved, resume=run.run_dir, max_steps=3, verbosity=0)
+    assert len(resumed.records()) == 3  # the moved spec went on with the same run

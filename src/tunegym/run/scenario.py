@@ -250,9 +250,16 @@ def spec_to_run(
     from tunegym.session import recorded_spec
 
     try:
-        return recorded_spec(Path(resume))
+        spec = recorded_spec(Path(resume))
     except UsageError as exc:
         raise UsageError(f"cannot resume: {exc}") from None
+    if not spec.exists():
+        raise UsageError(
+            f"cannot resume: the run was started from {spec}, which is no longer there; "
+            "give the spec file's new path with the resume (its contents must not have "
+            "changed)"
+        )
+    return spec
 
 
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
