@@ -235,9 +235,9 @@ def spec_to_run(
 
     ``kept`` maps each option a resumed run keeps as it was (the seed, dry-run) to whether
     it was given; one given with ``resume`` is refused (``max_steps`` may only extend the
-    run: :func:`extension_of`). Without a ``path``, a resumed run
-    starts from the spec recorded in its folder; with neither, ``resume_hint`` says how to
-    name one (``--resume RUN_DIR`` or ``resume=RUN_DIR``)."""
+    run: :func:`extension_of`). Without a ``path``, a resumed run starts from the spec
+    recorded in its folder, which must still be there; with neither, ``resume_hint`` says
+    how to name one (``--resume RUN_DIR`` or ``resume=RUN_DIR``)."""
     if resume is None:
         if path is None:
             raise UsageError(f"give a scenario or workload file (or {resume_hint})")
