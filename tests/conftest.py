@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -209,3 +210,28 @@ def read_only() -> Iterator[Callable[[Path], None]]:
     for folder in made:
         for path in [folder, *folder.rglob("*")]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path, write_toml: Callable, objective_workload: Callable) -> Path:
+    """A run folder (under ``tmp_path/runs``) of a grid over the objective's 8 points,
+    made by a real ``tunegym run``."""
+    path = write_toml("workload.toml", objective_workload())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tunegym.cli.main",
+            "run",
+            str(path),
+            "--output",
+            str(tmp_path / "runs"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    return run_dir

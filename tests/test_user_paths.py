@@ -39,21 +39,13 @@ def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
 
 def test_paths_this_user_may_not_write_are_refused_before_any_work(
     tmp_path: Path,
-    write_toml: Callable,
-    objective_workload: Callable,
+    finished_run: Path,
     binding_modes: Callable,
     read_only: Callable,
 ) -> None:
     # Real subprocesses with file modes binding (root's override dropped: see conftest).
-    workload = write_toml("workload.toml", objective_workload())
-    done = subprocess.run(
-        [*TUNEGYM, "run", str(workload), "--output", str(tmp_path / "runs"), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_dir = finished_run
+    workload = tmp_path / "workload.toml"
     locked = tmp_path / "locked"
     locked.mkdir()
     (locked / "old.csv").write_text("kept")

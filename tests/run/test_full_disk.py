@@ -6,13 +6,14 @@ suite has, as ``make test`` in CI does)."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+import tunegym
 
 TUNEGYM = [sys.executable, "-m", "tunegym.cli.main"]
 
@@ -35,13 +36,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _rows(run_dir: Path) -> list[tuple]:
-    db = sqlite3.connect(run_dir / "trials.sqlite")
-    try:
-        return db.execute(
-            "SELECT step, action, status, reward FROM trials ORDER BY step"
-        ).fetchall()
-    finally:
-        db.close()
+    """Each recorded trial's step, x, status and reward, as tunegym reads them back."""
+    return [
+        (r["step"], r["params.x"], r["status"], r["reward"])
+        for r in tunegym.load_run(run_dir).records()
+    ]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

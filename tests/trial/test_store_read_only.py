@@ -116,20 +116,6 @@ def test_a_write_ahead_log_left_without_its_shared_memory_is_a_clear_error(
     )
 
 
-@pytest.fixture
-def finished_run(tmp_path: Path, write_toml: Callable, objective_workload: Callable) -> Path:
-    path = write_toml("workload.toml", objective_workload())
-    proc = subprocess.run(
-        [*TUNEGYM, "run", str(path), "--output", str(tmp_path / "runs"), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    return run_dir
-
-
 def test_the_readers_read_a_read_only_run_folder_and_change_nothing(
     finished_run: Path, tmp_path: Path, read_only: Callable, run_bound: Callable
 ) -> None:
