@@ -88,7 +88,7 @@ def test_a_disk_that_fills_up_ends_the_run_clearly_and_a_resume_finishes_it(
     assert rows[: len(recorded)] == recorded  # nothing recorded was lost or redone
 
 
-def test_a_run_started_on_a_full_disk_says_so(
+def test_a_run_started_on_a_full_disk_says_so_and_leaves_no_run_folder(
     small_disk: Path, write_toml: Callable, objective_workload: Callable
 ) -> None:
     with open(small_disk / "pad", "wb") as pad:
@@ -101,4 +101,8 @@ def test_a_run_started_on_a_full_disk_says_so(
     workload = write_toml("workload.toml", objective_workload())
     proc = _run("run", str(workload), "--output", str(small_disk / "runs"), "--no-progress")
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == "tunegym: error: no space left on device"
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"tunegym: error: no space left on device: a run cannot start in {small_disk / 'runs'} "
+        "(nothing was recorded; free some space and run it again)"
+    )
+    assert list((small_disk / "runs").iterdir()) == []  # no empty run folder to puzzle over

@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import socket
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import (
+    DiskFullError,
+    TunegymError,
+    UsageError,
+    full_disk_cause,
+    full_disk_phrase,
+)
 from tunegym.session.fingerprints import check_fingerprints, scenario_fingerprints
 from tunegym.session.lock import RunLock
 from tunegym.session.records import JobRecord
@@ -69,7 +76,6 @@ class RunSession:
         """A new run folder ``<output>/<scenario>_<timestamp>`` (absolute)."""
         run_dir = make_run_dir(Path(output).resolve(), scenario.name)
         lock = RunLock(run_dir)
-        lock.acquire()
         started = time.time()
         info = {
             "scenario": scenario.name,
@@ -80,14 +86,25 @@ class RunSession:
             "max_steps": max_steps,
             "started_at": started,
         }
+        db: TrialDatabase | None = None
         try:
+            lock.acquire()
             db = TrialDatabase(run_dir / RUN_DB_NAME)
-        except BaseException:
+            session = cls(run_dir, db, lock, info)
+            db.set_meta("jobs", scenario_fingerprints(scenario))
+            session._mark_started()
+        except BaseException as exc:  # nothing is recorded yet: leave no folder behind
+            if db is not None:
+                db.close()
             lock.release()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            full = full_disk_cause(exc)
+            if full is not None:
+                raise DiskFullError(
+                    f"{full_disk_phrase(full)}: a run cannot start in {output.resolve()} "
+                    "(nothing was recorded; free some space and run it again)"
+                ) from exc
             raise
-        session = cls(run_dir, db, lock, info)
-        db.set_meta("jobs", scenario_fingerprints(scenario))
-        session._mark_started()
         return session
 
     @classmethod

@@ -52,8 +52,13 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            holder = {"pid": os.getpid(), "host": socket.gethostname()}
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        except BaseException:  # a full disk, say: the lock is not held
+            os.close(fd)
+            raise
         self._fd = fd
 
     def release(self) -> None:
