@@ -1,4 +1,5 @@
-"""``import_failure``: a user's module that cannot be imported is described with where."""
+"""Shared error helpers: `import_failure` (a user module that cannot be imported, with
+where), the full-disk cause and the OS reason as messages word it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tunegym.errors import import_failure
+from tunegym.errors import import_failure, os_reason
 
 
 @pytest.fixture
@@ -72,3 +73,10 @@ def test_a_full_disk_is_found_in_an_exception_chain() -> None:
     assert full_disk_cause(db) is db
     assert full_disk_cause(OSError(errno.EACCES, "Permission denied")) is None
     assert full_disk_cause(sqlite3.OperationalError("database is locked")) is None
+
+
+def test_the_os_reason_is_worded_as_tunegyms_messages_are(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as caught:
+        (tmp_path / "missing" / "file").read_text()
+    assert os_reason(caught.value) == "no such file or directory"
+    assert os_reason(OSError("bare message")) == "bare message"  # no strerror: the message

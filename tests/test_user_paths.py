@@ -60,7 +60,7 @@ def test_paths_this_user_may_not_write_are_refused_before_any_work(
 
     run = ["run", str(workload), "--no-progress"]
     assert refused(*run, "--output", f"{locked}/runs") == (
-        f"tunegym: error: {locked}/runs: cannot hold run folders: Permission denied"
+        f"tunegym: error: {locked}/runs: cannot hold run folders: permission denied"
     )
     assert refused(*run, "--log-file", f"{locked}/log") == (
         f"tunegym: error: --log-file {locked}/log: cannot write it: permission denied"
@@ -69,7 +69,7 @@ def test_paths_this_user_may_not_write_are_refused_before_any_work(
         f"tunegym: error: --output {locked}/old.csv: cannot write it: permission denied"
     )
     assert refused("export", str(run_dir), "-o", f"{locked}/sub/x.csv") == (
-        f"tunegym: error: --output {locked}/sub/x.csv: cannot write it: Permission denied"
+        f"tunegym: error: --output {locked}/sub/x.csv: cannot write it: permission denied"
     )
     assert sorted(p.name for p in locked.iterdir()) == ["old.csv"]
     assert (locked / "old.csv").read_text() == "kept"

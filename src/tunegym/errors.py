@@ -33,6 +33,13 @@ class DiskFullError(TunegymError):
     recorded before is kept, and the message says how to go on once there is space."""
 
 
+def os_reason(exc: OSError) -> str:
+    """What the OS said went wrong, worded as tunegym's messages are (``permission
+    denied``, ``no such file or directory``): ``strerror`` with a lower-case start."""
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]
+
+
 def full_disk_cause(exc: BaseException) -> BaseException | None:
     """The error in ``exc``'s chain (itself, what it was raised from or during) that says
     the disk or the quota is full (``ENOSPC``, ``EDQUOT``, SQLite's ``SQLITE_FULL``), or
@@ -56,7 +63,7 @@ def full_disk_phrase(cause: BaseException) -> str:
     """``no space left on device (writing PATH)``, for a message."""
     if isinstance(cause, OSError):
         where = f" (writing {cause.filename})" if cause.filename else ""
-        return f"{(cause.strerror or 'no space left on device').lower()}{where}"
+        return f"{os_reason(cause) if cause.strerror else 'no space left on device'}{where}"
     return f"no space left on device ({cause})"
 
 

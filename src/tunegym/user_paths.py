@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tunegym.errors import UsageError
+from tunegym.errors import UsageError, os_reason
 
 
 def why_not_a_folder(path: Path, exc: OSError) -> str:
@@ -17,7 +17,7 @@ def why_not_a_folder(path: Path, exc: OSError) -> str:
     for part in (path, *path.parents):
         if part.exists() and not part.is_dir():
             return f"{part} is a file, not a folder"
-    return exc.strerror or str(exc)
+    return os_reason(exc)
 
 
 def output_folder(path: Path, what: str) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.cli.common import dispatch, float_in, int_in
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import TunegymError, UsageError, os_reason
 from tunegym.user_paths import output_file, output_folder
 
 KWARGS_ENV = "TUNEGYM_HARNESS_KWARGS"
@@ -160,7 +160,7 @@ def read_kwargs(path: Path | None) -> dict[str, Any]:
         try:
             text, suffix = path.read_text(), path.suffix.lower()
         except OSError as exc:
-            raise UsageError(f"--kwargs-file {path}: {exc.strerror or exc}") from exc
+            raise UsageError(f"--kwargs-file {path}: {os_reason(exc)}") from exc
     is_yaml = suffix in (".yaml", ".yml")
     try:
         if is_yaml:
@@ -213,7 +213,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise AddressInUseError(f"address already in use: {host}:{port}") from exc
-        raise UsageError(f"cannot bind {host}:{port}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot bind {host}:{port}: {os_reason(exc)}") from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

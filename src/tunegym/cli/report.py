@@ -72,7 +72,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _watch(run_dir: Path, port: int, interval: float) -> int:
     from tunegym.cli.common import say
-    from tunegym.errors import UsageError
+    from tunegym.errors import UsageError, os_reason
     from tunegym.report.watch import ReportWatcher, make_server
 
     if not 0 <= port <= 65535:
@@ -84,7 +84,7 @@ def _watch(run_dir: Path, port: int, interval: float) -> int:
     try:
         server = make_server(watcher, port)
     except OSError as exc:
-        raise UsageError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+        raise UsageError(f"--port {port}: cannot listen on 127.0.0.1 ({os_reason(exc)})") from None
     host, bound = str(server.server_address[0]), int(server.server_address[1])
     say(f"watching {watcher.run_dir}: http://{host}:{bound}/ (Ctrl-C stops)")
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunegym.errors import UsageError
+from tunegym.errors import UsageError, os_reason
 from tunegym.harness.base import GymHarness
 from tunegym.harness.metrics import ROLLOUT_INDEX_KEY, TASK_INDEX_KEY, aggregate_metrics
 from tunegym.harness.verifying import verify_body
@@ -88,7 +88,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"{path}: {os_reason(exc)}") from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -25,6 +25,7 @@ from typing import IO, Any, ClassVar
 
 from pydantic import BaseModel
 
+from tunegym.errors import os_reason
 from tunegym.procgroup import (
     TAG_VARIABLE,
     Proc,
@@ -378,7 +379,7 @@ def _start_error(command: str, exc: OSError) -> str:
         return f"command not found: {command}"
     if isinstance(exc, PermissionError):
         return f"permission denied (not executable?): {command}"
-    return f"cannot execute {command}: {exc.strerror or exc}"
+    return f"cannot execute {command}: {os_reason(exc)}"
 
 
 def _exit_error(returncode: int) -> str:

@@ -33,6 +33,7 @@ from tunegym.errors import (
     UsageError,
     full_disk_cause,
     full_disk_phrase,
+    os_reason,
 )
 from tunegym.session.fingerprints import check_fingerprints, scenario_fingerprints
 from tunegym.session.lock import RunLock
@@ -243,6 +244,6 @@ def make_run_dir(output: Path, name: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise UsageError(f"{output}: cannot hold run folders: {exc.strerror}") from None
+            raise UsageError(f"{output}: cannot hold run folders: {os_reason(exc)}") from None
         return path
     raise TunegymError(f"could not create a run folder under {output}")

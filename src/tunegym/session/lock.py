@@ -54,8 +54,8 @@ class RunLock:
             raise
         try:
             os.ftruncate(fd, 0)
-            holder = {"pid": os.getpid(), "host": socket.gethostname()}
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            me = {"pid": os.getpid(), "host": socket.gethostname()}
+            os.pwrite(fd, json.dumps(me).encode(), 0)
         except BaseException:  # a full disk, say: the lock is not held
             os.close(fd)
             raise

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tunegym.errors import SpecError
+from tunegym.errors import SpecError, os_reason
 from tunegym.spec.checks import check_workload
 from tunegym.spec.errors import (
     Loc,
@@ -88,7 +88,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     except IsADirectoryError:
         return None, "is a directory, expected a .toml file"
     except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
+        return None, f"cannot read: {os_reason(exc)}"
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
@@ -103,7 +103,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         with os.fdopen(fd, "rb", closefd=False) as fh:
             raw = fh.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
+        return None, f"cannot read: {os_reason(exc)}"
     finally:
         os.close(fd)
     if len(raw) > MAX_SPEC_BYTES:
