@@ -308,3 +308,41 @@ def test_show_status_failed_gives_each_failure_its_last_line_of_stderr(
     assert main(["show", str(run_dir)]) == 0
     rows = table_cells(capsys.readouterr().out)
     assert [row[1] for row in rows] == ["3", "1"] and len(rows[0]) == 7
+
+
+def test_report_watch_serves_a_read_only_run_folder_from_memory(
+    finished_run: Path, read_only: Any, binding_modes: Any
+) -> None:
+    """A run folder this user may only read (a colleague's run, an archive) is watched
+    all the same: the page is built in memory and nothing in the folder changes."""
+    import urllib.request
+
+    summary = json.loads((finished_run / "summary.json").read_text())
+    (finished_run / "report.html").unlink()  # so the page served cannot be the file's
+    read_only(finished_run)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in finished_run.rglob("*"))
+    command = [sys.executable, "-m", "tunegym.cli.main", "report", str(finished_run), "--watch"]
+    proc = subprocess.Popen(
+        binding_modes(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(f"watching {finished_run}: http://127.0.0.1:"), line
+        assert proc.stdout.readline().startswith("the run folder is read-only to this user")
+        url = line.split(": ", 1)[1].split()[0]
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert '<script src="/watch.js"></script>' in page
+        job = summary["jobs"][0]
+        assert f"<title>tunegym report: {summary['scenario']}</title>" in page
+        assert f"{job['trials']} trial" in page
+        for name, value in job["best"]["action"].items():
+            assert f"{name}={value}" in page, name
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in finished_run.rglob("*")) == before

@@ -87,6 +87,8 @@ def _watch(run_dir: Path, port: int, interval: float) -> int:
         raise UsageError(f"--port {port}: cannot listen on 127.0.0.1 ({os_reason(exc)})") from None
     host, bound = str(server.server_address[0]), int(server.server_address[1])
     say(f"watching {watcher.run_dir}: http://{host}:{bound}/ (Ctrl-C stops)")
+    if watcher.in_memory:
+        say("the run folder is read-only to this user: the report is served, not written")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

@@ -24,16 +24,31 @@ from tunegym.trial.status import STATUSES
 from tunegym.trial.store import TrialDatabase
 from tunegym.version import __version__
 
-__all__ = ["SCHEMA_VERSION", "JobRecord", "job_summary", "search_entries", "write_summary"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "JobRecord",
+    "build_summary",
+    "job_summary",
+    "search_entries",
+    "write_summary",
+]
 
 SCHEMA_VERSION = 1
 
 
-def job_summary(record: JobRecord, results: JobResults, run_dir: Path) -> dict[str, Any]:
+def job_summary(
+    record: JobRecord, results: JobResults, run_dir: Path, *, write_files: bool = True
+) -> dict[str, Any]:
+    """One job's entry of ``summary.json``; writes its ``best_config.toml`` unless
+    ``write_files`` is false (then the entry names the one already there, if any)."""
     rows = results.rows
     counts: Counter[str] = Counter(row.status.value for row in rows)
     best = results.best_row
-    best_config = write_best(record, results)
+    if write_files:
+        best_config = write_best(record, results)
+    else:
+        present = record.folder / "best_config.toml"
+        best_config = present if present.is_file() else None
     summary: dict[str, Any] = {
         "name": record.job.name,
         "iteration": record.iteration,
@@ -152,23 +167,42 @@ def write_summary(
     db: TrialDatabase,
     results: Sequence[JobResults] | None = None,
 ) -> dict[str, Any]:
-    """Write ``summary.json`` atomically (a reader never sees half a file).
+    """Write ``summary.json`` atomically (a reader never sees half a file), and each
+    job's ``best_config.toml``; return the summary.
 
     ``results`` are the jobs' rows and derived values in the order of ``records`` (read
     from ``db`` when not given); pass them to share them with the HTML writer.
     """
+    summary = build_summary(path.parent, run, records, db, results)
+    atomic_write_text(path, json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def build_summary(
+    run_dir: Path,
+    run: dict[str, Any],
+    records: Sequence[JobRecord],
+    db: TrialDatabase,
+    results: Sequence[JobResults] | None = None,
+    *,
+    write_files: bool = True,
+) -> dict[str, Any]:
+    """The summary of the run in ``run_dir`` (as :func:`write_summary` writes it); with
+    ``write_files`` false it writes nothing at all (a run folder this user may not
+    write)."""
     if results is None:
         results = [JobResults.load(db, r) for r in records]
-    jobs = [job_summary(r, res, path.parent) for r, res in zip(records, results, strict=True)]
+    jobs = [
+        job_summary(r, res, run_dir, write_files=write_files)
+        for r, res in zip(records, results, strict=True)
+    ]
     insights(jobs, records, results, db, run.get("seed"))
-    summary = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "tunegym_version": __version__,
         **run,
         "jobs": jobs,
     }
-    atomic_write_text(path, json.dumps(summary, indent=2, default=str) + "\n")
-    return summary
 
 
 def insights(

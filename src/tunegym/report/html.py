@@ -68,15 +68,21 @@ def write_report(
     records: Sequence[JobRecord],
     results: Sequence[JobResults],
 ) -> Path:
-    """Write ``report.html`` atomically; ``records`` and ``results`` (the jobs' rows, as
-    given to :func:`~tunegym.outputs.summary.write_summary`) are in the order of
-    ``summary["jobs"]``.
-    """
+    """Write ``report.html`` atomically (the page of :func:`run_page`)."""
+    return atomic_write_text(path, run_page(summary, records, results))
+
+
+def run_page(
+    summary: Mapping[str, Any], records: Sequence[JobRecord], results: Sequence[JobResults]
+) -> str:
+    """The report page of a run; ``records`` and ``results`` (the jobs' rows, as given to
+    :func:`~tunegym.outputs.summary.write_summary`) are in the order of
+    ``summary["jobs"]``."""
     jobs = [
         JobData(entry, res.rows, record.job.workload, record.folder, res)
         for entry, record, res in zip(summary["jobs"], records, results, strict=True)
     ]
-    return atomic_write_text(path, render_report(summary, jobs))
+    return render_report(summary, jobs)
 
 
 def render_report(summary: Mapping[str, Any], jobs: Sequence[JobData]) -> str:

@@ -5,7 +5,9 @@ Policy forbids scripts). The watch server serves the same page with a policy tha
 one script of its own (``/watch.js``), which polls ``/state`` and reloads the page when
 the run database changed. The report is regenerated (as ``tunegym report`` does) only
 when a request finds the database changed since the last regeneration, so an idle page
-costs a ``stat`` per poll. Standard library only (``http.server``), loopback only.
+costs a ``stat`` per poll. In a run folder this user may only read (a colleague's run, an
+archive), the page is built in memory and nothing is written. Standard library only
+(``http.server``), loopback only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from tunegym.layout import RUN_DB_NAME
 from tunegym.report.html import CONTENT_POLICY
-from tunegym.report.writing import regenerate
+from tunegym.report.writing import ReportsNotWritable, current_page, regenerate
 
 WATCH_POLICY = f"{CONTENT_POLICY}; script-src 'self'; connect-src 'self'"
 WATCH_JS = """
@@ -57,6 +59,10 @@ class ReportWatcher:
     def __init__(self, run_dir: Path, interval_s: float = 1.0) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.interval_s = interval_s
+        self.in_memory = False
+        """Whether the page is built in memory: set once the run folder's reports could
+        not be rewritten (a folder this user may only read), after which nothing is
+        written."""
         self._lock = threading.Lock()
         self._state: str | None = None
         self._page = ""
@@ -66,10 +72,17 @@ class ReportWatcher:
         with self._lock:
             state = database_state(self.run_dir)
             if state != self._state:
-                regenerate(self.run_dir)
-                html = (self.run_dir / "report.html").read_text(encoding="utf-8")
-                self._page, self._state = _watchable(html, state), state
+                self._page, self._state = _watchable(self._current_page(), state), state
             return self._page, self._state
+
+    def _current_page(self) -> str:
+        if not self.in_memory:
+            try:
+                regenerate(self.run_dir)
+                return (self.run_dir / "report.html").read_text(encoding="utf-8")
+            except ReportsNotWritable:
+                self.in_memory = True
+        return current_page(self.run_dir)
 
     def script(self) -> str:
         return WATCH_JS % {"interval_ms": max(100, int(self.interval_s * 1000))}

@@ -17,11 +17,15 @@ from typing import Any
 
 from tunegym.analysis.results import JobResults
 from tunegym.errors import UsageError
-from tunegym.outputs.summary import write_summary
-from tunegym.report.html import write_report
+from tunegym.outputs.summary import build_summary, write_summary
+from tunegym.report.html import run_page, write_report
 from tunegym.session.reading import read_run
 from tunegym.session.records import JobRecord
 from tunegym.trial.store import TrialDatabase
+
+
+class ReportsNotWritable(UsageError):
+    """This user may read a run folder but not rewrite its reports."""
 
 
 def write_reports(
@@ -68,8 +72,19 @@ def regenerate(run_dir: Path, now: float | None = None) -> dict[str, Any]:
             write_report(run.run_dir / "report.html", summary, run.records, results)
         except PermissionError as exc:  # a file is written beside itself, then renamed
             folder = Path(exc.filename).parent if exc.filename else run.run_dir
-            raise UsageError(
+            raise ReportsNotWritable(
                 f"{run.run_dir}: cannot rewrite its reports: permission denied in {folder} "
                 "(tunegym show and tunegym export read the run as it is)"
             ) from None
         return summary
+
+
+def current_page(run_dir: Path, now: float | None = None) -> str:
+    """The report page of a run as of now, built in memory: nothing is written (for a
+    run folder this user may only read; :func:`regenerate` writes the same page)."""
+    now = time.time() if now is None else now
+    with read_run(run_dir, now) as run:
+        info = {**run.info, "regenerated_at": now}
+        results = [JobResults.load(run.db, record) for record in run.records]
+        summary = build_summary(run.run_dir, info, run.records, run.db, results, write_files=False)
+        return run_page(summary, run.records, results)
