@@ -540,13 +540,24 @@ def open_run_db(run_dir: Path, *, read_only: bool = False) -> TrialDatabase:
     path = run_dir / RUN_DB_NAME
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
-    tables = _tables(path)
+    not_ours = UsageError(
+        f"{path}: not a tunegym run's database (it has no trials and meta tables); "
+        "left as it is"
+    )
+    if read_only:  # one connection: it reads the tables, then serves the reader
+        db = TrialDatabase(path, read_only=True)
+        try:
+            tables = _tables_of(db.conn)
+        except sqlite3.DatabaseError:
+            tables = None  # its reads say what is wrong
+        if tables is not None and not {"trials", "meta"} <= tables:
+            db.close()
+            raise not_ours
+        return db
+    tables = _tables(path)  # read before the writer's open adds tunegym's tables to it
     if tables is not None and not {"trials", "meta"} <= tables:
-        raise UsageError(
-            f"{path}: not a tunegym run's database (it has no trials and meta tables); "
-            "left as it is"
-        )
-    return TrialDatabase(path, read_only=read_only)
+        raise not_ours
+    return TrialDatabase(path)
 
 
 def _read_only_uri(path: Path, *, immutable: bool = False) -> str:
@@ -607,11 +618,15 @@ def _tables(path: Path) -> set[str] | None:
     try:
         conn = _connect_read_only(path)
         try:
-            return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+            return _tables_of(conn)
         finally:
             conn.close()
     except sqlite3.DatabaseError:
         return None
+
+
+def _tables_of(conn: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
 
 
 __all__ = [
