@@ -41,7 +41,8 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 TAG_VARIABLE = "TUNEGYM_TRIAL_TAG"
-"""The environment variable that marks a trial's processes (see the module docstring)."""
+"""The environment variable that marks a trial's processes, and a resource server's (see
+the module docstring)."""
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -219,15 +220,18 @@ def reap(pids: Iterable[int]) -> None:
 _watchdog_lock = threading.Lock()
 _watchdog_owner: int | None = None
 _tag_prefix: str | None = None
+_tag_prefix_owner: int | None = None
 
 
 def tag_prefix() -> str:
-    """This process's tag prefix (``<pid>.<random>.``); each trial adds its own number."""
-    global _tag_prefix, _watchdog_owner
+    """This process's tag prefix (``<pid>.<random>.``); each trial adds its own number.
+    The same for the life of the process, before its watchdog starts and after (a forked
+    child gets its own)."""
+    global _tag_prefix, _tag_prefix_owner
     with _watchdog_lock:
-        if _tag_prefix is None or _watchdog_owner != os.getpid():
+        if _tag_prefix is None or _tag_prefix_owner != os.getpid():
             _tag_prefix = f"{os.getpid()}.{os.urandom(4).hex()}."
-            _watchdog_owner = None
+            _tag_prefix_owner = os.getpid()
         return _tag_prefix
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -91,10 +92,23 @@ class GrandchildHarness(EchoHarness):
         Path(pid_file).write_text(str(self.helper.pid))
 
 
+class EscapingHarness(EchoHarness):
+    """Starts a helper that leaves the server's process group (``setsid``), as a daemon
+    does; writes its pid to a file."""
+
+    def __init__(self, pid_file: str) -> None:
+        code = "import os, time; os.setsid(); time.sleep(600)"
+        self.helper = subprocess.Popen([sys.executable, "-c", code])
+        Path(pid_file).write_text(str(self.helper.pid))
+
+
 class SecretHarness(EchoHarness):
-    """Prints and logs its secret kwargs, as careless harness code does."""
+    """Prints and logs its secret kwargs, as careless harness code does (and the mode of
+    the kwargs file it was given)."""
 
     def __init__(self, api_key: str, password: str, model: str = "m") -> None:
+        kwargs_file = sys.argv[sys.argv.index("--kwargs-file") + 1]
+        print(f"kwargs file mode {os.stat(kwargs_file).st_mode & 0o777:o}", flush=True)
         print(f"connecting with api_key={api_key}", flush=True)
         logging.getLogger("secret-harness").warning("password is %s", password)
         sys.stderr.write(f"model={model} key={api_key}\n")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -105,6 +108,54 @@ def test_grandchild_ignoring_sigterm_is_killed_with_the_group(testkit_env, tmp_p
         assert pid_alive(helper)
     assert not pid_alive(helper)
     assert_group_gone(pgid)
+
+
+def test_a_helper_that_left_the_group_is_killed_on_stop(testkit_env, tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    server = ResourceServerProcess(
+        "harness_testkit:EscapingHarness", env=testkit_env, kwargs={"pid_file": str(pid_file)}
+    )
+    with server:
+        helper = int(pid_file.read_text())
+        assert pid_alive(helper)
+        assert os.getpgid(helper) != server.pid  # out of the group a killpg reaches
+    assert not pid_alive(helper)
+
+
+PARENT = """
+import sys, time
+from tunegym.harness.process import ResourceServerProcess
+server = ResourceServerProcess("arithmetic", kwargs={"size": 4})
+server.start()
+print(server.pid, server.url, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_parent_that_dies_without_stopping_its_server_leaves_no_orphan(how, tmp_path):
+    """``kill -9`` gives the parent no chance to clean up, and a SIGTERM it does not
+    handle skips ``atexit``: the watchdog kills the server all the same, and the kwargs
+    file (secrets) was gone from the disk as soon as the server was ready."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        start_new_session=True,
+    )
+    try:
+        assert parent.stdout is not None
+        pid_text, url = parent.stdout.readline().split()
+        server_pid = int(pid_text)
+        assert httpx.get(f"{url}/dataset_size").json() == {"dataset_size": 4}
+        assert not list(tmp_path.glob("tunegym-harness-*/kwargs.json"))
+        parent.send_signal(how)
+        assert parent.wait(timeout=30) == -how
+        assert_group_gone(server_pid)
+    finally:
+        parent.kill()
+        parent.wait()
 
 
 def test_exception_inside_with_propagates_and_leaves_no_orphan(testkit_env):
@@ -211,7 +262,7 @@ def test_kwargs_and_token_stay_out_of_argv_and_logs(testkit_env, tmp_path):
         pgid = server.pid
         argv = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")
         kwargs_file = Path(argv[argv.index("--kwargs-file") + 1])
-        assert oct(kwargs_file.stat().st_mode & 0o777) == "0o600"
+        assert not kwargs_file.exists()  # read by the server, then removed once it was ready
         assert httpx.post(f"{server.url}/verify", json=ARITH_BODY).status_code == 401
         reply = httpx.post(f"{server.url}/verify", json=ARITH_BODY, headers=server.auth_headers)
         assert reply.status_code == 200
@@ -221,9 +272,9 @@ def test_kwargs_and_token_stay_out_of_argv_and_logs(testkit_env, tmp_path):
     assert "connecting with api_key=***" in log
     assert "password is ***" in log
     assert "model=small key=***" in log  # non-secret values are left alone
+    assert "kwargs file mode 600" in log  # private while it existed
     for secret in (secret_key, password, token):
         assert secret not in log
-    assert not kwargs_file.exists()  # removed on stop
     assert_group_gone(pgid)
 
 

@@ -17,7 +17,14 @@ Stopping sends SIGTERM to the group, waits ``stop_timeout`` for the leader, then
 SIGKILL to the group (the leader, if it ignored SIGTERM, and any straggler), waits until no
 live process of the group is left, and only then reaps the leader: until it is reaped,
 the leader (waited on with ``WNOWAIT``) keeps the process-group id from being recycled.
-``stop()`` is idempotent; the context manager never swallows the exception in flight.
+A process of the server's that left its group (``setsid``) is found by the tag in its
+environment and killed too. ``stop()`` is idempotent; the context manager never swallows
+the exception in flight.
+
+A parent that dies without stopping its server (``kill -9``, or a SIGTERM it does not
+handle, which skips ``atexit``) leaves no orphan either: the child carries this process's
+trial tag, so the watchdog of :mod:`tunegym.procgroup` kills it. The kwargs file is
+deleted as soon as the server is ready, so secrets in it do not outlive the start.
 """
 
 from __future__ import annotations
@@ -46,7 +53,14 @@ from typing import Any, Self
 
 from tunegym.errors import TunegymError, UsageError
 from tunegym.harness.redaction import redact, scrub, secret_values
-from tunegym.procgroup import signal_group, wait_group_gone
+from tunegym.procgroup import (
+    TAG_VARIABLE,
+    kill_tagged,
+    signal_group,
+    start_watchdog,
+    tag_prefix,
+    wait_group_gone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +186,7 @@ class ResourceServerProcess:
         if token_env:
             self._secrets.add(self.env.get(token_env) or os.environ[token_env])
         self._instance = secrets.token_hex(12)
+        self._tag = ""  # the trial tag of this start's processes (set by start())
         self._proc: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
         self._last_pid: int | None = None
@@ -249,12 +264,14 @@ class ResourceServerProcess:
             if self._proc is not None:
                 raise ResourceServerError("the resource server is already running")
             self._instance = secrets.token_hex(12)  # what /health must echo for this start
+            self._tag = f"{tag_prefix()}harness-{secrets.token_hex(4)}"
             self._prepare_files()
             try:
                 self._start_with_retries()
             except BaseException:
                 self.stop()
                 raise
+            self._drop_files()  # the child has read its kwargs: secrets leave the disk
             _LIVE.add(self)
             return self
 
@@ -268,9 +285,7 @@ class ResourceServerProcess:
                     self._note(f"stopped (exit status {self._returncode})")
             finally:
                 _LIVE.discard(self)
-                if self._tmpdir is not None:
-                    shutil.rmtree(self._tmpdir, ignore_errors=True)
-                    self._tmpdir = None
+                self._drop_files()
             return self._returncode
 
     # -- internals ---------------------------------------------------------------------
@@ -285,6 +300,11 @@ class ResourceServerProcess:
             os.close(fd)
             self._log_path = Path(name)
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _drop_files(self) -> None:
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def _argv(self, port: int) -> list[str]:
         assert self._tmpdir is not None
@@ -329,7 +349,14 @@ class ResourceServerProcess:
             f"with kwargs {json.dumps(redact(self.kwargs))}"
         )
         self._log_offset = self._log_path.stat().st_size
-        env = {**os.environ, **self.env, INSTANCE_ENV: self._instance, "PYTHONUNBUFFERED": "1"}
+        start_watchdog()  # kills the server should this process die without stopping it
+        env = {
+            **os.environ,
+            **self.env,
+            INSTANCE_ENV: self._instance,
+            TAG_VARIABLE: self._tag,
+            "PYTHONUNBUFFERED": "1",
+        }
         argv = self._argv(port)
         try:
             with open(self._log_path, "ab") as log_file:
@@ -394,6 +421,7 @@ class ResourceServerProcess:
         signal_group(pgid, signal.SIGKILL)  # the leader is still unreaped: pgid is ours
         # SIGKILL cannot be ignored; the deadline only bounds its delivery time.
         wait_group_gone(pgid, time.monotonic() + 5.0)
+        kill_tagged(f"{TAG_VARIABLE}={self._tag}\0".encode())  # any that left the group
         return proc.wait()
 
     def _log_tail(self) -> str:

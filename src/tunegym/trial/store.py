@@ -541,8 +541,7 @@ def open_run_db(run_dir: Path, *, read_only: bool = False) -> TrialDatabase:
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
     not_ours = UsageError(
-        f"{path}: not a tunegym run's database (it has no trials and meta tables); "
-        "left as it is"
+        f"{path}: not a tunegym run's database (it has no trials and meta tables); left as it is"
     )
     if read_only:  # one connection: it reads the tables, then serves the reader
         db = TrialDatabase(path, read_only=True)
