@@ -90,6 +90,12 @@ def test_serve_token_env_must_name_a_set_variable(capsys):
     assert "TUNEGYM_TEST_UNSET_VAR" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "2000"])
+def test_serve_max_body_mb_out_of_range_exits_2(capsys, value):
+    assert _exit_code(["harness", "serve", "arithmetic", "--max-body-mb", value]) == 2
+    assert "argument --max-body-mb: must be in [0.001, 1024]" in capsys.readouterr().err
+
+
 def test_bad_kwargs_file_is_a_usage_error(tmp_path, capsys):
     bad = tmp_path / "kwargs.json"
     bad.write_text("[1, 2]")

@@ -325,3 +325,40 @@ def test_fuzz_gets_no_5xx(client):
     assert sum(statuses.values()) >= 500
     assert set(statuses) <= {200, 404, 409, 422}
     assert client.get("/health").json() == {"status": "ok"}  # and the server is still up
+
+
+def _verify_bytes(pad: int) -> bytes:
+    return json.dumps(nemo_verify("\\boxed{B}", pad="x" * pad)).encode()
+
+
+@pytest.fixture
+def small_limit_url(live_server):
+    from tunegym.harness.base import load_harness
+
+    return live_server(load_harness("mcqa"), max_body_bytes=100_000)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_the_limit_is_413_and_the_server_goes_on(small_limit_url, chunked):
+    """One request must not take the server's memory (a parsed body takes about 25 times
+    its size): a body over the limit is refused, by its declared length before it is
+    read, or as a chunked one passes the limit."""
+    body = _verify_bytes(2_000_000)
+    content = (body[i : i + 65536] for i in range(0, len(body), 65536)) if chunked else body
+    with httpx.Client(base_url=small_limit_url, timeout=60) as client:
+        reply = client.post(
+            "/verify", content=content, headers={"content-type": "application/json"}
+        )
+        assert reply.status_code == 413
+        (detail,) = reply.json()["detail"]
+        assert detail["loc"] == ["body"] and detail["type"] == "too_large"
+        assert detail["msg"].startswith("body: larger than 100000 bytes, the most this server")
+        under = client.post("/verify", content=_verify_bytes(50_000))
+        assert under.status_code == 200 and under.json()["reward"] == 1.0
+
+
+def test_the_served_harness_refuses_a_body_over_32_mib_by_default(client):
+    reply = post_raw(client, "/verify", _verify_bytes(33 * 2**20))
+    assert reply.status_code == 413
+    assert "(--max-body-mb)" in reply.json()["detail"][0]["msg"]
+    assert post_raw(client, "/verify", _verify_bytes(10)).json()["reward"] == 1.0

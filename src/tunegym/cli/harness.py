@@ -75,6 +75,13 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="answer 408 when a request body takes longer (default 60)",
     )
+    serve.add_argument(
+        "--max-body-mb",
+        type=float_in(0.001, 1024.0),
+        default=32.0,
+        metavar="MB",
+        help="answer 413 to a request body larger than MB mebibytes, unread (default 32)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
@@ -256,6 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
             server_name=args.name,
             secrets=secrets,
             body_timeout=args.body_timeout,
+            max_body_bytes=int(args.max_body_mb * 2**20),
         )
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]

@@ -7,6 +7,9 @@
 - :class:`BodyDeadline`: a request's whole body must arrive within ``timeout`` seconds of
   its headers, else 408 (a slow-drip client cannot hold a handler forever). The headers
   themselves are timed by :mod:`tunegym.harness.http_timeouts`.
+- :class:`BodyLimit`: 413 for a body over ``limit`` bytes, by its ``Content-Length``
+  before a byte of it is read, or as a chunked one passes the limit (one request must not
+  take the server's memory).
 - :class:`BearerAuth`: 401 unless ``Authorization: Bearer <token>`` (health paths are open).
 """
 
@@ -112,6 +115,52 @@ class BodyDeadline:
                 await send_json(send, 408, self.reply, [(b"connection", b"close")])
         finally:
             timer.cancel()
+
+
+class _BodyTooLarge(Exception):
+    """Raised from ``receive`` once a body passes the limit (caught by :class:`BodyLimit`)."""
+
+
+class BodyLimit:
+    """413 for a request body over ``limit`` bytes (see the module docstring)."""
+
+    def __init__(self, app: Any, limit: int, option: str = "") -> None:
+        self.app = app
+        self.limit = limit
+        hint = f" ({option})" if option else ""
+        self.reply = (
+            b'{"detail":[{"loc":["body"],"msg":"body: larger than '
+            + f"{limit} bytes, the most this server reads{hint}".encode()
+            + b'","type":"too_large"}]}'
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # an answer had started: nothing to add
+            await send_json(send, 413, self.reply, [(b"connection", b"close")])
 
 
 class BearerAuth:

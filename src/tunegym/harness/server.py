@@ -43,7 +43,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from tunegym.errors import TunegymError, UsageError
-from tunegym.harness.asgi import BearerAuth, BodyDeadline, RolloutPrefix
+from tunegym.harness.asgi import BearerAuth, BodyDeadline, BodyLimit, RolloutPrefix
 from tunegym.harness.base import GymHarness
 from tunegym.harness.metrics import aggregate_metrics, validate_verify_responses
 from tunegym.harness.payload import PayloadError
@@ -136,6 +136,11 @@ def _guarded(
     return route
 
 
+MAX_BODY_BYTES = 32 * 2**20
+"""The largest request body a harness server reads by default (32 MiB: a rollout of a
+million tokens is a few MB; parsed, a body takes about 25 times its size in memory)."""
+
+
 def create_app(
     harness: GymHarness,
     token: str | None = None,
@@ -144,12 +149,14 @@ def create_app(
     server_name: str | None = None,
     secrets: Iterable[str] = (),
     body_timeout: float = 60.0,
+    max_body_bytes: int = MAX_BODY_BYTES,
     sessions: SessionStore | None = None,
 ) -> FastAPI:
     """Build the resource-server app for ``harness`` (its dataset is loaded here, once).
 
     ``server_name`` (default ``harness.name``) names the session cookie
-    ``<HarnessClass>___<server_name>``. Raises :class:`TunegymError` when
+    ``<HarnessClass>___<server_name>``. A request body over ``max_body_bytes`` is answered
+    413 without being read. Raises :class:`TunegymError` when
     ``get_dataset()`` fails or returns non-objects, :class:`UsageError` for an unusable name.
     """
     dataset = _load_dataset(harness)
@@ -297,6 +304,7 @@ def create_app(
             )
         return _JSON(dataset[int(index)])
 
+    app.add_middleware(BodyLimit, limit=max_body_bytes, option="--max-body-mb")
     app.add_middleware(BodyDeadline, timeout=body_timeout)
     if token:
         app.add_middleware(BearerAuth, token=token, open_paths=frozenset(HEALTH_PATHS))
