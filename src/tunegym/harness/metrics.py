@@ -280,9 +280,9 @@ def _repeat_entry(rollout_index: Any, samples: list[dict[str, float]], columns: 
 
 def _across_repeats(repeat_entries: list[dict[str, Any]]) -> dict[str, float]:
     """NeMo Gym's spread of each per-repeat ``mean/...`` estimate across the repeats."""
-    columns: list[str] = []
+    columns: dict[str, None] = {}  # in first-seen order; a dict, so each test is O(1)
     for entry in repeat_entries:
-        columns.extend(k for k in entry if k not in columns and is_primary_metric(k))
+        columns.update((k, None) for k in entry if k not in columns and is_primary_metric(k))
     out: dict[str, float] = {}
     for column in columns:
         values = [e[column] for e in repeat_entries if isinstance(e.get(column), int | float)]
