@@ -129,4 +129,6 @@ def test_bench_aggregate_fields_quick_prints_the_growth_against_linear() -> None
     out = quick("bench_aggregate_fields.py")
     for fields in (500, 4000):
         assert re.search(rf"^2 responses x {fields} fields: \d+\.\d{{3}} s$", out, re.M), out
-    assert re.search(r"^time grew \d+\.\dx for 8x the fields \(linear: 8x, quadratic: 64x\)", out)
+    assert re.search(
+        r"^time grew \d+\.\dx for 8x the fields \(linear: 8x, quadratic: 64x\)", out, re.M
+    )
