@@ -8,6 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from tunegym.env import watch
 from tunegym.env.watch import FAST_POLL_S, TrialWatcher
 from tunegym.metrics.progress import ProgressReader, ProgressSource
 from tunegym.runners import LocalRunner
@@ -69,3 +72,15 @@ def test_a_point_is_judged_long_before_the_interval_when_it_is_long(tmp_path: Pa
     assert curve == ((1, 9.0),)
     assert result.returncode is not None and result.returncode < 0  # killed, not ended
     assert result.duration_s < 30
+
+
+def test_an_interrupted_trial_is_not_waited_for_to_read_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``finish(read_rest=False)`` (the run is interrupted, the trial is not recorded)
+    reads nothing more: Ctrl-C is not held up by a flood of output still unread."""
+    monkeypatch.setattr(watch, "FAST_POLL_S", 3600.0)  # the thread makes no read of its own
+    (tmp_path / "stdout.txt").write_text("epoch 1 loss=0.5\nepoch 2 loss=0.25\n")
+    watcher = _watcher(tmp_path, interval=3600).start()
+    assert watcher.finish(read_rest=False) == ()
+    assert watcher.reader.read_new(final=True) == [(1, 0.5), (2, 0.25)]  # left unread

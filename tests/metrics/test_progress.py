@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from tunegym.metrics.progress import ProgressReader, ProgressSource, progress_regex_problem
+from tunegym.metrics.progress import (
+    FINAL_TAIL,
+    MAX_LINE,
+    ProgressReader,
+    ProgressSource,
+    progress_regex_problem,
+)
 
 
 def test_regex_points_are_read_as_they_are_appended(tmp_path: Path) -> None:
@@ -58,19 +65,53 @@ def test_a_source_is_a_regex_or_a_file() -> None:
     assert progress_regex_problem(r"(?P<step>\d+) (?P<value>\S+) (x)") is None
 
 
-def test_the_final_read_goes_to_the_end_of_a_flood(tmp_path: Path) -> None:
-    """More than one read's worth (4 MiB) left when the trial ends: every point is read,
-    and the line a read's limit cuts is not taken for a whole one."""
+def test_the_final_read_of_a_flood_reads_its_newest_part_to_the_end(tmp_path: Path) -> None:
+    """More than :data:`FINAL_TAIL` left when the trial ends (a trial that floods its
+    output in its last seconds): the last 4 MiB are read, to the end, so the trial is
+    recorded in about a second, not minutes; the line the cut falls in is not taken for a
+    whole one, and what was passed over is counted."""
     n = 250_000
     lines = "".join(f"epoch {e} loss=0.{e:09d}\n" for e in range(1, n + 1))
-    assert len(lines) > 4 * 1024 * 1024
+    assert len(lines) > FINAL_TAIL
     (tmp_path / "stdout.txt").write_text(lines + f"epoch {n + 1} loss=0.5")  # no newline
     reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\d+) loss=(\S+)"), tmp_path)
     points = reader.read_new(final=True)
-    assert len(points) == n + 1
-    assert points[-2] == (n, float(f"0.{n:09d}"))
+    first = points[0][0]
+    assert [s for s, _ in points] == list(range(first, n + 2))  # none cut, the newest kept
+    assert points[0] == (first, float(f"0.{first:09d}"))  # a whole line, not a cut one
     assert points[-1] == (n + 1, 0.5)  # the trial is over: its last line counts
-    assert [s for s, _ in points] == list(range(1, n + 2))  # none cut, none lost
+    line = len(f"epoch {n} loss=0.{n:09d}\n")
+    assert FINAL_TAIL - line < (n + 2 - first) * line <= FINAL_TAIL + line
+    assert reader.skipped == len(lines) + len(f"epoch {n + 1} loss=0.5") - FINAL_TAIL
+
+
+def test_a_line_longer_than_any_progress_line_is_passed_over(tmp_path: Path) -> None:
+    """A trial printing a huge line without a newline (a progress bar's carriage returns,
+    a dump) is not held in memory and parsed again at each read: it is passed over as it
+    arrives, and the lines after it are read."""
+    out = tmp_path / "stdout.txt"
+    out.write_bytes(b"epoch 1 loss=0.9\n" + b"x" * (MAX_LINE + 10))
+    reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\d+) loss=(\S+)"), tmp_path)
+    assert reader.read_new() == [(1, 0.9)]
+    with out.open("ab") as fh:
+        fh.write(b"x" * 3 * MAX_LINE + b" epoch 2 loss=0.1\nepoch 3 loss=0.05\n")
+    assert reader.read_new() == [(3, 0.05)]  # the long line's end is not a line of its own
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_progress_file_that_is_not_a_regular_file_is_not_read(tmp_path: Path, kind: str) -> None:
+    """A trial's FIFO would block the read, a link to ``/dev/zero`` never end it."""
+    path = tmp_path / "progress.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    reader = ProgressReader(ProgressSource("loss", file="progress.jsonl"), tmp_path)
+    assert reader.read_new(final=True) == []
+    assert reader.problem == (
+        "the progress of 'loss' is read from progress.jsonl, which is not a regular file"
+    )
+    assert reader.why_missing(curve_empty=True) == reader.problem
 
 
 def test_a_poll_reads_a_flood_over_several_reads(tmp_path: Path) -> None:
@@ -79,8 +120,9 @@ def test_a_poll_reads_a_flood_over_several_reads(tmp_path: Path) -> None:
     reader = ProgressReader(ProgressSource("loss", regex=r"epoch (\d+) loss=(\S+)"), tmp_path)
     first = reader.read_new()
     assert 0 < len(first) < 300_000  # one read's worth
-    rest = reader.read_new(final=True)
+    rest = reader.read_new() + reader.read_new(final=True)
     assert [s for s, _ in first + rest] == list(range(1, 300_001))
+    assert reader.skipped == 0  # the final read had less than its limit left
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,12 @@ class TrialWatcher:
                     return True
             return True
 
-    def finish(self) -> tuple[tuple[int, float], ...]:
-        """Stop watching, read what is left (no more decisions); the whole curve."""
+    def finish(self, read_rest: bool = True) -> tuple[tuple[int, float], ...]:
+        """Stop watching, read what is left (no more decisions) unless not ``read_rest``
+        (the run is being interrupted: the trial is not recorded); the whole curve."""
         self._done.set()
         self._thread.join()
         self.decide = None
-        self._poll(final=True)
+        if read_rest:
+            self._poll(final=True)
         return tuple(self.points)

@@ -290,12 +290,14 @@ class WorkloadEnv(TrialEnv):
         with self._stops_lock:
             self._stops[step] = stop
         watcher = self._watcher(step, trial_dir, stop)
+        ended = False
         try:
             result = self.runner.run(
                 TrialSpec(argv, trial_dir, env, self.workload.timeout_s, stop=stop)
             )
-        finally:
-            curve = watcher.finish() if watcher is not None else ()
+            ended = True
+        finally:  # an interrupt does not wait for the rest of the progress to be read
+            curve = watcher.finish(read_rest=ended) if watcher is not None else ()
             with self._stops_lock:
                 self._stops.pop(step, None)
         reader = watcher.reader if watcher is not None else None

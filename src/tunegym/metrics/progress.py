@@ -14,13 +14,21 @@ value is not usable is ignored. The regex is matched by the ``regex`` engine (as
 ``regex`` is), each line for at most :data:`LINE_TIMEOUT_S`: a pattern that backtracks
 catastrophically makes the reader give up (:attr:`ProgressReader.problem` says why) instead
 of hanging the run.
+
+Output a trial floods cannot hold the run up: a poll parses at most :data:`_MAX_READ`
+bytes, the final read (after the trial ended) only the last :data:`FINAL_TAIL` bytes not
+read yet (:attr:`ProgressReader.skipped` counts what it passed over), and a line longer
+than :data:`MAX_LINE` is passed over as it arrives (no progress line is that long). Only
+a regular file is read (a trial's FIFO or a link to ``/dev/zero`` is not).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +49,12 @@ MAX_STEP = 2**63 - 1
 LINE_TIMEOUT_S = 1.0
 """The longest the progress regex may take on one line before the reader gives up."""
 _MAX_READ = 4 * 1024 * 1024
-"""Bytes read per poll at most (a command that floods stdout is read over several polls;
-the final read goes on to the end)."""
+"""Bytes read per poll at most (a command that floods stdout is read over several polls)."""
+FINAL_TAIL = 4 * 1024 * 1024
+"""What the final read parses at most: the newest bytes not read yet (a trial that wrote
+gigabytes in its last seconds is recorded in about a second, not minutes)."""
+MAX_LINE = 1024 * 1024
+"""The longest line parsed; a longer one is passed over."""
 
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() takes '²', which int() refuses
@@ -130,40 +142,64 @@ class ProgressReader:
         self.unusable = 0
         """How many lines matched (or were JSON objects) without a usable step and value."""
         self._unusable_example: str | None = None
+        self.skipped = 0
+        """Bytes the final read passed over (see :data:`FINAL_TAIL`)."""
         self._offset = 0
         self._partial = b""
+        self._in_long_line = False
         self._pattern = _compile(source.regex) if source.regex is not None else None
         self._named = self._pattern is not None and "step" in self._pattern.groupindex
         self._last_step: int | None = None
 
     def read_new(self, final: bool = False) -> list[tuple[int, float]]:
         """The points appended since the last call, in order. A line without its newline
-        waits for the next call, unless ``final`` (the trial is over: everything left is
-        read, to the end). A point whose step is not after the previous one's is dropped
-        (steps only move forward)."""
+        waits for the next call, unless ``final`` (the trial is over: what is left is
+        read, to the end, or its last :data:`FINAL_TAIL` bytes). A point whose step is not
+        after the previous one's is dropped (steps only move forward)."""
         if self.problem is not None:
             return []
         points: list[tuple[int, float]] = []
         try:
-            with self.path.open("rb") as fh:
-                fh.seek(self._offset)
-                while True:
-                    data = fh.read(_MAX_READ)
-                    self._offset += len(data)
-                    at_end = len(data) < _MAX_READ
-                    self._take(data, final and at_end, points)
-                    if at_end or not final or self.problem is not None:
-                        return points
-        except (FileNotFoundError, IsADirectoryError):
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:  # not there (yet), or not for us to read: nothing new
             return points
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                self.problem = (
+                    f"the progress of {self.source.metric!r} is read from {self.path.name}, "
+                    "which is not a regular file"
+                )
+                return points
+            if final and info.st_size - self._offset > FINAL_TAIL:
+                start = info.st_size - FINAL_TAIL
+                self.skipped += start - self._offset
+                self._offset, self._partial, self._in_long_line = start, b"", True
+            fh.seek(self._offset)
+            while True:
+                data = fh.read(_MAX_READ)
+                self._offset += len(data)
+                at_end = len(data) < _MAX_READ
+                self._take(data, final and at_end, points)
+                if at_end or not final or self.problem is not None:
+                    return points
 
     def _take(self, data: bytes, last: bool, points: list[tuple[int, float]]) -> None:
+        if self._in_long_line:  # pass over the rest of a line too long to be progress
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            data, self._in_long_line = data[end + 1 :], False
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
         if last and self._partial:
             lines.append(self._partial)
             self._partial = b""
+        elif len(self._partial) > MAX_LINE:
+            self._partial, self._in_long_line = b"", True
         for raw in lines:
+            if len(raw) > MAX_LINE:
+                continue
             point = self._parse(raw.decode("utf-8", errors="replace"))
             if self.problem is not None:
                 return
