@@ -81,3 +81,22 @@ def test_without_a_path_the_newest_run_under_runs_is_taken(
     assert json.loads(line)["job"] == "plain"
     assert main(["show", "--job", "tuned"]) == 0
     assert "importance (PED-ANOVA, reward): " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["trials.sqlite", "trials.sqlite-wal", "summary.json", ".lock"])
+def test_an_export_onto_the_runs_own_files_is_refused_and_loses_nothing(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """``-o RUN/trials.sqlite`` overwrote the run's database with CSV (exit 0, every
+    trial lost); ``--optuna sqlite:///RUN/trials.sqlite`` added Optuna's tables to it."""
+    before = _expected(run_dir)
+    relative = Path(os.path.relpath(run_dir / name))  # as a user in another folder types it
+    for argv in (["-o", str(relative)], ["--optuna", f"sqlite:///{run_dir / name}"]):
+        assert main(["export", str(run_dir), *argv]) == 2
+        flag = argv[0] if argv[0] == "--optuna" else "--output"
+        shown = relative if flag == "--output" else run_dir / name
+        assert f"{flag} {shown}: is the run's own {name}; exporting there" in (
+            capsys.readouterr().err
+        )
+    pd.testing.assert_frame_equal(_expected(run_dir), before)
+    assert main(["export", str(run_dir), "-o", str(run_dir / "trials.csv")]) == 0  # beside it

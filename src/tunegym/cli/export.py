@@ -52,6 +52,8 @@ def handle(args: argparse.Namespace) -> int:
     from tunegym.results.training import UPDATE_COLUMNS, training_run
 
     run_dir = run_dir_or_newest(args.run_dir)
+    if args.output is not None:
+        _refuse_a_file_of_the_run(run_dir, args.output, "--output")
     training = training_run(run_dir)
     if training is not None:  # an async-RL run: one row per update
         for flag, given in (("--optuna", args.optuna), ("--job", args.job)):
@@ -64,6 +66,8 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     run = load_run(run_dir)
     if args.optuna is not None:
+        if args.optuna.startswith("sqlite:///"):
+            _refuse_a_file_of_the_run(run_dir, Path(args.optuna[10:]), "--optuna")
         from tunegym.results.studies import export_run
 
         for name in export_run(run, args.optuna, replace=args.replace):
@@ -76,3 +80,23 @@ def handle(args: argparse.Namespace) -> int:
     if args.output is not None:
         print(f"{len(records)} trial(s) -> {args.output}", file=sys.stderr)
     return 0
+
+
+_RUN_FILES = (".lock", "summary.json", "report.html", "failure.txt")
+
+
+def _refuse_a_file_of_the_run(run_dir: Path, path: Path, flag: str) -> None:
+    """A :class:`UsageError` when ``path`` is the run's database (or its journal) or a
+    report tunegym keeps at the top of the run folder: exporting there would overwrite
+    what it exports."""
+    from tunegym.errors import UsageError
+    from tunegym.layout import RUN_DB_NAME
+
+    target = path.expanduser().resolve()
+    if target.parent != run_dir.resolve():
+        return
+    if target.name.startswith(RUN_DB_NAME) or target.name in _RUN_FILES:
+        raise UsageError(
+            f"{flag} {path}: is the run's own {target.name}; exporting there would overwrite "
+            "what is exported (write it beside the run, e.g. trials.csv)"
+        )
