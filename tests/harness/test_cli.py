@@ -90,6 +90,37 @@ def test_serve_token_env_must_name_a_set_variable(capsys):
     assert "TUNEGYM_TEST_UNSET_VAR" in capsys.readouterr().err
 
 
+COLLECT_TO_NOWHERE = [
+    "collect",
+    "arithmetic",
+    "--model",
+    "m",
+    "--base-url",
+    "http://127.0.0.1:1/v1",
+]
+COLLECT_TO_NOWHERE += ["--output", "{tmp}/o.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "arithmetic", "--host", ""], "--host: empty; give an address (0.0.0.0 for"),
+        (["serve", "arithmetic", "--token-env", ""], "--token-env: the environment variable's"),
+        (
+            [*COLLECT_TO_NOWHERE, "--api-key-env", " "],
+            "--api-key-env: the environment variable's name is empty",
+        ),
+    ],
+    ids=["host", "token-env", "api-key-env"],
+)
+def test_an_empty_host_or_secret_name_is_refused_not_taken_as_none(tmp_path, capsys, argv, message):
+    """``--host "$HOST"`` with HOST unset listened on every interface, ``--token-env ''``
+    served without a token, and ``--api-key-env ''`` sent no key."""
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert _exit_code(["harness", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "2000"])
 def test_serve_max_body_mb_out_of_range_exits_2(capsys, value):
     assert _exit_code(["harness", "serve", "arithmetic", "--max-body-mb", value]) == 2

@@ -196,9 +196,13 @@ def _one_line_parse_error(exc: Exception) -> str:
 
 
 def read_env_secret(name: str | None, option: str) -> str | None:
-    """The value of env var ``name`` (``None`` when no name); a usage error if unset."""
-    if not name:
+    """The value of env var ``name`` (``None`` when no name); a usage error if unset, or
+    if the name is empty (``--token-env ''`` from an unset shell variable must not serve
+    without a token)."""
+    if name is None:
         return None
+    if not name.strip():
+        raise UsageError(f"{option}: the environment variable's name is empty")
     value = os.environ.get(name)
     if not value:
         raise UsageError(f"{option} {name}: environment variable is not set or empty")
@@ -237,6 +241,8 @@ def _serve(args: argparse.Namespace) -> int:
         secret_values,
     )
 
+    if not args.host.strip():  # the OS takes '' for every interface: never do it unasked
+        raise UsageError("--host: empty; give an address (0.0.0.0 for every interface)")
     kwargs = read_kwargs(args.kwargs_file)
     token = read_env_secret(args.token_env, "--token-env")
     # Values under secret-looking keys of the kwargs and of the environment (an API key
