@@ -17,7 +17,7 @@ import pytest
 
 from tunegym.analysis import rows as analysis
 from tunegym.cli.main import main
-from tunegym.report.html import JobData, render_report, stderr_tail
+from tunegym.report.html import JobData, last_output_line, render_report, stderr_tail
 from tunegym.report.svg import LinearScale, LogScale
 from tunegym.spec.models import WorkloadSpec
 from tunegym.trial.store import TrialRow
@@ -355,3 +355,14 @@ def test_several_jobs_get_a_section_each_and_a_nav(tmp_path: Path) -> None:
         assert f'<section class="job" id="{anchor}">' in html
     assert html.count('data-plot="reward"') == 2
     assert "Job beta #1" in html and ">agent_failed</span>" in html
+
+
+def test_the_one_line_hint_cannot_drive_the_terminal_and_is_short(tmp_path: Path) -> None:
+    """``tunegym show`` prints it in a terminal: a trial's escape sequences (colour, window
+    title, clear screen) are written out, and a huge last line is cut."""
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "stderr.txt").write_bytes(b"\x1b[31mRED\x1b]0;TITLE\x07\x1b[2Jgone\x00\n")
+    row = _row(1, 1.0, "a", None, status="failed")
+    assert last_output_line(tmp_path, row) == "\\x1b[31mRED\\x1b]0;TITLE\\x07\\x1b[2Jgone\\x00"
+    (tmp_path / "1" / "stderr.txt").write_text("why " * 10_000 + "\n")
+    assert len(last_output_line(tmp_path, row)) == 200

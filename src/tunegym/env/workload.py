@@ -31,6 +31,7 @@ from tunegym.env_params import EnvParamDim, EnvParams
 from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.metrics import MetricSource, build_extractor, build_reward, extract_metrics
 from tunegym.metrics.progress import ProgressReader, ProgressSource
+from tunegym.metrics.trial_files import MAX_FILE_BYTES, TrialFileError, read_trial_file
 from tunegym.pruning import PruningStudy, pruned_message
 from tunegym.runners.base import Runner, StopSignal, TrialSpec
 from tunegym.space import SearchSpace, cache_key
@@ -373,7 +374,7 @@ class WorkloadEnv(TrialEnv):
             )
         if self.settings.dry_run:
             return replace(base, status=TrialStatus.DRY_RUN)
-        stdout = _read_text(result.stdout_path)
+        stdout, stdout_cut = _read_stdout(result.stdout_path)
         readout = extract_metrics(self.extractors, trial_dir, stdout)
         found = readout.found
         found.setdefault("duration_s", result.duration_s)
@@ -387,8 +388,9 @@ class WorkloadEnv(TrialEnv):
         row = score_row(
             base, found, self.observation_space, self.reward_fn, self.penalties.metric_failure
         )
-        if row.status == "metric_missing" and readout.reasons:
-            row = replace(row, error=f"{row.error}: {readout.why_missing()}")
+        if row.status == "metric_missing" and (readout.reasons or stdout_cut):
+            why = "; ".join(filter(None, [readout.why_missing(), stdout_cut]))
+            row = replace(row, error=f"{row.error}: {why}")
         return row
 
     @property
@@ -432,8 +434,16 @@ def _write_trial_json(
     (trial_dir / "trial.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def _read_text(path: Path) -> str:
+def _read_stdout(path: Path) -> tuple[str, str | None]:
+    """The trial's stdout (its last 64 MiB at most) and, when not all of it could be
+    read, why (for a metric then missing)."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
+        data = read_trial_file(path, tail=True)
+    except TrialFileError as exc:
+        return "", f"{exc} (the trial replaced it)"
+    except OSError:
+        return "", None
+    text = data.decode("utf-8", errors="replace")
+    if len(data) < MAX_FILE_BYTES:
+        return text, None
+    return text, f"only the last {MAX_FILE_BYTES // 2**20} MiB of stdout.txt were searched"

@@ -29,12 +29,15 @@ Source forms:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
+
+from tunegym.metrics.trial_files import TrialFileError, read_trial_file
 
 __all__ = [
     "AGGREGATES",
@@ -180,11 +183,17 @@ class JsonFileExtractor:
     path: tuple[str, ...]
 
     def extract(self, trial_dir: Path, stdout: str) -> float | None:
+        return self.read(trial_dir, stdout)[0]
+
+    def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
+        """``(value, None)``, or ``(None, why)`` when the file is not one tunegym reads."""
         try:
-            text = (Path(trial_dir) / self.file).read_text(encoding="utf-8")
-            return to_finite_float(_walk(json.loads(text), self.path))
+            text = read_trial_file(Path(trial_dir) / self.file).decode("utf-8")
+            return to_finite_float(_walk(json.loads(text), self.path)), None
+        except TrialFileError as exc:
+            return None, f"metric {self.name!r}: {exc}"
         except _BAD_OUTPUT:
-            return None
+            return None, None
 
 
 @dataclass(frozen=True)
@@ -231,11 +240,17 @@ class CsvExtractor:
     aggregate: str | None = None
 
     def extract(self, trial_dir: Path, stdout: str) -> float | None:
+        return self.read(trial_dir, stdout)[0]
+
+    def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
+        """``(value, None)``, or ``(None, why)`` when the file is not one tunegym reads."""
         try:
-            with (Path(trial_dir) / self.file).open(encoding="utf-8-sig", newline="") as fh:
-                return self._read(csv.reader(fh))
+            text = read_trial_file(Path(trial_dir) / self.file).decode("utf-8-sig")
+            return self._read(csv.reader(io.StringIO(text, newline=""))), None
+        except TrialFileError as exc:
+            return None, f"metric {self.name!r}: {exc}"
         except _BAD_OUTPUT:
-            return None
+            return None, None
 
     def _read(self, rows: Any) -> float | None:
         header = next(rows, None)
@@ -287,7 +302,7 @@ def build_extractor(metric: MetricSource) -> Extractor:
         path = _split_path(metric, dotted, form)
         if file == "stdout":
             return JsonStdoutExtractor(metric.name, path)
-        return JsonFileExtractor(metric.name, file, path)
+        return JsonFileExtractor(metric.name, _trial_file(metric, file), path)
     if metric.kind == "csv":
         form = f"'file.csv:column' or 'file.csv:column:{'|'.join(AGGREGATES)}'"
         parts = source.split(":")
@@ -299,11 +314,23 @@ def build_extractor(metric: MetricSource) -> Extractor:
                 f"metric {metric.name!r}: unknown csv aggregate {aggregate!r}; "
                 f"expected one of {', '.join(AGGREGATES)}"
             )
-        return CsvExtractor(metric.name, parts[0], parts[1].strip(), aggregate)
+        return CsvExtractor(metric.name, _trial_file(metric, parts[0]), parts[1].strip(), aggregate)
     raise ValueError(
         f"metric {metric.name!r}: unknown extractor kind {metric.kind!r}; "
         "expected regex, json or csv"
     )
+
+
+def _trial_file(metric: MetricSource, name: str) -> str:
+    """``name``, a file the trial writes in its folder; a ``ValueError`` for a path that
+    leaves it (each trial reads its own file: ``/dev/zero`` or another run's is none)."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(
+            f"metric {metric.name!r}: {metric.kind} file {name!r} must be inside the trial "
+            "folder (a relative path without '..')"
+        )
+    return name
 
 
 def _compile_regex(metric: MetricSource) -> Any:

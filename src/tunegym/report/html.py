@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tunegym.analysis import rows as analysis
 from tunegym.analysis.results import JobResults
 from tunegym.budget import budget_phrase
+from tunegym.metrics.trial_files import TrialFileError, read_trial_file
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report import plots
 from tunegym.report.svg import STATUS_COLORS, fmt
@@ -509,18 +509,26 @@ def last_output_line(folder: Path, row: TrialRow) -> str:
     for name in ("stderr.txt", "stdout.txt"):
         lines = [line.strip() for line in _tail(trial_dir / name).splitlines() if line.strip()]
         if lines:
-            return lines[-1]
+            return _printable(lines[-1])[:HINT_CHARS]
     return ""
 
 
+HINT_CHARS = 200
+"""The longest hint :func:`last_output_line` gives (a table cell, not a log)."""
+
+
+def _printable(text: str) -> str:
+    """``text`` with its control characters written out (``\x1b``), so a trial's output
+    cannot recolour, retitle or clear the terminal it is shown in."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 4 * TAIL_CHARS))
-            data = fh.read().decode("utf-8", errors="replace")
-    except OSError:
+    try:  # a regular file only: a trial may have left a FIFO or a link to /dev/zero
+        data = read_trial_file(path, 4 * TAIL_CHARS, tail=True).decode("utf-8", "replace")
+    except (OSError, TrialFileError):
         return ""
     lines = data.splitlines()[-TAIL_LINES:]
     return "\n".join(lines)[-TAIL_CHARS:]

@@ -6,6 +6,8 @@ increase, and nothing (``reset()`` included) rewinds them.
 
 from __future__ import annotations
 
+import shutil
+import stat
 from pathlib import Path
 
 
@@ -30,7 +32,34 @@ class Sweep:
         self._step = step
 
     def trial_dir(self, step: int) -> Path:
-        """The folder of an executed trial (created here)."""
+        """The folder of an executed trial, created here, or made fit again for a trial
+        run again (a resume): see :func:`fit_for_a_trial`."""
         path = self.root / str(step)
-        path.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        fit_for_a_trial(path)
         return path
+
+
+RUNNER_FILES = ("stdout.txt", "stderr.txt", "trial.json")
+"""The files of a trial folder that tunegym writes before the command runs."""
+
+
+def fit_for_a_trial(path: Path) -> None:
+    """Make ``path`` a real folder tunegym may write its files in. The command of an
+    earlier attempt at this trial (killed with the run) owned it and may have left it
+    anything: a link elsewhere (a resume would write there) or a file, both replaced by a
+    new folder; a folder made read-only, made writable to its owner again; and whatever
+    is where tunegym writes ``stdout.txt``, ``stderr.txt`` and ``trial.json`` (a FIFO
+    would block the open for ever, a read-only file refuse it), removed."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(exist_ok=True)
+    mode = path.stat().st_mode
+    if mode & stat.S_IRWXU != stat.S_IRWXU:
+        path.chmod(mode | stat.S_IRWXU)
+    for name in RUNNER_FILES:  # written anew for this attempt: the old ones go, whatever
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
