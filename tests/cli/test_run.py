@@ -176,6 +176,26 @@ def test_a_job_whose_command_is_not_found_says_so_once_per_place(
     assert [row[-1] for row in rows] == [why] * 8  # not followed by its stderr line, the same
 
 
+def test_a_run_once_job_whose_trial_fails_fails_as_a_search_does(
+    tmp_path: Path, write_toml: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said ``job once: ok ... (failed 1)`` and exited 0."""
+    path = write_toml(
+        "once.toml",
+        {
+            "name": "once",
+            "command": ["tunegym-no-such-command-xyz"],
+            "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+        },
+    )
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "job once: agent_failed, 1 trial(s) (failed 1)" in out
+    assert "no trial succeeded (failed 1); 1 of 1 trial(s): command not found" in out
+    summary = json.loads((_only_run_dir(tmp_path / "out") / "summary.json").read_text())
+    assert summary["status"] == "agent_failed" and summary["jobs"][0]["status"] == "agent_failed"
+
+
 RAISING_AGENT = """
 from tunegym.agents.grid import GridAgent
 

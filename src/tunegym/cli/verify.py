@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from tunegym.env.feasible import no_feasible_action
     from tunegym.errors import SpecError
     from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
@@ -45,6 +46,13 @@ def handle(args: argparse.Namespace) -> int:
                     break
             elif space.is_empty:
                 what = "no search dimensions: runs once"
+            elif (infeasible := no_feasible_action(job.workload)) is not None:
+                print(
+                    f"tunegym: error: {job.workload_path}: constraints: {infeasible}",
+                    file=sys.stderr,
+                )
+                failed += 1
+                break
             else:
                 agent, steps, why = agent_choice(job, space, None)
                 default = f" (default: {why})" if why else ""

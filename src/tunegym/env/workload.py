@@ -261,13 +261,13 @@ class WorkloadEnv(TrialEnv):
         none does); constraints that read env params are checked per trial only."""
         if not self.action_constraints:
             return None
-        return _broken(self.action_constraints, {**self.action_space.fixed, **action})
+        return broken_constraint(self.action_constraints, {**self.action_space.fixed, **action})
 
     # -- steps ---------------------------------------------------------------------------
     def _broken_constraint(self, params: Mapping[str, Any]) -> str | None:
         """Why the first constraint that does not hold fails (``None`` when all hold); one
         that cannot be evaluated (e.g. 1/0) counts as failed."""
-        return _broken(self.constraints, params)
+        return broken_constraint(self.constraints, params)
 
     def _execute(
         self, step: int, action: dict[str, Any], env_params: dict[str, Any], params: dict[str, Any]
@@ -404,7 +404,9 @@ class WorkloadEnv(TrialEnv):
         self.store.close()
 
 
-def _broken(constraints: Sequence[SafeExpr], params: Mapping[str, Any]) -> str | None:
+def broken_constraint(constraints: Sequence[SafeExpr], params: Mapping[str, Any]) -> str | None:
+    """Why the first of ``constraints`` that does not hold for ``params`` fails, or
+    ``None``; one that cannot be evaluated (``1 / 0``) counts as failed, with its error."""
     for constraint in constraints:
         try:
             if not constraint.evaluate(params):

@@ -164,7 +164,8 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
                     record.extra["budget"] = budget.summary()
             else:
                 _run_once(env)
-                record.exit_code = 0
+                rows = store.rows()  # its one trial failed: the job failed, as a search's
+                record.exit_code = 1 if rows and not any(r.status.succeeded for r in rows) else 0
     finally:
         env.close()
     if record.exit_code == 0:
