@@ -437,6 +437,57 @@ def test_an_env_cleared_daemon_of_a_trial_that_ran_alone_dies_too(tmp_path: Path
         _kill_recorded(pid_dir)
 
 
+PARALLEL_ENVLESS = """
+import sys, threading, time
+from pathlib import Path
+from tunegym.runners import LocalRunner, TrialSpec
+hostile, pid_dir, a_dir, b_dir = sys.argv[1:5]
+wait_for_go = (
+    "import os, time; open('ready', 'w').close()\\n"
+    "while not os.path.exists('go'): time.sleep(0.02)"
+)
+runner = LocalRunner()
+b = TrialSpec([sys.executable, "-c", wait_for_go], Path(b_dir), kill_grace_s=0.2)
+done = []
+thread = threading.Thread(target=lambda: done.append(runner.run(b)))
+thread.start()
+while not (Path(b_dir) / "ready").exists():
+    time.sleep(0.02)
+a = TrialSpec([sys.executable, hostile, pid_dir, "exit", "envless"], Path(a_dir), kill_grace_s=0.2)
+print(runner.run(a).status, flush=True)
+thread.join()
+print(done[0].status, flush=True)
+"""
+
+
+@linux_only
+def test_an_env_cleared_daemon_of_parallel_trials_dies_when_the_last_one_ends(
+    tmp_path: Path,
+) -> None:
+    """No tag, and trial B ran beside A, so the orphan cannot be told to be A's: it is
+    ended when no trial runs any more (it outlived tunegym under ``--parallel``). Run in a
+    fresh interpreter: this process may have other children (a local Ray)."""
+    import subprocess
+
+    pid_dir, a_dir, b_dir = tmp_path / "pids", tmp_path / "a", tmp_path / "b"
+    a_dir.mkdir()
+    b_dir.mkdir()
+    argv = [PY, "-c", PARALLEL_ENVLESS, str(HOSTILE), str(pid_dir), str(a_dir), str(b_dir)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ok"  # A ended, B still runs
+        assert _recorded_alive(pid_dir) == {"envless": True}  # nothing tells it is A's yet
+        (b_dir / "go").touch()
+        assert proc.stdout.readline().strip() == "ok"
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+        assert _recorded_alive(pid_dir) == {"envless": False}
+    finally:
+        proc.kill()
+        proc.wait()
+        _kill_recorded(pid_dir)
+
+
 def test_a_timeout_beyond_polls_range_does_not_overflow(tmp_path: Path) -> None:
     result = LocalRunner().run(_spec(tmp_path, PY, "-c", "print(1)", timeout_s=1e9))
     assert result.status == "ok"

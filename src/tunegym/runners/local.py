@@ -31,6 +31,7 @@ from tunegym.procgroup import (
     Proc,
     adopted,
     descendants,
+    environ_has,
     has_children,
     process_table,
     reap,
@@ -95,6 +96,9 @@ class _Trials:
         self.guard = True
         """Watchdog and subreaper on (the default); off only to measure what they cost
         (benchmarks/bench_trial_overhead.py)."""
+        self.before: frozenset[int] = frozenset()
+        """The children this process had when the first of the running trials started:
+        what is adopted later, and outlives them all, can only be theirs."""
 
     def enter(self) -> tuple[str, int]:
         """Count a trial in (the first one starts the watchdog, and the subreaper while
@@ -107,14 +111,24 @@ class _Trials:
             if self.running == 1:
                 if watched:
                     self.subreaper = set_child_subreaper(True)
-                self.sole = serial if watched and not has_children() else None
+                alone = not has_children()
+                self.sole = serial if watched and alone else None
+                self.before = frozenset() if alone else frozenset(adopted(process_table(), ()))
             else:
                 self.sole = None
         return f"{tag_prefix()}{serial}", serial
 
     def leave(self) -> None:
+        """Count a trial out. The last one out ends what the trials left that no tag
+        tells apart (``setsid env -i daemon`` under ``--parallel``, where no orphan can be
+        given to one trial): every orphan adopted since the first started."""
         with self.lock:
             self.running -= 1
+            last = self.running == 0 and self.subreaper
+        if not last:
+            return
+        _end_escaped(_LeftByTrials(self.before), signal.SIGKILL, time.monotonic() + _REAP_WAIT_S)
+        with self.lock:
             if self.running == 0 and self.subreaper:
                 set_child_subreaper(False)
                 self.subreaper = False
@@ -458,6 +472,27 @@ class _Escapees:
         return tagged(table, self.entry, among=orphans)
 
 
+@dataclass(frozen=True)
+class _LeftByTrials:
+    """The orphans adopted while trials ran that are still alive when none runs any more
+    (see :meth:`_Trials.leave`): not among the children from ``before``, not in tunegym's
+    own session, and not a resource server of this process (tagged as one)."""
+
+    before: frozenset[int]
+
+    def roots(self, table: dict[int, Proc], known: set[int]) -> set[int]:
+        own_session = os.getsid(0)
+        server = f"{TAG_VARIABLE}={tag_prefix()}harness-".encode()
+        return {
+            p
+            for p in adopted(table, known)
+            if p not in self.before
+            and table[p].alive
+            and table[p].sid != own_session
+            and not environ_has(p, server)
+        }
+
+
 def _sweep_trial(
     proc: subprocess.Popen[bytes], pidfd: int | None, grace: float, mine: _Escapees
 ) -> None:
@@ -487,7 +522,7 @@ def _sweep_trial(
             _end_escaped(mine, signal.SIGKILL, until)
 
 
-def _end_escaped(mine: _Escapees, sig: int, deadline: float) -> bool:
+def _end_escaped(mine: _Escapees | _LeftByTrials, sig: int, deadline: float) -> bool:
     """Signal the trial's processes that left its group, and their descendants, until none
     is left or ``deadline``; return whether none is left. Costs one syscall when this
     process has no child (nothing was adopted); reads ``/proc`` only otherwise."""
