@@ -21,9 +21,9 @@ neither needing root, catch those:
 Limits: a descendant that both leaves its session and clears its environment (``env -i``)
 is invisible to the watchdog after ``kill -9`` (a normal end, a timeout, Ctrl-C and SIGTERM
 still catch it through the subreaper while it is a descendant: at its trial's end when
-that trial ran alone, else when the last of the trials running beside it ends); a process that becomes
-another user's (setuid) cannot be signalled; only cgroups, which need delegation from root
-here, could do better. Everything here is Linux; elsewhere only the group is cleaned up.
+that trial ran alone, else when the last of the trials running beside it ends); a
+process that becomes another user's (setuid) cannot be signalled; only cgroups, which
+need delegation from root here, could do better. Everything here is Linux; elsewhere only the group is cleaned up.
 
 This module imports only the standard library: the watchdog runs it as a script.
 """
