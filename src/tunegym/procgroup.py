@@ -23,7 +23,8 @@ is invisible to the watchdog after ``kill -9`` (a normal end, a timeout, Ctrl-C 
 still catch it through the subreaper while it is a descendant: at its trial's end when
 that trial ran alone, else when the last of the trials running beside it ends); a
 process that becomes another user's (setuid) cannot be signalled; only cgroups, which
-need delegation from root here, could do better. Everything here is Linux; elsewhere only the group is cleaned up.
+need delegation from root here, could do better. Everything here is Linux; elsewhere only
+the group is cleaned up.
 
 This module imports only the standard library: the watchdog runs it as a script.
 """
