@@ -5,6 +5,8 @@ Every error must name the file, the field path and what was expected.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tunegym.agents.registry import available_agents
@@ -297,3 +299,77 @@ def test_format_specs_must_fit_every_value_a_param_can_take(tmp_path):
             {"n": {"low": 1, "high": 9, "dtype": "int"}, "f": [0.5, 2], "s": ["a"]},
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("arg", "said"),
+    [
+        ("{step:s}", "placeholder {step:s} in '{step:s}' cannot format step = 1: Unknown format"),
+        ("{trial_dir:d}", "placeholder {trial_dir:d} in '{trial_dir:d}' cannot format trial_dir"),
+        ("{n:c}", "placeholder {n:c} in '{n:c}' cannot format n = -5: %c arg not in range"),
+        ("{n:=^99999999999}", "in '{n:=^99999999999}': a width over 4096 characters"),
+        ("{n:>" + "9" * 5000 + "}", "a width over 4096 characters"),
+    ],
+    ids=["step", "trial-dir", "overflow", "huge-width", "5000-digit-width"],
+)
+def test_format_specs_that_would_fail_at_the_first_trial_are_refused_at_load(tmp_path, arg, said):
+    """Each passed ``verify`` and then stopped ``run`` with an internal error (or failed
+    ``verify`` itself with one: OverflowError, MemoryError)."""
+    from tunegym.errors import SpecError
+    from tunegym.outputs.toml import dumps
+
+    path = tmp_path / "w.toml"
+    data = {
+        "name": "w",
+        "command": ["echo", arg],
+        "params": {"n": {"low": -5, "high": 5, "dtype": "int"}},
+    }
+    path.write_text(dumps(data))
+    with pytest.raises(SpecError) as err:
+        load(path)
+    assert "command[1]: placeholder {" in str(err.value) and said in str(err.value)
+
+
+def test_format_specs_that_fit_the_built_in_placeholders_are_fine(tmp_path):
+    from tunegym.outputs.toml import dumps
+
+    path = tmp_path / "ok.toml"
+    path.write_text(dumps({"name": "w", "command": ["echo", "{step:04d}-{trial_dir:>10}"]}))
+    assert load(path).jobs[0].workload.command[1] == "{step:04d}-{trial_dir:>10}"
+
+
+@pytest.mark.parametrize(
+    ("param", "said"),
+    [
+        ({"low": -1e308, "high": 1e308}, "high - low must be a finite number"),
+        (
+            {"low": 0, "high": 9223372036854775807, "dtype": "int"},
+            'dtype = "int" bounds must be within +-2^62 (what samplers draw), got low = 0, '
+            "high = 92233720368547758",
+        ),
+        ({"low": 1e-320, "high": 2e-320, "log": True}, "log = true needs low >= 2.22507e-308"),
+    ],
+    ids=["float-width", "int64", "subnormal-log"],
+)
+def test_ranges_no_sampler_can_draw_from_are_refused_at_load(tmp_path, param, said):
+    """Each passed ``verify`` and then stopped ``run`` with an internal error from the
+    sampler (Optuna's OverflowError, NumPy's int64 bound, Nevergrad's bounds)."""
+    from tunegym.errors import SpecError
+    from tunegym.outputs.toml import dumps
+
+    path = tmp_path / "w.toml"
+    path.write_text(dumps({"name": "w", "command": ["echo", "{x}"], "params": {"x": param}}))
+    with pytest.raises(SpecError, match="params.x: " + re.escape(said)):
+        load(path)
+
+
+def test_a_space_larger_than_the_bandit_handles_is_refused_at_load(tmp_path):
+    from tunegym.errors import SpecError
+    from tunegym.outputs.toml import dumps
+
+    path = tmp_path / "w.toml"
+    params = {"x": {"low": 1, "high": 200_000, "dtype": "int"}, "y": ["a", "b"]}
+    data = {"name": "w", "command": ["echo", "{x}{y}"], "params": params}
+    path.write_text(dumps({**data, "agent": {"type": "bandit"}}))
+    with pytest.raises(SpecError, match=r"agent.type: the space has 400000 actions; agent "):
+        load(path)

@@ -97,6 +97,7 @@ class BanditAgent(BaseAgent):
     name = "bandit"
     supports_env_params = True
     requires_finite_space = True
+    max_space_size = MAX_ARMS
     supports_warm_start = True
     Config = BanditOptions
 

@@ -107,6 +107,8 @@ class BaseAgent(ABC):
     name: ClassVar[str] = "base"
     supports_env_params: ClassVar[bool] = True
     requires_finite_space: ClassVar[bool] = False
+    max_space_size: ClassVar[int | None] = None
+    """The most actions the agent can handle (``None``: no limit), checked at load."""
     supports_warm_start: ClassVar[bool] = False
     """Whether :meth:`warm_start` learns an earlier run's trials."""
     supports_multi_objective: ClassVar[bool] = False

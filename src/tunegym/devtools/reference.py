@@ -71,9 +71,13 @@ MEANINGS: dict[str, str] = {
     "WorkloadSpec.ray": "Ray runner settings",
     "WorkloadSpec.slurm": "Slurm runner settings",
     "ContinuousParam.low": "lower bound (inclusive)",
-    "ContinuousParam.high": "upper bound (inclusive); must be greater than `low`",
-    "ContinuousParam.dtype": "`int` rounds to whole numbers (bounds must be integers)",
-    "ContinuousParam.log": "sample on a log scale (needs `low > 0`)",
+    "ContinuousParam.high": (
+        "upper bound (inclusive); must be greater than `low`, and `high - low` finite"
+    ),
+    "ContinuousParam.dtype": (
+        "`int` rounds to whole numbers (bounds must be integers within ±2^62)"
+    ),
+    "ContinuousParam.log": "sample on a log scale (needs `low` a positive normal float)",
     "MetricSpec.name": "metric name (an identifier), used by `agent.metrics` and rewards",
     "MetricSpec.regex": "search stdout; group 1 of the last match is the value",
     "MetricSpec.json_path": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Iterator
 
@@ -24,6 +25,17 @@ from tunegym.spec.pruning import pruner_problems
 
 # Placeholders every command may use besides its params.
 BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
+_BUILTIN_EXAMPLES: dict[str, list[object]] = {
+    "python": ["/usr/bin/python3"],
+    "workload_dir": ["/work"],
+    "trial_dir": ["/work/runs/w_20260101-000000/w/0/1"],
+    "step": [1],
+}
+"""What each built-in placeholder is (a path, the step), to check its format spec with."""
+MAX_FORMAT_WIDTH = 4096
+"""The widest field a placeholder's format spec may ask for (``{x:=^99999999999}`` would
+take gigabytes)."""
+_FORMAT_WIDTH = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)")
 WEIGHT_TOLERANCE = 1e-6
 
 
@@ -116,18 +128,36 @@ def _check_format_specs(w: WorkloadSpec, index: int, arg: str) -> Iterator[tuple
                 f"!{conversion} (use !r, !s or !a)",
             )
             continue
-        if name is None or name in BUILTIN_PLACEHOLDERS or not (spec or conversion):
+        if name is None or not (spec or conversion):
             continue
-        for value in _example_values({**w.env, **w.params}[name]):
+        if _too_wide(spec or ""):
+            yield (
+                ("command", index),
+                f"placeholder {{{name}:{show_value(spec, 40)[1:-1]}}} in {show_value(arg)}: "
+                f"a width over {MAX_FORMAT_WIDTH} characters",
+            )
+            continue
+        examples = (
+            _BUILTIN_EXAMPLES[name]
+            if name in BUILTIN_PLACEHOLDERS
+            else _example_values({**w.env, **w.params}[name])
+        )
+        for value in examples:
             try:
                 format_field(value, conversion, spec or "")
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 yield (
                     ("command", index),
                     f"placeholder {{{name}:{show_value(spec, 40)[1:-1]}}} in {show_value(arg)} "
                     f"cannot format {name} = {show_value(value)}: {exc}",
                 )
                 break
+
+
+def _too_wide(spec: str) -> bool:
+    width = _FORMAT_WIDTH.match(spec)
+    digits = width.group(1) if width is not None else ""
+    return len(digits) > len(str(MAX_FORMAT_WIDTH)) or int(digits or 0) > MAX_FORMAT_WIDTH
 
 
 def _example_values(value: object) -> list[object]:
@@ -306,6 +336,28 @@ def _check_agent(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
             f"agent {w.agent.type!r} needs finite dimensions, but {', '.join(floats)} "
             f"is a float range (use a list, dtype = \"int\", or agent type 'random')",
         )
+    elif agent_cls.max_space_size is not None:
+        size = _finite_size(w)
+        if size > agent_cls.max_space_size:
+            yield (
+                ("agent", "type"),
+                f"the space has {size} actions; agent {w.agent.type!r} handles at most "
+                f"{agent_cls.max_space_size} (use agent type 'optuna')",
+            )
+
+
+def _finite_size(w: WorkloadSpec) -> int:
+    """How many actions the search dimensions (lists, int ranges) make, before ``when``
+    conditions drop any."""
+    size = 1
+    for name, value in {**w.params, **w.env}.items():
+        if name in w.env_params:
+            continue
+        if isinstance(value, list):
+            size *= len(value)
+        elif isinstance(value, ContinuousParam):
+            size *= int(value.high) - int(value.low) + 1
+    return size
 
 
 def _check_search(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -121,8 +122,17 @@ def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
         return f"low ({low:g}) must be less than high ({high:g})"
     if dtype == "int" and not (float(low).is_integer() and float(high).is_integer()):
         return f'dtype = "int" needs integer bounds, got low = {low:g}, high = {high:g}'
+    if dtype == "int" and not (low >= -(2**62) and high <= 2**62):
+        return (
+            f'dtype = "int" bounds must be within +-2^62 (what samplers draw), got low = '
+            f"{int(low)}, high = {int(high)}"
+        )
+    if not math.isfinite(high - low):
+        return f"high - low must be a finite number (got {low:g} to {high:g}): narrow the range"
     if log and low <= 0:
         return f"log = true needs low > 0, got low = {low:g}"
+    if log and low < sys.float_info.min:
+        return f"log = true needs low >= {sys.float_info.min:g} (a normal float), got {low:g}"
     return None
 
 
