@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -459,6 +460,32 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
     assert summary["jobs"][0]["message"] == f"interrupted by {name}"
 
 
+@pytest.mark.parametrize(
+    ("first", "then", "code"),
+    [(signal.SIGTERM, signal.SIGINT, 143), (signal.SIGHUP, signal.SIGINT, 129)],
+    ids=["sigterm-then-sigint", "sighup-then-sigint"],
+)
+def test_the_first_stop_signal_decides_the_exit_code(
+    tmp_path: Path, write_toml: Callable[..., Path], first: int, then: int, code: int
+) -> None:
+    """A Ctrl-C during a SIGTERM's clean-up made it exit 130, "interrupted by Ctrl-C":
+    schedulers that look for 143 (or 129) saw a Ctrl-C."""
+    stubborn = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + SLOW
+    path, pids = _script_workload(tmp_path, write_toml, "slow", stubborn, 3)
+    proc = _start_run([str(path), "--output", str(tmp_path / "out")])
+    deadline = time.monotonic() + 60
+    while not (pids / "pid-3").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(first)
+    time.sleep(0.3)  # the clean-up waits for the trial that ignores SIGTERM
+    proc.send_signal(then)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == code, stderr
+    assert f"interrupted by {signal.Signals(first).name}" in stderr
+    assert "Ctrl-C" not in stderr
+
+
 def test_under_nohup_a_hangup_does_not_stop_the_run(
     tmp_path: Path, write_toml: Callable[..., Path]
 ) -> None:
@@ -579,3 +606,10 @@ def test_user_code_origin_names_the_users_line_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as raised:
         stdlib_json.loads("{")  # no tunegym frame at all
     assert user_code_origin(raised.value) is None
+    import numpy as np
+
+    with pytest.raises(ValueError) as raised:  # tunegym calling NumPy's compiled code
+        Reporter(decide=np.random.default_rng(0).integers).report(0, 2.0**70)
+    frames = [f.filename for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert any(name.endswith(".pyx") and not os.path.isabs(name) for name in frames)
+    assert user_code_origin(raised.value) is None  # a library's, not the user's

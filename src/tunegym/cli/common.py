@@ -169,8 +169,8 @@ def user_code_origin(exc: BaseException) -> str | None:
     libraries = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
 
     def is_user(filename: str) -> bool:
-        if filename.startswith(("<", ours)):
-            return False
+        if filename.startswith(("<", ours)) or not os.path.isabs(filename):
+            return False  # a compiled extension's frame is relative (numpy/random/...pyx)
         return not any(filename.startswith(lib) for lib in libraries)
 
     last_ours = max((i for i, f in enumerate(frames) if f.filename.startswith(ours)), default=-1)
@@ -192,7 +192,12 @@ def terminate_like_ctrl_c() -> Iterator[None]:
     kept, reports written, exit ``128 + signum``. Only the first such signal interrupts;
     later ones are ignored, so clean-up finishes (it is bounded: ``kill -9`` remains).
     A signal ignored when tunegym started stays ignored (``nohup tunegym run ...``). The
-    previous handlers come back afterwards. Outside the main thread: no change."""
+    previous handlers come back afterwards. Outside the main thread: no change.
+
+    Ctrl-C (SIGINT) takes part in the same rule: the first of the three interrupts
+    (``KeyboardInterrupt``), and a later one of any of them is ignored, so the exit code
+    and the message are the first signal's (a SIGINT during a SIGTERM's clean-up made it
+    look like a Ctrl-C, exit 130 instead of 143)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -202,11 +207,13 @@ def terminate_like_ctrl_c() -> Iterator[None]:
         nonlocal fired
         if not fired:
             fired = True
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
             raise SignalInterrupt(signum)
 
     previous = {
         sig: signal.signal(sig, handler)
-        for sig in TERMINATING_SIGNALS
+        for sig in (signal.SIGINT, *TERMINATING_SIGNALS)
         if signal.getsignal(sig) is not signal.SIG_IGN
     }
     try:
