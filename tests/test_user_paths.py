@@ -74,3 +74,39 @@ def test_paths_this_user_may_not_write_are_refused_before_any_work(
     assert sorted(p.name for p in locked.iterdir()) == ["old.csv"]
     assert (locked / "old.csv").read_text() == "kept"
     assert len(list((tmp_path / "runs").iterdir())) == 1  # no run folder was started
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "{loop}"],
+        ["run", "{spec}", "--output", "{loop}/runs"],
+        ["show", "{loop}"],
+        ["export", "{loop}"],
+        ["run", "{spec}", "--output", "{long}"],
+    ],
+    ids=["spec", "output", "show", "export", "name-too-long"],
+)
+def test_a_path_no_program_could_use_is_a_clear_error_not_an_internal_one(
+    tmp_path: Path, write_toml: Callable, objective_workload: Callable, argv: list[str]
+) -> None:
+    """A symlink loop and a file name over 255 bytes, wherever a path is typed."""
+    loop = tmp_path / "loop1"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    spec = write_toml("workload.toml", objective_workload())
+    long = tmp_path / ("b" * 300)
+    args = [
+        a.replace("{loop}", str(loop)).replace("{spec}", str(spec)).replace("{long}", str(long))
+        for a in argv
+    ]
+    proc = subprocess.run([*TUNEGYM, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "internal error" not in proc.stderr
+    if "{long}" in argv:
+        assert last.startswith(f"tunegym: error: {str(long)[:200]}... ("), last
+        assert last.endswith(" characters): file name too long"), last
+    else:
+        assert last.startswith(f"tunegym: error: {loop}"), last
+        assert last.endswith(": too many levels of symbolic links"), last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from tunegym.errors import (
     full_disk_phrase,
     interrupt_cause,
     interrupt_exit_code,
+    os_reason,
 )
 
 __all__ = [
@@ -147,12 +149,33 @@ def dispatch(args: argparse.Namespace) -> int:
         if full is not None:  # not a bug: the disk (or quota) is full
             print(f"tunegym: error: {full_disk_phrase(full)}", file=sys.stderr)
             return 1
+        path = _unusable_path(exc)
+        if path is not None:  # a path the user gave that no program could use
+            print(f"tunegym: error: {path}", file=sys.stderr)
+            return 2
         origin = user_code_origin(exc)
         if origin is None:
             print(f"tunegym: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:  # the user's server, objective or plugin raised: not a tunegym bug
             print(f"tunegym: error: {origin} raised {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+_UNUSABLE_PATH_ERRNOS = frozenset({errno.ELOOP, errno.ENAMETOOLONG})
+
+
+def _unusable_path(exc: BaseException) -> str | None:
+    """``PATH: too many levels of symbolic links`` (or ``file name too long``) when
+    ``exc`` is an OS error over a path no program could use, which reaches tunegym from
+    any path a user names (a spec file, ``--output``, a run folder, ``--log-file``)."""
+    if isinstance(exc, OSError) and exc.errno in _UNUSABLE_PATH_ERRNOS and exc.filename:
+        shown = str(exc.filename)
+        shown = shown if len(shown) <= 200 else f"{shown[:200]}... ({len(shown)} characters)"
+        return f"{shown}: {os_reason(exc)}"
+    loop = re.fullmatch(r"Symlink loop from '(.*)'", str(exc), re.S)
+    if isinstance(exc, RuntimeError) and loop is not None:  # Path.resolve before 3.13
+        return f"{loop.group(1)}: too many levels of symbolic links"
+    return None
 
 
 def user_code_origin(exc: BaseException) -> str | None:
