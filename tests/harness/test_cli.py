@@ -53,7 +53,30 @@ def test_serve_prints_the_bound_url_first_and_serves(tmp_path):
         assert httpx.get(f"{first}/dataset_size").json() == {"dataset_size": 7}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
+    assert "Finished server process" in err  # a clean shutdown, then the signal's status
+    assert proc.returncode == -signal.SIGTERM
+    assert_group_gone(proc.pid)
+
+
+def test_serve_stopped_with_ctrl_c_shuts_down_cleanly_and_exits_130():
+    proc = _tunegym("serve", "arithmetic", "--port", "0")
+    try:
+        url = proc.stdout.readline().strip()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(f"{url}/health").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "Finished server process" in err
+    assert err.strip().splitlines()[-1] == "tunegym: interrupted by Ctrl-C"
+    assert proc.returncode == 130
     assert_group_gone(proc.pid)
 
 
