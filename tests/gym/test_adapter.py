@@ -220,6 +220,29 @@ def test_step_returns_python_bools_and_a_float_reward() -> None:
     assert info["status"] == "ok" and info["feedback"].reward == 5.0
 
 
+def test_a_closed_env_refuses_reset_and_step_before_running_anything() -> None:
+    """``step()`` after ``close()`` ran the trial, then failed recording it (a raw SQLite
+    error), and ``reset()`` after it worked: Gymnasium's error, and no trial run."""
+    from gymnasium.error import ClosedEnvironmentError
+
+    calls: list[dict[str, Any]] = []
+
+    def objective(params: dict[str, Any]) -> dict[str, float]:
+        calls.append(params)
+        return {"score": 1.0, "other": 1.0}
+
+    adapter = GymnasiumAdapter(FunctionEnv(_space(), objective, ["score", "other"]))
+    adapter.reset()
+    adapter.step(adapter.action_space.sample())
+    adapter.close()
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\)"):
+        adapter.step(adapter.action_space.sample())
+    with pytest.raises(ClosedEnvironmentError, match=r"^reset\(\) after close\(\)"):
+        adapter.reset()
+    assert len(calls) == 1
+    adapter.close()  # closing again is fine
+
+
 # -- encode / decode -------------------------------------------------------------------
 def test_decode_rounds_and_clamps_continuous_values() -> None:
     adapter = GymnasiumAdapter(_env())

@@ -222,6 +222,7 @@ class GymnasiumAdapter(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         """Reset the wrapped env (the trial counter is untouched)."""
+        self._check_open("reset")
         super().reset(seed=seed)
         named, info = self.env.reset(seed=seed, options=options)
         info = _fresh(info)
@@ -243,7 +244,16 @@ class GymnasiumAdapter(gym.Env):
                 )
         return self._step(self.space.canonicalize({n: params[n] for n in self.space.names}))
 
+    def _check_open(self, call: str) -> None:
+        if self._closed:
+            from gymnasium.error import ClosedEnvironmentError
+
+            raise ClosedEnvironmentError(
+                f"{call}() after close(): this env's trials store is closed; make a new env"
+            )
+
     def _step(self, action: dict[str, Any]) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self._check_open("step")
         named, reward, done, info = self.env.step(action)
         info = _fresh(info)
         terminated = bool(info.get("terminated", done))
