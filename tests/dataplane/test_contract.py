@@ -374,3 +374,16 @@ def test_bad_arguments_are_rejected_before_anything_is_written(
         plane.put_samples([0], pid, {"tokens": np.zeros((1, 2))}, sequence_lengths=[-1])
     with pytest.raises(KeyError):
         plane.get_samples([0], pid, ["tokens"])  # nothing was written
+
+
+@pytest.mark.parametrize("version", [None, True, 2.0, "3", -1, float("nan")])
+def test_a_bad_weight_version_is_refused_at_put_and_nothing_is_written(
+    plane: DataPlaneClient, pid: str, version: Any
+) -> None:
+    """It was taken, and the trainer's staleness filter failed on it after the claim,
+    stranding the good samples of the batch with it."""
+    plane.register_partition(pid, FIELDS, ["trainer"])
+    tags = [{"weight_version": 1}, {"weight_version": version}]
+    with pytest.raises(ValueError, match=r"tag 'weight_version' of sample 1 must be"):
+        plane.put_samples([0, 1], pid, {"tokens": np.zeros((2, 1), np.int64)}, tags)
+    assert plane.claim_meta(pid, "trainer", ["tokens"], 2, blocking=False).size == 0

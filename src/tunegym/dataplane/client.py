@@ -352,8 +352,20 @@ def check_tags(
                 raise ValueError(f"tag key {key!r} of sample {sid!r} must be a str")
             if key.startswith(RESERVED_TAG_PREFIX):
                 raise ValueError(f"tag key {key!r} of sample {sid!r} is reserved")
+        if WEIGHT_VERSION_TAG in tag:  # checked here, not when a trainer's filter reads it
+            check_int(
+                tag[WEIGHT_VERSION_TAG],
+                f"tag {WEIGHT_VERSION_TAG!r} of sample {sid!r}",
+                0,
+                exc=ValueError,
+            )
         out.append(tag if type(tag) is dict else dict(tag))
     return out
+
+
+WEIGHT_VERSION_TAG = "weight_version"
+"""The tag a sample's policy weight version goes in (an int >= 0, checked at put: a bad
+one found by the trainer's staleness filter, after the claim, strands its whole batch)."""
 
 
 def check_lengths(lengths: Sequence[int] | None, n: int) -> list[int] | None:

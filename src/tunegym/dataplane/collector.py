@@ -22,10 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunegym.dataplane.client import Column, DataPlaneClient, check_int
+from tunegym.dataplane.client import WEIGHT_VERSION_TAG, Column, DataPlaneClient, check_int
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
-
-WEIGHT_VERSION_TAG = "weight_version"
 
 
 @dataclass
