@@ -151,3 +151,63 @@ def test_a_setting_that_cannot_work_exits_2_with_one_line(
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"async-rl: error: {message}"]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of 10 updates with checkpoints at 5 and 10."""
+    output = tmp_path_factory.mktemp("trained")
+    proc = _run("--updates", "10", "--checkpoint-every", "5", "--output", str(output), *FAST)
+    assert proc.returncode == 0, proc.stderr
+    return _run_dir(output)
+
+
+def _copy(run_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run_dir, tmp_path / run_dir.name))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "folder"])
+def test_a_damaged_newest_checkpoint_is_passed_over_for_the_one_before(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
+    """A run killed while writing, a damaged disk: the resume said so with a traceback
+    (EOFError, IsADirectoryError) though update-000005.pt was there and sound."""
+    run_dir = _copy(trained, tmp_path)
+    newest = (
+        run_dir / "checkpoints" / ("update-999999.pt" if damage == "folder" else "update-000010.pt")
+    )
+    if damage == "folder":
+        newest.mkdir()
+    else:
+        newest.write_bytes(b"not a checkpoint" if damage == "garbage" else b"")
+    proc = _run("--resume", str(run_dir), "--updates", "12", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    assert f"async-rl: warning: {newest}: cannot be loaded (" in proc.stderr
+    start = 10 if damage == "folder" else 5
+    assert f"from update {start}" in proc.stderr
+    assert [r["version"] for r in _updates(run_dir)] == list(range(1, 13))
+
+
+def test_a_resume_with_nothing_usable_exits_2_and_changes_nothing(
+    trained: Path, tmp_path: Path
+) -> None:
+    run_dir = _copy(trained, tmp_path)
+    for path in (run_dir / "checkpoints").iterdir():
+        path.write_bytes(b"")
+    config = (run_dir / "config.json").read_text()
+    proc = _run("--resume", str(run_dir), "--updates", "12", *FAST)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"async-rl: error: cannot resume: no usable checkpoint in {run_dir}")
+    assert "Traceback" not in proc.stderr
+    assert (run_dir / "config.json").read_text() == config  # a failed resume changes nothing
+    (run_dir / "config.json").write_text('{"config": 5}')
+    proc = _run("--resume", str(run_dir), *FAST)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"async-rl: error: cannot resume: {run_dir / 'config.json'} is damaged (")
+    )

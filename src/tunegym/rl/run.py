@@ -99,6 +99,18 @@ class _Progress:
         self.stream.flush()
 
 
+def _recorded_run(path: Path) -> tuple[AsyncRLConfig, float, list[float]]:
+    """The config, start time and earlier resume times ``config.json`` records; a
+    :class:`UsageError` naming the file when it does not hold them."""
+    try:
+        meta = json.loads(path.read_text())
+        config = AsyncRLConfig.from_dict(meta["config"])
+        return config, float(meta["started_at"]), [float(t) for t in meta.get("resumed_at", [])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise UsageError(f"cannot resume: {path} is damaged ({why})") from None
+
+
 def train_run(
     config: AsyncRLConfig | None = None,
     output: Path | str = "runs",
@@ -114,28 +126,30 @@ def train_run(
         meta_path = run_dir / "config.json"
         if not meta_path.is_file():
             raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
-        meta = json.loads(meta_path.read_text())
-        saved = AsyncRLConfig.from_dict(meta["config"])
+        saved, started, earlier = _recorded_run(meta_path)
         config = saved if config is None else saved.replace(updates=config.updates)
-        checkpoint = ckpt.latest(run_dir / CHECKPOINTS)
+        checkpoint, passed_over = ckpt.newest_loadable(run_dir / CHECKPOINTS)
         if checkpoint is None:
-            raise UsageError(f"cannot resume: no checkpoint in {run_dir / CHECKPOINTS}")
-        started = float(meta["started_at"])
-        resumed = [*meta.get("resumed_at", []), time.time()]
+            why = f" ({'; '.join(passed_over)})" if passed_over else ""
+            raise UsageError(f"cannot resume: no usable checkpoint in {run_dir / CHECKPOINTS}{why}")
+        if progress is not None:
+            for reason in passed_over:
+                progress.write(f"async-rl: warning: {reason}; resuming from an older one\n")
+        resumed = [*earlier, time.time()]
     else:
         config = config or AsyncRLConfig()
         run_dir = make_run_dir(Path(output).resolve(), RUN_NAME)
         started = time.time()
-    atomic_write_text(
-        run_dir / "config.json",
-        json.dumps(
-            {"config": config.to_dict(), "started_at": started, "resumed_at": resumed}, indent=2
-        ),
-    )
     show = _Progress(config, progress)
     updates_path = run_dir / UPDATES
     trainer = AsyncGRPOTrainer(
         config, checkpoint_dir=run_dir / CHECKPOINTS, resume=checkpoint, on_update=None
+    )
+    atomic_write_text(  # only once the checkpoint has loaded: a failed resume changes nothing
+        run_dir / "config.json",
+        json.dumps(
+            {"config": config.to_dict(), "started_at": started, "resumed_at": resumed}, indent=2
+        ),
     )
     # The curve on disk is the checkpoint's (later updates of an interrupted run are redone).
     atomic_write_text(updates_path, "".join(json.dumps(r) + "\n" for r in trainer.records))
