@@ -231,24 +231,24 @@ def test_report_of_a_finished_run_keeps_its_results(
     assert again["jobs"][0]["warm_start"] == entry["extra"]["warm_start"]
 
 
+def _watching(command: list[str]) -> subprocess.Popen[str]:
+    """``tunegym report --watch`` started as a user would, in a session of its own."""
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
 def test_report_watch_serves_the_page_and_its_state_until_ctrl_c(
     tmp_path: Path, write_toml: Any, objective_workload: Any
 ) -> None:
     import signal
-    import subprocess
     import sys
     import urllib.request
 
     path = write_toml("w.toml", objective_workload())
     assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 0
     (run_dir,) = (tmp_path / "runs").iterdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tunegym.cli.main", "report", str(run_dir), "--watch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _watching([sys.executable, "-m", "tunegym.cli.main", "report", str(run_dir), "--watch"])
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -322,13 +322,7 @@ def test_report_watch_serves_a_read_only_run_folder_from_memory(
     read_only(finished_run)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in finished_run.rglob("*"))
     command = [sys.executable, "-m", "tunegym.cli.main", "report", str(finished_run), "--watch"]
-    proc = subprocess.Popen(
-        binding_modes(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _watching(binding_modes(command))
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
