@@ -387,3 +387,41 @@ def test_a_bad_weight_version_is_refused_at_put_and_nothing_is_written(
     with pytest.raises(ValueError, match=r"tag 'weight_version' of sample 1 must be"):
         plane.put_samples([0, 1], pid, {"tokens": np.zeros((2, 1), np.int64)}, tags)
     assert plane.claim_meta(pid, "trainer", ["tokens"], 2, blocking=False).size == 0
+
+
+def _waiting_consumer_class() -> Any:
+    import ray
+
+    class Consumer:
+        def __init__(self, config: dict[str, Any]) -> None:
+            self.plane = connect(config)
+
+        def wait_for_a_batch(self, pid: str) -> list[Any]:
+            meta = self.plane.claim_meta(pid, "trainer", ["tokens"], 4, timeout_s=60.0)
+            return meta.sample_ids
+
+    return ray.remote(num_cpus=0)(Consumer)
+
+
+def test_a_consumer_killed_while_it_waits_takes_no_batch_with_it(
+    remote_config: dict[str, Any], pid: str
+) -> None:
+    """Ray does not tell the plane that a caller died: the claim of a trainer killed while
+    it waited went on waiting in the plane's actor and took the next batch for nobody
+    (its samples were lost, and the partition said it was consumed)."""
+    import ray
+
+    plane = connect(remote_config)
+    plane.register_partition(pid, FIELDS, ["trainer"])
+    consumer = _waiting_consumer_class().remote(remote_config)
+    ray.get(consumer.__ray_ready__.remote())
+    waiting = consumer.wait_for_a_batch.remote(pid)
+    time.sleep(0.5)  # it is waiting in its claim now
+    ray.kill(consumer)  # as kill -9 of a trainer process
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(waiting, timeout=30)
+    time.sleep(1.0)  # longer than the claim window of the ray backend
+    put_rows(plane, pid, [0, 1, 2, 3])
+    meta = plane.claim_meta(pid, "trainer", ["tokens"], 4, blocking=False)
+    assert sorted(meta.sample_ids) == [0, 1, 2, 3]
+    plane.close()

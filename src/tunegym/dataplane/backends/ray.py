@@ -6,11 +6,19 @@ through Ray's object store: put arguments and read results are serialised out of
 band, so the actor and the reader see them zero-copy (read-only). The client is
 picklable: unpickled in another process it attaches to the same actor (as a
 non-owner).
+
+A blocking claim waits in the actor in windows of at most :data:`CLAIM_WINDOW_S`, asked
+for again by the client until its deadline. Ray does not tell an actor that a caller
+died: a claim of a consumer killed while it waited (``kill -9``, Ctrl-C) went on waiting
+in the actor and then took the next batch for nobody, so those samples were lost. Now
+such a claim ends with its window, before data that comes later, and at most
+:data:`CLAIM_WINDOW_S` of actor concurrency is held per waiting consumer.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from functools import cache
 from typing import Any
@@ -20,6 +28,9 @@ from tunegym.dataplane.client import Column, DataPlaneClient
 from tunegym.dataplane.config import RayConfig
 from tunegym.dataplane.errors import DataPlaneError
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
+
+CLAIM_WINDOW_S = 0.5
+"""The longest a blocking claim waits in the actor before its client asks again."""
 
 
 @cache
@@ -121,9 +132,15 @@ class RayDataPlane(DataPlaneClient):
         timeout_s: float,
         allow_partial: bool,
     ) -> BatchMeta | None:
-        return self._call(
-            "claim", partition_id, task_name, fields, batch_size, blocking, timeout_s, allow_partial
-        )
+        args = (partition_id, task_name, fields, batch_size)
+        if blocking:  # in windows: see the module docstring
+            deadline = time.monotonic() + timeout_s
+            while (remaining := deadline - time.monotonic()) > 0:
+                window = min(remaining, CLAIM_WINDOW_S)
+                meta = self._call("claim", *args, True, window, False)
+                if meta is not None:
+                    return meta
+        return self._call("claim", *args, False, 0.0, allow_partial)
 
     def _get(self, ids: list[SampleId], partition_id: str, fields: list[str]) -> dict[str, Column]:
         return self._call("get", ids, partition_id, fields)
