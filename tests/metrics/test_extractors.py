@@ -42,6 +42,26 @@ def test_regex_non_numeric_or_non_finite_is_missing(tmp_path: Path, text: str) -
     assert extract("regex", r"tput: (\S*)", tmp_path, text) is None
 
 
+@pytest.mark.parametrize("text", ["1_000", "\u0661\u0662", "0x10", "1e5x"])
+def test_only_ascii_decimal_numbers_are_values(tmp_path: Path, text: str) -> None:
+    """Python's float() takes '1_000' and Arabic-Indic digits: no benchmark means them."""
+    assert extract("regex", r"tput: (\S+)", tmp_path, f"tput: {text}") is None
+    (tmp_path / "out.csv").write_text(f"tput\n{text}\n")
+    assert extract("csv", "out.csv:tput", tmp_path) is None
+
+
+@pytest.mark.parametrize("text", ["12", "-1.5e3", ".5", "+3.", "  7  "])
+def test_decimal_numbers_in_text_are_values(tmp_path: Path, text: str) -> None:
+    assert extract("regex", r"tput: (.+)", tmp_path, f"tput: {text}") == float(text)
+
+
+def test_a_last_match_that_is_no_number_says_so(tmp_path: Path) -> None:
+    metric = build_extractor(MetricSource("tput", "regex", r"tput: (\S+)"))
+    readout = extract_metrics([metric], tmp_path, "tput: 5\ntput: nan\n")
+    assert readout.missing == ["tput"]
+    assert readout.reasons == {"tput": "metric 'tput': its last match 'nan' is not a finite number"}
+
+
 def test_regex_last_match_wins_even_when_it_is_not_a_number(tmp_path: Path) -> None:
     assert extract("regex", r"tput: (\S+)", tmp_path, "tput: 5\ntput: n/a\n") is None
 

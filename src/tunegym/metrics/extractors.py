@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 AGGREGATES = ("mean", "min", "max", "last", "first", "sum")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 REGEX_TIMEOUT_S = 10.0
 """Default bound on one regex metric's search of a trial's stdout."""
 _BAD_OUTPUT = (OSError, ValueError, csv.Error, RecursionError, OverflowError)
@@ -92,12 +94,15 @@ class Extractor(Protocol):
 def to_finite_float(value: object) -> float | None:
     """``value`` as a finite float (numbers and numeric strings), else ``None``.
 
-    Booleans are not numbers here: ``true`` in a JSON file is not a metric value.
+    Booleans are not numbers here: ``true`` in a JSON file is not a metric value. Text
+    must be a decimal number in ASCII (``-1.5e3``), as benchmarks print them.
     """
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
         value = value.strip()
+        if not _DECIMAL.fullmatch(value):  # float() also takes '1_000' and '١٢'
+            return None
     elif not isinstance(value, int | float):
         return None
     try:
@@ -136,7 +141,15 @@ class RegexExtractor:
             )
         if last is None:
             return None, None
-        return to_finite_float(last.group(1) if self.pattern.groups else last.group(0)), None
+        text = last.group(1) if self.pattern.groups else last.group(0)
+        value = to_finite_float(text)
+        if value is None:
+            return (
+                None,
+                f"metric {self.name!r}: its last match {_shorten(str(text), 40)} is not a "
+                "finite number",
+            )
+        return value, None
 
 
 def _walk(document: Any, path: tuple[str, ...]) -> Any:
