@@ -100,3 +100,31 @@ def test_an_export_onto_the_runs_own_files_is_refused_and_loses_nothing(
         )
     pd.testing.assert_frame_equal(_expected(run_dir), before)
     assert main(["export", str(run_dir), "-o", str(run_dir / "trials.csv")]) == 0  # beside it
+
+
+def test_the_format_comes_from_the_output_extension_and_must_agree_with_it(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o trials.parquet`` wrote CSV into it; ``--format parquet -o x.csv`` wrote
+    Parquet into a file named .csv."""
+    target = tmp_path / "trials.parquet"
+    assert main(["export", str(run_dir), "-o", str(target)]) == 0
+    assert len(pd.read_parquet(target)) == 25
+    assert main(["export", str(run_dir), "-o", str(tmp_path / "t.JSONL")]) == 0
+    assert len((tmp_path / "t.JSONL").read_text().splitlines()) == 25
+    assert main(["export", str(run_dir), "--format", "parquet", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "--format parquet into" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_dash_is_standard_output_and_parquet_is_refused_a_pipe(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o -`` wrote a file named '-'; Parquet into a FIFO was an internal error."""
+    assert main(["export", str(run_dir), "--format", "jsonl", "-o", "-"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 25
+    assert not Path("-").exists()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["export", str(run_dir), "--format", "parquet", "-o", str(fifo)]) == 2
+    assert "Parquet is written to a regular file, not a pipe" in capsys.readouterr().err

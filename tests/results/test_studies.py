@@ -42,6 +42,19 @@ def test_exported_studies_round_trip_through_optuna(run_dir: Path, tmp_path: Pat
     )
 
 
+def test_job_picks_the_study_written_and_a_job_that_is_not_there_is_refused(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--job`` was ignored with ``--optuna``: ``--job nope`` exported everything, exit 0."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main(["export", str(run_dir), "--optuna", storage, "--job", "nope"]) == 2
+    assert "no job 'nope' (jobs: plain, tuned)" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--optuna", storage, "--job", "plain"]) == 0
+    assert optuna.get_all_study_summaries(storage) == []  # a run-once job has no study
+    assert main(["export", str(run_dir), "--optuna", storage, "--job", "tuned"]) == 0
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["compare-me/tuned"]
+
+
 def test_an_existing_study_is_refused_unless_replaced(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,10 +25,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="a run folder (default: newest under runs/)",
     )
-    parser.add_argument("--format", choices=("csv", "jsonl", "parquet"), default="csv")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="csv, jsonl or parquet (default: from the --output extension, else csv)",
+    )
     parser.add_argument("--job", default=None, help="only this job (every iteration)")
     parser.add_argument(
-        "-o", "--output", type=Path, default=None, help="file to write (default: standard output)"
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="file to write (default, or '-': standard output)",
     )
     parser.add_argument(
         "--optuna",
@@ -52,6 +61,9 @@ def handle(args: argparse.Namespace) -> int:
     from tunegym.results.training import UPDATE_COLUMNS, training_run
 
     run_dir = run_dir_or_newest(args.run_dir)
+    if args.output is not None and str(args.output) == "-":
+        args.output = None
+    args.format = export_format(args.format, args.output)
     if args.output is not None:
         _refuse_a_file_of_the_run(run_dir, args.output, "--output")
     training = training_run(run_dir)
@@ -70,7 +82,7 @@ def handle(args: argparse.Namespace) -> int:
             _refuse_a_file_of_the_run(run_dir, Path(args.optuna[10:]), "--optuna")
         from tunegym.results.studies import export_run
 
-        for name in export_run(run, args.optuna, replace=args.replace):
+        for name in export_run(run, args.optuna, replace=args.replace, job=args.job):
             print(f"study {name!r} -> {args.optuna}", file=sys.stderr)
         return 0
     from tunegym.results.export import selected
@@ -100,3 +112,30 @@ def _refuse_a_file_of_the_run(run_dir: Path, path: Path, flag: str) -> None:
             f"{flag} {path}: is the run's own {target.name}; exporting there would overwrite "
             "what is exported (write it beside the run, e.g. trials.csv)"
         )
+
+
+FORMATS = ("csv", "jsonl", "parquet")
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+def export_format(given: str | None, output: Path | None) -> str:
+    """The format to write: ``--format`` if given, else what the ``--output`` extension
+    says, else csv. A format the extension contradicts is refused (``x.csv`` holding
+    Parquet is no file anyone can open as its name says)."""
+    from tunegym.errors import UsageError
+
+    implied = _EXTENSIONS.get(output.suffix.lower()) if output is not None else None
+    if given is not None and implied is not None and given != implied:
+        raise UsageError(
+            f"--format {given} into {output}: its extension says {implied}; change one of them"
+        )
+    fmt = given or implied or "csv"
+    if fmt == "parquet" and output is not None and _a_stream(output):
+        raise UsageError(f"--output {output}: Parquet is written to a regular file, not a pipe")
+    return fmt
+
+
+def _a_stream(path: Path) -> bool:
+    """Whether ``path`` is there and is neither a file nor a folder (a pipe, a FIFO,
+    ``/dev/stdout``): what Parquet, which seeks, cannot be written to."""
+    return path.exists() and not path.is_file() and not path.is_dir()

@@ -25,10 +25,7 @@ FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")
 
 def selected(run: RunTrials, job: str | None) -> tuple[list[dict[str, Any]], list[str]]:
     """The records and columns of ``run``, or of its job ``job`` (every iteration)."""
-    jobs = [j for j in run.jobs if job is None or j.name == job]
-    if job is not None and not jobs:
-        known = ", ".join(sorted({j.name for j in run.jobs})) or "none"
-        raise UsageError(f"{run.run_dir}: no job {job!r} (jobs: {known})")
+    jobs = run.iterations(job)
     columns: dict[str, None] = {}
     for j in jobs:
         columns.update(dict.fromkeys(j.columns()))

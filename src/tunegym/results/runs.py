@@ -153,6 +153,15 @@ class RunTrials:
         known = ", ".join(sorted({j.label for j in self.jobs})) or "none"
         raise UsageError(f"{self.run_dir}: no job {name!r} #{iteration} (jobs: {known})")
 
+    def iterations(self, name: str | None) -> list[JobTrials]:
+        """Every iteration of the job ``name`` (every job's when ``None``); a
+        ``UsageError`` names the known jobs when there is no such job."""
+        jobs = [job for job in self.jobs if name is None or job.name == name]
+        if name is not None and not jobs:
+            known = ", ".join(sorted({j.name for j in self.jobs})) or "none"
+            raise UsageError(f"{self.run_dir}: no job {name!r} (jobs: {known})")
+        return jobs
+
     def records(self) -> list[dict[str, Any]]:
         """Every job's records, one after the other."""
         return [record for job in self.jobs for record in job.records()]

@@ -82,11 +82,16 @@ def job_study(job: JobTrials, study_name: str, storage: Any = None) -> Any:
     return study
 
 
-def export_run(run: RunTrials, storage: str, *, replace: bool = False) -> list[str]:
-    """Write every agent-driven job of ``run`` as a study in ``storage``; return the study
-    names (``<scenario>/<job>``, ``#<iteration>`` for repeated jobs). An existing study of
-    that name is refused unless ``replace``."""
+def export_run(
+    run: RunTrials, storage: str, *, replace: bool = False, job: str | None = None
+) -> list[str]:
+    """Write every agent-driven job of ``run`` (or only the job named ``job``, every
+    iteration) as a study in ``storage``; return the study names (``<scenario>/<job>``,
+    ``#<iteration>`` for repeated jobs). An existing study of that name is refused unless
+    ``replace``."""
     import optuna
+
+    jobs = run.iterations(job)
 
     scenario = run.info.get("scenario") or run.run_dir.name
     names: list[str] = []
@@ -98,10 +103,10 @@ def export_run(run: RunTrials, storage: str, *, replace: bool = False) -> list[s
             why = "its database file cannot be opened or created there"
             raise UsageError(f"--optuna {storage}: {why}") from None
         raise UsageError(f"--optuna {storage}: not an Optuna storage URL ({why})") from None
-    for job in run.jobs:
-        if job.record.agent is None:
+    for job_trials in jobs:
+        if job_trials.record.agent is None:
             continue  # a run-once job has nothing to search
-        name = f"{scenario}/{job.label}"
+        name = f"{scenario}/{job_trials.label}"
         if name in existing:
             if not replace:
                 raise UsageError(
@@ -109,7 +114,7 @@ def export_run(run: RunTrials, storage: str, *, replace: bool = False) -> list[s
                     "pass --replace to overwrite it"
                 )
             optuna.delete_study(study_name=name, storage=storage)
-        job_study(job, name, storage)
+        job_study(job_trials, name, storage)
         names.append(name)
     return names
 
