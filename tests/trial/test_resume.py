@@ -174,6 +174,10 @@ def test_resume_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path: Path) -
     )
     proc = _run(["run", "--resume", str(tmp_path), "--seed", "3"])
     assert proc.returncode == 2 and "--seed cannot change a resumed run" in proc.stderr
+    # --output was ignored without a word: a resumed run stays in its own folder
+    proc = _run(["run", "--resume", str(tmp_path), "--output", str(tmp_path / "elsewhere")])
+    assert proc.returncode == 2 and "--output cannot change a resumed run" in proc.stderr
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_parallel_resume_loses_and_repeats_nothing(

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output",
         type=Path,
-        default=Path("runs"),
+        default=None,
         help="folder that receives the run folder (default: ./runs)",
     )
     parser.add_argument(
@@ -148,12 +148,16 @@ def _handle(args: argparse.Namespace) -> int:
     from tunegym.run import RunOptions, run_scenario, spec_to_run
     from tunegym.spec import load
 
-    kept = {"--seed": args.seed is not None, "--dry-run": args.dry_run}
+    kept = {
+        "--seed": args.seed is not None,
+        "--dry-run": args.dry_run,
+        "--output": args.output is not None,  # a resumed run stays in its folder
+    }
     scenario = load(spec_to_run(args.path, args.resume, kept, "--resume RUN_DIR"))
     if args.log_file is not None:
         output_file(args.log_file, "--log-file")
     options = RunOptions(
-        output=args.output,
+        output=Path("runs") if args.output is None else args.output,
         dry_run=args.dry_run,
         seed=args.seed,
         max_steps=args.max_steps,
