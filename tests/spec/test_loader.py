@@ -27,6 +27,14 @@ def test_directory_is_not_a_spec(tmp_path, spec_error):
     assert "expected a .toml file" in spec_error(tmp_path)
 
 
+def test_a_utf8_byte_order_mark_is_read_past(tmp_path):
+    """Windows editors save one; it was 'invalid TOML: Invalid statement (at line 1,
+    column 1)', which points nowhere a user can see."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfname = "bench"\ncommand = ["true"]\n')
+    assert load(path).jobs[0].workload.name == "bench"
+
+
 def test_invalid_toml_names_the_file_and_line(write, spec_error, expect_problem):
     path = write("broken.toml", 'name = "bench"\ncommand = ["true"]\ntimeout_s = = 3\n')
     expect_problem(spec_error(path), path, "", "invalid TOML", "line 3")

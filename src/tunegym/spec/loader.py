@@ -109,7 +109,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     if len(raw) > MAX_SPEC_BYTES:
         return None, f"is larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec file is smaller"
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not TOML
     except UnicodeDecodeError as exc:
         return None, (
             f"is not UTF-8 text: byte {raw[exc.start]:#04x} at offset {exc.start} "
