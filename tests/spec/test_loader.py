@@ -314,3 +314,13 @@ def test_unsetting_what_the_workload_does_not_have_blames_the_scenario(
         "jobs[0].unset[0]",
         "'env_params.mode' is not a field of workload.toml: nothing to unset",
     )
+
+
+def test_a_huge_unknown_key_is_cut_in_the_error(tmp_path, spec_error):
+    """A pasted blob as a key was echoed whole (20,000 characters, twice)."""
+    key = "k" * 20_000
+    path = tmp_path / "w.toml"
+    path.write_text(f'name = "w"\ncommand = ["true"]\n{key} = 1\n')
+    message = spec_error(path)
+    assert len(message) < 500 and "unknown key" in message
+    assert "['kkkkkkkkkk" in message and "characters)]" in message

@@ -67,6 +67,10 @@ class Problem:
         return f"{self.file}: {where}: {message}" if where else f"{self.file}: {message}"
 
 
+MAX_SHOWN_KEY = 64
+"""The longest key a field path shows whole (a pasted blob as a key is cut)."""
+
+
 def format_loc(loc: Sequence[str | int]) -> str:
     """``("jobs", 1, "params", "level")`` -> ``jobs[1].params.level``; a key that is not a
     plain name is quoted: ``params['a.b']``, ``env['']``."""
@@ -74,8 +78,8 @@ def format_loc(loc: Sequence[str | int]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif not _PLAIN_KEY.fullmatch(part):
-            out += f"[{show_value(part, 40)}]"
+        elif not _PLAIN_KEY.fullmatch(part) or len(part) > MAX_SHOWN_KEY:
+            out += f"[{show_value(part, 40)}]"  # a long key is cut, with its length
         else:
             out += f".{part}" if out else str(part)
     return out
