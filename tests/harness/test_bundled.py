@@ -219,3 +219,47 @@ def test_mcqa_dataset_path_errors_name_the_line(tmp_path):
     path.write_text("[1, 2]\n")
     with pytest.raises(UsageError, match=r"rows\.jsonl:1: expected a JSON object"):
         MCQAHarness(dataset_path=str(path)).get_dataset()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"max_operand": -1}, "max_operand must be >= 0, got -1"),
+        ({"max_operand": "x"}, "max_operand must be an integer, got 'x'"),
+        ({"max_operand": 1.5}, "max_operand must be an integer, got 1.5"),
+        ({"seed": "s"}, "seed must be an integer, got 's'"),
+        ({"ops": 5}, "ops must be made of"),
+    ],
+)
+def test_arithmetic_settings_that_cannot_work_are_refused(kwargs, said):
+    """Each was a traceback when the dataset was drawn (random.randint(0, 'x'))."""
+    with pytest.raises(UsageError, match=f"arithmetic: {said}"):
+        ArithmeticHarness(**kwargs)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "binary", "log-level"])
+def test_serve_refuses_a_kwargs_file_or_log_level_it_cannot_use(tmp_path, capsys, kind):
+    """A FIFO kwargs file hung ``serve``, a binary one was a traceback, and a bogus log
+    level printed the URL as if serving, then failed with a KeyError."""
+    import os
+
+    from tunegym.cli.main import main
+
+    path = tmp_path / "kwargs.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"\xff\xfe\x00binary")
+    extra = ["--log-level", "bogus"] if kind == "log-level" else ["--kwargs-file", str(path)]
+    try:
+        code = main(["harness", "serve", "arithmetic", "--port", "0", *extra])
+    except SystemExit as exc:  # argparse's choices
+        code = int(exc.code or 0)
+    err = capsys.readouterr()
+    assert code == 2 and "http://" not in err.out
+    said = {
+        "fifo": f"--kwargs-file {path}: is not a regular file",
+        "binary": f"--kwargs-file {path}: not UTF-8 text (byte 0xff at offset 0)",
+        "log-level": "argument --log-level: invalid choice: 'bogus'",
+    }[kind]
+    assert said in err.err

@@ -26,9 +26,14 @@ from typing import Any
 
 from tunegym.cli.common import dispatch, float_in, int_in
 from tunegym.errors import TunegymError, UsageError, os_reason
+from tunegym.metrics.trial_files import TrialFileError, read_trial_file
 from tunegym.user_paths import output_file, output_folder
 
 KWARGS_ENV = "TUNEGYM_HARNESS_KWARGS"
+MAX_KWARGS_BYTES = 16 * 2**20
+"""The largest kwargs file read (a harness's settings, not its data)."""
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+"""uvicorn's log levels."""
 
 _MANY = 2**31 - 1
 """The largest count an option takes (rows, repeats, requests in flight)."""
@@ -82,7 +87,13 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
         metavar="MB",
         help="answer 413 to a request body larger than MB mebibytes, unread (default 32)",
     )
-    serve.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="uvicorn log level (default info)",
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(handler=_serve)
 
@@ -164,10 +175,20 @@ def read_kwargs(path: Path | None) -> dict[str, Any]:
         text, suffix = raw, ".json"
     else:
         source = str(path)
-        try:
-            text, suffix = path.read_text(), path.suffix.lower()
+        try:  # a regular file of text only: a FIFO hung the serve, a binary file was a traceback
+            content = read_trial_file(path, MAX_KWARGS_BYTES)
+            text, suffix = content.decode("utf-8-sig"), path.suffix.lower()
         except OSError as exc:
             raise UsageError(f"--kwargs-file {path}: {os_reason(exc)}") from exc
+        except TrialFileError as exc:
+            raise UsageError(
+                f"--kwargs-file {path}: {str(exc).removeprefix(path.name + ' ')}"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(
+                f"--kwargs-file {path}: not UTF-8 text (byte {content[exc.start]:#04x} at offset "
+                f"{exc.start})"
+            ) from exc
     is_yaml = suffix in (".yaml", ".yml")
     try:
         if is_yaml:

@@ -1,4 +1,5 @@
-"""Reading the files a trial leaves behind, which the trial could have made anything.
+"""Reading the files a trial leaves behind, which the trial could have made anything
+(and other files tunegym reads but does not own, such as a harness's kwargs file).
 
 A trial's command owns its folder while it runs: it can leave a FIFO (a read would block
 for ever), a link to ``/dev/zero`` (a read would never end) or a file of gigabytes where

@@ -35,7 +35,12 @@ class ArithmeticHarness(GymHarness):
     ) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise UsageError(f"arithmetic: size must be a positive integer, got {size!r}")
-        if not ops or any(op not in _OPERATORS for op in ops):
+        for name, value, low in (("max_operand", max_operand, 0), ("seed", seed, None)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"arithmetic: {name} must be an integer, got {value!r}")
+            if low is not None and value < low:
+                raise UsageError(f"arithmetic: {name} must be >= {low}, got {value}")
+        if not isinstance(ops, str) or not ops or any(op not in _OPERATORS for op in ops):
             raise UsageError(f"arithmetic: ops must be made of '+', '-', '*', got {ops!r}")
         self.size = size
         self.seed = seed
