@@ -462,8 +462,13 @@ def test_a_stop_signal_kills_the_trial_keeps_rows_and_exits_128_plus_signum(
 
 @pytest.mark.parametrize(
     ("first", "then", "code"),
-    [(signal.SIGTERM, signal.SIGINT, 143), (signal.SIGHUP, signal.SIGINT, 129)],
-    ids=["sigterm-then-sigint", "sighup-then-sigint"],
+    [
+        (signal.SIGTERM, signal.SIGINT, 143),
+        (signal.SIGHUP, signal.SIGINT, 129),
+        (signal.SIGINT, signal.SIGTERM, 130),
+        (signal.SIGINT, signal.SIGINT, 130),  # a second Ctrl-C cuts the clean-up short
+    ],
+    ids=["sigterm-then-sigint", "sighup-then-sigint", "sigint-then-sigterm", "sigint-twice"],
 )
 def test_the_first_stop_signal_decides_the_exit_code(
     tmp_path: Path, write_toml: Callable[..., Path], first: int, then: int, code: int
@@ -482,8 +487,12 @@ def test_the_first_stop_signal_decides_the_exit_code(
     proc.send_signal(then)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == code, stderr
-    assert f"interrupted by {signal.Signals(first).name}" in stderr
-    assert "Ctrl-C" not in stderr
+    name = "Ctrl-C" if first == signal.SIGINT else signal.Signals(first).name
+    assert f"interrupted by {name}" in stderr
+    assert all(other not in stderr for other in ("Ctrl-C", "SIGTERM", "SIGHUP") if other != name)
+    for pid_file in pids.glob("pid-*"):  # cut short or not, no trial process is left
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), 0)
 
 
 def test_under_nohup_a_hangup_does_not_stop_the_run(

@@ -217,22 +217,24 @@ def terminate_like_ctrl_c() -> Iterator[None]:
     A signal ignored when tunegym started stays ignored (``nohup tunegym run ...``). The
     previous handlers come back afterwards. Outside the main thread: no change.
 
-    Ctrl-C (SIGINT) takes part in the same rule: the first of the three interrupts
-    (``KeyboardInterrupt``), and a later one of any of them is ignored, so the exit code
-    and the message are the first signal's (a SIGINT during a SIGTERM's clean-up made it
+    Ctrl-C (SIGINT) interrupts too, and the first signal decides the exit code and the
+    message: a later Ctrl-C still cuts the clean-up short, as a second Ctrl-C does, but
+    as an interrupt by the first signal (a SIGINT during a SIGTERM's clean-up made it
     look like a Ctrl-C, exit 130 instead of 143)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    fired = False
+    first: int | None = None
 
     def handler(signum: int, frame: object) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SignalInterrupt(signum)
+        nonlocal first
+        if first is None:
+            first = signum
+        elif signum != signal.SIGINT:
+            return  # a later SIGTERM or SIGHUP: the clean-up goes on
+        if first == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SignalInterrupt(first)
 
     previous = {
         sig: signal.signal(sig, handler)
