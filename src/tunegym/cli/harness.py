@@ -181,9 +181,7 @@ def read_kwargs(path: Path | None) -> dict[str, Any]:
         except OSError as exc:
             raise UsageError(f"--kwargs-file {path}: {os_reason(exc)}") from exc
         except TrialFileError as exc:
-            raise UsageError(
-                f"--kwargs-file {path}: {str(exc).removeprefix(path.name + ' ')}"
-            ) from exc
+            raise UsageError(f"--kwargs-file {path}: {exc.reason}") from exc
         except UnicodeDecodeError as exc:
             raise UsageError(
                 f"--kwargs-file {path}: not UTF-8 text (byte {content[exc.start]:#04x} at offset "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tunegym.env.workload import broken_constraint
+from tunegym.env.workload import action_constraints, broken_constraint
 from tunegym.expr import compile_expr
 from tunegym.space import SearchSpace
 from tunegym.spec.models import WorkloadSpec
@@ -32,8 +32,7 @@ def no_feasible_action(workload: WorkloadSpec) -> str | None:
     size = space.size
     if space.is_empty or size is None or size > ENUMERATE_LIMIT:
         return None
-    known = set(space.fixed) | set(space.dimensions)
-    constraints = [c for c in map(compile_expr, workload.constraints) if c.names <= known]
+    constraints = action_constraints(list(map(compile_expr, workload.constraints)), space)
     if not constraints:
         return None
     reasons: Counter[str] = Counter()

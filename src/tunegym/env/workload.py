@@ -83,8 +83,7 @@ class WorkloadEnv(TrialEnv):
         self.reward_fn = build_reward(self.workload.agent.reward, self.observation_space)
         self.penalties = self.workload.agent.penalties
         self.constraints = [compile_expr(c) for c in self.workload.constraints]
-        known = set(self.action_space.fixed) | set(self.action_space.dimensions)
-        self.action_constraints = [c for c in self.constraints if c.names <= known]
+        self.action_constraints = action_constraints(self.constraints, self.action_space)
         """Constraints over the action and fixed values only: known before a trial runs."""
         self.extractors = [
             build_extractor(MetricSource.of(m)) for m in self.workload.metrics if m.has_extractor
@@ -402,6 +401,13 @@ class WorkloadEnv(TrialEnv):
             self.runner.cancel_all()  # an interrupted parallel run: kill what is still running
             self.executor.shutdown(wait=True, cancel_futures=True)
         self.store.close()
+
+
+def action_constraints(constraints: Sequence[SafeExpr], space: SearchSpace) -> list[SafeExpr]:
+    """Those of ``constraints`` that read only the action and fixed values of ``space``
+    (decided before a trial runs; one that reads an env param is decided per trial)."""
+    known = set(space.fixed) | set(space.dimensions)
+    return [c for c in constraints if c.names <= known]
 
 
 def broken_constraint(constraints: Sequence[SafeExpr], params: Mapping[str, Any]) -> str | None:

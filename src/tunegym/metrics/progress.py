@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tunegym.metrics.trial_files import TrialFileError, open_regular
 
 __all__ = [
     "LINE_TIMEOUT_S",
@@ -160,19 +160,18 @@ class ProgressReader:
             return []
         points: list[tuple[int, float]] = []
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            fh, size = open_regular(self.path)
         except OSError:  # not there (yet), or not for us to read: nothing new
             return points
-        with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                self.problem = (
-                    f"the progress of {self.source.metric!r} is read from {self.path.name}, "
-                    "which is not a regular file"
-                )
-                return points
-            if final and info.st_size - self._offset > FINAL_TAIL:
-                start = info.st_size - FINAL_TAIL
+        except TrialFileError:
+            self.problem = (
+                f"the progress of {self.source.metric!r} is read from {self.path.name}, "
+                "which is not a regular file"
+            )
+            return points
+        with fh:
+            if final and size - self._offset > FINAL_TAIL:
+                start = size - FINAL_TAIL
                 self.skipped += start - self._offset
                 self._offset, self._partial, self._in_long_line = start, b"", True
             fh.seek(self._offset)

@@ -24,7 +24,6 @@ from tunegym.spec.models import (
 from tunegym.spec.pruning import pruner_problems
 
 # Placeholders every command may use besides its params.
-BUILTIN_PLACEHOLDERS = ("python", "workload_dir", "trial_dir", "step")
 _BUILTIN_EXAMPLES: dict[str, list[object]] = {
     "python": ["/usr/bin/python3"],
     "workload_dir": ["/work"],
@@ -32,6 +31,7 @@ _BUILTIN_EXAMPLES: dict[str, list[object]] = {
     "step": [1],
 }
 """What each built-in placeholder is (a path, the step), to check its format spec with."""
+BUILTIN_PLACEHOLDERS = tuple(_BUILTIN_EXAMPLES)
 MAX_FORMAT_WIDTH = 4096
 """The widest field a placeholder's format spec may ask for (``{x:=^99999999999}`` would
 take gigabytes)."""
