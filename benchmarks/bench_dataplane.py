@@ -103,7 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("TQ_LOGGING_LEVEL", "ERROR")
         import ray
 
-        ray.init(num_cpus=2 if args.quick else 8, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local",
+            num_cpus=2 if args.quick else 8,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
 
     mib = N * WIDTH * (8 + 4) / 2**20
     print(f"bench_dataplane: {N} samples x ({WIDTH} int64 + {WIDTH} float32) = {mib:.1f} MiB/round")

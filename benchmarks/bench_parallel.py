@@ -39,7 +39,7 @@ def run(argv: list[str] | None = None) -> None:
 
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         workload = Path(tmp) / "sleep.toml"
         workload.write_text(

@@ -41,7 +41,7 @@ def ray_session() -> Iterator[Any]:
             pytest.fail(f"Ray runs with {cpus} CPUs; TransferQueue needs at least 3")
         yield ray
         return
-    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

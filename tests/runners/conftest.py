@@ -16,6 +16,6 @@ def ray_local() -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
-    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

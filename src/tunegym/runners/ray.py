@@ -51,6 +51,7 @@ from typing import Any, ClassVar, NamedTuple
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError, UsageError
+from tunegym.ray_local import start_local_ray
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -347,12 +348,15 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
 
 # -- connecting ---------------------------------------------------------------------------
 def connect(address: str, local_cpus: int | None = None) -> None:
-    """``ray.init`` for ``address``; a cluster that cannot be reached is a TunegymError."""
+    """``ray.init`` for ``address``; a cluster that cannot be reached is a TunegymError.
+
+    ``local`` starts a new instance on 127.0.0.1 (:func:`~tunegym.ray_local.start_local_ray`),
+    even when a cluster was started on this machine (``auto`` is how to use that one)."""
     import ray
 
     if address == "local":
         cpus = max(local_cpus or 1, os.cpu_count() or 1)
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        start_local_ray(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
         return
     _check_reachable(address)
     try:

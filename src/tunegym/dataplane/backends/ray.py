@@ -28,6 +28,7 @@ from tunegym.dataplane.client import Column, DataPlaneClient
 from tunegym.dataplane.config import RayConfig
 from tunegym.dataplane.errors import DataPlaneError
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
+from tunegym.ray_local import start_local_ray
 
 CLAIM_WINDOW_S = 0.5
 """The longest a blocking claim waits in the actor before its client asks again."""
@@ -42,10 +43,16 @@ def _actor_class() -> Any:
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Initialise Ray in this process unless it already is."""
+    """Initialise Ray in this process unless it already is: ``address="local"`` starts a
+    new instance on 127.0.0.1; ``None`` is Ray's default (join the newest cluster started
+    on this machine, else start one)."""
     import ray
 
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return
+    if address == "local":
+        start_local_ray(num_cpus=num_cpus, include_dashboard=False)
+    else:
         ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
 
 
