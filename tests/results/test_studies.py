@@ -3,6 +3,7 @@ same trials, params, values, states and user attributes as the trial store."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -100,3 +101,21 @@ def test_a_multi_objective_job_keeps_its_directions(
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     row = sorted(job.rows, key=lambda r: r.step)[0]
     assert study.trials[0].values == [row.observation["score"], row.observation["duration_s"]]
+
+
+def test_a_job_whose_first_objective_is_min_reports_its_lowest_value_as_best(
+    tmp_path: Path, write_toml, objective_workload
+) -> None:
+    # score is highest at x = 3: minimising it first, the best trial is an end of the range.
+    data = objective_workload(
+        params={"x": [1, 2, 3, 4, 5], "y": "a"},
+        agent={"type": "grid", "metrics": ["score", "duration_s"], "objectives": ["min", "max"]},
+    )
+    path = write_toml("w.toml", data)
+    assert main(["run", str(path), "--output", str(tmp_path / "o"), "-q"]) == 0
+    (run_dir,) = (tmp_path / "o").iterdir()
+    best = json.loads((run_dir / "summary.json").read_text())["jobs"][0]["best"]
+    assert best["observation"]["score"] == -4.0  # x = 1 or 5, never the highest score (x = 3)
+    assert best["action"]["x"] in (1, 5)
+    header = (run_dir / "objective" / "0" / "best_config.toml").read_text()
+    assert f"x = {best['action']['x']}" in header

@@ -596,6 +596,15 @@ def _cases() -> list[Case]:
         workload(tail='[agent]\nmetrics = ["m"]\nobjectives = ["max", "min"]'),
         f"{W}: agent",
     )
+    add(
+        "reward-against-first-objective",
+        workload(
+            tail="[[metrics]]\nname = \"n\"\nregex = 'n=([0-9.]+)'\n[agent]\n"
+            'metrics = ["m", "n"]\nobjectives = ["min", "max"]\nreward = "identity"'
+        ),
+        f"{W}: agent",
+        "reward 'identity' maximises 'm', but objectives[0] is 'min'",
+    )
     add("runner-unknown", workload(top='runner = "k8s"'), f"{W}: runner")
     return cases
 

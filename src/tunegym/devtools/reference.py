@@ -92,7 +92,10 @@ MEANINGS: dict[str, str] = {
     "AgentSpec.type": "agent name (`tunegym list agents`); unset: grid if it fits, else auto",
     "AgentSpec.max_steps": "trial budget; unset: the space size if small, else a default",
     "AgentSpec.metrics": "metrics the agent observes, in order; unset: every declared metric",
-    "AgentSpec.reward": '`identity`, `negative`, `inverse` or `"expr: <expression>"` over metrics',
+    "AgentSpec.reward": (
+        '`identity`, `negative`, `inverse` or `"expr: <expression>"` over metrics; unset '
+        "with `objectives`: `negative` when the first is `min` (the best trial is its best)"
+    ),
     "AgentSpec.seed": "seed of the agent and of env-param draws (plus the iteration)",
     "AgentSpec.config": "agent-specific options, validated by the agent",
     "AgentSpec.penalties": "rewards recorded for trials without usable metrics",

@@ -19,6 +19,7 @@ from tunegym.expr import ExprError, SafeExpr, compile_expr
 from tunegym.values import is_finite_number
 
 __all__ = [
+    "REWARD_DIRECTIONS",
     "REWARD_NAMES",
     "ExprReward",
     "MetricReward",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 REWARD_NAMES = ("identity", "negative", "inverse")
+REWARD_DIRECTIONS = {"identity": "max", "negative": "min", "inverse": "min"}
+"""Whether each named reward maximises (``max``) or minimises (``min``) the first metric."""
 _EXPR_PREFIX = "expr:"
 _KNOWN = "identity, negative, inverse, expr: <expression>"
 _DESCRIPTIONS = {

@@ -23,6 +23,7 @@ from tunegym.limits import (
     MAX_TIMEOUT_S,
     NAME_MAX_LEN,
 )
+from tunegym.metrics.rewards import REWARD_DIRECTIONS
 from tunegym.spec.errors import show_value as _show
 
 Scalar = str | int | float | bool
@@ -321,6 +322,33 @@ class AgentSpec(_Strict):
     budget_grace_s: float | None = Field(default=None, ge=0, le=MAX_TIMEOUT_S)
     """When the budget is spent, running trials get this long, then are stopped
     (``timeout``); unset: they run to their end."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reward_follows_the_first_objective(cls, data: Any) -> Any:
+        """With ``objectives`` and no ``reward``, the reward minimises the first objective
+        metric when its direction is ``min`` (``negative``), so the best trial is its best."""
+        if isinstance(data, dict) and "reward" not in data:
+            objectives = data.get("objectives")
+            if isinstance(objectives, list) and objectives and objectives[0] == "min":
+                return {**data, "reward": "negative"}
+        return data
+
+    @model_validator(mode="after")
+    def _reward_agrees_with_the_first_objective(self) -> AgentSpec:
+        if not self.objectives or not self.metrics:
+            return self
+        direction = REWARD_DIRECTIONS.get(self.reward.strip())
+        first = self.objectives[0]
+        if direction is not None and direction != first:
+            verb = {"max": "maximises", "min": "minimises"}
+            raise ValueError(
+                f"reward {self.reward.strip()!r} {verb[direction]} {self.metrics[0]!r}, "
+                f"but objectives[0] is {first!r}: the best trial would be the worst of "
+                f"that objective; leave reward unset (it follows the first objective) or "
+                f"set reward = {'identity' if first == 'max' else 'negative'!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tunegym.metrics.progress import progress_regex_problem
+from tunegym.metrics.rewards import REWARD_DIRECTIONS
 from tunegym.spec.errors import Loc
 from tunegym.spec.models import MetricSpec, PrunerSpec, WorkloadSpec
 
@@ -51,7 +52,7 @@ def pruner_direction(w: WorkloadSpec, metric: str) -> str | None:
         return pruner.direction
     if not w.agent_metrics or w.agent_metrics[0] != metric:
         return None
-    return {"identity": "max", "negative": "min", "inverse": "min"}.get(w.agent.reward.strip())
+    return REWARD_DIRECTIONS.get(w.agent.reward.strip())
 
 
 def pruner_problems(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
