@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tunegym.errors import UsageError
+from tunegym.errors import TunegymError, UsageError
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report.training import write_training_report
 from tunegym.rl import checkpoint as ckpt
@@ -106,6 +106,8 @@ def _recorded_run(path: Path) -> tuple[AsyncRLConfig, float, list[float]]:
         meta = json.loads(path.read_text())
         config = AsyncRLConfig.from_dict(meta["config"])
         return config, float(meta["started_at"]), [float(t) for t in meta.get("resumed_at", [])]
+    except UsageError as exc:  # a value AsyncRLConfig refuses
+        raise UsageError(f"cannot resume: {path} is damaged ({exc})") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise UsageError(f"cannot resume: {path} is damaged ({why})") from None
@@ -142,9 +144,12 @@ def train_run(
         started = time.time()
     show = _Progress(config, progress)
     updates_path = run_dir / UPDATES
-    trainer = AsyncGRPOTrainer(
-        config, checkpoint_dir=run_dir / CHECKPOINTS, resume=checkpoint, on_update=None
-    )
+    try:
+        trainer = AsyncGRPOTrainer(
+            config, checkpoint_dir=run_dir / CHECKPOINTS, resume=checkpoint, on_update=None
+        )
+    except ckpt.CheckpointError as exc:  # e.g. a config.json edited to another model size
+        raise UsageError(f"cannot resume: {exc}") from None
     atomic_write_text(  # only once the checkpoint has loaded: a failed resume changes nothing
         run_dir / "config.json",
         json.dumps(
@@ -231,9 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _, summary = train_run(
             config, args.output, resume=args.resume, progress=None if args.quiet else sys.stderr
         )
-    except UsageError as exc:
+    except TunegymError as exc:  # bad input (exit 2), a full disk, ...
         print(f"async-rl: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:  # before training started: nothing recorded yet
         print("async-rl: interrupted", file=sys.stderr)
         return 130

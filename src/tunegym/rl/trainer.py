@@ -89,7 +89,9 @@ class AsyncGRPOTrainer:
 
     ``on_update(record, trainer)`` is called after every update (progress, run folders);
     ``checkpoint_dir`` with ``config.checkpoint_every = K`` saves policy and optimizer
-    every K updates; ``resume`` (a checkpoint file) continues from it. ``plane`` is a
+    every K updates; ``resume`` (a checkpoint file) continues from it (a
+    :class:`~tunegym.rl.checkpoint.CheckpointError` when it cannot be loaded or does not
+    fit ``config``). ``plane`` is a
     client to train through (left open); by default one is connected from
     ``config.plane`` (and closed at the end). ``self.plane`` is the client during
     :meth:`run`.
@@ -121,8 +123,7 @@ class AsyncGRPOTrainer:
         self.untrained_reward = self.evaluate()
         if resume is not None:
             state = ckpt.load(Path(resume))
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            ckpt.restore(self.model, self.optimizer, state, Path(resume))
             self.version = int(state["version"])
             self.records = list(state["records"])
             self.untrained_reward = float(state["untrained_reward"])
