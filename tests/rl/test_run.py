@@ -93,3 +93,27 @@ def test_a_resume_that_cannot_work_exits_2_with_one_line_and_changes_nothing(
     expected = says.format(run=run_dir, ckpts=run_dir / "checkpoints")
     assert line.startswith(f"async-rl: error: cannot resume: {expected}"), line
     assert _files(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("updates", "says"),
+    [
+        (["--updates", "5"], "already at update 10; --updates must be larger (got 5)"),
+        (["--updates", "10"], "already at update 10; --updates must be larger (got 10)"),
+        ([], "already at update 10, the run's target of 10 updates; give --updates larger"),
+    ],
+)
+def test_a_resume_with_nothing_left_to_train_is_refused_and_keeps_the_target(
+    trained: Path, tmp_path: Path, updates: list[str], says: str
+) -> None:
+    """It trained nothing, exited 0 and wrote updates=5 into config.json (the run's own
+    target lost)."""
+    run_dir = Path(shutil.copytree(trained, tmp_path / trained.name))
+    before = _files(run_dir)
+    proc = _run("--resume", str(run_dir), *updates, *FAST)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("async-rl: error: cannot resume: the checkpoint is "), line
+    assert says in line
+    assert _files(run_dir) == before
+    assert json.loads((run_dir / "config.json").read_text())["config"]["updates"] == 10

@@ -10,7 +10,8 @@
   untrained/final reward, learning curve per policy version, throughput) and
   ``report.html``.
 
-``train_run(..., resume=run_dir)`` continues that folder from its last checkpoint.
+``train_run(..., resume=run_dir)`` continues that folder from its last checkpoint (its
+``updates``, when a config is given, must be beyond the checkpoint's).
 """
 
 from __future__ import annotations
@@ -113,6 +114,20 @@ def _recorded_run(path: Path) -> tuple[AsyncRLConfig, float, list[float]]:
         raise UsageError(f"cannot resume: {path} is damaged ({why})") from None
 
 
+def _refuse_nothing_to_do(version: int, updates: int, *, asked: bool) -> None:
+    """A resume whose checkpoint already reached the target would train nothing (and
+    rewrite the run's target): a :class:`UsageError` saying what to give instead."""
+    if asked:
+        raise UsageError(
+            f"cannot resume: the checkpoint is already at update {version}; "
+            f"--updates must be larger (got {updates})"
+        )
+    raise UsageError(
+        f"cannot resume: the checkpoint is already at update {version}, the run's target "
+        f"of {updates} updates; give --updates larger than {version} to train further"
+    )
+
+
 def train_run(
     config: AsyncRLConfig | None = None,
     output: Path | str = "runs",
@@ -123,12 +138,14 @@ def train_run(
     """Train in a run folder (see module doc); returns the folder and its summary."""
     resumed: list[float] = []
     checkpoint = None
+    asked_updates = False
     if resume is not None:
         run_dir = Path(resume).resolve()
         meta_path = run_dir / "config.json"
         if not meta_path.is_file():
             raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
         saved, started, earlier = _recorded_run(meta_path)
+        asked_updates = config is not None
         config = saved if config is None else saved.replace(updates=config.updates)
         checkpoint, passed_over = ckpt.newest_loadable(run_dir / CHECKPOINTS)
         if checkpoint is None:
@@ -150,6 +167,8 @@ def train_run(
         )
     except ckpt.CheckpointError as exc:  # e.g. a config.json edited to another model size
         raise UsageError(f"cannot resume: {exc}") from None
+    if checkpoint is not None and trainer.version >= config.updates:
+        _refuse_nothing_to_do(trainer.version, config.updates, asked=asked_updates)
     atomic_write_text(  # only once the checkpoint has loaded: a failed resume changes nothing
         run_dir / "config.json",
         json.dumps(
