@@ -37,6 +37,7 @@ from tunegym.dataplane import (
     connect,
     shard_for_dp,
 )
+from tunegym.errors import UsageError
 from tunegym.rl import checkpoint as ckpt
 from tunegym.rl import policy as pol
 from tunegym.rl.collector import FIELDS, PARTITION, TRAINER_TASK, PolicyCollector
@@ -79,6 +80,25 @@ class TrainResult:
         """
         tail = [r["reward"] for r in self.records[-n:] if r["reward"] is not None]
         return float(np.mean(tail)) if tail else float("nan")
+
+
+LEFTOVER_PROBE = "tunegym-rl-leftovers"
+"""The task that looks, without taking anything, for rollouts left in the partition."""
+
+
+def _refuse_leftovers(plane: DataPlaneClient) -> None:
+    """A :class:`UsageError` when the partition already holds rollouts: another trainer's
+    (its sample ids and weight versions would collide with this run's) or those of one
+    that did not end cleanly (a killed process on a detached Ray plane)."""
+    found = plane.claim_meta(
+        PARTITION, LEFTOVER_PROBE, FIELDS[:1], 1, blocking=False, allow_partial=True
+    )
+    if found.size:
+        raise UsageError(
+            f"the data plane's partition {PARTITION!r} already holds rollouts (another "
+            "trainer's on this plane, or left by one that did not end cleanly): clear it "
+            f"with plane.clear_samples(None, {PARTITION!r}) or train on a fresh plane"
+        )
 
 
 UpdateHook = Callable[[dict[str, Any], "AsyncGRPOTrainer"], None]
@@ -154,7 +174,11 @@ class AsyncGRPOTrainer:
         return float(np.mean(rewards))
 
     def run(self) -> TrainResult:
-        """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``)."""
+        """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``).
+
+        Refuses (:class:`UsageError`) a plane whose partition already holds rollouts, and
+        clears the partition when it ends, however it ends.
+        """
         cfg = self.cfg
         plane = self._given_plane or connect(cfg.plane)
         self.plane = plane
@@ -165,6 +189,12 @@ class AsyncGRPOTrainer:
         collector_stats: list[dict[str, Any]] = []
         try:
             plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
+            _refuse_leftovers(plane)
+        except BaseException:
+            if self._given_plane is None:
+                plane.close()
+            raise
+        try:
             self._start_workers(plane)
             staleness = StalenessFilter(cfg.max_staleness)
             while self.version < cfg.updates:
@@ -198,6 +228,8 @@ class AsyncGRPOTrainer:
             status = "interrupted"
         finally:
             collector_stats = self._stop_workers()
+            with contextlib.suppress(Exception):  # a plane that died has nothing left
+                plane.clear_samples(None, PARTITION)  # in flight, claimed, not yet cleared
             if self._given_plane is None:
                 plane.close()
         wall = max(time.monotonic() - began, 1e-9)
