@@ -86,10 +86,12 @@ LEFTOVER_PROBE = "tunegym-rl-leftovers"
 """The task that looks, without taking anything, for rollouts left in the partition."""
 
 
-def _refuse_leftovers(plane: DataPlaneClient) -> None:
-    """A :class:`UsageError` when the partition already holds rollouts: another trainer's
-    (its sample ids and weight versions would collide with this run's) or those of one
-    that did not end cleanly (a killed process on a detached Ray plane)."""
+def _open_partition(plane: DataPlaneClient) -> None:
+    """Register the rollouts partition; a :class:`UsageError` when it already holds
+    rollouts: another trainer's (its sample ids and weight versions would collide with
+    this run's) or those of one that did not end cleanly (a killed process on a detached
+    Ray plane)."""
+    plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
     found = plane.claim_meta(
         PARTITION, LEFTOVER_PROBE, FIELDS[:1], 1, blocking=False, allow_partial=True
     )
@@ -173,6 +175,12 @@ class AsyncGRPOTrainer:
         )
         return float(np.mean(rewards))
 
+    def attach(self, plane: DataPlaneClient) -> None:
+        """Train through ``plane`` (left open), checked now: :meth:`run` would refuse it
+        (:class:`UsageError`) when its partition already holds rollouts."""
+        _open_partition(plane)
+        self._given_plane = self.plane = plane
+
     def run(self) -> TrainResult:
         """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``).
 
@@ -188,8 +196,7 @@ class AsyncGRPOTrainer:
         samples_claimed = samples_trained = 0
         collector_stats: list[dict[str, Any]] = []
         try:
-            plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
-            _refuse_leftovers(plane)
+            _open_partition(plane)
         except BaseException:
             if self._given_plane is None:
                 plane.close()
