@@ -200,5 +200,7 @@ def test_a_partition_holding_another_runs_rollouts_is_refused_and_kept(
     plane.put_samples([7], PARTITION, {"a": np.zeros(1, np.int64)}, tags=[{"weight_version": 4}])
     with pytest.raises(UsageError, match="partition 'rollouts' already holds rollouts"):
         AsyncGRPOTrainer(fast, plane=plane).run()
+    with pytest.raises(UsageError, match="partition 'rollouts' already holds rollouts"):
+        AsyncGRPOTrainer(fast).attach(plane)  # what train_run checks before writing
     assert plane.get_samples([7], PARTITION, ["a"])["a"].tolist() == [0]  # not cleared
     plane.close()
