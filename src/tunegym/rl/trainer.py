@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,8 @@ class TrainResult:
 
 
 LEFTOVER_PROBE = "tunegym-rl-leftovers"
-"""The task that looks, without taking anything, for rollouts left in the partition."""
+"""The prefix of the tasks that look, without taking anything from the trainer, for
+rollouts left in the partition."""
 
 
 def _open_partition(plane: DataPlaneClient) -> None:
@@ -92,9 +94,9 @@ def _open_partition(plane: DataPlaneClient) -> None:
     this run's) or those of one that did not end cleanly (a killed process on a detached
     Ray plane)."""
     plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
-    found = plane.claim_meta(
-        PARTITION, LEFTOVER_PROBE, FIELDS[:1], 1, blocking=False, allow_partial=True
-    )
+    probe = f"{LEFTOVER_PROBE}-{uuid.uuid4().hex}"  # a task of its own: a claim by an
+    # earlier probe would hide the sample from this one (each task claims a sample once)
+    found = plane.claim_meta(PARTITION, probe, FIELDS[:1], 1, blocking=False, allow_partial=True)
     if found.size:
         raise UsageError(
             f"the data plane's partition {PARTITION!r} already holds rollouts (another "
