@@ -94,6 +94,18 @@ class RouteServer:
         return {"paid": paid}, paid, False, False, {}
 
 
+class FailingRouteServer(RouteServer):
+    """A ``RouteServer`` whose service goes away at its fifth step."""
+
+    def step(
+        self, params: dict[str, Any]
+    ) -> tuple[dict[str, float], float | None, bool, bool, dict[str, Any]]:
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps == 5:
+            raise ConnectionError("the service went away")
+        return super().step(params)
+
+
 class BoxServer:
     """A continuous-only server: reward ``-(a - 0.5)**2 - (n - 3)**2`` over a float and an int."""
 

@@ -222,3 +222,55 @@ def test_the_rl_docs_ppo_example_runs_exactly_total_timesteps_trials(
     env.close()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["jobs"][0]["trials"] == 40
+
+
+@pytest.mark.parametrize("via", ["make_adapter", "gymnasium.make"])
+def test_an_adapter_that_cannot_wrap_the_env_closes_it_and_records_the_error(
+    live_workload: Callable[..., Path], live_servers: Any, tmp_path: Path, via: str
+) -> None:
+    """EchoServer mixes a list and a range: flatten=True cannot wrap it. The env was never
+    closed: the live server kept running and the run folder said 'running'."""
+    import gymnasium
+
+    from tunegym.gym import make_adapter, register
+
+    path, output = live_workload(), tmp_path / "runs"
+    with pytest.raises(ValueError, match="flatten needs all-categorical or all-continuous"):
+        if via == "make_adapter":
+            make_adapter(path, output=output, flatten=True)
+        else:
+            register("tunegym/mixed-v0", path, output=output, flatten=True)
+            gymnasium.make("tunegym/mixed-v0")
+    (server,) = live_servers.INSTANCES
+    assert server.closed
+    (run_dir,) = output.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "error"
+    assert [j["status"] for j in summary["jobs"]] == ["error"]
+    assert "this space mixes categorical mode" in (run_dir / "failure.txt").read_text()
+    assert regenerate(run_dir)["status"] == "error"  # not 'running', nor 'crashed'
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"bogus": 1}, TypeError, "GymnasiumAdapter: got an unexpected keyword argument 'bogus'"),
+        ({"flatten": "bogus"}, ValueError, "flatten must be False, True or 'discrete'"),
+    ],
+)
+def test_adapter_arguments_it_does_not_take_are_refused_before_a_run_folder_is_made(
+    live_workload: Callable[..., Path],
+    live_servers: Any,
+    tmp_path: Path,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
+    from tunegym.gym import make_adapter, register
+
+    path, output = live_workload(), tmp_path / "runs"
+    with pytest.raises(error, match=re.escape(message)):
+        make_adapter(path, output=output, **kwargs)
+    with pytest.raises(error, match=re.escape(message)):
+        register("tunegym/bad-kwargs-v0", path, output=output, **kwargs)
+    assert not output.exists() and live_servers.INSTANCES == []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tunegym.rl import AsyncGRPOTrainer, AsyncRLConfig
+from tunegym.rl.run import train_run
 
 
 # Most of each run is starting the actors (each imports torch); dp_size 1 in sync mode
@@ -30,5 +32,22 @@ def test_learns_with_ray_actors(
     assert not set(ledger.trained) & set(ledger.dropped)
     assert max(ledger.trained.values()) <= cfg.max_staleness
     # the plane actor was created by the trainer and is gone with it
+    with pytest.raises(ValueError):
+        ray_two_cpus.get_actor(plane["name"], namespace=plane["namespace"])
+
+
+def test_a_run_folder_trains_through_a_ray_plane_it_connects_and_closes(
+    ray_two_cpus: Any, fast: AsyncRLConfig, tmp_path: Path
+) -> None:
+    """train_run connects the plane before it makes the run folder, hands it to the
+    trainer and closes it (the plane actor it created goes with it)."""
+    plane = {"backend": "ray", "name": f"rl-run-{uuid.uuid4().hex[:8]}", "namespace": "rl-tests"}
+    cfg = fast.replace(updates=4, dp_size=1, plane=plane, claim_poll_s=0.5, checkpoint_every=2)
+    run_dir, summary = train_run(cfg, tmp_path, progress=None)
+    assert summary["status"] == "ok" and summary["updates_done"] == 4
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "update-000002.pt",
+        "update-000004.pt",
+    ]
     with pytest.raises(ValueError):
         ray_two_cpus.get_actor(plane["name"], namespace=plane["namespace"])

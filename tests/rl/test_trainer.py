@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunegym.dataplane import connect
+from tunegym.dataplane import DataPlaneClient, connect
 from tunegym.errors import UsageError
 from tunegym.rl import AsyncGRPOTrainer, AsyncRLConfig, TrainResult
-from tunegym.rl.collector import PARTITION
+from tunegym.rl.collector import FIELDS, PARTITION, TRAINER_TASK
 
 
 def check_ledger(result: TrainResult, max_staleness: int) -> None:
@@ -150,3 +150,57 @@ def test_an_update_with_every_sample_stale_has_no_reward_and_is_skipped_in_the_t
     empty = [r for r in result.records if r["trained"] == 0]
     assert empty and all(r["reward"] is None for r in empty)
     assert not np.isnan(result.last_reward(10))
+
+
+def _holds_rollouts(plane: DataPlaneClient) -> bool:
+    """Whether any sample is in the partition (a task that never claimed has not consumed
+    one of them)."""
+    return not plane.check_consumption_status(PARTITION, ["a-task-that-never-claims"])
+
+
+def test_a_stopped_trainer_leaves_nothing_and_the_next_run_on_the_plane_trains(
+    fast: AsyncRLConfig,
+) -> None:
+    """Collectors ahead of the stopped trainer left rollouts of version 3+ in the plane;
+    the next run claimed them at version 0 ('newer than the current 0')."""
+    plane = connect({"backend": "memory"})
+    cfg = fast.replace(updates=1000, max_staleness=2, train_latency_s=0.005)
+
+    def stop_after_3(record: dict, trainer: AsyncGRPOTrainer) -> None:
+        if record["version"] == 3:
+            trainer.stop()
+
+    first = AsyncGRPOTrainer(cfg, plane=plane, on_update=stop_after_3).run()
+    assert first.status == "interrupted"
+    assert not _holds_rollouts(plane)
+    second = AsyncGRPOTrainer(cfg.replace(updates=5), plane=plane).run()
+    assert second.status == "ok" and second.version == 5
+    check_ledger(second, cfg.max_staleness)
+    assert not _holds_rollouts(plane)
+    plane.close()
+
+
+def test_a_run_that_fails_also_clears_its_rollouts(fast: AsyncRLConfig) -> None:
+    plane = connect({"backend": "memory"})
+
+    def fail(record: dict, trainer: AsyncGRPOTrainer) -> None:
+        raise RuntimeError("the hook failed")
+
+    with pytest.raises(RuntimeError, match="the hook failed"):
+        AsyncGRPOTrainer(fast.replace(updates=100), plane=plane, on_update=fail).run()
+    assert not _holds_rollouts(plane)
+    plane.close()
+
+
+def test_a_partition_holding_another_runs_rollouts_is_refused_and_kept(
+    fast: AsyncRLConfig,
+) -> None:
+    plane = connect({"backend": "memory"})
+    plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
+    plane.put_samples([7], PARTITION, {"a": np.zeros(1, np.int64)}, tags=[{"weight_version": 4}])
+    with pytest.raises(UsageError, match="partition 'rollouts' already holds rollouts"):
+        AsyncGRPOTrainer(fast, plane=plane).run()
+    with pytest.raises(UsageError, match="partition 'rollouts' already holds rollouts"):
+        AsyncGRPOTrainer(fast).attach(plane)  # what train_run checks before writing
+    assert plane.get_samples([7], PARTITION, ["a"])["a"].tolist() == [0]  # not cleared
+    plane.close()

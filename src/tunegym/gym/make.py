@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,13 @@ def make_env(
     Raises :class:`~tunegym.errors.SpecError` for a bad file and
     :class:`~tunegym.errors.UsageError` when no job has anything to choose.
     """
+    return _open(path, output, seed)[0]
+
+
+def _open(
+    path: str | Path, output: str | Path | None, seed: int | None
+) -> tuple[TrialEnv, Callable[[BaseException], None]]:
+    """:func:`make_env`'s env, and how to give it up: close it, recording the error."""
     check_whole("seed", seed, 0, MAX_SEED)
     source = Path(path).resolve()
     scenario = load(source)
@@ -63,9 +73,11 @@ def make_env(
     budget = job.workload.agent.max_steps or default_max_steps(env.action_space)
     record = JobRecord(job, 0, store.folder, EXTERNAL_AGENT, budget)
     session.start_job(record)
+    given_up: list[BaseException] = []
 
     def finish(error: BaseException | None) -> None:
         """Record the run's end and write its reports (after the env released all)."""
+        error = error or (given_up[0] if given_up else None)
         if error is None:
             record.status = "ok"
         else:
@@ -76,10 +88,17 @@ def make_env(
         record.max_steps = max(record.max_steps, env.last_step)
         finish_run(session, record.status)
 
+    def abort(error: BaseException) -> None:
+        """Close the env, recording the run as failed with ``error`` (its user could not
+        use it); an error of the closing itself does not hide ``error``."""
+        given_up.append(error)
+        with contextlib.suppress(Exception):
+            env.close()
+
     env.close_hooks.append(finish)
     env.run_dir = session.run_dir
     env.remake = functools.partial(make_env, source, output, seed)
-    return env
+    return env, abort
 
 
 def make_adapter(
@@ -88,8 +107,32 @@ def make_adapter(
     seed: int | None = None,
     **adapter_kwargs: Any,
 ) -> GymnasiumAdapter:
-    """``GymnasiumAdapter(tunegym.make_env(path, output, seed), **adapter_kwargs)``."""
-    return GymnasiumAdapter(make_env(path, output, seed), **adapter_kwargs)
+    """``GymnasiumAdapter(tunegym.make_env(path, output, seed), **adapter_kwargs)``.
+
+    Arguments the adapter does not take are refused before the run folder is made; when
+    the adapter cannot wrap the env (``flatten=True`` on a space mixing lists and ranges),
+    the env is closed (its server stopped, the run recorded ``error``) and the error
+    raised.
+    """
+    check_adapter_arguments(adapter_kwargs)
+    env, abort = _open(path, output, seed)
+    try:
+        return GymnasiumAdapter(env, **adapter_kwargs)
+    except BaseException as exc:
+        abort(exc)
+        raise
+
+
+def check_adapter_arguments(adapter_kwargs: dict[str, Any]) -> None:
+    """A ``TypeError`` for a keyword :class:`GymnasiumAdapter` does not take, a
+    ``ValueError`` for a ``flatten`` it refuses: what can be told before an env exists."""
+    try:
+        inspect.signature(GymnasiumAdapter).bind(None, **adapter_kwargs)
+    except TypeError as exc:
+        raise TypeError(f"GymnasiumAdapter: {exc}") from None
+    flatten = adapter_kwargs.get("flatten", False)
+    if flatten not in (False, True, "discrete"):
+        raise ValueError(f"flatten must be False, True or 'discrete', got {flatten!r}")
 
 
 def register(
@@ -106,6 +149,7 @@ def register(
     :class:`GymnasiumAdapter`; the id is registered as nondeterministic.
     """
     check_whole("seed", seed, 0, MAX_SEED)
+    check_adapter_arguments(adapter_kwargs)
     gym.register(
         id=env_id,
         entry_point="tunegym.gym.make:make_adapter",

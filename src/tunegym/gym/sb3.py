@@ -21,7 +21,7 @@ training exactly, and each trial's feedback lands in ``history`` like any agent'
     model = "runs/.../model.zip" # evaluate: the saved model (relative: to the workload)
     deterministic = true         # evaluate: greedy actions
     torch_threads = 1
-    device = "cpu"
+    device = "cpu"               # auto | cpu | cuda | cuda:N | mps
     flatten = "auto"             # auto | true | "discrete": the action space SB3 sees
 
 ``flatten``: ``true`` gives one ``MultiDiscrete`` (every dimension a list) or one ``Box``
@@ -34,6 +34,9 @@ says so (make the ranges lists or int ranges, or use another agent).
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -45,6 +48,8 @@ from tunegym.errors import SpecError, TunegymError
 from tunegym.space import Categorical, SearchSpace
 
 ALGORITHMS = ("PPO", "A2C", "DQN")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+"""The devices SB3 places a policy on (``auto``: a GPU when there is one, else the CPU)."""
 AUTO_DISCRETE_MAX = 10_000
 """Largest mixed space ``flatten = "auto"`` turns into one ``Discrete`` (one policy output
 per action)."""
@@ -78,6 +83,15 @@ class SB3Options(BaseModel):
     flatten: Literal["auto", "discrete", True, False] = "auto"
     """The action space SB3 sees: ``auto``, ``true`` (MultiDiscrete or Box) or
     ``"discrete"`` (one Discrete over every action); see the module docstring."""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.fullmatch(value):
+            raise ValueError(
+                f"unknown device {value!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+            )
+        return value
 
     @field_validator("flatten")
     @classmethod
@@ -228,13 +242,23 @@ class SB3Agent(BaseAgent):
                 policy_kwargs=_policy_kwargs(options.policy_kwargs) or None,
                 **options.kwargs,
             )
-        except (TypeError, ValueError, KeyError, AssertionError) as exc:
+        except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as exc:
+            # RuntimeError: a device torch knows but this machine lacks ('mps', 'cuda:7')
             raise SpecError(
                 f"agent.config: cannot build {options.algorithm} "
-                f"(policy {options.policy!r}, kwargs {options.kwargs}): {exc}"
+                f"(policy {options.policy!r}, kwargs {options.kwargs}, device "
+                f"{options.device!r}): {exc}"
             ) from exc
         callback = _budget_callback(self, len(self.history) + budget)
-        self.model.learn(total_timesteps=budget, callback=callback)
+        try:
+            self.model.learn(total_timesteps=budget, callback=callback)
+        except Exception as exc:
+            if isinstance(exc, TunegymError) or _from_env(exc):
+                raise  # the env's (a trial store, a live server): already worded
+            raise SpecError(
+                f"agent.config: {options.algorithm} cannot train with kwargs "
+                f"{options.kwargs} ({type(exc).__name__}: {exc})"
+            ) from exc
         folder = self.config.folder
         if options.save and folder is not None:
             self.model_path = folder / options.save
@@ -286,13 +310,37 @@ def _recording(adapter: Any, agent: SB3Agent) -> Any:
     import gymnasium as gym
 
     class Recording(gym.Wrapper):
+        def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+            with _marking_env_errors():
+                return self.env.reset(**kwargs)
+
         def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
-            observation, reward, terminated, truncated, info = self.env.step(action)
+            with _marking_env_errors():
+                observation, reward, terminated, truncated, info = self.env.step(action)
             agent.learn(info["feedback"])
             slim = {"step": info["step"], "status": info["status"]}
             return observation, reward, terminated, truncated, slim
 
     return Recording(adapter)
+
+
+_ENV_ERROR = "_tunegym_raised_by_env"
+
+
+@contextlib.contextmanager
+def _marking_env_errors() -> Iterator[None]:
+    """Mark an exception the env raised inside SB3's ``learn()``, so it is not taken
+    for a failure of the algorithm's settings."""
+    try:
+        yield
+    except Exception as exc:
+        with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+            setattr(exc, _ENV_ERROR, True)
+        raise
+
+
+def _from_env(exc: BaseException) -> bool:
+    return bool(getattr(exc, _ENV_ERROR, False))
 
 
 def _budget_callback(agent: SB3Agent, budget: int) -> Any:

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tunegym.dataplane.config import parse_config
+from tunegym.dataplane.errors import DataPlaneConfigError
 from tunegym.errors import UsageError
-from tunegym.limits import MAX_SEED, MAX_TIMEOUT_S
+from tunegym.limits import MAX_SEED, MAX_TIMEOUT_S, check_whole
 
 Mode = Literal["async", "sync"]
 Workers = Literal["auto", "thread", "ray"]
+
+_SIZES = {
+    "hidden": 4096,
+    "max_operand": 10_000,
+    "dataset_size": 1_000_000,
+    "max_tokens": 64,
+    "eval_samples": 1_000_000,
+}
+"""The sizes of the task and the model, each a whole number from 1 to this (larger ones
+would only exhaust memory)."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _checked_plane(plane: object) -> dict[str, Any]:
+    """``plane`` as a dict, once ``tunegym.dataplane.connect`` would take it."""
+    if not isinstance(plane, Mapping):
+        raise UsageError(
+            f"plane must be a data-plane config mapping such as {{'backend': 'memory'}}, "
+            f"got {plane!r}"
+        )
+    try:
+        parse_config(plane)
+    except DataPlaneConfigError as exc:
+        raise UsageError(f"plane: {exc}") from None
+    return dict(plane)
 
 
 @dataclass(frozen=True)
@@ -67,25 +98,38 @@ class AsyncRLConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UsageError(f"{name} must be an integer >= 0, got {value!r}")
+        for name, high in _SIZES.items():
+            check_whole(name, getattr(self, name), 1, high)
+        self._check_answer_fits()
         for name in ("token_latency_s", "train_latency_s"):
-            if not 0 <= getattr(self, name) <= MAX_TIMEOUT_S:  # NaN fails, inf too
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 <= value <= MAX_TIMEOUT_S:  # NaN fails, inf too
                 raise UsageError(
-                    f"{name} must be from 0 to {MAX_TIMEOUT_S:g} seconds, "
-                    f"got {getattr(self, name)!r}"
+                    f"{name} must be from 0 to {MAX_TIMEOUT_S:g} seconds, got {value!r}"
                 )
-        if not 0 < self.claim_poll_s <= MAX_TIMEOUT_S:
+        if not _is_number(self.claim_poll_s) or not 0 < self.claim_poll_s <= MAX_TIMEOUT_S:
             raise UsageError(f"claim_poll_s must be seconds above 0, got {self.claim_poll_s!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.seed > MAX_SEED:
             raise UsageError(f"seed must be at most {MAX_SEED}, got {self.seed}")
-        if not 0 < self.lr < 1 or not 0 < self.clip < 1:
-            raise UsageError("lr and clip must lie in (0, 1)")
+        for name in ("lr", "clip"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value < 1:
+                raise UsageError(f"{name} must be a number in (0, 1), got {value!r}")
         if self.group_size < 2:
             raise UsageError("group_size must be >= 2 (advantages are normalised per group)")
         if self.mode == "sync" and self.max_staleness:
             object.__setattr__(self, "max_staleness", 0)
-        object.__setattr__(self, "plane", dict(self.plane))
+        object.__setattr__(self, "plane", _checked_plane(self.plane))
+
+    def _check_answer_fits(self) -> None:
+        longest = len(str(2 * self.max_operand))
+        if self.max_tokens <= longest:
+            raise UsageError(
+                f"max_tokens must be at least {longest + 1} for max_operand {self.max_operand} "
+                f"(answers up to {2 * self.max_operand} and the end token), got {self.max_tokens}"
+            )
 
     @property
     def batch_size(self) -> int:

@@ -10,7 +10,8 @@
   untrained/final reward, learning curve per policy version, throughput) and
   ``report.html``.
 
-``train_run(..., resume=run_dir)`` continues that folder from its last checkpoint.
+``train_run(..., resume=run_dir)`` continues that folder from its last checkpoint (its
+``updates``, when a config is given, must be beyond the checkpoint's).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tunegym.errors import UsageError
+from tunegym.dataplane import connect
+from tunegym.errors import TunegymError, UsageError
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report.training import write_training_report
 from tunegym.rl import checkpoint as ckpt
@@ -106,9 +108,59 @@ def _recorded_run(path: Path) -> tuple[AsyncRLConfig, float, list[float]]:
         meta = json.loads(path.read_text())
         config = AsyncRLConfig.from_dict(meta["config"])
         return config, float(meta["started_at"]), [float(t) for t in meta.get("resumed_at", [])]
+    except UsageError as exc:  # a value AsyncRLConfig refuses
+        raise UsageError(f"cannot resume: {path} is damaged ({exc})") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise UsageError(f"cannot resume: {path} is damaged ({why})") from None
+
+
+def _refuse_nothing_to_do(version: int, updates: int, *, asked: bool) -> None:
+    """A resume whose checkpoint already reached the target would train nothing (and
+    rewrite the run's target): a :class:`UsageError` saying what to give instead."""
+    if asked:
+        raise UsageError(
+            f"cannot resume: the checkpoint is already at update {version}; "
+            f"--updates must be larger (got {updates})"
+        )
+    raise UsageError(
+        f"cannot resume: the checkpoint is already at update {version}, the run's target "
+        f"of {updates} updates; give --updates larger than {version} to train further"
+    )
+
+
+def _resume_from(
+    run_dir: Path, config: AsyncRLConfig | None, progress: TextIO | None
+) -> tuple[AsyncRLConfig, Path, float, list[float], bool]:
+    """What resuming ``run_dir`` continues: its config (``config.updates`` as the new
+    target, when given), newest loadable checkpoint, start time, earlier resume times,
+    and whether the target was given; a :class:`UsageError` when it cannot."""
+    meta_path = run_dir / "config.json"
+    if not meta_path.is_file():
+        raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
+    saved, started, earlier = _recorded_run(meta_path)
+    asked_updates = config is not None
+    config = saved if config is None else saved.replace(updates=config.updates)
+    checkpoint, passed_over = ckpt.newest_loadable(run_dir / CHECKPOINTS)
+    if checkpoint is None:
+        why = f" ({'; '.join(passed_over)})" if passed_over else ""
+        raise UsageError(f"cannot resume: no usable checkpoint in {run_dir / CHECKPOINTS}{why}")
+    if progress is not None:
+        for reason in passed_over:
+            progress.write(f"async-rl: warning: {reason}; resuming from an older one\n")
+    return config, checkpoint, started, earlier, asked_updates
+
+
+def _trainer(config: AsyncRLConfig, checkpoint: Path | None, asked: bool) -> AsyncGRPOTrainer:
+    """The trainer, from ``checkpoint`` when resuming; a :class:`UsageError` when the
+    checkpoint does not fit ``config`` or leaves nothing to train."""
+    try:
+        trainer = AsyncGRPOTrainer(config, resume=checkpoint)
+    except ckpt.CheckpointError as exc:  # e.g. a config.json edited to another model size
+        raise UsageError(f"cannot resume: {exc}") from None
+    if checkpoint is not None and trainer.version >= config.updates:
+        _refuse_nothing_to_do(trainer.version, config.updates, asked=asked)
+    return trainer
 
 
 def train_run(
@@ -118,33 +170,46 @@ def train_run(
     resume: Path | str | None = None,
     progress: TextIO | None = sys.stderr,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train in a run folder (see module doc); returns the folder and its summary."""
+    """Train in a run folder (see module doc); returns the folder and its summary.
+
+    Everything that can fail before training (the checkpoint, the data plane) is done
+    before the run folder is made or written to: a failed start changes nothing.
+    """
     resumed: list[float] = []
     checkpoint = None
+    asked_updates = False
+    run_dir: Path | None = None  # made once nothing can fail any more
     if resume is not None:
-        run_dir = Path(resume).resolve()
-        meta_path = run_dir / "config.json"
-        if not meta_path.is_file():
-            raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
-        saved, started, earlier = _recorded_run(meta_path)
-        config = saved if config is None else saved.replace(updates=config.updates)
-        checkpoint, passed_over = ckpt.newest_loadable(run_dir / CHECKPOINTS)
-        if checkpoint is None:
-            why = f" ({'; '.join(passed_over)})" if passed_over else ""
-            raise UsageError(f"cannot resume: no usable checkpoint in {run_dir / CHECKPOINTS}{why}")
-        if progress is not None:
-            for reason in passed_over:
-                progress.write(f"async-rl: warning: {reason}; resuming from an older one\n")
+        run_dir = folder = Path(resume).resolve()
+        config, checkpoint, started, earlier, asked_updates = _resume_from(folder, config, progress)
         resumed = [*earlier, time.time()]
     else:
         config = config or AsyncRLConfig()
-        run_dir = make_run_dir(Path(output).resolve(), RUN_NAME)
         started = time.time()
+    trainer = _trainer(config, checkpoint, asked_updates)
+    plane = connect(config.plane)
+    try:
+        trainer.attach(plane)
+        if run_dir is None:
+            run_dir = make_run_dir(Path(output).resolve(), RUN_NAME)
+        trainer.checkpoint_dir = run_dir / CHECKPOINTS
+        return _train_in(run_dir, trainer, bool(checkpoint), started, resumed, progress)
+    finally:
+        plane.close()
+
+
+def _train_in(
+    run_dir: Path,
+    trainer: AsyncGRPOTrainer,
+    resuming: bool,
+    started: float,
+    resumed: list[float],
+    progress: TextIO | None,
+) -> tuple[Path, dict[str, Any]]:
+    """Record the run in ``run_dir`` and train (see module doc)."""
+    config = trainer.cfg
     show = _Progress(config, progress)
     updates_path = run_dir / UPDATES
-    trainer = AsyncGRPOTrainer(
-        config, checkpoint_dir=run_dir / CHECKPOINTS, resume=checkpoint, on_update=None
-    )
     atomic_write_text(  # only once the checkpoint has loaded: a failed resume changes nothing
         run_dir / "config.json",
         json.dumps(
@@ -162,7 +227,7 @@ def train_run(
 
         trainer.on_update = on_update
         if progress is not None:
-            where = f"from update {trainer.version}" if checkpoint else "from scratch"
+            where = f"from update {trainer.version}" if resuming else "from scratch"
             progress.write(
                 f"async-rl: {config.mode} (max_staleness {config.max_staleness}), "
                 f"{config.num_collectors} collectors, dp_size {config.dp_size}, "
@@ -231,9 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _, summary = train_run(
             config, args.output, resume=args.resume, progress=None if args.quiet else sys.stderr
         )
-    except UsageError as exc:
+    except TunegymError as exc:  # bad input (exit 2), a full disk, ...
         print(f"async-rl: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:  # before training started: nothing recorded yet
         print("async-rl: interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from tunegym.dataplane import (
     connect,
     shard_for_dp,
 )
+from tunegym.errors import UsageError
 from tunegym.rl import checkpoint as ckpt
 from tunegym.rl import policy as pol
 from tunegym.rl.collector import FIELDS, PARTITION, TRAINER_TASK, PolicyCollector
@@ -81,6 +83,28 @@ class TrainResult:
         return float(np.mean(tail)) if tail else float("nan")
 
 
+LEFTOVER_PROBE = "tunegym-rl-leftovers"
+"""The prefix of the tasks that look, without taking anything from the trainer, for
+rollouts left in the partition."""
+
+
+def _open_partition(plane: DataPlaneClient) -> None:
+    """Register the rollouts partition; a :class:`UsageError` when it already holds
+    rollouts: another trainer's (its sample ids and weight versions would collide with
+    this run's) or those of one that did not end cleanly (a killed process on a detached
+    Ray plane)."""
+    plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
+    probe = f"{LEFTOVER_PROBE}-{uuid.uuid4().hex}"  # a task of its own: a claim by an
+    # earlier probe would hide the sample from this one (each task claims a sample once)
+    found = plane.claim_meta(PARTITION, probe, FIELDS[:1], 1, blocking=False, allow_partial=True)
+    if found.size:
+        raise UsageError(
+            f"the data plane's partition {PARTITION!r} already holds rollouts (another "
+            "trainer's on this plane, or left by one that did not end cleanly): clear it "
+            f"with plane.clear_samples(None, {PARTITION!r}) or train on a fresh plane"
+        )
+
+
 UpdateHook = Callable[[dict[str, Any], "AsyncGRPOTrainer"], None]
 
 
@@ -89,7 +113,9 @@ class AsyncGRPOTrainer:
 
     ``on_update(record, trainer)`` is called after every update (progress, run folders);
     ``checkpoint_dir`` with ``config.checkpoint_every = K`` saves policy and optimizer
-    every K updates; ``resume`` (a checkpoint file) continues from it. ``plane`` is a
+    every K updates; ``resume`` (a checkpoint file) continues from it (a
+    :class:`~tunegym.rl.checkpoint.CheckpointError` when it cannot be loaded or does not
+    fit ``config``). ``plane`` is a
     client to train through (left open); by default one is connected from
     ``config.plane`` (and closed at the end). ``self.plane`` is the client during
     :meth:`run`.
@@ -121,8 +147,7 @@ class AsyncGRPOTrainer:
         self.untrained_reward = self.evaluate()
         if resume is not None:
             state = ckpt.load(Path(resume))
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            ckpt.restore(self.model, self.optimizer, state, Path(resume))
             self.version = int(state["version"])
             self.records = list(state["records"])
             self.untrained_reward = float(state["untrained_reward"])
@@ -152,8 +177,18 @@ class AsyncGRPOTrainer:
         )
         return float(np.mean(rewards))
 
+    def attach(self, plane: DataPlaneClient) -> None:
+        """Train through ``plane`` (left open), checked now: :meth:`run` would refuse it
+        (:class:`UsageError`) when its partition already holds rollouts."""
+        _open_partition(plane)
+        self._given_plane = self.plane = plane
+
     def run(self) -> TrainResult:
-        """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``)."""
+        """Train until ``config.updates`` (or :meth:`stop`, or Ctrl-C: status ``interrupted``).
+
+        Refuses (:class:`UsageError`) a plane whose partition already holds rollouts, and
+        clears the partition when it ends, however it ends.
+        """
         cfg = self.cfg
         plane = self._given_plane or connect(cfg.plane)
         self.plane = plane
@@ -163,7 +198,12 @@ class AsyncGRPOTrainer:
         samples_claimed = samples_trained = 0
         collector_stats: list[dict[str, Any]] = []
         try:
-            plane.register_partition(PARTITION, FIELDS, consumer_tasks=[TRAINER_TASK])
+            _open_partition(plane)
+        except BaseException:
+            if self._given_plane is None:
+                plane.close()
+            raise
+        try:
             self._start_workers(plane)
             staleness = StalenessFilter(cfg.max_staleness)
             while self.version < cfg.updates:
@@ -197,6 +237,8 @@ class AsyncGRPOTrainer:
             status = "interrupted"
         finally:
             collector_stats = self._stop_workers()
+            with contextlib.suppress(Exception):  # a plane that died has nothing left
+                plane.clear_samples(None, PARTITION)  # in flight, claimed, not yet cleared
             if self._given_plane is None:
                 plane.close()
         wall = max(time.monotonic() - began, 1e-9)

@@ -1,0 +1,84 @@
+"""The ``sb3`` agent (src/tunegym/gym/sb3.py) with settings SB3 cannot use: refused by
+``tunegym verify`` where they can be told from the file, and a clear ``agent.config``
+error (exit 2) where only SB3's training finds them; the example's live load balancer
+is the workload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tunegym.cli.main import main
+from tunegym.gym.sb3 import SB3Options
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "live-loadbalancer"
+HERE = Path(__file__).resolve().parent
+
+
+def _workload(tmp_path: Path, **replace: str) -> Path:
+    """The live-loadbalancer example copied, with 200 steps, and in its workload.toml each
+    line starting with a key of ``replace`` replaced by that key's value."""
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", "*.zip"))
+    path = folder / "workload.toml"
+    lines = path.read_text().replace("max_steps = 8000", "max_steps = 200").splitlines()
+    for key, line in replace.items():
+        (at,) = [i for i, text in enumerate(lines) if text.startswith(f"{key} =")]
+        lines[at] = line
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_the_devices_sb3_places_a_policy_on_are_accepted(device: str) -> None:
+    assert SB3Options(device=device).device == device
+
+
+def test_an_unknown_device_is_refused_by_verify_and_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It passed verify and was 'internal error: RuntimeError' (exit 1) once SB3 ran."""
+    path = _workload(tmp_path, torch_threads='torch_threads = 1\ndevice = "bogus"')
+    says = "agent.config.device: unknown device 'bogus'; use 'auto', 'cpu', 'cuda', 'cuda:N'"
+    assert main(["verify", str(path)]) == 2
+    assert says in capsys.readouterr().err
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "internal error" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_settings_sb3_fails_to_train_with_are_an_agent_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DQN with train_freq = 0 was 'internal error: AssertionError' (exit 1)."""
+    path = _workload(tmp_path, algorithm='algorithm = "DQN"', kwargs="kwargs = { train_freq = 0 }")
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    assert (
+        "tunegym: error: agent.config: DQN cannot train with kwargs {'train_freq': 0} "
+        "(AssertionError: Should at least collect one step or episode.)"
+    ) in err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["jobs"][0]["status"] == "error"
+
+
+def test_an_error_of_the_env_while_sb3_trains_is_not_taken_for_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(HERE))  # server = "live_servers:..."
+    path = _workload(
+        tmp_path,
+        server='server = "live_servers:FailingRouteServer"',
+        metrics='metrics = ["paid"]',
+        reward='reward = "expr: paid"',
+    )
+    code = main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"])
+    err = capsys.readouterr().err
+    assert code != 0 and "the service went away" in err
+    assert "agent.config" not in err
