@@ -146,3 +146,33 @@ def test_a_proposal_that_outlasts_the_time_budget_starts_no_trial(parallel: int)
     assert policy.proposed >= 1  # the budget was not spent when it began proposing
     assert objective.calls == [] and env.history == []
     assert budget.ended_job  # the summary and report say the budget ended the job
+
+
+class OneAtATime:
+    """A policy that proposes one action per call, whatever the room (as an agent does
+    that needs results before it can propose more), and stops after ``total``."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.proposed = 0
+
+    def select_action(self, observation: Mapping[str, float]) -> dict[str, Any] | None:
+        if self.proposed == self.total:
+            return None
+        self.proposed += 1
+        return {"k": self.proposed % 8}
+
+    def select_actions(self, n: int, observation: Mapping[str, float]) -> list[dict[str, Any]]:
+        action = self.select_action(observation)
+        return [] if action is None else [action]
+
+    def learn(self, feedback: Any) -> None:
+        pass
+
+
+def test_a_batch_smaller_than_the_room_is_not_the_end_of_the_search() -> None:
+    objective = Concurrency(0.0)
+    env = FunctionEnv(SPACE, objective, parallel=3)
+    TrialLoop(env, OneAtATime(total=5), budget=8, parallel=3).run()
+    env.close()
+    assert len(objective.calls) == 5  # asked again as trials finished, until it said none

@@ -220,7 +220,9 @@ class TrialLoop:
             room = min(self.parallel - len(in_flight), budget - dispatched)
             if room > 0 and not exhausted and not queue:
                 actions = self.policy.select_actions(room, observation)
-                exhausted = len(actions) < room
+                # None ends the search; fewer than room is a smaller batch (an agent that
+                # can propose more once results are in is asked again as slots free up).
+                exhausted = not actions
                 if self.out_of_time():  # a slow proposal can outlast it
                     actions, exhausted = [], True
                 for action in actions:

@@ -118,6 +118,35 @@ def test_parallel_batches_also_reach_the_minimum(agent_type: str) -> None:
     assert choice.met and agent.remeasured > 0
 
 
+@pytest.mark.parametrize("agent_type", ["grid", "random"])
+@pytest.mark.parametrize("parallel", ["1", "3"])
+def test_a_finite_space_searched_out_early_still_gets_its_draws(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent_type: str,
+    parallel: str,
+) -> None:
+    """Two actions, three env-param values: the search is over after two trials, and the
+    re-measures must still reach every combination, even when the next draw is one an
+    action already has (that trial is a cache hit; the job went on, not ended)."""
+    data = objective_workload(
+        params={"x": [2, 3], "y": ["a", "b", "c"]},
+        env_params={"y": {}},
+        agent={"type": agent_type, "metrics": ["score"], "max_steps": 30, "min_draws": 3},
+    )
+    out = tmp_path / "runs"
+    path = write_toml("workload.toml", data)
+    for seed in ("0", "1", "2"):
+        argv = ["run", str(path), "--output", str(out / seed), "-q", "--seed", seed]
+        assert main([*argv, "--parallel", parallel]) == 0
+        (run_dir,) = (out / seed).iterdir()
+        (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+        robust = job["robust"]
+        assert robust["min_draws_met"] is True, (seed, robust.get("evidence_note"))
+        assert robust["best"]["action"] == {"x": 3} and robust["best"]["count"] == 3
+
+
 def test_a_proposal_the_cache_would_answer_costs_no_trial(
     write_toml: Callable[[str, dict[str, Any]], Path],
     objective_workload: Callable[..., dict[str, Any]],

@@ -175,7 +175,8 @@ class BaseAgent(ABC):
         """Learn from one finished trial. The default only keeps history."""
 
     def select_actions(self, n: int, observation: Mapping[str, float]) -> list[Action]:
-        """Up to ``n`` actions to run at once (fewer, or none, to stop).
+        """Up to ``n`` actions to run at once; none to stop. Fewer is a smaller batch:
+        the loop asks again when a trial finishes.
 
         The default asks :meth:`select_action` repeatedly; agents that can propose a
         diverse batch (e.g. with a constant liar) override it.

@@ -16,7 +16,9 @@ applies it for ``AgentConfig.min_draws > 1`` on an env with env params):
   batch is proposed at once), the remaining trials re-measure it: the robust best
   never rests on fewer draws than the minimum unless the budget is too small.
 * When the wrapped agent has nothing left to propose (a finite space done), the rest of
-  the budget re-measures the best actions short of the minimum.
+  the budget re-measures the best actions short of the minimum, until each has it; a
+  trial whose env params every such action already has is a cache hit (nothing runs),
+  and the next draws others.
 * A re-measure is proposed only when it adds a draw: on a caching env, only if the next
   trial's env params (``env.next_env_params()``) are a combination the action has not
   been measured in (else the wrapped agent proposes). In a parallel batch only the first
@@ -130,7 +132,12 @@ class RemeasuringAgent(WrappingAgent):
 
         if done:  # the next best actions short of the minimum, leaders first
             short = [d for k, d in ranked if self._count(k) < self.required]
-            return next((dict(d.action) for d in short if adds_a_draw(d)), None)
+            chosen = next((d for d in short if adds_a_draw(d)), short[0] if short else None)
+            # When every short action was measured under the next trial's env params, the
+            # best of them is proposed all the same: the cache answers it (nothing runs)
+            # and the trial after it draws other env params. Ending here would end the job
+            # with the budget unspent and the minimum unmet.
+            return None if chosen is None else dict(chosen.action)
         if not leaders:
             return None
 
