@@ -159,3 +159,21 @@ def test_warm_start_end_to_end_through_tunegym_run(
     assert "warm_start" not in cold["summary"]
     assert len(warm["actions"]) == len(cold["actions"]) == 3
     assert warm["actions"] != cold["actions"]
+
+
+@pytest.mark.parametrize("content", [b"", b"print('a script')\n", b"SQLite format 2\x00 old"])
+def test_a_warm_start_that_is_not_a_database_is_refused_before_anything_runs(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+) -> None:
+    (tmp_path / "bench.py").write_bytes(content)
+    agent = {"type": "optuna", "warm_start": "bench.py"}
+    path = write_toml("w.toml", objective_workload(agent=agent))
+    assert main(["verify", str(path)]) == 2
+    assert main(["run", str(path), "--output", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert f"agent.warm_start: {tmp_path / 'bench.py'} is not an SQLite database" in err
+    assert not (tmp_path / "runs").exists()
