@@ -181,3 +181,48 @@ def test_auto_on_float_ranges_asks_nevergrad_again_for_an_infeasible_action(
     )
     assert job["search"]["method"] == "ngopt"
     assert job["counts"]["constraint_failed"] == 0 and job["trials"] == 14
+
+
+def test_auto_finds_a_narrow_feasible_region_nevergrad_misses_and_keeps_its_notes_quiet(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """NGOpt's small-budget optimizer (Cobyla) can stay outside a narrow feasible region;
+    uniform draws find it, and Nevergrad's and SciPy's warnings stay off the terminal."""
+    params = {"x": {"low": 0.5, "high": 10.0}, "y": "a"}
+    job = _run(
+        write_toml,
+        objective_workload,
+        tmp_path,
+        {"type": "auto", "max_steps": 12},
+        params=params,
+        constraints=["x > 9.7"],
+    )
+    assert job["search"]["method"] == "ngopt"
+    assert job["trials"] == 12 and job["counts"]["ok"] == 12
+    assert job["best"]["action"]["x"] > 9.7
+    assert "Warning" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("agent", ["random", "optuna", "auto"])
+def test_constraints_no_action_of_a_range_space_meets_fail_the_job_and_say_so(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    agent: str,
+) -> None:
+    data = objective_workload(
+        params={"x": {"low": 0.0, "high": 8.0}, "y": "a"},
+        constraints=["x > 100"],
+        agent={"type": agent, "metrics": ["score"], "max_steps": 5},
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out)]) == 1
+    assert "no feasible action was found" in capsys.readouterr().out
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    assert job["status"] == "agent_failed" and job["trials"] == 0
+    assert "broke the workload's constraints" in job["message"]

@@ -101,6 +101,15 @@ class AgentConfig:
             )
 
 
+def infeasible_draws_message(draws: int) -> str:
+    """The :attr:`BaseAgent.gave_up` reason of an agent whose ``draws`` candidates in a
+    row all broke the workload's constraints."""
+    return (
+        f"stopped: {draws} candidate actions in a row broke the workload's constraints; "
+        "no feasible action was found (check that the constraints can hold in the space)"
+    )
+
+
 class BaseAgent(ABC):
     """Base of all agents. Subclasses set ``name`` and may set ``Config`` (a pydantic model)."""
 
@@ -135,6 +144,9 @@ class BaseAgent(ABC):
                 ) from None
         self.options: Any = options
         self.history: list[Feedback] = []
+        self.gave_up: str | None = None
+        """Why the agent stopped proposing before its budget when it found no feasible
+        action to propose (its job says so; with no successful trial, the job failed)."""
 
     @classmethod
     def space_problems(

@@ -18,13 +18,15 @@ workers (CMA-ES variants, Cobyla, DE, ...). Contracts, as for the ``optuna`` age
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback
+from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback, infeasible_draws_message
 from tunegym.env.base import BaseGym
 from tunegym.space import Categorical, Continuous, SearchSpace, cache_key
 
@@ -67,8 +69,19 @@ def parametrization(space: SearchSpace, seed: int) -> Any:
     return out
 
 
+@contextmanager
+def quiet_optimizer() -> Iterator[None]:
+    """Nevergrad's and SciPy's notes to the developer (COBYLA's RHOEND reset, "underlying
+    optimizer has already converged") kept off the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(nevergrad|scipy)\.")
+        yield
+
+
 MAX_INFEASIBLE_ASKS = 1000
-"""Known-infeasible candidates in a row after which the agent gives up (stops)."""
+"""Known-infeasible candidates of NGOpt in a row after which uniform draws are tried."""
+MAX_UNIFORM_DRAWS = 10_000
+"""Uniform draws, after NGOpt's refused candidates, before the agent gives up (stops)."""
 
 
 class NGOptAgent(BaseAgent):
@@ -90,6 +103,7 @@ class NGOptAgent(BaseAgent):
         )
         self._pending: dict[str, deque[Any]] = {}
         self._worst: float | None = None
+        self.rng = np.random.default_rng(config.seed)
 
     def _to_action(self, value: Mapping[str, Any]) -> Action:
         action: Action = {}
@@ -101,6 +115,10 @@ class NGOptAgent(BaseAgent):
         return self.space.canonicalize(action)
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
+        with quiet_optimizer():
+            return self._select_action()
+
+    def _select_action(self) -> Action | None:
         """NGOpt's next candidate the env does not know to be infeasible; one it does is
         told back as a constraint violation (no trial spent), and NGOpt asks again. After
         :data:`MAX_INFEASIBLE_ASKS` refused candidates in a row the agent stops."""
@@ -111,6 +129,13 @@ class NGOptAgent(BaseAgent):
                 self._pending.setdefault(_key(action), deque()).append(candidate)
                 return action
             self.optimizer.tell(candidate, self._worst or 0.0, constraint_violation=[1.0])
+        # NGOpt's optimizers for small budgets (Cobyla, ...) can stay in the infeasible part
+        # of the space: a uniform draw finds a feasible action, told back as any trial.
+        for _ in range(MAX_UNIFORM_DRAWS):
+            action = self.space.canonicalize(self.space.sample(self.rng))
+            if self.env.infeasible(action) is None:
+                return action
+        self.gave_up = infeasible_draws_message(MAX_INFEASIBLE_ASKS + MAX_UNIFORM_DRAWS)
         return None
 
     def _loss(self, feedback: Feedback) -> float | None:
@@ -122,6 +147,10 @@ class NGOptAgent(BaseAgent):
         return self._worst
 
     def update_policy(self, feedback: Feedback) -> None:
+        with quiet_optimizer():
+            self._tell(feedback)
+
+    def _tell(self, feedback: Feedback) -> None:
         loss = self._loss(feedback)
         queue = self._pending.get(_key(feedback.action))
         if queue:

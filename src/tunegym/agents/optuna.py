@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback
+from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback, infeasible_draws_message
 from tunegym.env.base import BaseGym
 from tunegym.space import Categorical, SearchSpace, cache_key
 
@@ -439,6 +439,7 @@ class OptunaAgent(BaseAgent):
             action = self.space.canonicalize(self.space.sample(self.rng))
             if not self._known_infeasible(_key(action), action):
                 return action
+        self.gave_up = infeasible_draws_message(1000)
         return None
 
     # -- learning ------------------------------------------------------------------------

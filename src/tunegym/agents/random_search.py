@@ -1,7 +1,8 @@
 """Random search: seeded; without replacement over finite spaces.
 
 Actions the env knows to be infeasible (``env.infeasible``) are never proposed: a finite
-space skips them, an infinite one draws again (up to ``MAX_DRAWS`` times, then stops).
+space skips them, an infinite one draws again (up to ``MAX_DRAWS`` times, then stops:
+``gave_up`` says why, and a job with no successful trial then fails).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tunegym.agents.base import Action, AgentConfig, BaseAgent
+from tunegym.agents.base import Action, AgentConfig, BaseAgent, infeasible_draws_message
 from tunegym.env.base import BaseGym
 
 # Finite spaces up to this size are permuted up front; larger ones use a seen-set.
@@ -39,6 +40,7 @@ class RandomAgent(BaseAgent):
                 action = self.space.sample(self.rng)
                 if self.env.infeasible(action) is None:
                     return action
+            self.gave_up = infeasible_draws_message(MAX_DRAWS)
             return None
         while (unseen := self._next_unseen()) is not None:
             if self.env.infeasible(unseen) is None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunegym.agents.base import AgentConfig
+from tunegym.agents.base import AgentConfig, BaseAgent
 from tunegym.agents.registry import build_agent, load_agent
 from tunegym.budget import TimeBudget, budget_phrase
 from tunegym.env.base import TrialEnv
@@ -172,7 +172,9 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
         record.status = "ok"
     else:
         record.status = "agent_failed"
-        record.message = _failure_message(agent_type, record.exit_code, budget, store)
+        record.message = record.message or _failure_message(
+            agent_type, record.exit_code, budget, store
+        )
     return record
 
 
@@ -241,7 +243,25 @@ def _run_agent(
         from tunegym.agents.warm_start import apply_warm_start
 
         record.extra["warm_start"] = apply_warm_start(agent, job)
-    return agent.run()
+    code = agent.run()
+    gave_up = _gave_up(agent)
+    if gave_up is not None:
+        record.message = gave_up  # said on the job's line, and the reason when it failed
+        if not any(f.succeeded for f in agent.history):
+            return 1
+    return code
+
+
+def _gave_up(agent: BaseAgent) -> str | None:
+    """The :attr:`~tunegym.agents.base.BaseAgent.gave_up` reason of ``agent`` or of an
+    agent it wraps (``agent``) or delegates to (``delegate``: auto's choice)."""
+    current: Any = agent
+    while current is not None:
+        reason = vars(current).get("gave_up")
+        if reason is not None:
+            return str(reason)
+        current = vars(current).get("agent") or vars(current).get("delegate")
+    return None
 
 
 def _run_once(env: TrialEnv) -> None:
