@@ -226,3 +226,27 @@ def test_constraints_no_action_of_a_range_space_meets_fail_the_job_and_say_so(
     (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
     assert job["status"] == "agent_failed" and job["trials"] == 0
     assert "broke the workload's constraints" in job["message"]
+
+
+@pytest.mark.parametrize("agent", ["grid", "random", "optuna"])
+def test_a_constraint_on_a_conditional_param_applies_only_where_it_is_active(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent: str,
+) -> None:
+    """``x`` exists only for ``y = "b"``: ``x <= 2`` leaves ``{"y": "a"}`` feasible (it
+    was dropped, as the constraint could not be evaluated without ``x``)."""
+    data = objective_workload(
+        when={"x": "y == 'b'"},
+        constraints=["x <= 2"],
+        agent={"type": agent, "metrics": ["score"], "max_steps": 10, "seed": 1},
+    )
+    data["params"] = {"y": ["a", "b"], "x": [1, 2, 3, 4]}  # y first: x's condition reads it
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out), "-q"]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    rows = TrialDatabase(run_dir / "trials.sqlite").rows("objective", 0)
+    measured = {json.dumps(r.action, sort_keys=True) for r in rows if r.status == "ok"}
+    assert measured == {'{"y": "a"}', '{"x": 1, "y": "b"}', '{"x": 2, "y": "b"}'}
+    assert all(r.status in ("ok", "cached") for r in rows)

@@ -37,7 +37,7 @@ def no_feasible_action(workload: WorkloadSpec) -> str | None:
         return None
     reasons: Counter[str] = Counter()
     for action in space.grid():
-        why = broken_constraint(constraints, {**space.fixed, **action})
+        why = broken_constraint(constraints, {**space.fixed, **action}, space.inactive(action))
         if why is None:
             return None
         reasons[why] += 1

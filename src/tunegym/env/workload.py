@@ -16,7 +16,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -178,7 +178,7 @@ class WorkloadEnv(TrialEnv):
         elif self.settings.cache and key in self._in_flight:
             self.store.mark_dispatched(step, action, env_params)  # a resume must see it
             pending.waits_for = self._in_flight[key]
-        elif (broken := self._broken_constraint(params)) is not None:
+        elif (broken := self._broken_constraint(action, params)) is not None:
             pending.row = TrialRow(
                 step,
                 action,
@@ -260,13 +260,18 @@ class WorkloadEnv(TrialEnv):
         none does); constraints that read env params are checked per trial only."""
         if not self.action_constraints:
             return None
-        return broken_constraint(self.action_constraints, {**self.action_space.fixed, **action})
+        space = self.action_space
+        return broken_constraint(
+            self.action_constraints, {**space.fixed, **action}, space.inactive(action)
+        )
 
     # -- steps ---------------------------------------------------------------------------
-    def _broken_constraint(self, params: Mapping[str, Any]) -> str | None:
+    def _broken_constraint(
+        self, action: Mapping[str, Any], params: Mapping[str, Any]
+    ) -> str | None:
         """Why the first constraint that does not hold fails (``None`` when all hold); one
         that cannot be evaluated (e.g. 1/0) counts as failed."""
-        return broken_constraint(self.constraints, params)
+        return broken_constraint(self.constraints, params, self.action_space.inactive(action))
 
     def _execute(
         self, step: int, action: dict[str, Any], env_params: dict[str, Any], params: dict[str, Any]
@@ -410,10 +415,16 @@ def action_constraints(constraints: Sequence[SafeExpr], space: SearchSpace) -> l
     return [c for c in constraints if c.names <= known]
 
 
-def broken_constraint(constraints: Sequence[SafeExpr], params: Mapping[str, Any]) -> str | None:
+def broken_constraint(
+    constraints: Sequence[SafeExpr], params: Mapping[str, Any], inactive: Collection[str] = ()
+) -> str | None:
     """Why the first of ``constraints`` that does not hold for ``params`` fails, or
-    ``None``; one that cannot be evaluated (``1 / 0``) counts as failed, with its error."""
+    ``None``; one that cannot be evaluated (``1 / 0``) counts as failed, with its error.
+    A constraint that reads an ``inactive`` param (a ``[when]`` whose condition is false)
+    does not apply: it constrains the param only where it exists."""
     for constraint in constraints:
+        if inactive and not constraint.names.isdisjoint(inactive):
+            continue
         try:
             if not constraint.evaluate(params):
                 return f"constraint {constraint.source!r} is false"
