@@ -17,6 +17,7 @@ from tunegym.agents.warm_start import load_warm_start, resolve_store
 from tunegym.cli.main import main
 from tunegym.env.function import FunctionEnv
 from tunegym.errors import SpecError
+from tunegym.expr import ExprError
 from tunegym.run import RunOptions, run_scenario
 from tunegym.space import Categorical, Continuous, SearchSpace
 from tunegym.spec import load
@@ -177,3 +178,40 @@ def test_a_warm_start_that_is_not_a_database_is_refused_before_anything_runs(
     err = capsys.readouterr().err
     assert f"agent.warm_start: {tmp_path / 'bench.py'} is not an SQLite database" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_earlier_run_scored_another_way_is_scored_again_by_this_jobs_reward(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    """The earlier run minimised the score (reward = "negative"); this job maximises it.
+    Its trials are taught with this job's rewards, so the earlier best is its highest score."""
+    params = {"x": [1, 2, 3, 4, 5], "y": "a"}
+    earlier = objective_workload(
+        params=params, agent={"type": "grid", "metrics": ["score"], "reward": "negative"}
+    )
+    first = write_toml("earlier.toml", earlier)
+    assert main(["run", str(first), "--output", str(tmp_path / "a"), "-q"]) == 0
+    (earlier_dir,) = (tmp_path / "a").iterdir()
+    agent = {"type": "optuna", "metrics": ["score"], "max_steps": 2, "warm_start": str(earlier_dir)}
+    second = write_toml(
+        "now.toml", objective_workload(params={"x": [1, 2, 3, 4, 5, 6], "y": "a"}, agent=agent)
+    )
+    assert main(["run", str(second), "--output", str(tmp_path / "b"), "-q"]) == 0
+    (run_dir,) = (tmp_path / "b").iterdir()
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    best = job["warm_start"]["earlier_best"]
+    assert best["action"] == {"x": 3} and best["reward"] == 0.0  # the highest score, x = 3
+
+    # A reward that cannot score an earlier trial (a metric it never measured) skips it.
+    def unscorable(observation: Mapping[str, float]) -> float:
+        raise ExprError("no metric 'throughput'")
+
+    space = SearchSpace({"x": Categorical("x", (1, 2, 3, 4, 5))}, {"y": "a"})
+    with pytest.raises(
+        SpecError,
+        match=r"none of the 5 trials .* this job's reward cannot "
+        r"score them \(no metric 'throughput'\)",
+    ):
+        load_warm_start(earlier_dir / "trials.sqlite", "objective", space, unscorable)

@@ -6,6 +6,9 @@ read (every iteration, in step order; cache hits are left out since they repeat 
 measurement); if that run has no job of this name but exactly one job, that one is used.
 Trials whose action does not fit this job's search space are skipped; when none fits the
 run stops with a clear error (the earlier run must be of the same workload and space).
+Each successful trial is scored again by this job's reward, from its observation, so a
+warm start from a run that maximised another reward (or minimised this one) teaches the
+agent this job's objective, not that run's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunegym.errors import SpecError
+from tunegym.expr import ExprError
 from tunegym.spec.paths import resolve_store
 from tunegym.trial.rows import Feedback
 from tunegym.trial.status import TrialStatus
@@ -23,6 +27,7 @@ from tunegym.values import is_finite_number
 
 if TYPE_CHECKING:
     from tunegym.agents.base import BaseAgent
+    from tunegym.metrics.rewards import RewardFn
     from tunegym.space import SearchSpace
     from tunegym.spec.loader import Job
 
@@ -63,8 +68,12 @@ class WarmStart:
         return max(scored, key=lambda f: (f.reward, -f.step), default=None)
 
 
-def load_warm_start(store: Path, job: str, space: SearchSpace) -> WarmStart:
-    """Read the trials of ``job`` from ``store`` that fit ``space`` (see module docs)."""
+def load_warm_start(
+    store: Path, job: str, space: SearchSpace, reward_fn: RewardFn | None = None
+) -> WarmStart:
+    """Read the trials of ``job`` from ``store`` that fit ``space`` (see module docs).
+    With ``reward_fn``, each successful trial's reward is computed again from its
+    observation (the earlier run may have scored it another way)."""
     db = TrialDatabase(store, read_only=True)
     try:
         jobs = db.jobs()
@@ -80,6 +89,7 @@ def load_warm_start(store: Path, job: str, space: SearchSpace) -> WarmStart:
         db.close()
     feedback: list[Feedback] = []
     skipped = 0
+    unscored = ""  # the first reason this job's reward could not score a trial
     for row in rows:
         if row.cached or row.status == TrialStatus.CACHED:
             continue
@@ -88,20 +98,33 @@ def load_warm_start(store: Path, job: str, space: SearchSpace) -> WarmStart:
         except ValueError:
             skipped += 1
             continue
+        reward = row.reward
+        if reward_fn is not None and TrialStatus(row.status).succeeded:
+            try:
+                reward = reward_fn(row.observation)
+            except ExprError as exc:  # e.g. a metric this job's reward reads, not that run
+                skipped += 1
+                unscored = unscored or str(exc)
+                continue
         feedback.append(
             Feedback(
                 row.step,
                 canonical,
                 dict(row.env_params),
                 dict(row.observation),
-                row.reward,
+                reward,
                 row.status,
             )
         )
     if rows and not feedback and skipped:
+        why = (
+            f"this job's reward cannot score them ({unscored})"
+            if unscored
+            else "fit this job's search space"
+        )
         raise SpecError(
-            f"warm_start: none of the {skipped} trials of job {job!r} in {store} fit this "
-            "job's search space; warm start from a run of the same workload and space"
+            f"warm_start: none of the {skipped} trials of job {job!r} in {store} {why}; "
+            "warm start from a run of the same workload and space"
         )
     return WarmStart(store, job, tuple(feedback), skipped)
 
@@ -113,7 +136,9 @@ def apply_warm_start(agent: BaseAgent, job: Job) -> dict[str, Any]:
     if not agent.supports_warm_start:
         raise SpecError(f"agent {agent.name!r} does not support warm_start")
     store = resolve_store(value, job.workload_dir)
-    warm = load_warm_start(store, job.name, agent.env.action_space)
+    warm = load_warm_start(
+        store, job.name, agent.env.action_space, getattr(agent.env, "reward_fn", None)
+    )
     used = agent.warm_start(warm.feedback)
     return warm.to_json(used)
 
