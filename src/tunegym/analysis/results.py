@@ -21,6 +21,17 @@ from tunegym.spec.models import WorkloadSpec
 from tunegym.trial.store import TrialDatabase, TrialRow
 
 
+def measured_repeatedly(workload: WorkloadSpec | None) -> bool:
+    """Whether an action's trials are repeated measurements, so its best is its mean, not
+    its luckiest trial: under env params (draws) or with ``agent.repeats > 1``."""
+    return workload is not None and (bool(workload.env_params) or workload.agent.repeats > 1)
+
+
+def measurements_word(workload: WorkloadSpec | None) -> str:
+    """What an action's repeated trials are, in the reports: draws or repeats."""
+    return "env-param draws" if workload is not None and workload.env_params else "repeats"
+
+
 class JobIteration(Protocol):
     """A job iteration, as a run's records name one."""
 

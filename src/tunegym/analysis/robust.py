@@ -224,18 +224,22 @@ def robust_summary(
     contexts: Sequence[ContextBest],
     top: int | None = None,
     choice: RobustChoice | None = None,
+    over: str = "env-param draws",
 ) -> dict[str, Any]:
     """``summary.json``'s ``robust`` entry from :func:`action_stats`, :func:`context_bests`
     and the :func:`robust_choice` (default: no minimum of draws).
 
-    ``top`` limits the ``actions`` list (``None``: all of them).
+    ``top`` limits the ``actions`` list (``None``: all of them); ``over`` names what an
+    action's measurements are (``env-param draws``, or ``repeats`` of ``agent.repeats``).
     """
     choice = choice or robust_choice(ranked)
+    unit = "draw" if over == "env-param draws" else "measurement"
     return {
         "rule": (
-            f"highest mean reward over env-param draws among actions with at least "
-            f"{choice.required} draw(s); ties: more draws, then earliest"
+            f"highest mean reward over {over} among actions with at least "
+            f"{choice.required} {unit}(s); ties: more {unit}s, then earliest"
         ),
+        "over": over,
         "best": choice.best.to_json() if choice.best is not None else None,
         **choice.to_json(),
         "actions": [s.to_json() for s in (ranked if top is None else ranked[:top])],

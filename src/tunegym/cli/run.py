@@ -239,9 +239,11 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
         robust = entry.get("best")
         if robust:
             sem = "" if robust.get("sem") is None else f" ± {robust['sem']:.3g} (s.e.)"
+            over = entry.get("over", "env-param draws")
+            unit = "draw" if over == "env-param draws" else "measurement"
             lines.append(
-                f"  robust best (mean over env-param draws) {robust['mean_reward']:.6g}{sem} "
-                f"over {robust['count']} draw(s): {json.dumps(robust['action'])}"
+                f"  robust best (mean over {over}) {robust['mean_reward']:.6g}{sem} "
+                f"over {robust['count']} {unit}(s): {json.dumps(robust['action'])}"
             )
             if entry.get("evidence_note"):
                 lines.append(f"  {entry['evidence_note']}")

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunegym.agents.registry import load_agent
 from tunegym.analysis.policy import policy_stats
-from tunegym.analysis.results import JobResults
+from tunegym.analysis.results import JobResults, measured_repeatedly, measurements_word
 from tunegym.analysis.robust import robust_summary
 from tunegym.errors import SpecError
 from tunegym.outputs.best_config import write_action_config, write_best_config
@@ -83,14 +83,14 @@ def write_best(record: JobRecord, results: JobResults) -> Path | None:
     ``None`` (and nothing written) when no trial was scored.
     """
     job, path = record.job, record.folder / "best_config.toml"
-    if job.workload.env_params:
+    if measured_repeatedly(job.workload):
         top = results.robust_best
         if top is None:
             return None
         sem = "" if top.sem is None else f" (standard error {top.sem:.6g})"
-        note = (
-            f"robust best, mean reward {top.mean_reward!r}{sem} over {top.count} env-param draw(s)"
-        )
+        unit = "env-param draw(s)" if job.workload.env_params else "measurement(s)"
+        over = f"{top.count} {unit}"
+        note = f"robust best, mean reward {top.mean_reward!r}{sem} over {over}"
         return write_action_config(job, top.action, path, note)
     best = results.best_row
     return write_best_config(job, best, path) if best is not None else None
@@ -105,9 +105,12 @@ def search_entries(record: JobRecord, results: JobResults, run_dir: Path) -> dic
     """
     out: dict[str, Any] = {}
     job, folder = record.job, record.folder
-    if job.workload.env_params:
+    if measured_repeatedly(job.workload):
         out["robust"] = robust_summary(
-            results.action_stats, results.contexts, choice=results.robust_choice
+            results.action_stats,
+            results.contexts if job.workload.env_params else [],
+            choice=results.robust_choice,
+            over=measurements_word(job.workload),
         )
     if results.objectives:
         for stale in folder.glob("best_config_*.toml"):

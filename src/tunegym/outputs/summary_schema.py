@@ -69,6 +69,10 @@ class ContextBest(_Doc):
 
 class Robust(_Doc):
     rule: str = _field("how the robust best is chosen, in words", None)
+    over: Literal["env-param draws", "repeats"] = _field(
+        "what an action's measurements are: env-param draws, or the repeats of `agent.repeats`",
+        None,
+    )
     best: ActionStats | None = _field(
         "the action with the highest mean reward over its env-param draws (ties: more "
         "draws) among those with `required_draws` draws (when none has that many: among "
@@ -216,10 +220,14 @@ class JobSummary(_Doc):
         "12 hex digits identifying the validated workload (equal specs, equal fingerprints)",
         pattern=r"^[0-9a-f]{12}$",
     )
-    message: str = _field("why the job did not end `ok` (absent when it did)", None)
+    message: str = _field(
+        "why the job did not end `ok`, or why its agent stopped before its budget (absent "
+        "when neither)",
+        None,
+    )
     robust: Robust = _field(
-        "with env params: the robust best under domain randomization; `best_config` then "
-        "holds the robust best action",
+        "with env params or `agent.repeats` > 1: the robust best (the best mean over an "
+        "action's measurements, not its luckiest one); `best_config` then holds its action",
         None,
     )
     objectives: dict[str, Literal["max", "min"]] = _field(
