@@ -148,14 +148,16 @@ NOISY = textwrap.dedent(
 )
 
 
-def run_noisy(tmp_path: Path, **changes: Any) -> tuple[dict, Path, list[str]]:
+def run_noisy(
+    tmp_path: Path, source: str = NOISY, modes: tuple[str, ...] = ("fast", "slow"), **changes: Any
+) -> tuple[dict, Path, list[str]]:
     script = tmp_path / "noisy.py"
-    script.write_text(NOISY)
+    script.write_text(source)
     log = tmp_path / "runs.log"
     data = {
         "name": "noisy",
         "command": ["{python}", str(script), "--mode={mode}", f"--log={log}"],
-        "params": {"mode": ["fast", "slow"]},
+        "params": {"mode": list(modes)},
         "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
         **changes,
     }
@@ -200,44 +202,28 @@ def test_repeats_run_end_to_end_and_every_repeat_is_a_row(tmp_path: Path) -> Non
     assert [float(r["reward"]) for r in rows] == [11.0, 12.0, 13.0, 2.0, 3.0, 4.0]
 
 
-LUCKY = textwrap.dedent(
-    """
-    import argparse, pathlib
-    p = argparse.ArgumentParser()
-    p.add_argument("--mode"); p.add_argument("--log")
-    a = p.parse_args()
-    log = pathlib.Path(a.log)
-    with log.open("a") as fh:
-        fh.write(a.mode + "\\n")
-    run = log.read_text().split().count(a.mode)
-    # steady measures 12 every time; lucky 20 once, then 5: a mean of 10.
-    print(f"score: {12 if a.mode == 'steady' else (20 if run == 1 else 5)}")
-    """
+# steady measures 12 every time; lucky 20 once, then 5 (a mean of 10).
+LUCKY = NOISY.replace(
+    "({'fast': 10, 'slow': 1}[a.mode]) + runs",
+    "12 if a.mode == 'steady' else (20 if runs == 1 else 5)",
 )
 
 
 def test_with_repeats_the_best_config_is_the_best_mean_not_the_luckiest_repeat(
     tmp_path: Path,
 ) -> None:
-    script = tmp_path / "lucky.py"
-    script.write_text(LUCKY)
-    data = {
-        "name": "lucky",
-        "command": ["{python}", str(script), "--mode={mode}", f"--log={tmp_path / 'runs.log'}"],
-        "cache": False,
-        "params": {"mode": ["lucky", "steady"]},
-        "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
-        "agent": {"type": "grid", "max_steps": 6, "repeats": 3},
-    }
-    path = tmp_path / "lucky.toml"
-    path.write_text(dumps(data))
-    result = run_scenario(load(path), RunOptions(output=tmp_path / "out", progress=False))
-    assert result.exit_code == 0
-    (job,) = json.loads((result.run_dir / "summary.json").read_text())["jobs"]
+    summary, run_dir, _ = run_noisy(
+        tmp_path,
+        LUCKY,
+        ("lucky", "steady"),
+        cache=False,
+        agent={"type": "grid", "max_steps": 6, "repeats": 3},
+    )
+    (job,) = summary["jobs"]
     assert job["best"]["action"] == {"mode": "lucky"} and job["best"]["reward"] == 20.0
     robust = job["robust"]
     assert robust["over"] == "repeats"
     assert robust["best"]["action"] == {"mode": "steady"} and robust["best"]["count"] == 3
-    best_config = (result.run_dir / "lucky" / "0" / "best_config.toml").read_text()
+    best_config = (run_dir / "noisy" / "0" / "best_config.toml").read_text()
     assert "mean reward 12.0" in best_config and "over 3 measurement(s)" in best_config
     assert 'mode = "steady"' in best_config
