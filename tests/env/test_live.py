@@ -197,9 +197,13 @@ def test_done_reports_terminated_and_truncated_separately(
 
 
 def test_a_step_without_reset_starts_an_episode(live_env: Callable[..., LiveEnv]) -> None:
-    env = live_env()
+    env = live_env(agent={"seed": 11})
     _, _, _, info = env.step({"x": 0.0, "mode": "a"})
-    assert info["step"] == 1 and env.server.resets == [None]
+    # The first reset carries the job's seed (reproducible); later unseeded ones go on.
+    assert info["step"] == 1 and env.server.resets == [11]
+    env.reset()
+    env.reset(seed=5)
+    assert env.server.resets == [11, None, 5]
 
 
 def test_reset_tells_the_env_params_of_the_next_step(live_env: Callable[..., LiveEnv]) -> None:

@@ -80,6 +80,7 @@ class LiveEnv(TrialEnv):
         self.settings = settings or EnvSettings()
         self.observers = list(observers)
         self.seed = workload.agent.seed if self.settings.seed is None else self.settings.seed
+        self._seeded = False  # whether a reset has passed a seed to the server yet
         self.server_path = workload.server or type(server).__name__
         where = f"{job.workload_path}: server {self.server_path!r}"
         try:
@@ -122,11 +123,16 @@ class LiveEnv(TrialEnv):
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
         """Start a server episode. Never rewinds the step; tells the next step's env params.
+        The first reset without a ``seed`` passes the job's (``agent.seed`` + iteration, or
+        ``make_env``'s ``seed``), so an unseeded episode loop is reproducible.
 
         ``info`` holds ``step`` (the last step handed out), ``env_params`` (those of the next
         step) and ``server_info`` (what the server's ``reset`` returned). A dry run does
         not call the server.
         """
+        if seed is None and not self._seeded:
+            seed = self.seed  # the first episode gets the job's seed; later ones go on from it
+        self._seeded = True
         if self.settings.dry_run:
             result: Any = ({}, {})
         else:
@@ -194,7 +200,7 @@ class LiveEnv(TrialEnv):
         """One server step under the next trial number; ``done`` = terminated or truncated.
 
         A step after an episode ended (or before any ``reset``) first resets the server
-        without a seed. A dry run (``tunegym run --dry-run``) records the step's row
+        (the first reset of the env with the job's seed, later ones without). A dry run (``tunegym run --dry-run``) records the step's row
         (action, env params; no observation, no reward) without calling the server.
         ``info`` adds ``terminated``, ``truncated`` and ``server_info`` to the keys every
         tunegym env reports (see :func:`tunegym.env.recording.record_row`).
