@@ -200,8 +200,9 @@ class LiveEnv(TrialEnv):
         """One server step under the next trial number; ``done`` = terminated or truncated.
 
         A step after an episode ended (or before any ``reset``) first resets the server
-        (the first reset of the env with the job's seed, later ones without). A dry run (``tunegym run --dry-run``) records the step's row
-        (action, env params; no observation, no reward) without calling the server.
+        (the first reset of the env with the job's seed, later ones without). A dry run
+        (``tunegym run --dry-run``) records the step's row (action, env params; no
+        observation, no reward) without calling the server.
         ``info`` adds ``terminated``, ``truncated`` and ``server_info`` to the keys every
         tunegym env reports (see :func:`tunegym.env.recording.record_row`).
         """
