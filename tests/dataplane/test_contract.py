@@ -363,6 +363,9 @@ def test_bad_arguments_are_rejected_before_anything_is_written(
     for bad in (float("nan"), -1.0, float("-inf")):
         with pytest.raises(ValueError, match="timeout_s"):
             plane.claim_meta(pid, "trainer", ["tokens"], 1, timeout_s=bad)
+    for not_a_number in ("abc", None, True, [1.0]):
+        with pytest.raises(TypeError, match=r"timeout_s must be a number of seconds"):
+            plane.claim_meta(pid, "trainer", ["tokens"], 1, timeout_s=not_a_number)  # type: ignore[arg-type]
     for bad_capacity in (True, 1.5, "3", [2]):
         with pytest.raises(TypeError, match="capacity"):
             plane.register_partition(f"{pid}-c", FIELDS, capacity=bad_capacity)  # type: ignore[arg-type]

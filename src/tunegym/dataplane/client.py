@@ -20,7 +20,8 @@ each of them against all backends):
   written are claimable. ``blocking=False`` never waits and returns an empty meta
   when it cannot return a batch; ``blocking=True`` waits up to ``timeout_s`` (``inf``:
   no deadline) for a full batch and then raises :class:`ClaimTimeoutError` (nothing
-  claimed); a NaN or negative ``timeout_s`` is a ``ValueError``. With
+  claimed); a NaN or negative ``timeout_s`` is a ``ValueError``, a non-number a
+  ``TypeError``. With
   ``allow_partial=True`` a claim that cannot fill the batch (at once when not
   blocking, at the deadline when blocking) returns whatever 1..batch_size samples
   are ready instead.
@@ -33,6 +34,7 @@ each of them against all backends):
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -150,6 +152,10 @@ class DataPlaneClient(ABC):
         if not names:
             raise ValueError("claim_meta needs at least one required field")
         batch_size = check_int(batch_size, "batch_size", 1)
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, numbers.Real):
+            raise TypeError(
+                f"timeout_s must be a number of seconds (inf: no deadline), got {timeout_s!r}"
+            )
         timeout_s = float(timeout_s)
         if math.isnan(timeout_s) or timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0 (inf: no deadline), got {timeout_s}")
