@@ -166,3 +166,41 @@ def test_a_direction_other_than_min_or_max_is_refused(direction) -> None:
 
     with pytest.raises(UsageError, match=r'^direction must be "min" or "max" .* got '):
         PruningStudy(PrunerSpec(type="median"), direction=direction)
+
+
+def _feed(study: PruningStudy, key: int, curve: list[tuple[int, float]]) -> int | None:
+    """Report ``curve`` as a running trial; the step it was pruned at, or None."""
+    for step, value in curve:
+        if study.report(key, step, value):
+            study.finish(key, TrialStatus.PRUNED, curve[: curve.index((step, value)) + 1])
+            return step
+    study.finish(key, TrialStatus.OK, curve)
+    return None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PrunerSpec(type="successive_halving", min_resource=1, reduction_factor=2),
+        PrunerSpec(type="hyperband", min_resource=1, max_resource=8, reduction_factor=2),
+    ],
+    ids=["successive_halving", "hyperband"],
+)
+def test_restored_trials_count_in_the_rungs_as_live_ones_did(spec: PrunerSpec) -> None:
+    """Successive halving and Hyperband judge against the rungs other trials reached (kept
+    on the trials, not read from their curves): a resumed run's restored trials must set
+    them, or a bad trial after a resume runs to its end."""
+    good = [[(s, 1.0 + 0.1 * k + 0.01 * s) for s in range(1, 9)] for k in range(8)]
+    bad = [(s, 100.0) for s in range(1, 9)]
+    live = PruningStudy(spec, "min")
+    recorded = []  # (status, curve) of each finished trial, as a run's rows keep them
+    for key, curve in enumerate(good):
+        at = _feed(live, key, curve)
+        kept = curve if at is None else curve[:at]
+        recorded.append((TrialStatus.OK if at is None else TrialStatus.PRUNED, kept))
+    live_pruned = _feed(live, 99, bad)
+    assert live_pruned is not None  # the bad trial is pruned in an uninterrupted run
+    resumed = PruningStudy(spec, "min")
+    for status, curve in recorded:
+        resumed.restore(status, curve)
+    assert _feed(resumed, 99, bad) == live_pruned

@@ -84,6 +84,9 @@ class PruningStudy:
         self.pruned: list[int] = []
         with _quiet():
             self.study = optuna.create_study(
+                # A fixed name: Hyperband draws a trial's bracket from the study name and
+                # the trial number, so a resumed run puts each trial where it was.
+                study_name="tunegym-pruning",
                 direction="maximize" if direction == "max" else "minimize",
                 sampler=optuna.samplers.RandomSampler(seed=seed),
                 pruner=build_pruner(spec),
@@ -137,7 +140,6 @@ class PruningStudy:
 
     def restore(self, status: TrialStatus, curve: Sequence[tuple[int, float]]) -> None:
         """Add a finished trial of an earlier run (a resume) with its curve."""
-        import optuna
         from optuna.trial import TrialState
 
         if status is TrialStatus.PRUNED:
@@ -147,14 +149,17 @@ class PruningStudy:
         else:
             state, value = TrialState.FAIL, None
         with self._lock, _quiet():
-            frozen = optuna.trial.create_trial(
-                state=state,
-                value=value,
-                params={},
-                distributions={},
-                intermediate_values=_judged(curve),
-            )
-            self.study.add_trial(frozen)
+            # Replayed as it ran, not added frozen: successive halving and Hyperband keep
+            # the rungs a trial reached on the trial (set as should_prune judges it), and
+            # judge later trials against those, not against the curves.
+            trial = self.study.ask()
+            for step, value in _judged(curve).items():
+                trial.report(value, step)
+                trial.should_prune()
+            if state is TrialState.COMPLETE:
+                self.study.tell(trial, value)
+            else:
+                self.study.tell(trial, state=state)
 
     def __len__(self) -> int:
         return len(self.study.trials)
