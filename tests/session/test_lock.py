@@ -168,3 +168,38 @@ def test_a_refusal_in_the_instant_before_the_holder_wrote_its_pid_still_names_it
         late.join()
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("damage", ["directory", "dangling link", "read-only mount"])
+def test_a_lock_file_that_cannot_be_opened_is_a_clear_error_naming_it(
+    tmp_path: Path, damage: str
+) -> None:
+    path = _workload(tmp_path)
+    done = subprocess.run([*TUNEGYM, "run", str(path), "--output", str(tmp_path / "runs"), "-q"])
+    assert done.returncode == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    lock = run_dir / LOCK_NAME
+    lock.unlink(missing_ok=True)
+    mounted = False
+    if damage == "directory":
+        lock.mkdir()
+        expected = f"{lock}: cannot take the run folder's lock: is a directory; remove .lock"
+    elif damage == "dangling link":
+        lock.symlink_to(tmp_path / "gone" / "lock")
+        expected = f"{lock}: cannot take the run folder's lock: no such file or directory"
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("a read-only bind mount needs root (the suite runs as root in CI)")
+        subprocess.run(["mount", "--bind", "-o", "ro", str(run_dir), str(run_dir)], check=True)
+        mounted = True
+        expected = "read-only"  # the database's open says it first (or the lock's)
+    try:
+        done = subprocess.run(
+            [*TUNEGYM, "run", "--resume", str(run_dir)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(run_dir)], check=True)
+    assert done.returncode == 1, done.stderr
+    assert expected in done.stderr
+    assert "internal error" not in done.stderr

@@ -9,6 +9,7 @@ CI: the readers here are real subprocesses, run through the ``binding_modes`` fi
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -162,3 +163,24 @@ def test_a_run_under_a_folder_whose_name_holds_a_hash_is_read(
     assert show.returncode == 0, show.stderr
     assert "objective: ok, 8 trial(s) (ok 8)" in show.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_report_on_a_read_only_mount_says_it_cannot_rewrite_the_reports(
+    finished_run: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (the suite runs as root in CI)")
+    before = _contents(finished_run)
+    subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(finished_run), str(finished_run)], check=True
+    )
+    try:
+        report = subprocess.run(
+            [*TUNEGYM, "report", str(finished_run)], capture_output=True, text=True, timeout=120
+        )
+    finally:
+        subprocess.run(["umount", str(finished_run)], check=True)
+    assert report.returncode == 2, report.stderr
+    assert "cannot rewrite its reports: read-only file system in " in report.stderr
+    assert "internal error" not in report.stderr
+    assert _contents(finished_run) == before

@@ -9,6 +9,7 @@ in progress and a run that was killed (status ``crashed``). Neither writes run s
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 from collections.abc import Sequence
@@ -70,10 +71,15 @@ def regenerate(run_dir: Path, now: float | None = None) -> dict[str, Any]:
                 run.run_dir / "summary.json", info, run.records, run.db, results
             )
             write_report(run.run_dir / "report.html", summary, run.records, results)
-        except PermissionError as exc:  # a file is written beside itself, then renamed
+        except OSError as exc:  # a file is written beside itself, then renamed
+            if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
+                raise
             folder = Path(exc.filename).parent if exc.filename else run.run_dir
+            why = (
+                "permission denied" if isinstance(exc, PermissionError) else "read-only file system"
+            )
             raise ReportsNotWritable(
-                f"{run.run_dir}: cannot rewrite its reports: permission denied in {folder} "
+                f"{run.run_dir}: cannot rewrite its reports: {why} in {folder} "
                 "(tunegym show and tunegym export read the run as it is)"
             ) from None
         return summary

@@ -10,6 +10,7 @@ for that message (the lock itself is the flock, never the file's content).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -17,13 +18,28 @@ import socket
 import time
 from pathlib import Path
 
-from tunegym.errors import UsageError
+from tunegym.errors import TunegymError, UsageError, os_reason
 
 LOCK_NAME = ".lock"
 
 
 class RunLockedError(UsageError):
     """Another process is writing to this run folder (exit code 2)."""
+
+
+class RunLockFileError(TunegymError):
+    """The run folder's lock file cannot be opened for writing (exit code 1): the folder
+    is read-only, or something else stands where the lock file goes."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            why = "the run folder is read-only here; copy it somewhere writable to go on"
+        else:
+            why = (
+                f"{os_reason(exc)}; remove {path.name} if no tunegym process uses this "
+                "folder (it is only the lock)"
+            )
+        super().__init__(f"{path}: cannot take the run folder's lock: {why}")
 
 
 class RunLock:
@@ -38,8 +54,13 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`RunLockedError` at once (never waits)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the lock or raise :class:`RunLockedError` at once (never waits); a lock
+        file that cannot be opened (a read-only folder, a directory or a dangling link in
+        its place) is a :class:`RunLockFileError` naming it."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunLockFileError(self.path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
