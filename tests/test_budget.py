@@ -129,6 +129,31 @@ def test_run_budget_flag_is_reported(
     )
 
 
+def test_a_resumed_run_keeps_its_budget_and_takes_a_new_one_when_given(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 8})
+    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    flags = ["--no-progress", "--budget-grace", "0", "--parallel", "2"]
+    assert main(["run", str(path), "--output", str(out), "--budget", "2", *flags]) == 1
+    (run_dir,) = out.iterdir()
+
+    def budget_after_resume(*extra: str) -> dict[str, Any]:
+        assert main(["run", "--resume", str(run_dir), *flags, *extra]) == 1
+        return json.loads((run_dir / "summary.json").read_text())["jobs"][0]["budget"]
+
+    kept = budget_after_resume()  # --budget 2 again, on a fresh clock
+    assert kept["ended_job"] is True and kept["given_s"] == 2 and kept["source"] == "--budget"
+    given = budget_after_resume("--budget", "1.5")
+    assert given["ended_job"] is True and given["given_s"] == 1.5
+    assert budget_after_resume()["given_s"] == 1.5  # the new one was recorded
+
+
 # A trial that runs until stopped, with a child in its group; it writes both pids.
 HANG = """
 import os, subprocess, sys, time

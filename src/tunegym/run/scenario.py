@@ -141,13 +141,16 @@ def run_scenario(
         session = RunSession.reopen(options.resume, scenario)
         if extend is not None:
             session.extend(extend)
+        if options.budget_s is not None:
+            session.set_budget(options.budget_s)
         budgets = list(session.info.get("budgets") or [])
-        options = replace(  # a resumed run keeps its seed, budget and dry-run setting
+        options = replace(  # a resumed run keeps its seed, budgets and dry-run setting
             options,
             seed=session.info.get("seed"),
             max_steps=session.info.get("max_steps"),
             dry_run=bool(session.info.get("dry_run", False)),
             earlier_max_steps=tuple(budgets[:-1]),
+            budget_s=session.info.get("budget_s"),  # --budget again, on a fresh clock
         )
     else:
         session = RunSession.create(
@@ -156,6 +159,7 @@ def run_scenario(
             dry_run=options.dry_run,
             seed=options.seed,
             max_steps=options.max_steps,
+            budget_s=options.budget_s,
         )
     job_options = options.job_options()
     status = "ok"

@@ -73,8 +73,10 @@ class RunSession:
         dry_run: bool = False,
         seed: int | None = None,
         max_steps: int | None = None,
+        budget_s: float | None = None,
     ) -> RunSession:
-        """A new run folder ``<output>/<scenario>_<timestamp>`` (absolute)."""
+        """A new run folder ``<output>/<scenario>_<timestamp>`` (absolute); ``budget_s``
+        is ``--budget``, recorded so a resume keeps it."""
         run_dir = make_run_dir(Path(output).resolve(), scenario.name)
         lock = RunLock(run_dir)
         started = time.time()
@@ -85,6 +87,7 @@ class RunSession:
             "dry_run": dry_run,
             "seed": seed,
             "max_steps": max_steps,
+            "budget_s": budget_s,
             "started_at": started,
         }
         db: TrialDatabase | None = None
@@ -136,6 +139,12 @@ class RunSession:
         session = cls(run_dir, db, lock, info)
         session._mark_started()
         return session
+
+    def set_budget(self, budget_s: float) -> None:
+        """A resume's own ``--budget``: it replaces the recorded one (a later resume keeps
+        it)."""
+        self.info["budget_s"] = budget_s
+        self.db.set_meta("run", self.info)
 
     def extend(self, max_steps: int) -> None:
         """Give every job of the resumed run the budget ``max_steps`` (recorded, so a later
