@@ -149,3 +149,34 @@ def test_a_live_job_asked_for_parallel_trials_is_refused_before_anything_runs(
     assert done.returncode == 2
     assert "--parallel: 2 trials at once, but job 'live' is live" in done.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sigterm_while_the_reports_are_written_says_how_to_write_them(
+    tmp_path: Path, monkeypatch, capsys, write_toml, objective_workload
+) -> None:
+    """The signal is sent from inside the report writing (a real SIGTERM through the CLI's
+    handler; its moment cannot be hit from outside reliably, the audit's way hit it 2 of 3
+    times). The rows are all kept, and the message says how to write the reports."""
+    import tunegym.run.scenario as scenario_module
+    from tunegym.cli.main import main
+
+    real = scenario_module.write_reports
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler raises here
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scenario_module, "write_reports", signalled)
+    path = write_toml("w.toml", objective_workload())
+    out = tmp_path / "runs"
+    assert main(["run", str(path), "--output", str(out), "-q"]) == 143
+    err = capsys.readouterr().err
+    (run_dir,) = out.iterdir()
+    assert "interrupted by SIGTERM while writing the reports" in err
+    assert f"tunegym report {run_dir}" in err
+    assert not (run_dir / "summary.json").exists()
+    monkeypatch.setattr(scenario_module, "write_reports", real)
+    assert main(["report", str(run_dir)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["jobs"][0]["counts"]["ok"] == 8

@@ -190,7 +190,16 @@ def run_scenario(
         session.fail(exc)
         finish_run(session, "error")
         raise
-    summary = finish_run(session, status)
+    try:
+        summary = finish_run(session, status)
+    except KeyboardInterrupt as exc:  # a signal while the reports were being written
+        interrupted = RunInterrupted(
+            f"interrupted by {interrupt_cause(exc)} while writing the reports; every trial "
+            f"is recorded in {session.run_dir} (write the reports with: tunegym report "
+            f"{session.run_dir})"
+        )
+        interrupted.exit_code = interrupt_exit_code(exc)
+        raise interrupted from None
     return RunResult(session.run_dir, summary, 0 if status == "ok" else 1)
 
 
