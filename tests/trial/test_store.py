@@ -185,6 +185,22 @@ def test_a_row_with_an_unknown_status_is_named(tmp_path: Path) -> None:
         db.close()
 
 
+@pytest.mark.parametrize("column", ["action", "env_params", "observation"])
+def test_a_row_whose_json_is_not_an_object_is_named(tmp_path: Path, column: str) -> None:
+    from tunegym.trial.store import TrialStoreError
+
+    path = _damaged(tmp_path, f"UPDATE trials SET {column} = '[1, 2]' WHERE step = 2")
+    db = TrialDatabase(path)
+    try:
+        message = rf"{path}: trial 2 of job 'job' is damaged: its {column} is not a JSON object"
+        with pytest.raises(TrialStoreError, match=message):
+            db.rows("job", 0)
+        with pytest.raises(TrialStoreError, match=message):
+            db.job_rows("job")
+    finally:
+        db.close()
+
+
 def test_a_damaged_meta_value_is_named_by_its_key(tmp_path: Path) -> None:
     from tunegym.trial.store import TrialStoreError
 

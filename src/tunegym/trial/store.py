@@ -367,7 +367,7 @@ class TrialDatabase:
     def _decode_rows(self, job: str, records: list[tuple[Any, ...]]) -> list[TrialRow]:
         """Rows from their columns; a :class:`TrialStoreError` names a damaged one."""
         try:
-            return [
+            rows = [
                 TrialRow(
                     step, json.loads(a), json.loads(e), json.loads(o), r, s, bool(c), rc, d, t, err
                 )
@@ -375,6 +375,15 @@ class TrialDatabase:
             ]
         except (TypeError, ValueError) as exc:
             raise TrialStoreError(f"{self.path}: {_damage(job, records, exc)}") from None
+        for row in rows:
+            for name in ("action", "env_params", "observation"):
+                value = getattr(row, name)
+                if not isinstance(value, dict):
+                    raise TrialStoreError(
+                        f"{self.path}: trial {row.step} of job {job!r} is damaged: its {name} "
+                        f"is not a JSON object (a {type(value).__name__})"
+                    )
+        return rows
 
     def close(self) -> None:
         self.conn.close()
