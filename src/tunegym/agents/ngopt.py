@@ -121,7 +121,9 @@ class NGOptAgent(BaseAgent):
     def _select_action(self) -> Action | None:
         """NGOpt's next candidate the env does not know to be infeasible; one it does is
         told back as a constraint violation (no trial spent), and NGOpt asks again. After
-        :data:`MAX_INFEASIBLE_ASKS` refused candidates in a row the agent stops."""
+        :data:`MAX_INFEASIBLE_ASKS` refused candidates in a row, uniform draws are tried
+        (:data:`MAX_UNIFORM_DRAWS`); when none is feasible either, the agent stops and
+        :attr:`gave_up` says why."""
         for _ in range(MAX_INFEASIBLE_ASKS):
             candidate = self.optimizer.ask()
             action = self._to_action(candidate.value)
