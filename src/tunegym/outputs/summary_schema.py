@@ -283,6 +283,9 @@ class Summary(_Doc):
     dry_run: bool = _field("`true` when nothing was executed (`--dry-run`)")
     seed: int | None = _field("the `--seed` override, or null (each job uses its `agent.seed`)")
     max_steps: int | None = _field("the `--max-steps` override, or null", None)
+    budget_s: float | None = _field(
+        "the run's `--budget` in seconds, or null (a resume applies it again, or its own)", None
+    )
     status: RunStatus = _field(
         "`ok`; `agent_failed` (a job's agent returned non-zero); `error` (a bug stopped the "
         "run, see `failure.txt`); `interrupted` (Ctrl-C); from `tunegym report` only: "
