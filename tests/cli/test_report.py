@@ -191,7 +191,9 @@ def test_every_reading_command_names_a_damaged_trial_database(
     for command in commands:
         capsys.readouterr()
         assert main([*command, str(run_dir)]) == 1, command
-        assert capsys.readouterr().err.strip().splitlines()[-1] == f"tunegym: error: {damaged_row}"
+        resuming = "cannot resume: " if command[0] == "run" else ""
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last == f"tunegym: error: {resuming}{damaged_row}"
     db_path.write_bytes(db_path.read_bytes()[:3000])
     for command in commands:
         capsys.readouterr()

@@ -236,7 +236,7 @@ def test_a_trial_waiting_on_an_in_flight_twin_is_recorded_as_dispatched(
     twin = env.submit({"x": 1, "y": "a", "load": "lo"})
     assert twin.waits_for is first
     # Crash now: both steps started, neither finished; a resume must rerun both.
-    assert [item.step for item in replay_plan(db, "resumable", 0)] == [1, 2]
+    assert [item.step for item in replay_plan(db, "resumable", 0, env.action_space)] == [1, 2]
     for pending in (first, twin):
         env.complete(pending)
     assert [r.status for r in env.store.rows()] == ["ok", "cached"]

@@ -304,7 +304,9 @@ class LiveEnv(TrialEnv):
         cannot be re-entered, so the server starts a new one and nothing runs again).
         """
         self.replay_plan = [
-            item for item in resume_plan(self.store, self.sweep) if item.row is not None
+            item
+            for item in resume_plan(self.store, self.sweep, self.action_space)
+            if item.row is not None
         ]
         self._episodes = len(self.store.episodes())
         return self.replay_plan

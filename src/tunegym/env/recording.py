@@ -16,6 +16,7 @@ from tunegym.env.base import Observation
 from tunegym.env.observers import StepObserver
 from tunegym.expr import ExprError
 from tunegym.metrics import RewardFn
+from tunegym.space import SearchSpace
 from tunegym.trial.resume import ReplayItem, replay_plan
 from tunegym.trial.rows import Feedback, TrialRow, full_observation
 from tunegym.trial.status import TrialStatus
@@ -65,11 +66,12 @@ def score_row(
     return replace(base, observation=found, reward=reward)
 
 
-def resume_plan(store: TrialStore, sweep: Sweep) -> list[ReplayItem]:
+def resume_plan(store: TrialStore, sweep: Sweep, space: SearchSpace) -> list[ReplayItem]:
     """The common part of resuming an env: rebuild the store's CSV files from SQLite,
-    move the counter past the largest step handed out, and return the replay plan."""
+    move the counter past the largest step handed out, and return the replay plan (its
+    actions checked against ``space``: see :func:`~tunegym.trial.resume.replay_plan`)."""
+    plan = replay_plan(store.db, store.job, store.iteration, space)
     store.rebuild_csv()
-    plan = replay_plan(store.db, store.job, store.iteration)
     sweep.advance_to(max((item.step for item in plan), default=0))
     return plan
 

@@ -221,7 +221,7 @@ class WorkloadEnv(TrialEnv):
     def resume(self) -> list[ReplayItem]:
         """Prepare a resumed store: rebuild its CSVs, prime the cache with finished rows,
         move the counter past the largest step, and keep the replay plan for the loop."""
-        plan = resume_plan(self.store, self.sweep)
+        plan = resume_plan(self.store, self.sweep, self.action_space)
         for item in plan:
             if item.row is not None and not item.row.cached and item.row.status.cacheable:
                 self.cache[cache_key(item.action, item.env_params)] = item.row

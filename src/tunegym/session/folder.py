@@ -38,6 +38,7 @@ from tunegym.errors import (
 from tunegym.session.fingerprints import check_fingerprints, scenario_fingerprints
 from tunegym.session.lock import RunLock
 from tunegym.session.records import JobRecord
+from tunegym.session.replayable import check_replayable
 from tunegym.spec.loader import Job, Scenario
 from tunegym.trial.store import (
     RUN_DB_NAME,
@@ -114,8 +115,10 @@ class RunSession:
     @classmethod
     def reopen(cls, run_dir: Path, scenario: Scenario) -> RunSession:
         """Reopen ``run_dir`` to resume it with ``scenario`` (its spec must not have
-        changed: a ``SpecError`` names the field); refused while another process writes
-        to it (:class:`~tunegym.session.lock.RunLockedError`)."""
+        changed: a ``SpecError`` names the field, and every recorded trial must be one
+        it can replay: a ``TrialStoreError`` names the row); refused while another
+        process writes to it (:class:`~tunegym.session.lock.RunLockedError`). Nothing is
+        written until these checks pass."""
         run_dir = Path(run_dir).resolve()
         try:
             db = open_run_db(run_dir)
@@ -128,6 +131,11 @@ class RunSession:
             lock.acquire()
             meta = db.meta()
             check_fingerprints(meta.get("jobs", {}), scenario)
+            check_replayable(db, scenario)
+        except TrialStoreError as exc:
+            lock.release()
+            db.close()
+            raise TrialStoreError(f"cannot resume: {exc}") from None
         except BaseException:
             lock.release()
             db.close()

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunegym.space import SearchSpace
 from tunegym.trial.rows import TrialRow
-from tunegym.trial.store import TrialDatabase
+from tunegym.trial.store import TrialDatabase, TrialStoreError
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,28 @@ class ReplayItem:
     row: TrialRow | None
 
 
-def replay_plan(db: TrialDatabase, job: str, iteration: int) -> list[ReplayItem]:
-    """Every step handed out so far, in step order, with its row when it finished."""
+def replay_plan(
+    db: TrialDatabase, job: str, iteration: int, space: SearchSpace
+) -> list[ReplayItem]:
+    """Every step handed out so far, in step order, with its row when it finished; each
+    action in ``space``'s canonical form.
+
+    A :class:`TrialStoreError` names the first step whose action is not one of ``space``
+    (a row edited by hand: replayed, it ended in an agent's ``ValueError``)."""
     rows = {row.step: row for row in db.rows(job, iteration)}
     items = [ReplayItem(s, dict(r.action), dict(r.env_params), r) for s, r in rows.items()]
     items += [
         ReplayItem(step, action, env, None) for step, action, env in db.unfinished(job, iteration)
     ]
-    return sorted(items, key=lambda item: item.step)
+    return [_in_space(item, space, db, job) for item in sorted(items, key=lambda i: i.step)]
+
+
+def _in_space(item: ReplayItem, space: SearchSpace, db: TrialDatabase, job: str) -> ReplayItem:
+    try:
+        action = space.canonicalize(item.action)
+    except ValueError as exc:
+        raise TrialStoreError(
+            f"{db.path}: trial {item.step} of job {job!r} has an action outside the search "
+            f"space ({exc}); was the row edited?"
+        ) from None
+    return ReplayItem(item.step, action, item.env_params, item.row)
