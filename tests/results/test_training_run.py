@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,76 @@ def test_a_folder_that_is_not_a_training_run_is_none(tmp_path: Path) -> None:
     assert training_run(tmp_path) is None
     (tmp_path / "summary.json").write_text(json.dumps({"scenario": "s", "jobs": []}))
     assert training_run(tmp_path) is None
+
+
+def _lines(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
+def test_a_run_still_training_then_killed_is_read_from_its_config_and_updates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, show, report and export said "no trials.sqlite here; is it a tunegym run
+    # folder?" for both: only summary.json, written at the end, made a training run.
+    child = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), "--updates", "5000", "--quiet", "--output", str(tmp_path)]
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            found = [p for p in tmp_path.iterdir() if p.is_dir()]
+            if found and _lines(found[0] / "updates.jsonl") >= 3:
+                break
+            assert child.poll() is None, "the example ended before three updates"
+            time.sleep(0.2)
+        (run_dir,) = found
+        assert main(["show", str(run_dir)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("async-rl: running, async RL (async, max_staleness 1), ")
+        assert "still training (no summary.json until it ends)" in out
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert not (run_dir / "summary.json").exists()
+    recorded = [json.loads(line) for line in (run_dir / "updates.jsonl").read_text().splitlines()]
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"async-rl: crashed, async RL (async, max_staleness 1), {recorded[-1]['version']} update(s)"
+    )
+    resume = f"continue it with python examples/async-rl/train.py --resume {run_dir}"
+    assert "".join(resume.split()) in "".join(out.split())  # the line wraps at the width
+    target = tmp_path / "updates.csv"
+    assert main(["export", str(run_dir), "--output", str(target)]) == 0
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert [int(r["version"]) for r in rows] == [r["version"] for r in recorded]
+    assert main(["report", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("async-rl: crashed, async RL")
+    assert "ended without a summary.json" in (run_dir / "report.html").read_text()
+
+
+def test_a_resume_under_way_is_not_read_from_the_summary_its_first_start_wrote(
+    tmp_path: Path,
+) -> None:
+    from tunegym.results.training import started_record
+    from tunegym.rl.config import AsyncRLConfig
+
+    config = AsyncRLConfig().to_dict()
+    earlier = {"kind": "async_rl", "status": "interrupted", "resumed_at": [], "updates_done": 2}
+    (tmp_path / "summary.json").write_text(json.dumps(earlier))
+    update = {"update": 0, "version": 1, "reward": 0.25, "claimed": 8, "stale_dropped": 1}
+    lines = [json.dumps({**update, "update": i, "version": i + 1}) for i in range(4)]
+    (tmp_path / "updates.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "config.json").write_text(json.dumps(started_record(config, 1.0, [2.0])))
+    run = training_run(tmp_path)
+    assert run is not None
+    # This very process wrote the record: the resume is alive.
+    assert (run.summary["status"], run.summary["updates_done"]) == ("running", 4)
+    assert (run.summary["samples_claimed"], run.summary["stale_dropped"]) == (32, 4)
+    assert run.summary["last_updates_reward"] == 0.25
+    (tmp_path / "summary.json").write_text(json.dumps({**earlier, "resumed_at": [2.0]}))
+    run = training_run(tmp_path)
+    assert run is not None and run.summary["status"] == "interrupted"

@@ -107,5 +107,7 @@ def _training_report(training: Any) -> int:
         f"{s.get('scenario')}: {s.get('status')}, async RL, {len(training.updates)} update(s), "
         f"final reward {s.get('final_reward')}"
     )
+    if s.get("message"):  # still training, or killed before its summary
+        print(s["message"])
     print(f"report: {path}")
     return 0

@@ -122,6 +122,11 @@ def _show_training(training: Any, last: int) -> int:
         f"{s.get('samples_claimed')} sample(s) claimed, {s.get('stale_dropped')} stale dropped",
         highlight=False,
     )
+    if s.get("message"):  # still training, or killed before its summary
+        console.print(
+            f"  reward over the last updates {_fmt(s.get('last_updates_reward'))}; {s['message']}",
+            highlight=False,
+        )
     shown = list(training.updates)[-last:]
     table = Table(title=f"last {len(shown)} of {len(training.updates)} update(s)")
     columns = ("update", "version", "reward", "trained", "stale_dropped", "step_s")

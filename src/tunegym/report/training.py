@@ -40,6 +40,7 @@ def render_training_report(summary: Mapping[str, Any], records: Sequence[Mapping
     tp = summary.get("throughput", {})
     items = [
         ("status", str(summary.get("status", ""))),
+        *([("note", str(summary["message"]))] if summary.get("message") else []),
         ("run folder", str(summary.get("run_dir", ""))),
         ("mode", f"{cfg.get('mode')} (max_staleness {cfg.get('max_staleness')})"),
         ("data plane", json.dumps(cfg.get("plane", {}))),

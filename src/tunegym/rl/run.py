@@ -28,6 +28,7 @@ from tunegym.dataplane import connect
 from tunegym.errors import TunegymError, UsageError
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report.training import write_training_report
+from tunegym.results.training import KIND, reward_per_version, started_record
 from tunegym.rl import checkpoint as ckpt
 from tunegym.rl.config import AsyncRLConfig
 from tunegym.rl.trainer import AsyncGRPOTrainer, TrainResult
@@ -38,27 +39,12 @@ CHECKPOINTS = "checkpoints"
 UPDATES = "updates.jsonl"
 
 
-def reward_per_version(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The learning curve: mean reward of the samples each policy version generated."""
-    totals: dict[int, list[float]] = {}
-    for record in records:
-        for version, (total, count) in record.get("reward_by_version", {}).items():
-            entry = totals.setdefault(int(version), [0.0, 0])
-            entry[0] += total
-            entry[1] += count
-    return [
-        {"version": v, "mean_reward": round(t / c, 6), "samples": int(c)}
-        for v, (t, c) in sorted(totals.items())
-        if c
-    ]
-
-
 def build_summary(
     config: AsyncRLConfig, run_dir: Path, result: TrainResult, started: float, resumed: list[float]
 ) -> dict[str, Any]:
     records = result.records
     return {
-        "kind": "async_rl",
+        "kind": KIND,
         "scenario": RUN_NAME,
         "status": result.status,
         "run_dir": str(run_dir),
@@ -212,9 +198,7 @@ def _train_in(
     updates_path = run_dir / UPDATES
     atomic_write_text(  # only once the checkpoint has loaded: a failed resume changes nothing
         run_dir / "config.json",
-        json.dumps(
-            {"config": config.to_dict(), "started_at": started, "resumed_at": resumed}, indent=2
-        ),
+        json.dumps(started_record(config.to_dict(), started, resumed), indent=2),
     )
     # The curve on disk is the checkpoint's (later updates of an interrupted run are redone).
     atomic_write_text(updates_path, "".join(json.dumps(r) + "\n" for r in trainer.records))

@@ -141,7 +141,7 @@ def run_state(
         previous = _read_summary(db.path.parent / "summary.json")
         if previous.get("status") not in (None, "running"):
             return {k: previous.get(k) for k in ("status", "finished_at", "duration_s")}
-    if _alive(meta.get("process")):
+    if process_alive(meta.get("process")):
         return {"status": "running", "finished_at": None, "duration_s": round(now - started, 6)}
     for record in records:
         if record.status == "running":
@@ -164,7 +164,9 @@ def _read_summary(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _alive(process: Any) -> bool:
+def process_alive(process: Any) -> bool:
+    """Whether ``process`` (a ``{"pid", "host"}`` record of the process writing a run)
+    is a process alive on this host (one on another host cannot be told: ``False``)."""
     if not isinstance(process, dict) or process.get("host") != socket.gethostname():
         return False
     try:
