@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,37 @@ def test_a_run_folder_trains_through_a_ray_plane_it_connects_and_closes(
     ]
     with pytest.raises(ValueError):
         ray_two_cpus.get_actor(plane["name"], namespace=plane["namespace"])
+
+
+def test_collectors_whose_ray_actors_die_end_the_run_with_an_error_naming_them(
+    ray_two_cpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Killed Ray actors (as the OOM killer or a lost node leaves them) ended the run in a
+    raw ``ActorDiedError`` traceback and no summary; now the run ends with status
+    ``error``, a summary and report saying which worker, and exit 1."""
+    from tunegym.cli.main import main as tunegym
+    from tunegym.rl.run import main
+    from tunegym.rl.trainer import AsyncGRPOTrainer as Trainer
+
+    publish = Trainer._publish
+
+    def publish_then_kill_the_collectors(self: Trainer) -> None:
+        publish(self)
+        if self.version == 2:  # the fault: every collector's actor is killed by Ray
+            for collector in self.collectors:
+                ray_two_cpus.kill(collector.actor)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Trainer, "_publish", publish_then_kill_the_collectors)
+    argv = ["--backend", "ray", "--updates", "50", "--dp-size", "1", "--quiet"]
+    argv += ["--token-latency", "0", "--train-latency", "0", "--output", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("async-rl: error: collector 0 (a Ray actor) failed in stats(): ")
+    assert "ActorDiedError" in err
+    (run_dir,) = tmp_path.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["message"] in err
+    updates = (run_dir / "updates.jsonl").read_text().splitlines()
+    assert summary["updates_done"] == len(updates) >= 2
+    assert tunegym(["show", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("async-rl: error, async RL")

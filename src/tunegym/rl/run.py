@@ -47,6 +47,7 @@ def build_summary(
         "kind": KIND,
         "scenario": RUN_NAME,
         "status": result.status,
+        "message": result.message,
         "run_dir": str(run_dir),
         "started_at": started,
         "finished_at": time.time(),
@@ -286,4 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before training started: nothing recorded yet
         print("async-rl: interrupted", file=sys.stderr)
         return 130
+    if summary["status"] == "error":  # a collector or rank failed; what was trained is kept
+        print(
+            f"async-rl: error: {summary['message']}; the run folder keeps "
+            f"{summary['updates_done']} update(s) (continue it with --resume "
+            f"{summary['run_dir']})",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if summary["status"] == "ok" else 130

@@ -45,7 +45,7 @@ from tunegym.rl.collector import FIELDS, PARTITION, TRAINER_TASK, PolicyCollecto
 from tunegym.rl.config import AsyncRLConfig
 from tunegym.rl.ranks import GradientRank
 from tunegym.rl.task import ArithmeticTask, decode, score
-from tunegym.rl.workers import Worker, start_worker
+from tunegym.rl.workers import Worker, WorkerFailedError, start_worker
 
 
 @dataclass
@@ -66,13 +66,14 @@ class Ledger:
 class TrainResult:
     """What :meth:`AsyncGRPOTrainer.run` returns."""
 
-    status: str  # "ok" | "interrupted"
+    status: str  # "ok" | "interrupted" | "error" (a worker failed: ``message`` says which)
     records: list[dict[str, Any]]
     ledger: Ledger
     untrained_reward: float
     final_reward: float | None
     throughput: dict[str, float]
     version: int
+    message: str | None = None
 
     def last_reward(self, n: int = 10) -> float:
         """Mean training reward of the last ``n`` updates (``nan`` before any update).
@@ -192,7 +193,7 @@ class AsyncGRPOTrainer:
         cfg = self.cfg
         plane = self._given_plane or connect(cfg.plane)
         self.plane = plane
-        status = "ok"
+        status, message = "ok", None
         began = time.monotonic()
         idle = 0.0
         samples_claimed = samples_trained = 0
@@ -235,6 +236,8 @@ class AsyncGRPOTrainer:
                     self.on_update(record, self)
         except KeyboardInterrupt:
             status = "interrupted"
+        except WorkerFailedError as exc:  # what was trained and checkpointed is kept
+            status, message = "error", str(exc)
         finally:
             collector_stats = self._stop_workers()
             with contextlib.suppress(Exception):  # a plane that died has nothing left
@@ -260,6 +263,7 @@ class AsyncGRPOTrainer:
             final,
             throughput,
             self.version,
+            message,
         )
 
     # ---------------------------------------------------------------- helpers
@@ -269,10 +273,16 @@ class AsyncGRPOTrainer:
         where = cfg.plane if use_ray else plane
         weights = pol.get_weights(self.model)
         data = cfg.to_dict()
-        self.ranks = [start_worker(use_ray, GradientRank, where, data) for _ in range(cfg.dp_size)]
+        self.ranks = [
+            start_worker(use_ray, GradientRank, where, data, label=f"gradient rank {i}")
+            for i in range(cfg.dp_size)
+        ]
         self.collectors = [
             start_worker(
-                use_ray, PolicyCollector, where, data, i, weights, self.version, self.version
+                use_ray,
+                PolicyCollector,
+                *(where, data, i, weights, self.version, self.version),
+                label=f"collector {i}",
             )
             for i in range(cfg.num_collectors)
         ]
@@ -307,7 +317,7 @@ class AsyncGRPOTrainer:
         for c in self.collectors:
             stats = c.call("stats")
             if stats["error"]:
-                raise RuntimeError(f"collector {stats['index']} failed: {stats['error']}")
+                raise WorkerFailedError(f"collector {stats['index']} failed: {stats['error']}")
 
     def _account(self, meta: Any, keep: Any, drop: Any) -> None:
         self.ledger.claimed.extend(int(s) for s in meta.sample_ids)

@@ -11,6 +11,13 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+from tunegym.errors import TunegymError
+
+
+class WorkerFailedError(TunegymError):
+    """A collector or gradient rank stopped working (its Ray actor died, or its loop
+    raised): the run ends with status ``error`` and this message."""
+
 
 class Pending(Protocol):
     def result(self) -> Any: ...
@@ -46,33 +53,47 @@ class LocalWorker:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _ray_get(ref: Any, label: str, method: str) -> Any:
+    """``ray.get(ref)``; a Ray error (the actor died, or the method raised in it) is a
+    :class:`WorkerFailedError` naming the worker and the call."""
+    import ray
+    from ray.exceptions import RayError
+
+    try:
+        return ray.get(ref)
+    except RayError as exc:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        why = lines[0] if lines else ""
+        raise WorkerFailedError(
+            f"{label} (a Ray actor) failed in {method}(): {type(exc).__name__}: {why}"
+        ) from exc
+
+
 class _RayPending:
-    def __init__(self, ref: Any) -> None:
-        self.ref = ref
+    def __init__(self, ref: Any, label: str, method: str) -> None:
+        self.ref, self.label, self.method = ref, label, method
 
     def result(self) -> Any:
-        import ray
-
-        return ray.get(self.ref)
+        return _ray_get(self.ref, self.label, self.method)
 
 
 class RayWorker:
-    """A Ray actor (threaded, so a collector's loop and ``set_weights`` run at once)."""
+    """A Ray actor (threaded, so a collector's loop and ``set_weights`` run at once);
+    ``label`` names it in a :class:`WorkerFailedError`."""
 
-    def __init__(self, cls: type, *args: Any) -> None:
+    def __init__(self, cls: type, *args: Any, label: str = "") -> None:
         import ray
 
         remote: Any = ray.remote
         self.actor = remote(num_cpus=0, max_concurrency=4)(cls).remote(*args)
+        self.label = label or cls.__name__
         self._casts: list[Any] = []
 
     def call(self, method: str, *args: Any) -> Any:
-        import ray
-
-        return ray.get(getattr(self.actor, method).remote(*args))
+        return _ray_get(getattr(self.actor, method).remote(*args), self.label, method)
 
     def submit(self, method: str, *args: Any) -> _RayPending:
-        return _RayPending(getattr(self.actor, method).remote(*args))
+        return _RayPending(getattr(self.actor, method).remote(*args), self.label, method)
 
     def cast(self, method: str, *args: Any) -> None:
         self._casts = [*self._casts[-8:], getattr(self.actor, method).remote(*args)]
@@ -83,8 +104,8 @@ class RayWorker:
         ray.kill(self.actor)
 
 
-def start_worker(use_ray: bool, cls: type, *args: Any) -> Worker:
-    """``cls(*args)`` here (``use_ray=False``) or as a Ray actor."""
+def start_worker(use_ray: bool, cls: type, *args: Any, label: str = "") -> Worker:
+    """``cls(*args)`` here (``use_ray=False``) or as a Ray actor named ``label``."""
     if use_ray:
-        return RayWorker(cls, *args)
+        return RayWorker(cls, *args, label=label)
     return LocalWorker(cls(*args))
