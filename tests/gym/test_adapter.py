@@ -545,3 +545,23 @@ def test_a_conditional_param_keeps_its_component_and_is_dropped_when_inactive() 
     flat.reset(seed=0)
     params = [flat.step(i)[-1]["params"] for i in range(4)]
     assert sorted(map(str, params)) == sorted(map(str, space.grid()))
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_int_ranges_past_float32s_exact_integers_round_trip_exactly(flatten: bool) -> None:
+    # In float32, 16777217 was 16777216 and 1073741823 was 1073741824: encode and decode
+    # were not inverses, and a step ran a value nobody chose.
+    space = SearchSpace(
+        {"bytes": Continuous("bytes", 1, 2**30 - 1, "int", log=True), "x": Continuous("x", 0, 1)}
+    )
+    adapter = GymnasiumAdapter(_env(space), flatten=flatten)
+    for value in (2**24 + 1, 123_456_789, 2**30 - 1):
+        params = {"bytes": value, "x": 0.5}
+        encoded = adapter.encode_action(params)
+        assert adapter.action_space.contains(encoded)
+        assert adapter.decode_action(encoded) == params
+    adapter.reset(seed=0)
+    *_, info = adapter.step(adapter.encode_action({"bytes": 2**24 + 1, "x": 0.25}))
+    assert info["params"]["bytes"] == 2**24 + 1
+    narrow = GymnasiumAdapter(_env(), flatten=False).action_space
+    assert isinstance(narrow, spaces.Dict) and narrow["n"].dtype == np.float32  # as before

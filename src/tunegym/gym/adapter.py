@@ -9,7 +9,8 @@ steps 1..5, and every step is a row of ``trajectory.csv``).
 Spaces:
 
 * actions: ``Dict`` of ``Discrete(n)`` per categorical dimension with more than one value
-  and ``Box(low, high, (1,), float32)`` per continuous one. Single-value dimensions are
+  and ``Box(low, high, (1,), float32)`` per continuous one (``float64`` for an int range
+  past 2**24, which float32 cannot hold exactly). Single-value dimensions are
   injected on every step and never exposed. ``flatten=True`` gives one ``MultiDiscrete``
   (all categorical) or one ``Box`` (all continuous); ``flatten="discrete"`` one
   ``Discrete`` over every combination of lists and int ranges, in
@@ -43,6 +44,8 @@ from tunegym.env_params import EnvParams
 from tunegym.space import Categorical, Continuous, SearchSpace, _same_value
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_EXACT_INT = 2**24
+"""Every integer up to this magnitude is a float32; an int range beyond it is a float64 Box."""
 Flatten = bool | Literal["discrete"]
 
 
@@ -135,9 +138,10 @@ class GymnasiumAdapter(gym.Env):
         if self.flatten and categorical:
             return spaces.MultiDiscrete(np.array([d.size for d in categorical], dtype=np.int64))
         if self.flatten:
-            low = np.array([d.low for d in continuous], dtype=np.float32)
-            high = np.array([d.high for d in continuous], dtype=np.float32)
-            return spaces.Box(low, high, dtype=np.float32)
+            dtype = _box_dtype(continuous)
+            low = np.array([d.low for d in continuous], dtype=dtype)
+            high = np.array([d.high for d in continuous], dtype=dtype)
+            return spaces.Box(low, high, dtype=dtype)
         return spaces.Dict({d.name: _dim_space(d) for d in self.exposed})
 
     def _observation_space(self) -> spaces.Space[Any]:
@@ -207,13 +211,17 @@ class GymnasiumAdapter(gym.Env):
             if isinstance(dim, Categorical):
                 encoded[dim.name] = np.int64(dim.index(params[dim.name]))
             else:
-                encoded[dim.name] = np.float32(dim.canonical(params[dim.name]))
+                encoded[dim.name] = dim.canonical(params[dim.name])
         if self.flatten and isinstance(self.action_space, spaces.MultiDiscrete):
             return np.array([encoded[d.name] for d in self.exposed], dtype=np.int64)
         if self.flatten:
-            return np.array([encoded[d.name] for d in self.exposed], dtype=np.float32)
+            return np.array([encoded[d.name] for d in self.exposed], dtype=self.action_space.dtype)
+        boxes = self.action_space
+        assert isinstance(boxes, spaces.Dict)
         return {
-            name: value if isinstance(value, np.integer) else np.array([value], dtype=np.float32)
+            name: value
+            if isinstance(value, np.integer)
+            else np.array([value], dtype=boxes[name].dtype)
             for name, value in encoded.items()
         }
 
@@ -304,9 +312,17 @@ def _single(dim: Categorical | Continuous) -> bool:
 def _dim_space(dim: Categorical | Continuous) -> spaces.Space[Any]:
     if isinstance(dim, Categorical):
         return spaces.Discrete(dim.size)
-    low = np.array([dim.low], dtype=np.float32)
-    high = np.array([dim.high], dtype=np.float32)
-    return spaces.Box(low, high, dtype=np.float32)
+    dtype = _box_dtype([dim])
+    low = np.array([dim.low], dtype=dtype)
+    high = np.array([dim.high], dtype=dtype)
+    return spaces.Box(low, high, dtype=dtype)
+
+
+def _box_dtype(dims: list[Continuous]) -> type[np.floating[Any]]:
+    """float32, or float64 when an int range reaches past the integers float32 holds
+    exactly (in float32, 16777217 was 16777216: encode and decode were not inverses)."""
+    wide = any(d.dtype == "int" and max(abs(d.low), abs(d.high)) > FLOAT32_EXACT_INT for d in dims)
+    return np.float64 if wide else np.float32
 
 
 def _check_keys(given: Mapping[str, Any], expected: list[str], what: str, hint: str = "") -> None:
