@@ -125,3 +125,23 @@ def test_unknown_mode_is_a_value_error():
 )
 def test_tunegyms_lenient_mode(text, letter):
     assert extract_letter(text, OPTIONS, "lenient") == letter
+
+
+def test_a_clients_backtracking_regex_is_passed_over_and_the_server_keeps_answering(
+    live_server,
+):
+    # With re, "(a|aa)+$" against 80 a's and a "!" backtracks for longer than the age of
+    # the universe, on the server's event loop: that verify, and every other request,
+    # never answered. Now the pattern matches nothing within REGEX_BUDGET_S and the
+    # mode's own rule reads the answer.
+    import httpx
+
+    from tunegym.harness.bundled.mcqa import MCQAHarness
+
+    url = live_server(MCQAHarness())
+    metadata = {"options": OPTIONS, "template_metadata": {"output_regex": ["(a|aa)+$"] * 3}}
+    body = {"response": "\\boxed{B} " + "a" * 80 + "!", "expected": "B", "metadata": metadata}
+    reply = httpx.post(f"{url}/verify", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert (reply.json()["reward"], reply.json()["extracted_answer"]) == (1.0, "B")
+    assert httpx.get(f"{url}/health", timeout=10).status_code == 200

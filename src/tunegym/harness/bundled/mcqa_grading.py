@@ -14,7 +14,9 @@ counts, and a row without options allows none.
 - ``lenient_answer_colon_md``: the rightmost usable ``Answer:`` payload (markdown
   emphasis allowed, NFKC-normalised, a list such as ``A/B`` refused), or a row-given
   ``answer_prefix``; with a prefix, strict boxed is the fallback.
-- ``template_metadata.output_regex`` (a pattern or a list): tried first in every mode.
+- ``template_metadata.output_regex`` (a pattern or a list): tried first in every mode,
+  within ``REGEX_BUDGET_S`` (the client sends these patterns: one that backtracks for
+  longer matches nothing, where NeMo Gym's ``re`` blocks its server).
 
 ``lenient`` is tunegym's own mode (not NeMo Gym's): strict boxed, else a box opening with a
 letter, else the last ``Answer: B`` / ``answer is (B)``, else the last ``**B**``, else the
@@ -26,8 +28,14 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 import unicodedata
 from collections.abc import Iterable, Sequence
+
+REGEX_BUDGET_S = 0.5
+"""The time a row's ``output_regex`` patterns may take, together, on one response."""
+MAX_PATTERN = 10_000
+"""A longer ``output_regex`` pattern matches nothing (as an invalid one does)."""
 
 # -- shared pieces ---------------------------------------------------------------------
 _TEXT_WRAPPER = re.compile(r"\\text\{\s*(.*?)\s*\}", re.S)
@@ -232,12 +240,24 @@ def custom_regex(
     """The first pattern whose last match (case-insensitive) is a letter or an option text.
 
     A captured single letter is trusted even outside ``allowed`` (the row's template says
-    what the answer looks like); an invalid pattern matches nothing.
+    what the answer looks like). An invalid pattern matches nothing, and so does one
+    still matching when the row's ``REGEX_BUDGET_S`` is spent (a client's pattern such as
+    ``(a+)+$`` took seconds per character with ``re``, and the server answered nothing
+    else meanwhile).
     """
+    import regex
+
+    deadline = time.monotonic() + REGEX_BUDGET_S
     for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if len(pattern) > MAX_PATTERN:
+            continue
         try:
-            matches = re.findall(pattern, text, re.IGNORECASE)
-        except re.error:
+            flags = regex.IGNORECASE | regex.VERSION0  # VERSION0: the semantics of re
+            matches = regex.findall(pattern, text, flags, timeout=left)
+        except (regex.error, ValueError, OverflowError, RecursionError, TimeoutError):
             continue
         if not matches:
             continue
