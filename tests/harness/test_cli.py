@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from harness_testkit import assert_group_gone, load_jsonl, serve_app
+from harness_testkit import assert_group_gone, load_jsonl, pid_alive, serve_app
 
 from tunegym.cli.main import main
 from tunegym.harness.bundled.arithmetic import ArithmeticHarness
@@ -574,3 +574,77 @@ def test_serve_timeouts_must_be_positive_seconds(option, value):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert option in err and "seconds" in err
+
+
+SPAWNER = '''
+import subprocess, sys
+from pathlib import Path
+from tunegym.harness import GymHarness
+
+
+class Spawner(GymHarness):
+    """Starts a helper in the server's group and one that leaves it (setsid), as a
+    harness that runs a sandbox or a judge model does."""
+
+    name = "spawner"
+
+    def __init__(self):
+        stay = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        leave = subprocess.Popen(
+            [sys.executable, "-c", "import os, time; os.setsid(); time.sleep(600)"]
+        )
+        Path("helpers.pid").write_text(f"{stay.pid} {leave.pid}")
+
+    def get_dataset(self):
+        return [{"expected_answer": "x"}]
+
+    async def verify(self, response_text, expected_answer, **row_fields):
+        return {"reward": 1.0}
+'''
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGKILL])
+def test_serve_started_by_hand_leaves_no_process_of_its_harness_behind(tmp_path, sig):
+    # `kill PID` (not the group), a closed terminal, Ctrl-C or kill -9 of `tunegym harness
+    # serve` left both helpers running, re-parented to init; SIGHUP also killed the
+    # server mid-request, without its graceful shutdown.
+    (tmp_path / "my_spawner.py").write_text(SPAWNER)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TUNEGYM_TRIAL_TAG")}
+    proc = subprocess.Popen(
+        [_console_script(), "harness", "serve", "my_spawner:Spawner", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        helpers = [int(p) for p in (tmp_path / "helpers.pid").read_text().split()]
+        assert all(pid_alive(pid) for pid in helpers)
+        deadline = time.monotonic() + 30
+        while True:  # serving: uvicorn's signal handlers are in place
+            try:
+                assert httpx.get(f"{url}/health").status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.05)
+        os.kill(proc.pid, sig)  # the server only, as `kill PID` or a service manager does
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    if sig in (signal.SIGTERM, signal.SIGHUP):
+        assert "Finished server process" in err  # a graceful shutdown, then the signal
+        assert proc.returncode == -sig
+    deadline = time.monotonic() + 10
+    while any(pid_alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in helpers if pid_alive(pid)]
+    for pid in left:  # a failing run must not leave them either
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "harness helpers outlived serve"

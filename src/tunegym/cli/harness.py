@@ -279,6 +279,7 @@ def _serve(args: argparse.Namespace) -> int:
     from tunegym.harness.server import create_app
 
     import_from_cwd()
+    _watch_over_descendants()
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout's first line for the URL
         harness = load_harness(args.harness, kwargs)
         app = create_app(
@@ -307,8 +308,52 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="off",
         timeout_graceful_shutdown=5,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _server_class()(config).run(sockets=[sock])
     return 0
+
+
+def _watch_over_descendants() -> None:
+    """Make sure no process the harness starts outlives this server, however it ends.
+
+    Started by :class:`~tunegym.harness.process.ResourceServerProcess`, the server's
+    processes carry its manager's tag, and the manager cleans up. Started by hand, the
+    server tags its own descendants and starts the watchdog of :mod:`tunegym.procgroup`,
+    which kills them (and the groups and sessions they lead) when the server exits: by
+    Ctrl-C, SIGTERM, SIGHUP, ``kill -9`` or an error. Before, they were left running,
+    re-parented to init.
+    """
+    from tunegym.procgroup import TAG_VARIABLE, start_watchdog, tag_prefix
+
+    if TAG_VARIABLE not in os.environ:
+        os.environ[TAG_VARIABLE] = f"{tag_prefix()}serve"
+        start_watchdog()
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, stopping gracefully on SIGHUP too (a closed terminal, or a
+        service manager's reload): uvicorn handles SIGINT and SIGTERM only, so a hang-up
+        killed the server mid-request. It then ends by the signal, as for the others."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            import signal
+
+            def hang_up(sig: int, frame: Any) -> None:
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)  # the re-raise then ends us
+                self.handle_exit(sig, frame)
+
+            before = signal.signal(signal.SIGHUP, hang_up)
+            try:
+                with super().capture_signals():  # re-raises the signals it caught
+                    yield
+            finally:
+                if signal.getsignal(signal.SIGHUP) is hang_up:
+                    signal.signal(signal.SIGHUP, before)
+
+    return Server
 
 
 def _export(args: argparse.Namespace) -> int:
