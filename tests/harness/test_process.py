@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -342,3 +343,53 @@ def test_settings_that_cannot_work_are_refused_before_a_child_starts(setting, me
     # meant no deadline at all
     with pytest.raises(UsageError, match=re.escape(message)):
         ResourceServerProcess("arithmetic", **setting)
+
+
+CRASHING = '''
+import os, subprocess, sys
+from pathlib import Path
+from tunegym.harness import GymHarness
+
+
+class CrashOnVerify(GymHarness):
+    """Starts a helper that leaves the server's group, then dies on its first verify."""
+
+    name = "crash"
+
+    def __init__(self, pid_file):
+        code = "import os, time; os.setsid(); time.sleep(600)"
+        Path(pid_file).write_text(str(subprocess.Popen([sys.executable, "-c", code]).pid))
+
+    def get_dataset(self):
+        return [{"expected_answer": "x"}]
+
+    async def verify(self, response_text, expected_answer, **row_fields):
+        os._exit(9)
+'''
+
+
+def test_a_server_that_crashes_is_cleaned_up_at_once_and_can_start_again(tmp_path):
+    # Before, its helper ran on until stop(), pid named the dead child, returncode was
+    # None and start() refused: "the resource server is already running".
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    pid_file = tmp_path / "helper.pid"
+    server = ResourceServerProcess(
+        "crashing:CrashOnVerify",
+        env={"PYTHONPATH": str(tmp_path)},
+        kwargs={"pid_file": str(pid_file)},
+    )
+    with server:
+        dead, helper = server.pid, int(pid_file.read_text())
+        with pytest.raises(httpx.TransportError):
+            httpx.post(f"{server.url}/verify", json={"response": "a", "expected": "x"})
+        deadline = time.monotonic() + 30
+        while server.pid is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (server.pid, server.returncode) == (None, 9)
+        assert not pid_alive(helper)
+        assert_group_gone(dead)
+        assert "exited by itself (exit status 9)" in server.log_path.read_text()
+        server.start()  # a new child, ready
+        assert server.pid not in (None, dead)
+        assert httpx.get(f"{server.url}/health").status_code == 200
+    assert server.pid is None

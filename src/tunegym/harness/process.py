@@ -210,7 +210,9 @@ class ResourceServerProcess:
 
     @property
     def pid(self) -> int | None:
-        """The child's pid (also its process-group id), or ``None`` when not running."""
+        """The child's pid (also its process-group id), or ``None`` when not running
+        (stopped, or exited by itself: its processes are then stopped at once, and
+        :attr:`returncode` holds its status)."""
         return self._proc.pid if self._proc is not None else None
 
     @property
@@ -273,6 +275,14 @@ class ResourceServerProcess:
                 raise
             self._drop_files()  # the child has read its kwargs: secrets leave the disk
             _LIVE.add(self)
+            proc = self._proc
+            assert proc is not None
+            threading.Thread(
+                target=self._clean_up_after_a_crash,
+                args=(proc,),
+                name=f"tunegym-harness-{proc.pid}",
+                daemon=True,
+            ).start()
             return self
 
     def stop(self) -> int | None:
@@ -289,6 +299,26 @@ class ResourceServerProcess:
             return self._returncode
 
     # -- internals ---------------------------------------------------------------------
+    def _clean_up_after_a_crash(self, proc: subprocess.Popen[bytes]) -> None:
+        """Wait for the running child to exit; when it exits by itself (a crash, an
+        ``os._exit`` in a harness), stop what is left of its processes and record its
+        status at once. Before, they ran on until ``stop()``, ``pid`` still named the
+        dead child and ``start()`` refused with "already running"."""
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # blocks; reaps nothing
+        with self._lock:
+            if self._proc is not proc:  # stopped (or being stopped) on purpose
+                return
+            try:
+                self._returncode = self._terminate(proc)
+                self._note(
+                    f"exited by itself (exit status {self._returncode}); the processes it "
+                    "left were stopped"
+                )
+            finally:
+                self._proc = None  # after the status: pid None means returncode is set
+                _LIVE.discard(self)
+
     def _prepare_files(self) -> None:
         self._tmpdir = Path(tempfile.mkdtemp(prefix="tunegym-harness-"))
         kwargs_file = self._tmpdir / "kwargs.json"
