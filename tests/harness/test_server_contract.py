@@ -196,6 +196,16 @@ def test_malformed_json_is_422_naming_the_body(echo_url):
             lambda b: b.update(response={"choices": [{"message": {"content": 3}}]}),
             "response.choices[0].message.content",
         ),
+        (
+            lambda b: b["response"]["output"][1]["content"][0].update(type=["output_text"]),
+            "response.output[1].content[0].type",
+        ),
+        (
+            lambda b: b.update(
+                response={"choices": [{"message": {"content": [{"type": {"a": 1}, "text": "a"}]}}]}
+            ),
+            "response.choices[0].message.content[0].type",
+        ),
         (lambda b: b.pop("response"), "response"),
         (lambda b: b.update(response="x", metadata=[1]), "metadata"),
     ],

@@ -99,7 +99,8 @@ def _text_of_parts(parts: list[Any], loc: tuple[str | int, ...], part_types: set
             texts.append(part)
             continue
         _expect(part, dict, (*loc, j), "an object")
-        if part.get("type", "output_text") not in part_types:
+        kind = _expect(part.get("type", "output_text"), str, (*loc, j, "type"), "a string")
+        if kind not in part_types:
             continue
         text = part.get("text")
         if text is None:
