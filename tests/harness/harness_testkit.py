@@ -54,6 +54,33 @@ class RaisingHarness(EchoHarness):
         raise RuntimeError("verifier exploded")
 
 
+class BaseExceptionHarness(EchoHarness):
+    """verify() raises ``error``, which need not be an ``Exception`` (``SystemExit``, ...)."""
+
+    name = "base-exception"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        raise self.error
+
+
+class SlowHarness(EchoHarness):
+    """verify() sleeps ``delay`` seconds before scoring, so a caller can cancel it."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        import asyncio
+
+        await asyncio.sleep(self.delay)
+        return await super().verify(response_text, expected_answer, **row_fields)
+
+
 class WrongResultHarness(EchoHarness):
     """verify() returns a float instead of a VerifyResult (a harness bug)."""
 

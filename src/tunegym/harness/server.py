@@ -185,7 +185,8 @@ def create_app(
         has_cookie = any(name == b"cookie" for name, _ in request.scope["headers"])
         session = store.by_cookie(request.cookies.get(cookie)) if has_cookie else None
         with session_context(session):
-            fields = await verify_fields(harness, body, known_secrets)
+            # uvicorn turns Ctrl-C into a shutdown: a KeyboardInterrupt here is the harness's
+            fields = await verify_fields(harness, body, known_secrets, mask_keyboard_interrupt=True)
         return Response(_echo(raw, body, fields), media_type="application/json")
 
     pending: dict[str, asyncio.Future[Session]] = {}  # typed seeds the harness is running
