@@ -207,6 +207,9 @@ def test_malformed_json_is_422_naming_the_body(echo_url):
             "response.choices[0].message.content[0].type",
         ),
         (lambda b: b.pop("response"), "response"),
+        (lambda b: b.update(self=1), "self"),
+        (lambda b: b.update(response="x", self=1), "self"),
+        (lambda b: b.update(response="x", metadata={"self": 1}), "metadata.self"),
         (lambda b: b.update(response="x", metadata=[1]), "metadata"),
     ],
 )
