@@ -368,6 +368,28 @@ def test_token_is_required_except_for_health(live_server):
     assert "s3cr3t-token" not in httpx.post(f"{url}/verify", json=body).text
 
 
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_exact(live_server):
+    url = live_server(EchoHarness(), token="s3cr3t-token")
+    for header in ("bearer s3cr3t-token", "BEARER s3cr3t-token", "Bearer  s3cr3t-token"):
+        reply = httpx.get(f"{url}/dataset_size", headers={"Authorization": header})
+        assert reply.status_code == 200, header
+    for header in ("bearer S3CR3T-TOKEN", "Basic s3cr3t-token", "Bearers3cr3t-token", "bearer"):
+        reply = httpx.get(f"{url}/dataset_size", headers={"Authorization": header})
+        assert reply.status_code == 401, header
+
+
+class EmptyHarness(EchoHarness):
+    def get_dataset(self) -> list[dict]:
+        return []
+
+
+def test_a_row_of_an_empty_dataset_is_a_404_saying_it_is_empty(live_server):
+    url = live_server(EmptyHarness())
+    reply = httpx.get(f"{url}/dataset/0")
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "no row '0': the dataset is empty"}
+
+
 def test_bundled_harnesses_over_http(live_server):
     url = live_server(ArithmeticHarness(size=5))
     row = httpx.get(f"{url}/dataset/0").json()

@@ -300,9 +300,8 @@ def create_app(
     @app.get("/dataset/{index}")
     async def dataset_row(index: str) -> _JSON:
         if not _ROW_INDEX.fullmatch(index) or int(index) >= len(dataset):
-            return _JSON(
-                {"detail": f"no row {index!r}: the dataset has rows 0..{len(dataset) - 1}"}, 404
-            )
+            rows = f"has rows 0..{len(dataset) - 1}" if dataset else "is empty"
+            return _JSON({"detail": f"no row {index!r}: the dataset {rows}"}, 404)
         return _JSON(dataset[int(index)])
 
     app.add_middleware(BodyLimit, limit=max_body_bytes, option="--max-body-mb")
