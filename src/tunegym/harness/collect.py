@@ -24,8 +24,11 @@ from tunegym.errors import UsageError, os_reason
 from tunegym.harness.base import GymHarness
 from tunegym.harness.metrics import ROLLOUT_INDEX_KEY, TASK_INDEX_KEY, aggregate_metrics
 from tunegym.harness.verifying import verify_body
+from tunegym.metrics.trial_files import TrialFileError, read_trial_file
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_ROWS_BYTES = 2**30
+"""The largest rows file read (1 GiB; parsed, JSON takes several times its size)."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +86,30 @@ def export_dataset(harness: GymHarness, directory: Path) -> Path:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a usage error names the line that is not a JSON object."""
+    """Rows of a JSONL file; a usage error names the file (and the line) that cannot be
+    read as JSON objects: not a regular file (a FIFO would block, ``/dev/zero`` never
+    end), over :data:`MAX_ROWS_BYTES`, not UTF-8, not JSON, nested too deeply."""
     rows = []
     try:
-        lines = path.read_text().splitlines()
+        content = read_trial_file(path, MAX_ROWS_BYTES)
     except OSError as exc:
         raise UsageError(f"{path}: {os_reason(exc)}") from exc
-    for number, line in enumerate(lines, 1):
+    except TrialFileError as exc:
+        raise UsageError(f"{path}: {exc.reason}") from exc
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = content.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}:{where}: not UTF-8 text (byte {content[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+        except RecursionError:
+            raise UsageError(f"{path}:{number}: JSON nested too deeply") from None
         except ValueError as exc:
             raise UsageError(f"{path}:{number}: not valid JSON: {exc}") from exc
         if not isinstance(row, dict):

@@ -357,6 +357,8 @@ def _echo(raw: bytes, body: dict[str, Any], fields: dict[str, Any]) -> bytes:
 def _load_dataset(harness: GymHarness) -> list[dict[str, Any]]:
     try:
         dataset = list(harness.get_dataset())
+    except UsageError as exc:  # a setting that cannot work (mcqa's dataset_path): exit 2
+        raise UsageError(f"harness {harness.name!r}: {exc}") from exc
     except Exception as exc:
         raise TunegymError(
             f"harness {harness.name!r}: get_dataset() failed: {type(exc).__name__}: {exc}"
