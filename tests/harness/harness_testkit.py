@@ -81,6 +81,24 @@ class SlowHarness(EchoHarness):
         return await super().verify(response_text, expected_answer, **row_fields)
 
 
+class DatasetHarness(EchoHarness):
+    """get_dataset() returns one of a few datasets no server or export can use as is."""
+
+    name = "bad-rows"
+
+    def __init__(self, rows: str) -> None:
+        self.rows = rows
+
+    def get_dataset(self) -> Any:
+        return {
+            "none": None,
+            "ints": [1, 2],
+            "nan": [{"expected_answer": "a"}, {"expected_answer": float("nan")}],
+            "set": [{"expected_answer": "a"}, {"expected_answer": {1, 2}}],
+            "surrogate": [{"expected_answer": "\ud800"}],
+        }[self.rows]
+
+
 class WrongResultHarness(EchoHarness):
     """verify() returns a float instead of a VerifyResult (a harness bug)."""
 

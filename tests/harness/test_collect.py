@@ -62,3 +62,41 @@ def test_serve_refuses_an_mcqa_dataset_path_it_cannot_read(tmp_path, capsys, mon
     assert code == 2, captured.err
     assert "http://" not in captured.out
     assert f"harness 'mcqa': {path}" in captured.err and reason in captured.err
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("none", "get_dataset() returned NoneType, not a list of row objects"),
+        ("ints", "dataset row 0 is int, not a dict"),
+        ("nan", "dataset row 1 is not JSON: Out of range float values are not JSON compliant"),
+        ("set", "dataset row 1 is not JSON: Object of type set is not JSON serializable"),
+    ],
+)
+def test_export_data_refuses_rows_it_cannot_write_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, rows, message
+):
+    monkeypatch.setenv("TUNEGYM_HARNESS_KWARGS", json.dumps({"rows": rows}))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bad-rows.jsonl").write_text('{"kept": true}\n')  # an earlier export
+    code = main(["harness", "export-data", "harness_testkit:DatasetHarness", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip() == f"tunegym: error: harness 'bad-rows': {message}"
+    assert (out / "bad-rows.jsonl").read_text() == '{"kept": true}\n'
+    assert sorted(p.name for p in out.iterdir()) == ["bad-rows.jsonl"]
+
+
+def test_serve_refuses_the_rows_export_data_refuses(capsys, monkeypatch):
+    monkeypatch.setenv("TUNEGYM_HARNESS_KWARGS", json.dumps({"rows": "ints"}))
+    assert main(["harness", "serve", "harness_testkit:DatasetHarness", "--port", "0"]) == 2
+    assert "dataset row 0 is int, not a dict" in capsys.readouterr().err
+
+
+def test_export_data_keeps_a_lone_surrogate_as_its_escape(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TUNEGYM_HARNESS_KWARGS", json.dumps({"rows": "surrogate"}))
+    out = tmp_path / "out"
+    assert main(["harness", "export-data", "harness_testkit:DatasetHarness", str(out)]) == 0
+    text = (out / "bad-rows.jsonl").read_text()
+    assert json.loads(text) == {"expected_answer": "\ud800"}

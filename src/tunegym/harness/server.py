@@ -42,9 +42,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import UsageError
 from tunegym.harness.asgi import BearerAuth, BodyDeadline, BodyLimit, RolloutPrefix
-from tunegym.harness.base import GymHarness
+from tunegym.harness.base import GymHarness, load_dataset
 from tunegym.harness.metrics import aggregate_metrics, validate_verify_responses
 from tunegym.harness.payload import PayloadError
 from tunegym.harness.redaction import scrub
@@ -156,10 +156,10 @@ def create_app(
 
     ``server_name`` (default ``harness.name``) names the session cookie
     ``<HarnessClass>___<server_name>``. A request body over ``max_body_bytes`` is answered
-    413 without being read. Raises :class:`TunegymError` when
-    ``get_dataset()`` fails or returns non-objects, :class:`UsageError` for an unusable name.
+    413 without being read. Raises what :func:`~tunegym.harness.base.load_dataset` raises
+    for a dataset that cannot be served, :class:`UsageError` for an unusable name.
     """
-    dataset = _load_dataset(harness)
+    dataset = load_dataset(harness)
     known_secrets = tuple(secrets)
     store = sessions if sessions is not None else SessionStore()
     try:
@@ -352,20 +352,3 @@ def _echo(raw: bytes, body: dict[str, Any], fields: dict[str, Any]) -> bytes:
         return _dumps({**body, **fields})
     separator = b"," if body else b""
     return stripped[:-1] + separator + tail[1:]
-
-
-def _load_dataset(harness: GymHarness) -> list[dict[str, Any]]:
-    try:
-        dataset = list(harness.get_dataset())
-    except UsageError as exc:  # a setting that cannot work (mcqa's dataset_path): exit 2
-        raise UsageError(f"harness {harness.name!r}: {exc}") from exc
-    except Exception as exc:
-        raise TunegymError(
-            f"harness {harness.name!r}: get_dataset() failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    for i, row in enumerate(dataset):
-        if not isinstance(row, dict):
-            raise TunegymError(
-                f"harness {harness.name!r}: dataset row {i} is {type(row).__name__}, not a dict"
-            )
-    return dataset
