@@ -54,6 +54,51 @@ class RaisingHarness(EchoHarness):
         raise RuntimeError("verifier exploded")
 
 
+class BaseExceptionHarness(EchoHarness):
+    """verify() raises ``error``, which need not be an ``Exception`` (``SystemExit``, ...)."""
+
+    name = "base-exception"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        raise self.error
+
+
+class SlowHarness(EchoHarness):
+    """verify() sleeps ``delay`` seconds before scoring, so a caller can cancel it."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        import asyncio
+
+        await asyncio.sleep(self.delay)
+        return await super().verify(response_text, expected_answer, **row_fields)
+
+
+class DatasetHarness(EchoHarness):
+    """get_dataset() returns one of a few datasets no server or export can use as is."""
+
+    name = "bad-rows"
+
+    def __init__(self, rows: str) -> None:
+        self.rows = rows
+
+    def get_dataset(self) -> Any:
+        return {
+            "none": None,
+            "ints": [1, 2],
+            "nan": [{"expected_answer": "a"}, {"expected_answer": float("nan")}],
+            "set": [{"expected_answer": "a"}, {"expected_answer": {1, 2}}],
+            "surrogate": [{"expected_answer": "\ud800"}],
+        }[self.rows]
+
+
 class WrongResultHarness(EchoHarness):
     """verify() returns a float instead of a VerifyResult (a harness bug)."""
 

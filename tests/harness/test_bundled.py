@@ -116,6 +116,20 @@ def test_a_row_field_of_the_wrong_type_is_a_422_naming_it(live_server, row, fiel
     assert reply.json()["detail"][0]["msg"].split(": ", 1)[0] == field
 
 
+@pytest.mark.parametrize("prefix", [5, ["Final:"], {"a": 1}])
+def test_an_answer_prefix_that_is_not_a_string_is_a_422_naming_it(live_server, prefix):
+    url = live_server(MCQAHarness("lenient_answer_colon_md"))
+    metadata = {"options": OPTIONS, "template_metadata": {"answer_prefix": prefix}}
+    body = {"response": "Answer: B", "expected": "B", "metadata": metadata}
+    reply = httpx.post(f"{url}/verify", json=body)
+    assert reply.status_code == 422, reply.text
+    msg = reply.json()["detail"][0]["msg"]
+    assert msg == "template_metadata.answer_prefix: expected a string or null"
+    metadata["template_metadata"]["answer_prefix"] = "Final:"
+    reply = httpx.post(f"{url}/verify", json={**body, "response": "Final: B"})
+    assert reply.status_code == 200 and reply.json()["reward"] == 1.0
+
+
 def test_lenient_answer_colon_md_is_a_harness_mode():
     harness = MCQAHarness("lenient_answer_colon_md")
     assert run(harness, "Reasoning.\n\n**Answer: C**", options=OPTIONS, expected_answer="C")[0]

@@ -336,13 +336,23 @@ def test_a_stopped_server_can_be_started_again():
         ({"stop_timeout": 0}, "stop_timeout must be a number of seconds above 0, got 0"),
         ({"probe_timeout": float("inf")}, "probe_timeout must be a number of seconds above 0"),
         ({"port_retries": -1}, "port_retries must be an integer >= 0, got -1"),
+        ({"startup_timeout": "5"}, "startup_timeout must be a number of seconds above 0, got '5'"),
+        ({"stop_timeout": True}, "stop_timeout must be a number of seconds above 0, got True"),
+        ({"env": {"X": 5}}, "env['X'] must be a string, got int"),
+        ({"env": {1: "x"}}, "env keys must be strings, got 1"),
+        ({"host": "no-such-host.invalid"}, "host 'no-such-host.invalid' cannot be resolved"),
+        ({"host": ""}, "host must be a non-empty string, got ''"),
+        ({"log_path": "."}, "log_path '.' is a directory, not a file"),
+        ({"harness_path": ""}, "harness_path must be a non-empty string, got ''"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_a_child_starts(setting, message):
     # a port out of range used to start a child that exited 2; a NaN startup_timeout
-    # meant no deadline at all
-    with pytest.raises(UsageError, match=re.escape(message)):
-        ResourceServerProcess("arithmetic", **setting)
+    # meant no deadline at all; a string timeout, an int in env, an unresolvable host or
+    # a directory as log were raw TypeError, gaierror and IsADirectoryError from start()
+    setting = {"harness_path": "arithmetic", **setting}
+    with pytest.raises(UsageError, match=re.escape(message)), ResourceServerProcess(**setting):
+        pass
 
 
 CRASHING = '''
@@ -393,3 +403,11 @@ def test_a_server_that_crashes_is_cleaned_up_at_once_and_can_start_again(tmp_pat
         assert server.pid not in (None, dead)
         assert httpx.get(f"{server.url}/health").status_code == 200
     assert server.pid is None
+
+
+def test_a_harness_path_like_an_option_is_a_harness_path():
+    """``--help`` as harness path was parsed by the child as its option: help, exit 0."""
+    server = ResourceServerProcess("--help", startup_timeout=30)
+    said = re.escape("expected 'package.module:Class'")
+    with pytest.raises(ResourceServerStartupError, match=said):
+        server.start()

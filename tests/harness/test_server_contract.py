@@ -196,7 +196,20 @@ def test_malformed_json_is_422_naming_the_body(echo_url):
             lambda b: b.update(response={"choices": [{"message": {"content": 3}}]}),
             "response.choices[0].message.content",
         ),
+        (
+            lambda b: b["response"]["output"][1]["content"][0].update(type=["output_text"]),
+            "response.output[1].content[0].type",
+        ),
+        (
+            lambda b: b.update(
+                response={"choices": [{"message": {"content": [{"type": {"a": 1}, "text": "a"}]}}]}
+            ),
+            "response.choices[0].message.content[0].type",
+        ),
         (lambda b: b.pop("response"), "response"),
+        (lambda b: b.update(self=1), "self"),
+        (lambda b: b.update(response="x", self=1), "self"),
+        (lambda b: b.update(response="x", metadata={"self": 1}), "metadata.self"),
         (lambda b: b.update(response="x", metadata=[1]), "metadata"),
     ],
 )
@@ -353,6 +366,28 @@ def test_token_is_required_except_for_health(live_server):
     assert (reply.status_code, reply.json()["reward"]) == (200, 1.0)
     assert httpx.get(f"{url}/health").json() == {"status": "ok"}
     assert "s3cr3t-token" not in httpx.post(f"{url}/verify", json=body).text
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_the_token_exact(live_server):
+    url = live_server(EchoHarness(), token="s3cr3t-token")
+    for header in ("bearer s3cr3t-token", "BEARER s3cr3t-token", "Bearer  s3cr3t-token"):
+        reply = httpx.get(f"{url}/dataset_size", headers={"Authorization": header})
+        assert reply.status_code == 200, header
+    for header in ("bearer S3CR3T-TOKEN", "Basic s3cr3t-token", "Bearers3cr3t-token", "bearer"):
+        reply = httpx.get(f"{url}/dataset_size", headers={"Authorization": header})
+        assert reply.status_code == 401, header
+
+
+class EmptyHarness(EchoHarness):
+    def get_dataset(self) -> list[dict]:
+        return []
+
+
+def test_a_row_of_an_empty_dataset_is_a_404_saying_it_is_empty(live_server):
+    url = live_server(EmptyHarness())
+    reply = httpx.get(f"{url}/dataset/0")
+    assert reply.status_code == 404
+    assert reply.json() == {"detail": "no row '0': the dataset is empty"}
 
 
 def test_bundled_harnesses_over_http(live_server):

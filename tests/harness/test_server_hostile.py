@@ -8,6 +8,7 @@ kinds over loopback (a fixed, seeded corpus) and counts the answers.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from collections import Counter
@@ -108,6 +109,19 @@ def test_rewards_near_the_float_limit_aggregate(client):
     agent = reply.json()["agent_metrics"]
     assert agent["max/reward"] == 1e308
     assert agent["mean/reward"] == pytest.approx(2 * (1e308 / 3) - 1.7976931348623157e308 / 3)
+
+
+def test_token_counts_near_the_float_limit_aggregate(client):
+    perf = [{"prompt_tokens": 1e308, "completion_tokens": 1e308, "num_turns": 1.3e154}] * 2
+    perf.append({"prompt_tokens": 1.0, "completion_tokens": 1.0, "num_turns": -1.3e154})
+    responses = [{"reward": 1, "ng_perf": p} for p in perf]
+    reply = client.post("/aggregate_metrics", json={"verify_responses": responses})
+    assert reply.status_code == 200, reply.text[:300]
+    summary = reply.json()["perf_summary"]
+    for field in ("prompt_tokens", "completion_tokens"):
+        assert f"total_{field}" not in summary  # 2e308 does not fit: left out
+        assert summary[f"mean_{field}"] == pytest.approx(1e308 / 3 * 2)
+    assert summary["std_num_turns"] == pytest.approx(1.3e154 * math.sqrt(8) / 3)
 
 
 def test_4000_digit_integers(client):

@@ -164,11 +164,14 @@ class BodyLimit:
 
 
 class BearerAuth:
-    """401 unless ``Authorization: Bearer <token>``; ``open_paths`` need no token."""
+    """401 unless ``Authorization: Bearer <token>``; ``open_paths`` need no token.
+
+    The scheme is case-insensitive (``bearer``, ``BEARER``: RFC 7235), the token exact.
+    """
 
     def __init__(self, app: Any, token: str, open_paths: frozenset[str]) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
         self.open_paths = open_paths
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -176,7 +179,10 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if hmac.compare_digest(given, self.expected):
+        scheme, _, credentials = given.partition(b" ")
+        if hmac.compare_digest(credentials.lstrip(b" "), self.expected) and (
+            scheme.lower() == b"bearer"
+        ):
             await self.app(scope, receive, send)
             return
         body = b'{"detail":"missing or invalid bearer token"}'

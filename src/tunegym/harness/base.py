@@ -133,6 +133,35 @@ class GymHarness(ABC):
         return key
 
 
+def load_dataset(harness: GymHarness) -> list[dict[str, Any]]:
+    """``harness.get_dataset()`` checked to be a list of row objects (what ``serve`` and
+    ``export-data`` read). A :class:`UsageError` naming the harness when it returns
+    anything else or refuses a setting (a ``dataset_path`` it cannot read), a
+    :class:`TunegymError` when it fails otherwise.
+    """
+    try:
+        rows = harness.get_dataset()
+        unusable = rows is None or isinstance(rows, str | bytes | Mapping)
+        dataset = [] if unusable else list(rows)
+    except UsageError as exc:
+        raise UsageError(f"harness {harness.name!r}: {exc}") from exc
+    except Exception as exc:
+        raise TunegymError(
+            f"harness {harness.name!r}: get_dataset() failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if unusable:
+        raise UsageError(
+            f"harness {harness.name!r}: get_dataset() returned {type(rows).__name__}, "
+            "not a list of row objects"
+        )
+    for i, row in enumerate(dataset):
+        if not isinstance(row, dict):
+            raise UsageError(
+                f"harness {harness.name!r}: dataset row {i} is {type(row).__name__}, not a dict"
+            )
+    return dataset
+
+
 def prompt_text(row: Mapping[str, Any]) -> str:
     """The user-visible prompt of a dataset row: the text of its input messages, joined."""
     params = row.get("responses_create_params") or {}

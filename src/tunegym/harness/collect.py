@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.errors import UsageError, os_reason
-from tunegym.harness.base import GymHarness
+from tunegym.harness.base import GymHarness, load_dataset
 from tunegym.harness.metrics import ROLLOUT_INDEX_KEY, TASK_INDEX_KEY, aggregate_metrics
 from tunegym.harness.verifying import verify_body
+from tunegym.metrics.trial_files import TrialFileError, read_trial_file
+from tunegym.outputs.files import atomic_write_text
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_ROWS_BYTES = 2**30
+"""The largest rows file read (1 GiB; parsed, JSON takes several times its size)."""
 
 
 @dataclass(frozen=True)
@@ -73,27 +77,60 @@ class CollectConfig:
 
 
 def export_dataset(harness: GymHarness, directory: Path) -> Path:
-    """Write ``harness.get_dataset()`` to ``directory/<name>.jsonl`` and return the path."""
+    """Write ``harness.get_dataset()`` to ``directory/<name>.jsonl`` and return the path.
+
+    The rows are checked as ``serve`` checks them (:func:`load_dataset`) and must be JSON
+    (no NaN, no sets, ...): a :class:`UsageError` names the row, and nothing is written.
+    The file appears whole or not at all.
+    """
+    lines = [_row_line(harness, i, row) for i, row in enumerate(load_dataset(harness))]
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{harness.name}.jsonl"
-    with open(path, "w") as fh:
-        for row in harness.get_dataset():
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    try:
+        atomic_write_text(path, "".join(lines))
+    except OSError as exc:
+        raise UsageError(f"{path}: {os_reason(exc)}") from exc
     return path
 
 
+def _row_line(harness: GymHarness, index: int, row: dict[str, Any]) -> str:
+    try:
+        line = json.dumps(row, ensure_ascii=False, allow_nan=False)
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: kept as its \\udXXX escape
+        line = json.dumps(row, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UsageError(
+            f"harness {harness.name!r}: dataset row {index} is not JSON: {exc}"
+        ) from None
+    return line + "\n"
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a usage error names the line that is not a JSON object."""
+    """Rows of a JSONL file; a usage error names the file (and the line) that cannot be
+    read as JSON objects: not a regular file (a FIFO would block, ``/dev/zero`` never
+    end), over :data:`MAX_ROWS_BYTES`, not UTF-8, not JSON, nested too deeply."""
     rows = []
     try:
-        lines = path.read_text().splitlines()
+        content = read_trial_file(path, MAX_ROWS_BYTES)
     except OSError as exc:
         raise UsageError(f"{path}: {os_reason(exc)}") from exc
-    for number, line in enumerate(lines, 1):
+    except TrialFileError as exc:
+        raise UsageError(f"{path}: {exc.reason}") from exc
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = content.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}:{where}: not UTF-8 text (byte {content[exc.start]:#04x} at offset {exc.start})"
+        ) from exc
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+        except RecursionError:
+            raise UsageError(f"{path}:{number}: JSON nested too deeply") from None
         except ValueError as exc:
             raise UsageError(f"{path}:{number}: not valid JSON: {exc}") from exc
         if not isinstance(row, dict):

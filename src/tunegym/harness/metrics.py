@@ -26,8 +26,9 @@ without one, by the canonical JSON of ``responses_create_params``; the rollout i
 ``_ng_rollout_index``, or the sample's position within its task. NeMo Gym itself refuses
 (500) responses whose indices repeat or are missing; here they are simply more samples.
 
-A statistic that does not fit in a float (rewards near 1e308) is left out rather than
-reported as infinite. Every step is linear in the number of responses (medians sort).
+A statistic that does not fit in a float (rewards or ``ng_perf`` token counts near 1e308)
+is left out rather than reported as infinite. Every step is linear in the number of
+responses (medians sort).
 """
 
 from __future__ import annotations
@@ -135,19 +136,28 @@ def _mean(values: Sequence[float]) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _std(values: Sequence[float], mean: float | None) -> float | None:
-    """Sample standard deviation (n - 1), or ``None`` for fewer than two values."""
+def _total(values: Sequence[float]) -> float | None:
+    """The exact sum, or ``None`` when it leaves float range."""
+    try:
+        return math.fsum(values)
+    except OverflowError:  # finite values whose sum passes 1e308
+        return None
+
+
+def _std(values: Sequence[float], mean: float | None, ddof: int = 1) -> float | None:
+    """Standard deviation over ``n - ddof`` (sample by default, population with
+    ``ddof=0``), or ``None`` for ``ddof`` values or fewer."""
     n = len(values)
-    if n < 2 or mean is None:
+    if n <= ddof or mean is None:
         return None
     try:
-        result = math.sqrt(math.fsum((v - mean) * (v - mean) for v in values) / (n - 1))
+        result = math.sqrt(math.fsum((v - mean) * (v - mean) for v in values) / (n - ddof))
     except OverflowError:
         result = math.inf
     if not math.isfinite(result):  # scale down, then back up
         scale = max(abs(v) for v in values)
         scaled_mean = mean / scale
-        spread = math.fsum((v / scale - scaled_mean) ** 2 for v in values) / (n - 1)
+        spread = math.fsum((v / scale - scaled_mean) ** 2 for v in values) / (n - ddof)
         result = math.sqrt(spread) * scale
     return result if math.isfinite(result) else None
 
@@ -380,12 +390,9 @@ def perf_summary(records: list[dict[str, Any]], total_rollouts: int) -> dict[str
         if name == "median":
             return _quantile(ordered, 0.5)
         if name == "total":
-            return math.fsum(items)
+            return _total(items)
         if name == "std":  # population std, as NeMo Gym's perf summary uses
-            mean = _mean(items)
-            if mean is None:
-                return None
-            return math.sqrt(math.fsum((v - mean) * (v - mean) for v in items) / len(items))
+            return _std(items, _mean(items), ddof=0)
         if name == "min":
             return ordered[0]
         if name == "max":

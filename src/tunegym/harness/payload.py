@@ -35,6 +35,8 @@ RESERVED_FIELDS = frozenset(
 )
 
 _VERIFY_PARAMETERS = ("response_text", "expected_answer")
+# A field no ``verify()`` can take as a keyword: it is a method, and ``self`` is bound.
+_UNUSABLE_FIELDS = frozenset({"self"})
 
 
 class PayloadError(ValueError):
@@ -99,7 +101,8 @@ def _text_of_parts(parts: list[Any], loc: tuple[str | int, ...], part_types: set
             texts.append(part)
             continue
         _expect(part, dict, (*loc, j), "an object")
-        if part.get("type", "output_text") not in part_types:
+        kind = _expect(part.get("type", "output_text"), str, (*loc, j, "type"), "a string")
+        if kind not in part_types:
             continue
         text = part.get("text")
         if text is None:
@@ -165,7 +168,8 @@ def parse_verify_body(body: Any) -> VerifyInput:
     In the evaluator form the ``metadata`` object's keys become the row fields; in the
     NeMo Gym form every top-level field except the reserved ones (``response``,
     ``reward``, ...) does, including ``responses_create_params``. Either way they pass
-    through :func:`row_fields`.
+    through :func:`row_fields`. A field named ``self`` is refused (no method can take it
+    as a keyword).
     """
     _expect(body, dict, (), "a JSON object")
     if "response" not in body:
@@ -180,9 +184,21 @@ def parse_verify_body(body: Any) -> VerifyInput:
         if metadata is not None:
             _expect(metadata, dict, ("metadata",), "an object")
         fields = row_fields({k: v for k, v in body.items() if k != "metadata"})
-        fields.update(row_fields(metadata or {}))
+        _check_field_names(fields, ())
+        fields.update(_check_field_names(row_fields(metadata or {}), ("metadata",)))
         expected = body.get("expected", body.get("expected_answer"))
     else:
-        fields = row_fields(body)
+        fields = _check_field_names(row_fields(body), ())
         expected = body.get("expected_answer")
     return VerifyInput(response_text=text, expected_answer=expected, row_fields=fields)
+
+
+def _check_field_names(fields: dict[str, Any], loc: tuple[str | int, ...]) -> dict[str, Any]:
+    if clash := sorted(_UNUSABLE_FIELDS & fields.keys()):
+        name = clash[0]
+        raise PayloadError(
+            (*loc, name),
+            f"a row field cannot be named {name!r}: verify() is a method, its {name!r} is taken",
+            kind="value_error",
+        )
+    return fields

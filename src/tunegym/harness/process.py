@@ -116,20 +116,47 @@ def _stop_leftovers() -> None:  # a forgotten stop() must not leave a server beh
 
 
 def _check_settings(
-    port: int | None, startup: float, stop: float, probe: float, port_retries: int
+    port: int | None,
+    startup: float,
+    stop: float,
+    probe: float,
+    port_retries: int,
+    *,
+    harness_path: Any = "",
+    host: Any = "127.0.0.1",
+    env: Mapping[Any, Any] | None = None,
+    log_path: Any = None,
 ) -> None:
     """A :class:`UsageError` naming the setting of a :class:`ResourceServerProcess` that
     cannot work (checked before a child is started)."""
+    if not isinstance(harness_path, str) or not harness_path.strip():
+        raise UsageError(f"harness_path must be a non-empty string, got {harness_path!r}")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
         raise UsageError(f"port must be an integer from 0 to 65535 (or None), got {port!r}")
     if port is not None and not 0 <= port <= 65535:
         raise UsageError(f"port must be from 0 to 65535 (or None), got {port}")
     timeouts = (("startup_timeout", startup), ("stop_timeout", stop), ("probe_timeout", probe))
     for name, seconds in timeouts:
-        if not 0 < seconds < math.inf:  # NaN fails too
+        number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+        if not number or not 0 < seconds < math.inf:  # NaN fails too
             raise UsageError(f"{name} must be a number of seconds above 0, got {seconds!r}")
     if isinstance(port_retries, bool) or not isinstance(port_retries, int) or port_retries < 0:
         raise UsageError(f"port_retries must be an integer >= 0, got {port_retries!r}")
+    for key, value in (env or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise UsageError(
+                f"env[{key!r}] must be a string, got {type(value).__name__}"
+                if isinstance(key, str)
+                else f"env keys must be strings, got {key!r}"
+            )
+    if not isinstance(host, str) or not host.strip():
+        raise UsageError(f"host must be a non-empty string, got {host!r}")
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror; a label too long for IDNA
+        raise UsageError(f"host {host!r} cannot be resolved: {exc}") from None
+    if log_path is not None and Path(log_path).is_dir():
+        raise UsageError(f"log_path {os.fspath(log_path)!r} is a directory, not a file")
 
 
 class ResourceServerProcess:
@@ -174,7 +201,17 @@ class ResourceServerProcess:
         self.log_level = log_level
         self.server_name = server_name
         self.token_env = token_env
-        _check_settings(port, startup_timeout, stop_timeout, probe_timeout, port_retries)
+        _check_settings(
+            port,
+            startup_timeout,
+            stop_timeout,
+            probe_timeout,
+            port_retries,
+            harness_path=harness_path,
+            host=host,
+            env=self.env,
+            log_path=log_path,
+        )
         try:
             json.dumps(self.kwargs)
         except (TypeError, ValueError) as exc:
@@ -338,14 +375,14 @@ class ResourceServerProcess:
 
     def _argv(self, port: int) -> list[str]:
         assert self._tmpdir is not None
-        argv = [self.python, "-m", "tunegym.cli.harness", "serve", self.harness_path]
+        argv = [self.python, "-m", "tunegym.cli.harness", "serve"]
         argv += ["--host", self.host, "--port", str(port), "--log-level", self.log_level]
         argv += ["--kwargs-file", str(self._tmpdir / "kwargs.json")]
         if self.token_env:
             argv += ["--token-env", self.token_env]
         if self.server_name:
             argv += ["--name", self.server_name]
-        return argv
+        return [*argv, "--", self.harness_path]  # a path such as '--help' is no option
 
     def _note(self, message: str) -> None:
         line = scrub(f"[tunegym] {message}", self._secrets)

@@ -42,9 +42,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import UsageError
 from tunegym.harness.asgi import BearerAuth, BodyDeadline, BodyLimit, RolloutPrefix
-from tunegym.harness.base import GymHarness
+from tunegym.harness.base import GymHarness, load_dataset
 from tunegym.harness.metrics import aggregate_metrics, validate_verify_responses
 from tunegym.harness.payload import PayloadError
 from tunegym.harness.redaction import scrub
@@ -156,10 +156,10 @@ def create_app(
 
     ``server_name`` (default ``harness.name``) names the session cookie
     ``<HarnessClass>___<server_name>``. A request body over ``max_body_bytes`` is answered
-    413 without being read. Raises :class:`TunegymError` when
-    ``get_dataset()`` fails or returns non-objects, :class:`UsageError` for an unusable name.
+    413 without being read. Raises what :func:`~tunegym.harness.base.load_dataset` raises
+    for a dataset that cannot be served, :class:`UsageError` for an unusable name.
     """
-    dataset = _load_dataset(harness)
+    dataset = load_dataset(harness)
     known_secrets = tuple(secrets)
     store = sessions if sessions is not None else SessionStore()
     try:
@@ -185,7 +185,8 @@ def create_app(
         has_cookie = any(name == b"cookie" for name, _ in request.scope["headers"])
         session = store.by_cookie(request.cookies.get(cookie)) if has_cookie else None
         with session_context(session):
-            fields = await verify_fields(harness, body, known_secrets)
+            # uvicorn turns Ctrl-C into a shutdown: a KeyboardInterrupt here is the harness's
+            fields = await verify_fields(harness, body, known_secrets, mask_keyboard_interrupt=True)
         return Response(_echo(raw, body, fields), media_type="application/json")
 
     pending: dict[str, asyncio.Future[Session]] = {}  # typed seeds the harness is running
@@ -299,9 +300,8 @@ def create_app(
     @app.get("/dataset/{index}")
     async def dataset_row(index: str) -> _JSON:
         if not _ROW_INDEX.fullmatch(index) or int(index) >= len(dataset):
-            return _JSON(
-                {"detail": f"no row {index!r}: the dataset has rows 0..{len(dataset) - 1}"}, 404
-            )
+            rows = f"has rows 0..{len(dataset) - 1}" if dataset else "is empty"
+            return _JSON({"detail": f"no row {index!r}: the dataset {rows}"}, 404)
         return _JSON(dataset[int(index)])
 
     app.add_middleware(BodyLimit, limit=max_body_bytes, option="--max-body-mb")
@@ -352,18 +352,3 @@ def _echo(raw: bytes, body: dict[str, Any], fields: dict[str, Any]) -> bytes:
         return _dumps({**body, **fields})
     separator = b"," if body else b""
     return stripped[:-1] + separator + tail[1:]
-
-
-def _load_dataset(harness: GymHarness) -> list[dict[str, Any]]:
-    try:
-        dataset = list(harness.get_dataset())
-    except Exception as exc:
-        raise TunegymError(
-            f"harness {harness.name!r}: get_dataset() failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    for i, row in enumerate(dataset):
-        if not isinstance(row, dict):
-            raise TunegymError(
-                f"harness {harness.name!r}: dataset row {i} is {type(row).__name__}, not a dict"
-            )
-    return dataset

@@ -8,10 +8,18 @@ sample is not a measurement of the policy, and the caller still gets a 200. The 
 in ``failure_reason`` (and in the log) has the server's known secrets replaced by ``***``.
 A harness that raises :data:`~tunegym.harness.base.RequestError` rejects the request
 instead: the exception propagates and the server answers 422.
+
+"Raises" includes ``SystemExit`` and a ``CancelledError`` the harness raises itself (an
+``asyncio.timeout`` it did not catch, a cancelled inner task). A cancellation of the
+caller's task (the server stopping, ``collect`` interrupted) is not masked: it propagates,
+as it must. Nor, by default, is ``KeyboardInterrupt``, which in ``collect`` or an
+environment can be the user's Ctrl-C; the server masks it too, because uvicorn turns
+Ctrl-C into a shutdown and never into a ``KeyboardInterrupt`` inside a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -27,9 +35,18 @@ VERIFIER_ERROR = "verifier_error"  # NeMo Gym's shared failure_kind vocabulary
 
 
 async def verify_input(
-    harness: GymHarness, data: VerifyInput, secrets: Iterable[str] = ()
+    harness: GymHarness,
+    data: VerifyInput,
+    secrets: Iterable[str] = (),
+    *,
+    mask_keyboard_interrupt: bool = False,
 ) -> dict[str, Any]:
-    """Run ``harness.verify`` and return the result fields (never raises for harness bugs)."""
+    """Run ``harness.verify`` and return the result fields (never raises for harness bugs).
+
+    ``mask_keyboard_interrupt``: the caller's Ctrl-C never arrives as a
+    ``KeyboardInterrupt`` here (a server whose SIGINT handler stops it), so one is a
+    harness bug like any other.
+    """
     try:
         result = await harness.verify(data.response_text, data.expected_answer, **data.row_fields)
         if not isinstance(result, VerifyResult):
@@ -37,7 +54,10 @@ async def verify_input(
         details = _json_safe(result.details)
     except PayloadError:
         raise
-    except Exception as exc:  # a harness bug is data about this sample, not a server error
+    except (Exception, SystemExit, KeyboardInterrupt, asyncio.CancelledError) as exc:
+        # a harness bug is data about this sample, not a server error
+        if _stops_the_caller(exc, mask_keyboard_interrupt):
+            raise
         reason = scrub(f"{type(exc).__name__}: {_text(exc)}", secrets)
         log.warning("harness %s verify failed: %s", harness.name, reason)
         return {
@@ -65,10 +85,19 @@ async def verify_input(
 
 
 async def verify_fields(
-    harness: GymHarness, body: Any, secrets: Iterable[str] = ()
+    harness: GymHarness,
+    body: Any,
+    secrets: Iterable[str] = (),
+    *,
+    mask_keyboard_interrupt: bool = False,
 ) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return the result fields only."""
-    return await verify_input(harness, parse_verify_body(body), secrets)
+    return await verify_input(
+        harness,
+        parse_verify_body(body),
+        secrets,
+        mask_keyboard_interrupt=mask_keyboard_interrupt,
+    )
 
 
 async def verify_body(
@@ -76,6 +105,14 @@ async def verify_body(
 ) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return it echoed with the result."""
     return {**body, **await verify_fields(harness, body, secrets)}
+
+
+def _stops_the_caller(exc: BaseException, mask_keyboard_interrupt: bool) -> bool:
+    """Whether ``exc`` is the caller being stopped rather than the harness failing."""
+    if isinstance(exc, asyncio.CancelledError):  # this task cancelled, or the harness's own?
+        task = asyncio.current_task()
+        return task is not None and task.cancelling() > 0
+    return isinstance(exc, KeyboardInterrupt) and not mask_keyboard_interrupt
 
 
 def _text(exc: BaseException) -> str:

@@ -5,8 +5,8 @@ single-key objects, ``[{"A": "..."}, {"B": "..."}]``; an option with a null text
 choice), ``expected_answer`` (a letter), and optionally ``grading_mode`` (one of
 ``strict_single_letter_boxed`` (the default), ``lenient_boxed``, ``lenient_answer_colon``)
 and ``template_metadata`` (``output_regex``: a pattern or a list tried before the mode;
-``answer_prefix`` for ``lenient_answer_colon_md``). A field of the wrong type is a 422
-naming it, as in NeMo Gym.
+``answer_prefix``, a string, for ``lenient_answer_colon_md``). A field of the wrong type
+is a 422 naming it, as in NeMo Gym.
 
 The harness's own ``grading_mode`` kwarg, when set, wins over the row's (NeMo Gym's
 server config does the same); it also accepts ``lenient_answer_colon_md`` and tunegym's
@@ -152,6 +152,9 @@ class MCQAHarness(GymHarness):
                 ("template_metadata", "output_regex"), "expected a string or an array of strings"
             )
         mode = self.grading_mode or grading_mode
+        prefix = (template_metadata or {}).get("answer_prefix")
+        if mode == "lenient_answer_colon_md" and not isinstance(prefix, str | None):
+            raise RequestError(("template_metadata", "answer_prefix"), "expected a string or null")
         gold = (expected_answer or "").strip().upper()
         letter = extract_letter(response_text, options, mode, template_metadata)
         reward = 1.0 if letter is not None and gold and letter == gold else 0.0
