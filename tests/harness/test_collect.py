@@ -100,3 +100,20 @@ def test_export_data_keeps_a_lone_surrogate_as_its_escape(tmp_path, capsys, monk
     assert main(["harness", "export-data", "harness_testkit:DatasetHarness", str(out)]) == 0
     text = (out / "bad-rows.jsonl").read_text()
     assert json.loads(text) == {"expected_answer": "\ud800"}
+
+
+@pytest.mark.parametrize(("rows", "message"), [("none", "returned NoneType"), ("ints", "row 0")])
+def test_collect_and_the_gym_server_refuse_the_rows_serve_refuses(
+    tmp_path, capsys, monkeypatch, rows, message
+):
+    # collect without --input read get_dataset() unchecked: "internal error: TypeError".
+    from tunegym.errors import UsageError
+    from tunegym.harness.env import HarnessGymServer
+
+    monkeypatch.setenv("TUNEGYM_HARNESS_KWARGS", json.dumps({"rows": rows}))
+    argv = [*COLLECT[:2], "harness_testkit:DatasetHarness", *COLLECT[3:]]
+    assert main([*argv, "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+    with pytest.raises(UsageError, match=message):
+        HarnessGymServer("harness_testkit:DatasetHarness", json.loads(f'{{"rows": "{rows}"}}'))

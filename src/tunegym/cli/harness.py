@@ -368,7 +368,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from tunegym.harness.base import load_harness
+    from tunegym.harness.base import load_dataset, load_harness
     from tunegym.harness.collect import CollectConfig, collect, read_rows
 
     _check_base_url(args.base_url)
@@ -377,7 +377,7 @@ def _collect(args: argparse.Namespace) -> int:
     import_from_cwd()
     kwargs = read_kwargs(args.kwargs_file)
     harness = load_harness(args.harness, kwargs)
-    rows = read_rows(args.input) if args.input else harness.get_dataset()
+    rows = read_rows(args.input) if args.input else load_dataset(harness)
     if args.input and not rows:
         raise UsageError(f"--input {args.input}: no rows (an empty file)")
     if args.limit is not None:

@@ -29,7 +29,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from tunegym.errors import UsageError
-from tunegym.harness.base import GymHarness, load_harness, prompt_text
+from tunegym.harness.base import GymHarness, load_dataset, load_harness, prompt_text
 from tunegym.harness.payload import VerifyInput, row_fields
 from tunegym.harness.redaction import secret_values
 from tunegym.harness.verifying import verify_input
@@ -53,7 +53,7 @@ class HarnessGymServer:
             raise UsageError("harness_kwargs only apply when harness is given by path")
         self.harness = harness
         self._secrets = tuple(secret_values(harness_kwargs or {}))  # scrubbed from failures
-        self.dataset = list(harness.get_dataset())
+        self.dataset = load_dataset(harness)
         if not self.dataset:
             raise UsageError(f"harness {harness.name!r} has an empty dataset")
         self.choices = list(choices) if choices is not None else _option_letters(self.dataset)
