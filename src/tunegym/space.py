@@ -409,6 +409,19 @@ class SearchSpace:
         return {**fixed, **action, **env_params}
 
 
+def random_index(rng: np.random.Generator, size: int) -> int:
+    """A uniform draw from ``range(size)``, for any size: numpy's ``integers`` stops at
+    int64 (a space of three int ranges of 10**7 values is 10**21 actions)."""
+    if size <= np.iinfo(np.int64).max:
+        return int(rng.integers(size))
+    bits = (size - 1).bit_length()
+    spare = -bits % 8
+    while True:  # rejection: uniform over [0, 2**bits), kept below size (more than half)
+        value = int.from_bytes(rng.bytes((bits + 7) // 8), "little") >> spare
+        if value < size:
+            return value
+
+
 def cache_key(action: Mapping[str, Any], env_params: Mapping[str, Any]) -> str:
     """Canonical JSON of ``(action, env_params)``: sorted keys, canonical values."""
     return json.dumps([action, env_params], sort_keys=True, separators=(",", ":"), default=str)

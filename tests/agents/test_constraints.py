@@ -250,3 +250,74 @@ def test_a_constraint_on_a_conditional_param_applies_only_where_it_is_active(
     measured = {json.dumps(r.action, sort_keys=True) for r in rows if r.status == "ok"}
     assert measured == {'{"y": "a"}', '{"x": 1, "y": "b"}', '{"x": 2, "y": "b"}'}
     assert all(r.status in ("ok", "cached") for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("agent", "high", "says"),
+    [
+        ("grid", 200_000, "none of the 200001 actions of the space meets the workload's"),
+        ("random", 200_000, "none of the 200001 actions of the space meets the workload's"),
+        ("optuna", 200_000, "none of the 200001 actions of the space meets the workload's"),
+        ("auto", 200_000, "none of the 200001 actions of the space meets the workload's"),
+        # Too large to permute: it drew without end (73 s at 3 million actions) before.
+        ("random", 3_000_000, "10000 candidate actions in a row broke the workload's"),
+    ],
+)
+def test_constraints_no_action_of_a_large_finite_space_meets_fail_the_job_and_say_so(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    agent: str,
+    high: int,
+    says: str,
+) -> None:
+    # Past verify's 100,000-action check, the job ended "ok, 0 trial(s)" with exit 0.
+    data = objective_workload(
+        params={"x": {"low": 0, "high": high, "dtype": "int"}, "y": "a"},
+        constraints=["x < 0"],
+        agent={"type": agent, "metrics": ["score"], "max_steps": 3},
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out)]) == 1
+    assert says in capsys.readouterr().out
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    assert job["status"] == "agent_failed" and job["trials"] == 0
+    assert job["message"].startswith("stopped: ")
+
+
+@pytest.mark.parametrize("agent", ["random", "grid"])
+def test_random_draws_work_in_spaces_past_int64(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    agent: str,
+) -> None:
+    # 10**21 actions: "internal error: ValueError: high is out of bounds for int64".
+    wide = {"low": 0, "high": 10_000_000, "dtype": "int"}
+    data = objective_workload(
+        command=[sys.executable, "-c", "print('score: 1')", "{x}{y}{z}"],
+        params={"x": wide, "y": wide, "z": wide},
+        agent={"type": agent, "metrics": ["score"], "max_steps": 3, "seed": 3}
+        | ({"config": {"start": "random"}} if agent == "grid" else {}),
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(write_toml("workload.toml", data)), "--output", str(out)]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    (job,) = json.loads((run_dir / "summary.json").read_text())["jobs"]
+    assert job["counts"]["ok"] == 3
+    assert all(0 <= job["best"]["action"][name] <= 10_000_000 for name in "xyz")
+
+
+def test_random_index_is_uniform_past_int64() -> None:
+    import numpy as np
+
+    from tunegym.space import random_index
+
+    rng = np.random.default_rng(0)
+    size = 3 * 2**64
+    draws = [random_index(rng, size) for _ in range(3000)]
+    assert all(0 <= d < size for d in draws)
+    thirds = [sum(1 for d in draws if k * 2**64 <= d < (k + 1) * 2**64) for k in range(3)]
+    assert all(850 < count < 1150 for count in thirds), thirds  # 1000 each, +-5 sigma

@@ -101,6 +101,15 @@ class AgentConfig:
             )
 
 
+def no_feasible_action_message(size: int) -> str:
+    """The :attr:`BaseAgent.gave_up` reason of an agent that went through a finite space
+    of ``size`` actions and found none that meets the workload's constraints."""
+    return (
+        f"stopped: none of the {size} actions of the space meets the workload's "
+        "constraints (check that they can hold in the space)"
+    )
+
+
 def infeasible_draws_message(draws: int) -> str:
     """The :attr:`BaseAgent.gave_up` reason of an agent whose ``draws`` candidates in a
     row all broke the workload's constraints."""

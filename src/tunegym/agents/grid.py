@@ -12,8 +12,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from tunegym.agents.base import Action, AgentConfig, BaseAgent
+from tunegym.agents.base import Action, AgentConfig, BaseAgent, no_feasible_action_message
 from tunegym.env.base import BaseGym
+from tunegym.space import random_index
 
 
 class GridOptions(BaseModel):
@@ -38,13 +39,17 @@ class GridAgent(BaseAgent):
         self.size = size
         self.offset = 0
         if self.options.start == "random" and size:
-            self.offset = int(np.random.default_rng(config.seed).integers(size))
+            self.offset = random_index(np.random.default_rng(config.seed), size)
         self.position = 0
+        self._proposed = False
 
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
         while self.position < self.size:
             action = self.space.action_at((self.offset + self.position) % self.size)
             self.position += 1
             if self.env.infeasible(action) is None:
+                self._proposed = True
                 return action
+        if not self._proposed and self.size:
+            self.gave_up = no_feasible_action_message(self.size)
         return None

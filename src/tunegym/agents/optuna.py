@@ -63,7 +63,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tunegym.agents.base import Action, AgentConfig, BaseAgent, Feedback, infeasible_draws_message
+from tunegym.agents.base import (
+    Action,
+    AgentConfig,
+    BaseAgent,
+    Feedback,
+    infeasible_draws_message,
+    no_feasible_action_message,
+)
 from tunegym.env.base import BaseGym
 from tunegym.space import Categorical, SearchSpace, cache_key
 
@@ -434,6 +441,8 @@ class OptunaAgent(BaseAgent):
                 key = _key(action)
                 if key not in taken and not self._known_infeasible(key, action):
                     return action
+            if not self._known and not any(self._pending.values()):
+                self.gave_up = no_feasible_action_message(size)
             return None
         for _ in range(1000):
             action = self.space.canonicalize(self.space.sample(self.rng))
