@@ -210,3 +210,27 @@ def test_several_shape_problems_are_reported_together(make_workload, spec_error,
 def test_workload_model_forbids_extra_keys():
     with pytest.raises(ValidationError):
         WorkloadSpec.model_validate({"name": "x", "command": ["true"], "bogus": 1})
+
+
+# -- wall time alone -----------------------------------------------------------------------
+BASE = {"name": "w", "command": ["true", "{t}"], "params": {"t": [1, 2]}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "reward"),
+    [
+        ({}, "negative"),  # no metric declared: duration_s alone, minimised
+        ({"agent": {"metrics": ["duration_s"]}}, "negative"),
+        ({"agent": {"reward": "identity"}}, "identity"),  # asked for: kept
+        ({"metrics": [{"name": "score", "regex": "s (\\S+)"}]}, "identity"),
+        (
+            {"metrics": [{"name": "score", "regex": "s (\\S+)"}], "agent": {"metrics": ["score"]}},
+            "identity",
+        ),
+    ],
+)
+def test_an_unset_reward_over_wall_time_alone_minimises_it(extra, reward):
+    # identity over duration_s searched for the slowest configuration and called it best.
+    workload = WorkloadSpec.model_validate({**BASE, **extra})
+    assert workload.agent.reward == reward
+    assert WorkloadSpec.model_validate(workload.model_dump()).agent.reward == reward

@@ -94,7 +94,8 @@ MEANINGS: dict[str, str] = {
     "AgentSpec.metrics": "metrics the agent observes, in order; unset: every declared metric",
     "AgentSpec.reward": (
         '`identity`, `negative`, `inverse` or `"expr: <expression>"` over metrics; unset '
-        "with `objectives`: `negative` when the first is `min` (the best trial is its best)"
+        "with `objectives`: `negative` when the first is `min` (the best trial is its best); "
+        "unset over `duration_s` alone (no metric declared): `negative`, the fastest is best"
     ),
     "AgentSpec.seed": "seed of the agent and of env-param draws (plus the iteration)",
     "AgentSpec.config": "agent-specific options, validated by the agent",

@@ -528,6 +528,21 @@ class WorkloadSpec(_Strict):
                 raise ValueError('mode = "live" steps the server in process; drop command')
         return self
 
+    @model_validator(mode="after")
+    def _wall_time_alone_is_minimised(self) -> WorkloadSpec:
+        """An offline job whose agent observes only ``duration_s`` (no metric declared,
+        or ``agent.metrics = ["duration_s"]``) and sets no reward minimises it (reward
+        ``negative``): the default ``identity`` searched for the slowest configuration."""
+        agent = self.agent
+        if (
+            self.mode == "offline"
+            and "reward" not in agent.model_fields_set
+            and not agent.objectives
+            and self.agent_metrics == list(BUILTIN_METRICS)
+        ):
+            object.__setattr__(self, "agent", agent.model_copy(update={"reward": "negative"}))
+        return self
+
     def runner_table(self, name: str) -> Any:
         """The settings of runner ``name``: its own table (``[ray]``, ``[slurm]``), else
         ``runner_options`` (unvalidated there; the runner's model checks it)."""
