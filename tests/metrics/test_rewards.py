@@ -24,11 +24,16 @@ def test_negative_uses_the_first_metric() -> None:
 def test_inverse() -> None:
     reward = build_reward("inverse", ["latency_ms"])
     assert reward({"latency_ms": 4.0}) == 0.25
-    assert reward({"latency_ms": -2.0}) == -0.5
 
 
-def test_inverse_at_zero_is_zero() -> None:
-    assert build_reward("inverse", ["latency_ms"])({"latency_ms": 0.0}) == 0.0
+def test_inverse_ranks_a_metric_of_zero_best_and_refuses_a_negative_one() -> None:
+    # 0 gave 0.0 (the perfect trial ranked below every other), and -2 gave -0.5 (ranked
+    # below 5's 0.2, although it is smaller).
+    reward = build_reward("inverse", ["errors"])
+    ranked = sorted([0.0, 5.0, 1000.0, 1e-300], key=lambda x: reward({"errors": x}))
+    assert ranked == [1000.0, 5.0, 1e-300, 0.0]
+    with pytest.raises(ExprError, match=r"minimises a metric >= 0; 'errors' is -2"):
+        reward({"errors": -2.0})
 
 
 def test_named_rewards_return_float() -> None:

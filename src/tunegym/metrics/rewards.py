@@ -11,6 +11,7 @@ raises :class:`~tunegym.expr.ExprError`, which the caller turns into a penalty.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,8 +37,14 @@ _KNOWN = "identity, negative, inverse, expr: <expression>"
 _DESCRIPTIONS = {
     "identity": "the first metric as is (maximise it)",
     "negative": "minus the first metric (minimise it)",
-    "inverse": "1 / the first metric, 0.0 when it is 0 (minimise a positive metric)",
+    "inverse": (
+        "1 / the first metric (minimise a metric >= 0): at 0 the largest float, the best "
+        "any trial can score; a negative value is a metric failure"
+    ),
 }
+BEST_INVERSE = sys.float_info.max
+"""The ``inverse`` reward of a metric of 0: above 1/x of every positive x (it was 0.0,
+which ranked the perfect trial below every other)."""
 
 
 class RewardFn(Protocol):
@@ -74,7 +81,12 @@ class MetricReward:
             return x
         if self.kind == "negative":
             return -x
-        return 0.0 if x == 0 else _finite(1.0 / x, self.kind)
+        if x < 0:
+            raise ExprError(
+                f"reward 'inverse' minimises a metric >= 0; {self.metric!r} is {x:g} "
+                "(use reward = 'negative' for a metric that can be negative)"
+            )
+        return BEST_INVERSE if x == 0 else _finite(1.0 / x, self.kind)
 
 
 @dataclass(frozen=True)
