@@ -77,3 +77,45 @@ def test_verify_and_run_refuse_it_with_exit_2_and_make_no_run_folder(
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip().splitlines()[-1].startswith(said), proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_condition_that_cannot_be_evaluated_is_refused_by_verify_and_run(
+    tmp_path: Path, write_toml: Callable
+) -> None:
+    # It read as false for every action: x was silently never chosen ("--y=a" only).
+    data = {
+        "name": "w",
+        "command": ["echo", "score: 1", "{x}", "{y}"],
+        "params": {"y": ["a", "b"], "x": [1, 2, 3]},
+        "when": {"x": "y + 1 > 0"},
+        "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+        "agent": {"type": "grid"},
+    }
+    path = write_toml("w.toml", data)
+    said = (
+        f"tunegym: error: {path}: when.x: cannot be evaluated for any action (expression "
+        "'y + 1 > 0': can only concatenate str (not \"int\") to str); 'x' would never be chosen"
+    )
+    for argv in (["verify", str(path)], ["run", str(path), "--output", str(tmp_path / "runs")]):
+        proc = subprocess.run([*TUNEGYM, *argv], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == said, proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["y == 'a'", "z > 1"],  # true for some actions; reads a conditional param
+)
+def test_a_condition_that_can_be_evaluated_passes(condition: str) -> None:
+    from tunegym.env.feasible import broken_condition
+
+    workload = WorkloadSpec.model_validate(
+        {
+            "name": "w",
+            "command": ["echo", "{x}", "{y}", "{z}"],
+            "params": {"y": ["a", "b"], "z": [1, 2], "x": [1, 2, 3]},
+            "when": {"z": "y == 'b'", "x": condition},
+        }
+    )
+    assert broken_condition(workload) is None

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tunegym.env.feasible import no_feasible_action
+    from tunegym.env.feasible import broken_condition, no_feasible_action
     from tunegym.errors import SpecError
     from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
@@ -46,6 +46,13 @@ def handle(args: argparse.Namespace) -> int:
                     break
             elif space.is_empty:
                 what = "no search dimensions: runs once"
+            elif (broken := broken_condition(job.workload)) is not None:
+                print(
+                    f"tunegym: error: {job.workload_path}: when.{broken[0]}: {broken[1]}",
+                    file=sys.stderr,
+                )
+                failed += 1
+                break
             elif (infeasible := no_feasible_action(job.workload)) is not None:
                 print(
                     f"tunegym: error: {job.workload_path}: constraints: {infeasible}",

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from tunegym.env.workload import action_constraints, broken_constraint
-from tunegym.expr import compile_expr
+from tunegym.expr import ExprError, compile_expr
 from tunegym.space import SearchSpace
 from tunegym.spec.models import WorkloadSpec
 
-__all__ = ["ENUMERATE_LIMIT", "no_feasible_action"]
+__all__ = ["CONDITION_SAMPLES", "ENUMERATE_LIMIT", "broken_condition", "no_feasible_action"]
+
+CONDITION_SAMPLES = 256
+"""Random actions each ``[when]`` condition is evaluated on by :func:`broken_condition`."""
 
 ENUMERATE_LIMIT = 100_000
 """The largest space gone through (a second or so); a larger one is left to the run."""
@@ -47,3 +52,33 @@ def no_feasible_action(workload: WorkloadSpec) -> str | None:
         f"no action of the search space satisfies them: all {size} action(s) break one "
         f"({most}); the job would run no trial"
     )
+
+
+def broken_condition(workload: WorkloadSpec) -> tuple[str, str] | None:
+    """The first ``[when]`` param whose condition cannot be evaluated on any of
+    :data:`CONDITION_SAMPLES` random actions, and why (its most common error); ``None``
+    when each can be. Such a param was silently never chosen: a condition that fails
+    reads as false (``"y + 1 > 0"`` with ``y`` a string left ``x`` out of every trial)."""
+    if workload.mode != "offline" or not workload.when:
+        return None
+    space = SearchSpace.from_workload(workload)
+    rng = np.random.default_rng(0)
+    draws = [
+        {**space.fixed, **{name: dim.sample(rng) for name, dim in space.dimensions.items()}}
+        for _ in range(CONDITION_SAMPLES)
+    ]
+    for name, condition in space.conditions.items():
+        errors: Counter[str] = Counter()
+        for values in draws:
+            try:
+                condition.evaluate(values)
+            except ExprError as exc:
+                errors[str(exc)] += 1
+                continue
+            break
+        else:
+            why = errors.most_common(1)[0][0]
+            return name, (
+                f"cannot be evaluated for any action ({why}); {name!r} would never be chosen"
+            )
+    return None

@@ -312,10 +312,11 @@ def finish_run(session: RunSession, status: str) -> dict[str, Any]:
 
 def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     """What can be refused before anything runs (exit 2): warm starts that name no earlier
-    run, constraints that no action satisfies, live servers that do not import, a live job
+    run, ``[when]`` conditions that cannot be evaluated, constraints that no action
+    satisfies, live servers that do not import, a live job
     asked to run trials in parallel."""
     from tunegym.agents.warm_start import resolve_store
-    from tunegym.env.feasible import no_feasible_action
+    from tunegym.env.feasible import broken_condition, no_feasible_action
     from tunegym.env.server import ServerError, import_server_class
 
     job_options = options.job_options()
@@ -323,6 +324,9 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
         workload = job.workload
         if workload.agent.warm_start is not None:
             resolve_store(workload.agent.warm_start, job.workload_dir)
+        broken = broken_condition(workload)
+        if broken is not None:
+            raise SpecError(f"{job.workload_path}: when.{broken[0]}: {broken[1]}")
         infeasible = no_feasible_action(workload)
         if infeasible is not None:
             raise SpecError(f"{job.workload_path}: constraints: {infeasible}")
