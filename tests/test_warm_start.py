@@ -215,3 +215,37 @@ def test_an_earlier_run_scored_another_way_is_scored_again_by_this_jobs_reward(
         r"score them \(no metric 'throughput'\)",
     ):
         load_warm_start(earlier_dir / "trials.sqlite", "objective", space, unscorable)
+
+
+def test_a_warm_start_from_another_workload_is_refused_before_any_job_runs(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It passed verify; run ran the jobs before it, then stopped with status error and
+    # a failure.txt, and the message named neither the file nor the field.
+    other = objective_workload(name="other", params={"z": [1, 2]})  # x, y and z: 16 actions
+    earlier = run_scenario(
+        load(write_toml("other.toml", other)), RunOptions(output=tmp_path / "a", progress=False)
+    )
+    first = write_toml("first.toml", objective_workload(name="first"))
+    agent = {"type": "optuna", "metrics": ["score"], "warm_start": str(earlier.run_dir)}
+    second = write_toml("second.toml", objective_workload(agent=agent))
+    scenario = write_toml(
+        "scenario.toml",
+        {"name": "two", "jobs": [{"workload": "first.toml"}, {"workload": "second.toml"}]},
+    )
+    assert first.exists()
+    said = (
+        f"tunegym: error: {second}: agent.warm_start: none of the 16 trials of job 'other' in "
+        f"{earlier.run_dir / 'trials.sqlite'} fit this job's search space"
+    )
+    for argv in (
+        ["verify", str(scenario)],
+        ["run", str(scenario), "--output", str(tmp_path / "b")],
+    ):
+        capsys.readouterr()
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(said)
+    assert not (tmp_path / "b").exists()

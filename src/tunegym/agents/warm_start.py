@@ -143,4 +143,33 @@ def apply_warm_start(agent: BaseAgent, job: Job) -> dict[str, Any]:
     return warm.to_json(used)
 
 
-__all__ = ["STORE_NAME", "WarmStart", "apply_warm_start", "load_warm_start", "resolve_store"]
+def check_warm_start(job: Job) -> Path:
+    """The store ``job``'s warm start reads, checked before anything runs: it exists, is
+    an SQLite file, and holds trials of this job that fit its space and its reward; a
+    :class:`SpecError` names the workload file and ``agent.warm_start``. Before, an
+    earlier run of another workload passed verify and stopped the run at that job, after
+    the jobs before it had run, with a ``failure.txt`` as for a bug."""
+    from tunegym.metrics.rewards import build_reward
+    from tunegym.space import SearchSpace
+
+    workload = job.workload
+    value = workload.agent.warm_start
+    assert value is not None
+    try:
+        store = resolve_store(value, job.workload_dir)
+        if workload.mode == "offline":  # a live job's space is its server's: at its start
+            reward_fn = build_reward(workload.agent.reward, workload.agent_metrics)
+            load_warm_start(store, job.name, SearchSpace.from_workload(workload), reward_fn)
+    except SpecError as exc:  # "warm_start: ..."
+        raise SpecError(f"{job.workload_path}: agent.{exc}") from None
+    return store
+
+
+__all__ = [
+    "STORE_NAME",
+    "WarmStart",
+    "apply_warm_start",
+    "check_warm_start",
+    "load_warm_start",
+    "resolve_store",
+]

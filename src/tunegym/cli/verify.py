@@ -81,12 +81,12 @@ def handle(args: argparse.Namespace) -> int:
             lines.extend(f"    note: {note}" for note in notes)
             warm = job.workload.agent.warm_start
             if warm is not None and not space.is_empty:
-                from tunegym.agents.warm_start import resolve_store
+                from tunegym.agents.warm_start import check_warm_start
 
                 try:
-                    lines.append(f"    warm start from {resolve_store(warm, job.workload_dir)}")
-                except SpecError as exc:
-                    print(f"tunegym: error: {path}: job {job.name}: {exc}", file=sys.stderr)
+                    lines.append(f"    warm start from {check_warm_start(job)}")
+                except SpecError as exc:  # it names the workload file and the field
+                    print(f"tunegym: error: {exc}", file=sys.stderr)
                     failed += 1
                     break
         else:

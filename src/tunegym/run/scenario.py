@@ -315,7 +315,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     run, ``[when]`` conditions that cannot be evaluated, constraints that no action
     satisfies, live servers that do not import, a live job
     asked to run trials in parallel."""
-    from tunegym.agents.warm_start import resolve_store
+    from tunegym.agents.warm_start import check_warm_start
     from tunegym.env.feasible import broken_condition, no_feasible_action
     from tunegym.env.server import ServerError, import_server_class
 
@@ -323,7 +323,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     for job in scenario.jobs:
         workload = job.workload
         if workload.agent.warm_start is not None:
-            resolve_store(workload.agent.warm_start, job.workload_dir)
+            check_warm_start(job)
         broken = broken_condition(workload)
         if broken is not None:
             raise SpecError(f"{job.workload_path}: when.{broken[0]}: {broken[1]}")
