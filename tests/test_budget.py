@@ -154,6 +154,34 @@ def test_a_resumed_run_keeps_its_budget_and_takes_a_new_one_when_given(
     assert budget_after_resume()["given_s"] == 1.5  # the new one was recorded
 
 
+def test_a_resumed_run_keeps_its_budget_grace_and_takes_a_new_one_when_given(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> None:
+    # --budget-grace was not recorded: a resume let the running trials run to their end.
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 8})
+    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    path = write_toml("w.toml", data)
+    out = tmp_path / "runs"
+    flags = ["--no-progress", "--budget", "1", "--parallel", "2"]
+    assert main(["run", str(path), "--output", str(out), *flags, "--budget-grace", "0"]) == 1
+    (run_dir,) = out.iterdir()
+
+    def budget_after_resume(*extra: str) -> dict[str, Any]:
+        argv = ["run", "--resume", str(run_dir), "--no-progress", "--parallel", "2", *extra]
+        assert main(argv) == 1
+        return json.loads((run_dir / "summary.json").read_text())["jobs"][0]["budget"]
+
+    kept = budget_after_resume()
+    assert kept["grace_s"] == 0 and kept["stopped_trials"] == 2
+    assert budget_after_resume("--budget-grace", "0.5")["grace_s"] == 0.5
+    assert budget_after_resume()["grace_s"] == 0.5  # the new one was recorded
+    info = json.loads((run_dir / "summary.json").read_text())
+    assert (info["budget_s"], info["budget_grace_s"]) == (1, 0.5)
+
+
 # A trial that runs until stopped, with a child in its group; it writes both pids.
 HANG = """
 import os, subprocess, sys, time

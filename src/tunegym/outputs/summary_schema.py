@@ -286,6 +286,10 @@ class Summary(_Doc):
     budget_s: float | None = _field(
         "the run's `--budget` in seconds, or null (a resume applies it again, or its own)", None
     )
+    budget_grace_s: float | None = _field(
+        "the run's `--budget-grace` in seconds, or null (a resume applies it again, or its own)",
+        None,
+    )
     status: RunStatus = _field(
         "`ok`; `agent_failed` (a job's agent returned non-zero); `error` (a bug stopped the "
         "run, see `failure.txt`); `interrupted` (Ctrl-C); from `tunegym report` only: "

@@ -141,8 +141,8 @@ def run_scenario(
         session = RunSession.reopen(options.resume, scenario)
         if extend is not None:
             session.extend(extend)
-        if options.budget_s is not None:
-            session.set_budget(options.budget_s)
+        if options.budget_s is not None or options.budget_grace_s is not None:
+            session.set_budget(options.budget_s, options.budget_grace_s)
         budgets = list(session.info.get("budgets") or [])
         options = replace(  # a resumed run keeps its seed, budgets and dry-run setting
             options,
@@ -151,6 +151,7 @@ def run_scenario(
             dry_run=bool(session.info.get("dry_run", False)),
             earlier_max_steps=tuple(budgets[:-1]),
             budget_s=session.info.get("budget_s"),  # --budget again, on a fresh clock
+            budget_grace_s=session.info.get("budget_grace_s"),
         )
     else:
         session = RunSession.create(
@@ -160,6 +161,7 @@ def run_scenario(
             seed=options.seed,
             max_steps=options.max_steps,
             budget_s=options.budget_s,
+            budget_grace_s=options.budget_grace_s,
         )
     job_options = options.job_options()
     status = "ok"

@@ -75,9 +75,11 @@ class RunSession:
         seed: int | None = None,
         max_steps: int | None = None,
         budget_s: float | None = None,
+        budget_grace_s: float | None = None,
     ) -> RunSession:
         """A new run folder ``<output>/<scenario>_<timestamp>`` (absolute); ``budget_s``
-        is ``--budget``, recorded so a resume keeps it."""
+        and ``budget_grace_s`` are ``--budget`` and ``--budget-grace``, recorded so a
+        resume keeps them."""
         run_dir = make_run_dir(Path(output).resolve(), scenario.name)
         lock = RunLock(run_dir)
         started = time.time()
@@ -89,6 +91,7 @@ class RunSession:
             "seed": seed,
             "max_steps": max_steps,
             "budget_s": budget_s,
+            "budget_grace_s": budget_grace_s,
             "started_at": started,
         }
         db: TrialDatabase | None = None
@@ -148,10 +151,13 @@ class RunSession:
         session._mark_started()
         return session
 
-    def set_budget(self, budget_s: float) -> None:
-        """A resume's own ``--budget``: it replaces the recorded one (a later resume keeps
-        it)."""
-        self.info["budget_s"] = budget_s
+    def set_budget(self, budget_s: float | None, grace_s: float | None = None) -> None:
+        """A resume's own ``--budget`` and ``--budget-grace`` (``None``: not given): each
+        given one replaces the recorded one (a later resume keeps it)."""
+        if budget_s is not None:
+            self.info["budget_s"] = budget_s
+        if grace_s is not None:
+            self.info["budget_grace_s"] = grace_s
         self.db.set_meta("run", self.info)
 
     def extend(self, max_steps: int) -> None:
