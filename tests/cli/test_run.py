@@ -302,6 +302,50 @@ def test_an_output_or_log_file_that_cannot_be_written_exits_2_before_running(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_log_file_onto_the_spec_or_the_resumed_runs_files_exits_2_before_running(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--log-file w.toml`` appended log lines to the spec being run (the next verify
+    failed: invalid TOML), and ``--resume RUN --log-file RUN/trials.sqlite`` (or its
+    journal, summary.json, a trial's file) appended text to the run's own files."""
+    workload = write_toml("w.toml", objective_workload(params={"x": [1, 2], "y": ["a"]}))
+    scenario = write_toml(
+        "scenario.toml", {"name": "s", "jobs": [{"workload": "w.toml", "name": "j"}]}
+    )
+    spec = workload.read_bytes()
+
+    def refused(argv: list[str], why: str) -> None:
+        assert main([*argv, "--quiet"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("tunegym: error: --log-file ") and why in line, line
+
+    out = tmp_path / "out"
+    refused(["run", str(workload), "--output", str(out), "--log-file", str(workload)], "spec file")
+    refused(
+        ["run", str(scenario), "--output", str(out), "--log-file", str(workload)],
+        "the workload file of job 'j'",
+    )
+    assert not out.exists() and workload.read_bytes() == spec
+    assert main(["run", str(workload), "--output", str(out), "--quiet"]) == 0
+    run_dir = _only_run_dir(out)
+    def recorded() -> dict[Path, bytes]:  # SQLite's own journal files aside
+        files = [p for p in run_dir.rglob("*") if p.is_file() and "sqlite-" not in p.name]
+        return {p: p.read_bytes() for p in files}
+
+    before = recorded()
+    for name in ["trials.sqlite", "trials.sqlite-wal", "summary.json", "objective/0/1/stdout.txt"]:
+        refused(
+            ["run", "--resume", str(run_dir), "--log-file", str(run_dir / name)],
+            "appending log lines there would overwrite what the run recorded",
+        )
+    assert recorded() == before
+    assert main(["run", str(workload), "--verbose", "--output", str(out)]) == 0  # spec intact
+    capsys.readouterr()
+
+
 def test_a_ray_address_that_is_no_address_exits_2(
     write_toml: Callable[..., Path],
     objective_workload: Callable[..., dict],

@@ -94,36 +94,13 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_FILES = (".lock", "summary.json", "report.html", "failure.txt")
-
-
 def _refuse_a_file_of_the_run(run_dir: Path, path: Path, flag: str) -> None:
-    """A :class:`UsageError` when ``path`` is inside the run folder and would overwrite
-    what the run recorded: any file already there, at any depth (the database and its
-    journal, ``summary.json``, a trial's ``stdout.txt``, a ``trajectory.csv``, a
-    ``best_config.toml``), a report tunegym writes at the top of the folder, or anything
-    in the job, iteration and trial folders below it. A new file directly in the run
-    folder (``RUN/trials.csv``) is fine."""
-    from tunegym.errors import UsageError
-    from tunegym.layout import RUN_DB_NAME
+    """A :class:`UsageError` when exporting to ``path`` would overwrite what the run
+    (or another run whose folder ``path`` is in) recorded."""
+    from tunegym.session.recorded import refuse_a_file_of_a_run
 
-    target = path.expanduser().resolve()
-    top = run_dir.resolve()
-    if not target.is_relative_to(top) or target == top:
-        return
-    inside = target.relative_to(top)
-    if target.parent == top and (target.name.startswith(RUN_DB_NAME) or target.name in _RUN_FILES):
-        what = f"the run's own {target.name}"
-    elif target.exists() and not target.is_dir():
-        what = f"a file the run recorded ({inside})"
-    elif target.parent != top:
-        what = f"inside {inside.parent}/ of the run folder, which tunegym writes"
-    else:
-        return
-    raise UsageError(
-        f"{flag} {path}: is {what}; exporting there would overwrite what the run recorded "
-        "(write it beside the run, e.g. trials.csv)"
-    )
+    hint = " (write it beside the run, e.g. trials.csv)"
+    refuse_a_file_of_a_run(path, flag, "exporting", run_dir, hint)
 
 
 FORMATS = ("csv", "jsonl", "parquet")

@@ -275,6 +275,32 @@ def spec_to_run(
     return spec
 
 
+def check_log_file(path: Path, scenario: Scenario, resume: Path | None, what: str) -> Path:
+    """``path`` as the log file (``--log-file``, named ``what``), checked before anything
+    runs: a :class:`UsageError` when appending log lines to it would break the spec file
+    being run or a workload file it reads, or overwrite what the resumed run recorded
+    (its database, its journal, ``summary.json``, any file in its folder); else made
+    writable as every output file is (:func:`~tunegym.user_paths.output_file`)."""
+    from tunegym.session.recorded import refuse_a_file_of_a_run
+    from tunegym.user_paths import output_file
+
+    target = path.expanduser().resolve()
+    inputs = {scenario.path.resolve(): f"the spec file being run ({scenario.path})"}
+    for job in scenario.jobs:
+        inputs.setdefault(
+            job.workload_path.resolve(),
+            f"the workload file of job {job.name!r} ({job.workload_path})",
+        )
+    if target in inputs:
+        raise UsageError(
+            f"{what} {path}: is {inputs[target]}; appending log lines would break it "
+            "(give a file of its own, e.g. run.log)"
+        )
+    if resume is not None:
+        refuse_a_file_of_a_run(path, what, "appending log lines", resume, " (e.g. run.log)")
+    return output_file(path, what)
+
+
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
     """The larger budget ``--resume RUN_DIR --max-steps N`` gives the run (``None``: no
     change). Refused (exit 2) when ``N`` is not more than a job already had: a resumed
