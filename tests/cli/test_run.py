@@ -331,6 +331,7 @@ def test_a_log_file_onto_the_spec_or_the_resumed_runs_files_exits_2_before_runni
     assert not out.exists() and workload.read_bytes() == spec
     assert main(["run", str(workload), "--output", str(out), "--quiet"]) == 0
     run_dir = _only_run_dir(out)
+
     def recorded() -> dict[Path, bytes]:  # SQLite's own journal files aside
         files = [p for p in run_dir.rglob("*") if p.is_file() and "sqlite-" not in p.name]
         return {p: p.read_bytes() for p in files}

@@ -190,3 +190,22 @@ def test_verify_notes_budget_settings_that_do_nothing(
     else:
         (note,) = notes
         assert noted in note
+
+
+def test_verify_refuses_a_metric_listed_twice_in_agent_metrics(
+    write_toml, objective_workload, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``metrics = ["score", "score"]`` with ``objectives = ["max", "min"]`` was accepted:
+    verify printed "objectives score max, score min" and the report dropped one."""
+    path = write_toml(
+        "w.toml",
+        objective_workload(agent={"metrics": ["score", "score"], "objectives": ["max", "min"]}),
+    )
+    assert main(["verify", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "ok" not in captured.out
+    (line,) = captured.err.strip().splitlines()
+    assert line == (
+        f"tunegym: error: {path}: agent.metrics: 'score' listed more than once; "
+        "name each metric once"
+    )

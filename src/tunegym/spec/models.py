@@ -366,6 +366,12 @@ class AgentSpec(_Strict):
     def _non_empty(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and not value:
             raise ValueError("agent.metrics must name at least one metric")
+        names = value or []
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(map(repr, twice))} listed more than once; name each metric once"
+            )
         return value
 
 
