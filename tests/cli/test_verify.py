@@ -209,3 +209,28 @@ def test_verify_refuses_a_metric_listed_twice_in_agent_metrics(
         f"tunegym: error: {path}: agent.metrics: 'score' listed more than once; "
         "name each metric once"
     )
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ok"),
+    [(0, 2**62, True), (0, 2**62 + 1, False), (-(2**62) - 1, 0, False), (-(2**62), 5, True)],
+)
+def test_verify_holds_int_range_bounds_within_2_to_the_62(
+    write_toml,
+    objective_workload,
+    capsys: pytest.CaptureFixture[str],
+    low: int,
+    high: int,
+    ok: bool,
+) -> None:
+    """``high = 2**62 + 1`` was accepted (as a float it rounds to 2**62), though the README
+    says an int range's bounds are within +-2^62."""
+    param = {"low": low, "high": high, "dtype": "int"}
+    path = write_toml("w.toml", objective_workload(params={"x": param, "y": ["a"]}, agent={}))
+    assert main(["verify", str(path)]) == (0 if ok else 2)
+    err = capsys.readouterr().err.strip()
+    if not ok:
+        assert err == (
+            f'tunegym: error: {path}: params.x: dtype = "int" bounds must be within +-2^62 '
+            f"(what samplers draw), got low = {low}, high = {high}"
+        )

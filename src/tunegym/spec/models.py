@@ -106,12 +106,31 @@ class ContinuousParam(_Strict):
     dtype: Literal["float", "int"] = "float"
     log: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _int_bounds_as_written(cls, data: Any) -> Any:
+        """An int range's bounds as the TOML wrote them: ``2**62 + 1`` is past the limit,
+        though as a float (what ``low`` and ``high`` hold) it rounds to ``2**62``."""
+        if isinstance(data, dict) and data.get("dtype") == "int":
+            low, high = data.get("low"), data.get("high")
+            exact = [v for v in (low, high) if isinstance(v, int) and not isinstance(v, bool)]
+            if any(abs(v) > INT_BOUND for v in exact):
+                raise ValueError(
+                    f'dtype = "int" bounds must be within +-2^62 (what samplers draw), got '
+                    f"low = {low}, high = {high}"
+                )
+        return data
+
     @model_validator(mode="after")
     def _bounds(self) -> ContinuousParam:
         problem = range_problem(self.low, self.high, self.dtype, self.log)
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+INT_BOUND = 2**62
+"""The largest magnitude of an int range's bounds."""
 
 
 def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
@@ -123,7 +142,7 @@ def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
         return f"low ({low:g}) must be less than high ({high:g})"
     if dtype == "int" and not (float(low).is_integer() and float(high).is_integer()):
         return f'dtype = "int" needs integer bounds, got low = {low:g}, high = {high:g}'
-    if dtype == "int" and not (low >= -(2**62) and high <= 2**62):
+    if dtype == "int" and not (low >= -INT_BOUND and high <= INT_BOUND):
         return (
             f'dtype = "int" bounds must be within +-2^62 (what samplers draw), got low = '
             f"{int(low)}, high = {int(high)}"
