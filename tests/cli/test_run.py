@@ -667,3 +667,52 @@ def test_user_code_origin_names_the_users_line_only(tmp_path: Path) -> None:
     frames = [f.filename for f in traceback.extract_tb(raised.value.__traceback__)]
     assert any(name.endswith(".pyx") and not os.path.isabs(name) for name in frames)
     assert user_code_origin(raised.value) is None  # a library's, not the user's
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("jobs", "[1]", "a JSON list, not a JSON object of job fingerprints"),
+        ("jobs", '{"objective": 5}', "the fingerprint of job 'objective' is no workload"),
+        ("run", '{"spec": 5}', "its spec is 5, not a path"),
+        ("run", "[1]", "a JSON list, not a JSON object"),
+        ("run", "RESUMED_AT", "its resumed_at is 5, not a list of times"),
+    ],
+)
+def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    value: str,
+    why: str,
+) -> None:
+    """A ``jobs`` meta key holding a JSON list was "internal error: TypeError: sequence
+    item 0: expected str instance, int found"; so were a ``run`` key whose spec is no
+    path and one whose resumed_at is no list."""
+    path = write_toml("w.toml", objective_workload(params={"x": [1, 2], "y": ["a"]}))
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "--quiet"]) == 0
+    run_dir = _only_run_dir(tmp_path / "runs")
+    db = run_dir / "trials.sqlite"
+    with sqlite3.connect(db) as conn:
+        if value == "RESUMED_AT":
+            (run,) = conn.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+            value = json.dumps({**json.loads(run), "resumed_at": 5})
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    conn.close()
+
+    def recorded() -> list[Any]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT * FROM meta ORDER BY key").fetchall()
+            rows += conn.execute("SELECT * FROM trials ORDER BY step").fetchall()
+        conn.close()
+        return rows
+
+    before, files = recorded(), sorted(p.name for p in run_dir.iterdir())
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"tunegym: error: cannot resume: {db}: meta {key!r} is damaged ({why})"
+    assert recorded() == before
+    assert sorted(p.name for p in run_dir.iterdir() if "sqlite-" not in p.name) == files

@@ -261,11 +261,12 @@ def spec_to_run(
     if path is not None:
         return Path(path)
     from tunegym.session import recorded_spec
+    from tunegym.trial.store import TrialStoreError
 
     try:
         spec = recorded_spec(Path(resume))
-    except UsageError as exc:
-        raise UsageError(f"cannot resume: {exc}") from None
+    except (UsageError, TrialStoreError) as exc:
+        raise type(exc)(f"cannot resume: {exc}") from None
     if not spec.exists():
         raise UsageError(
             f"cannot resume: the run was started from {spec}, which is no longer there; "
