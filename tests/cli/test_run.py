@@ -622,6 +622,38 @@ def test_a_multi_objective_job_prints_its_pareto_front(
     assert out.count("best_config_") == len(front)
 
 
+def test_objectives_without_agent_metrics_pair_with_the_declared_metrics(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Unset agent.metrics means every declared metric (README), but ``objectives`` with
+    two declared metrics was refused: "(2 objectives, metrics = None)"."""
+    metrics = [
+        {"name": "score", "regex": r"score: (\S+)"},
+        {"name": "again", "regex": r"score: (\S+)"},
+    ]
+    data = objective_workload(metrics=metrics, agent={"type": "grid"})
+    data["agent"] = {"type": "grid", "objectives": ["max", "min"]}
+    path = write_toml("w.toml", data)
+    assert main(["verify", str(path)]) == 0
+    assert "objectives score max, again min" in capsys.readouterr().out
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads(next((tmp_path / "out").glob("*/summary.json")).read_text())
+    assert summary["jobs"][0]["objectives"] == {"score": "max", "again": "min"}
+    # Three objectives for two declared metrics: said so, with no Python None.
+    data["agent"]["objectives"] = ["max", "min", "max"]
+    path = write_toml("w.toml", data)
+    assert main(["verify", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"tunegym: error: {path}: agent: 3 objectives need as many metrics: set agent.metrics "
+        "to the metrics they are for, in order (unset, it is every declared metric, which "
+        "pairs with the objectives only when exactly 3 are declared)"
+    )
+
+
 def test_a_bug_in_tunegym_is_still_called_internal(
     tmp_path: Path,
     write_toml: Callable[..., Path],

@@ -324,7 +324,8 @@ class AgentSpec(_Strict):
     repeats: int = Field(default=1, ge=1, le=10_000)
     """Measure each proposed action this many times and feed the agent the mean."""
     objectives: list[Literal["max", "min"]] | None = None
-    """One direction per entry of ``metrics``: several make the job multi-objective."""
+    """One direction per entry of ``metrics`` (unset: per declared metric): several make
+    the job multi-objective."""
     warm_start: str | None = None
     """An earlier run folder whose trials (same workload) the agent learns first."""
     parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
@@ -371,14 +372,19 @@ class AgentSpec(_Strict):
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:
-        if self.objectives is not None and (
-            self.metrics is None or len(self.objectives) != len(self.metrics)
-        ):
+        n = len(self.objectives or ())
+        if self.objectives is None or (self.metrics is not None and len(self.metrics) == n):
+            return self
+        if self.metrics is None:  # declared metrics of another number, or a live server's
             raise ValueError(
-                f"objectives needs one direction per entry of agent.metrics "
-                f"({len(self.objectives)} objectives, metrics = {self.metrics})"
+                f"{n} objectives need as many metrics: set agent.metrics to the metrics they "
+                f"are for, in order (unset, it is every declared metric, which pairs with "
+                f"the objectives only when exactly {n} are declared)"
             )
-        return self
+        raise ValueError(
+            f"{n} objectives for {len(self.metrics)} entries of agent.metrics "
+            f"({', '.join(self.metrics)}): give one direction per metric"
+        )
 
     @field_validator("metrics")
     @classmethod
@@ -531,6 +537,28 @@ class WorkloadSpec(_Strict):
     holds, e.g. ``threads = "codec == 'zstd'"``."""
     env_params: dict[str, EnvParamSpec] = Field(default_factory=dict)
     agent: AgentSpec = Field(default_factory=AgentSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_pair_with_the_declared_metrics(cls, data: Any) -> Any:
+        """``objectives`` without ``agent.metrics``: the objectives are for every declared
+        metric, in order (what unset ``agent.metrics`` means), when their numbers match;
+        ``agent.metrics`` is filled in with them, so everything reading the objectives
+        pairs them so."""
+        if not isinstance(data, dict) or data.get("mode", "offline") != "offline":
+            return data
+        agent, metrics = data.get("agent"), data.get("metrics")
+        if not (isinstance(agent, dict) and isinstance(metrics, list)):
+            return data
+        objectives = agent.get("objectives")
+        if agent.get("metrics") is not None or not isinstance(objectives, list):
+            return data
+        names = [m.get("name") if isinstance(m, dict) else None for m in metrics]
+        if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            return data  # the metrics' own errors are reported
+        if len(names) != len(objectives):
+            return data
+        return {**data, "agent": {**agent, "metrics": names}}
 
     @field_validator("command")
     @classmethod
