@@ -234,3 +234,23 @@ def test_verify_holds_int_range_bounds_within_2_to_the_62(
             f'tunegym: error: {path}: params.x: dtype = "int" bounds must be within +-2^62 '
             f"(what samplers draw), got low = {low}, high = {high}"
         )
+
+
+@pytest.mark.parametrize("reward", ["expr: score / 0", "expr: 1 / (score - score)"])
+def test_verify_and_run_refuse_a_reward_no_metric_value_computes(
+    tmp_path: Path, write_toml, objective_workload, capsys: pytest.CaptureFixture[str], reward: str
+) -> None:
+    """``reward = "expr: score / 0"`` passed verify, then every trial was metric_missing
+    (a constraint that cannot be evaluated for any action is refused up front)."""
+    path = write_toml("w.toml", objective_workload(agent={"reward": reward}))
+    for argv in (["verify", str(path)], ["run", str(path), "--output", str(tmp_path / "out")]):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line == (
+            f"tunegym: error: {path}: agent.reward: {reward!r} cannot be computed for any "
+            f"value of its metrics tried (score): expression {reward[6:]!r}: division by "
+            "zero; every trial would be metric_missing"
+        )
+    assert not (tmp_path / "out").exists()
+    path = write_toml("w.toml", objective_workload(agent={"reward": "expr: 1 / (score - 3)"}))
+    assert main(["verify", str(path)]) == 0  # fails at one value only: fine

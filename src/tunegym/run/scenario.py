@@ -342,7 +342,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     run, constraints that no action satisfies, live servers that do not import, a live job
     asked to run trials in parallel."""
     from tunegym.agents.warm_start import resolve_store
-    from tunegym.env.feasible import no_feasible_action
+    from tunegym.env.feasible import no_feasible_action, uncomputable_reward
     from tunegym.env.server import ServerError, import_server_class
 
     job_options = options.job_options()
@@ -353,6 +353,9 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
         infeasible = no_feasible_action(workload)
         if infeasible is not None:
             raise SpecError(f"{job.workload_path}: constraints: {infeasible}")
+        no_reward = uncomputable_reward(workload)
+        if no_reward is not None:
+            raise SpecError(f"{job.workload_path}: agent.reward: {no_reward}")
         _check_ray_connection(job, job_options)
         if workload.mode != "live":
             continue
