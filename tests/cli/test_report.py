@@ -198,8 +198,9 @@ def test_every_reading_command_names_a_damaged_trial_database(
     for command in commands:
         capsys.readouterr()
         assert main([*command, str(run_dir)]) == 1, command
+        resuming = "cannot resume: " if command[0] == "run" else ""
         last = capsys.readouterr().err.strip().splitlines()[-1]
-        assert last.startswith(f"tunegym: error: cannot open {db_path}: "), (command, last)
+        assert last.startswith(f"tunegym: error: {resuming}cannot open {db_path}: "), last
 
 
 def test_report_of_a_finished_run_keeps_its_results(

@@ -302,6 +302,51 @@ def test_an_output_or_log_file_that_cannot_be_written_exits_2_before_running(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_log_file_onto_the_spec_or_the_resumed_runs_files_exits_2_before_running(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--log-file w.toml`` appended log lines to the spec being run (the next verify
+    failed: invalid TOML), and ``--resume RUN --log-file RUN/trials.sqlite`` (or its
+    journal, summary.json, a trial's file) appended text to the run's own files."""
+    workload = write_toml("w.toml", objective_workload(params={"x": [1, 2], "y": ["a"]}))
+    scenario = write_toml(
+        "scenario.toml", {"name": "s", "jobs": [{"workload": "w.toml", "name": "j"}]}
+    )
+    spec = workload.read_bytes()
+
+    def refused(argv: list[str], why: str) -> None:
+        assert main([*argv, "--quiet"]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("tunegym: error: --log-file ") and why in line, line
+
+    out = tmp_path / "out"
+    refused(["run", str(workload), "--output", str(out), "--log-file", str(workload)], "spec file")
+    refused(
+        ["run", str(scenario), "--output", str(out), "--log-file", str(workload)],
+        "the workload file of job 'j'",
+    )
+    assert not out.exists() and workload.read_bytes() == spec
+    assert main(["run", str(workload), "--output", str(out), "--quiet"]) == 0
+    run_dir = _only_run_dir(out)
+
+    def recorded() -> dict[Path, bytes]:  # SQLite's own journal files aside
+        files = [p for p in run_dir.rglob("*") if p.is_file() and "sqlite-" not in p.name]
+        return {p: p.read_bytes() for p in files}
+
+    before = recorded()
+    for name in ["trials.sqlite", "trials.sqlite-wal", "summary.json", "objective/0/1/stdout.txt"]:
+        refused(
+            ["run", "--resume", str(run_dir), "--log-file", str(run_dir / name)],
+            "appending log lines there would overwrite what the run recorded",
+        )
+    assert recorded() == before
+    assert main(["run", str(workload), "--verbose", "--output", str(out)]) == 0  # spec intact
+    capsys.readouterr()
+
+
 def test_a_ray_address_that_is_no_address_exits_2(
     write_toml: Callable[..., Path],
     objective_workload: Callable[..., dict],
@@ -577,6 +622,38 @@ def test_a_multi_objective_job_prints_its_pareto_front(
     assert out.count("best_config_") == len(front)
 
 
+def test_objectives_without_agent_metrics_pair_with_the_declared_metrics(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Unset agent.metrics means every declared metric (README), but ``objectives`` with
+    two declared metrics was refused: "(2 objectives, metrics = None)"."""
+    metrics = [
+        {"name": "score", "regex": r"score: (\S+)"},
+        {"name": "again", "regex": r"score: (\S+)"},
+    ]
+    data = objective_workload(metrics=metrics, agent={"type": "grid"})
+    data["agent"] = {"type": "grid", "objectives": ["max", "min"]}
+    path = write_toml("w.toml", data)
+    assert main(["verify", str(path)]) == 0
+    assert "objectives score max, again min" in capsys.readouterr().out
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    summary = json.loads(next((tmp_path / "out").glob("*/summary.json")).read_text())
+    assert summary["jobs"][0]["objectives"] == {"score": "max", "again": "min"}
+    # Three objectives for two declared metrics: said so, with no Python None.
+    data["agent"]["objectives"] = ["max", "min", "max"]
+    path = write_toml("w.toml", data)
+    assert main(["verify", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"tunegym: error: {path}: agent: 3 objectives need as many metrics: set agent.metrics "
+        "to the metrics they are for, in order (unset, it is every declared metric, which "
+        "pairs with the objectives only when exactly 3 are declared)"
+    )
+
+
 def test_a_bug_in_tunegym_is_still_called_internal(
     tmp_path: Path,
     write_toml: Callable[..., Path],
@@ -622,3 +699,52 @@ def test_user_code_origin_names_the_users_line_only(tmp_path: Path) -> None:
     frames = [f.filename for f in traceback.extract_tb(raised.value.__traceback__)]
     assert any(name.endswith(".pyx") and not os.path.isabs(name) for name in frames)
     assert user_code_origin(raised.value) is None  # a library's, not the user's
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("jobs", "[1]", "a JSON list, not a JSON object of job fingerprints"),
+        ("jobs", '{"objective": 5}', "the fingerprint of job 'objective' is no workload"),
+        ("run", '{"spec": 5}', "its spec is 5, not a path"),
+        ("run", "[1]", "a JSON list, not a JSON object"),
+        ("run", "RESUMED_AT", "its resumed_at is 5, not a list of times"),
+    ],
+)
+def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    value: str,
+    why: str,
+) -> None:
+    """A ``jobs`` meta key holding a JSON list was "internal error: TypeError: sequence
+    item 0: expected str instance, int found"; so were a ``run`` key whose spec is no
+    path and one whose resumed_at is no list."""
+    path = write_toml("w.toml", objective_workload(params={"x": [1, 2], "y": ["a"]}))
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "--quiet"]) == 0
+    run_dir = _only_run_dir(tmp_path / "runs")
+    db = run_dir / "trials.sqlite"
+    with sqlite3.connect(db) as conn:
+        if value == "RESUMED_AT":
+            (run,) = conn.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+            value = json.dumps({**json.loads(run), "resumed_at": 5})
+        conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    conn.close()
+
+    def recorded() -> list[Any]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT * FROM meta ORDER BY key").fetchall()
+            rows += conn.execute("SELECT * FROM trials ORDER BY step").fetchall()
+        conn.close()
+        return rows
+
+    before, files = recorded(), sorted(p.name for p in run_dir.iterdir())
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"tunegym: error: cannot resume: {db}: meta {key!r} is damaged ({why})"
+    assert recorded() == before
+    assert sorted(p.name for p in run_dir.iterdir() if "sqlite-" not in p.name) == files

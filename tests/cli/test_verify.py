@@ -190,3 +190,67 @@ def test_verify_notes_budget_settings_that_do_nothing(
     else:
         (note,) = notes
         assert noted in note
+
+
+def test_verify_refuses_a_metric_listed_twice_in_agent_metrics(
+    write_toml, objective_workload, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``metrics = ["score", "score"]`` with ``objectives = ["max", "min"]`` was accepted:
+    verify printed "objectives score max, score min" and the report dropped one."""
+    path = write_toml(
+        "w.toml",
+        objective_workload(agent={"metrics": ["score", "score"], "objectives": ["max", "min"]}),
+    )
+    assert main(["verify", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "ok" not in captured.out
+    (line,) = captured.err.strip().splitlines()
+    assert line == (
+        f"tunegym: error: {path}: agent.metrics: 'score' listed more than once; "
+        "name each metric once"
+    )
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ok"),
+    [(0, 2**62, True), (0, 2**62 + 1, False), (-(2**62) - 1, 0, False), (-(2**62), 5, True)],
+)
+def test_verify_holds_int_range_bounds_within_2_to_the_62(
+    write_toml,
+    objective_workload,
+    capsys: pytest.CaptureFixture[str],
+    low: int,
+    high: int,
+    ok: bool,
+) -> None:
+    """``high = 2**62 + 1`` was accepted (as a float it rounds to 2**62), though the README
+    says an int range's bounds are within +-2^62."""
+    param = {"low": low, "high": high, "dtype": "int"}
+    path = write_toml("w.toml", objective_workload(params={"x": param, "y": ["a"]}, agent={}))
+    assert main(["verify", str(path)]) == (0 if ok else 2)
+    err = capsys.readouterr().err.strip()
+    if not ok:
+        assert err == (
+            f'tunegym: error: {path}: params.x: dtype = "int" bounds must be within +-2^62 '
+            f"(what samplers draw), got low = {low}, high = {high}"
+        )
+
+
+@pytest.mark.parametrize("reward", ["expr: score / 0", "expr: 1 / (score - score)"])
+def test_verify_and_run_refuse_a_reward_no_metric_value_computes(
+    tmp_path: Path, write_toml, objective_workload, capsys: pytest.CaptureFixture[str], reward: str
+) -> None:
+    """``reward = "expr: score / 0"`` passed verify, then every trial was metric_missing
+    (a constraint that cannot be evaluated for any action is refused up front)."""
+    path = write_toml("w.toml", objective_workload(agent={"reward": reward}))
+    for argv in (["verify", str(path)], ["run", str(path), "--output", str(tmp_path / "out")]):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line == (
+            f"tunegym: error: {path}: agent.reward: {reward!r} cannot be computed for any "
+            f"value of its metrics tried (score): expression {reward[6:]!r}: division by "
+            "zero; every trial would be metric_missing"
+        )
+    assert not (tmp_path / "out").exists()
+    path = write_toml("w.toml", objective_workload(agent={"reward": "expr: 1 / (score - 3)"}))
+    assert main(["verify", str(path)]) == 0  # fails at one value only: fine

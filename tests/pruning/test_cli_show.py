@@ -60,7 +60,7 @@ def test_show_status_lists_pruned_trials_with_where_and_why_they_stopped(
     assert "showing 0 of 0 (timeout)" in out and "no timeout trial" in out
 
 
-@pytest.mark.parametrize("given", ["prunned", "pruned,running", ","])
+@pytest.mark.parametrize("given", ["prunned", "pruned,running"])
 def test_show_status_refuses_an_unknown_status(
     tmp_path: Path, given: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,5 +70,19 @@ def test_show_status_refuses_an_unknown_status(
     err = capsys.readouterr().err
     assert "argument --status: unknown trial status" in err
     assert "known: ok, cached, failed, timeout" in err and "pruned" in err
-    if given != ",":
-        assert repr(given.split(",")[-1]) in err
+    assert repr(given.split(",")[-1]) in err
+
+
+@pytest.mark.parametrize(("given", "said"), [("", "is empty"), (" , ", "names no status: ' , '")])
+def test_show_status_refuses_an_empty_value_saying_so(
+    tmp_path: Path, given: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--status ''`` said "unknown trial status nothing"."""
+    with pytest.raises(SystemExit) as exited:
+        main(["show", str(tmp_path), "--status", given])
+    assert exited.value.code == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert line == (
+        f"tunegym show: error: argument --status: {said}; give one or more of ok, cached, "
+        "failed, timeout, metric_missing, constraint_failed, dry_run, pruned (comma-separated)"
+    )

@@ -100,6 +100,32 @@ def test_an_export_onto_the_runs_own_files_is_refused_and_loses_nothing(
         )
     pd.testing.assert_frame_equal(_expected(run_dir), before)
     assert main(["export", str(run_dir), "-o", str(run_dir / "trials.csv")]) == 0  # beside it
+    (run_dir / "trials.csv").unlink()
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "tuned/0/1/stdout.txt",
+        "tuned/0/1/trial.json",
+        "tuned/0/trajectory.csv",
+        "tuned/0/best_config.toml",
+        "tuned/0/new.csv",
+    ],
+)
+def test_an_export_onto_any_file_inside_the_run_folder_is_refused(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], inside: str
+) -> None:
+    """``-o RUN/<job>/0/1/stdout.txt`` (or a trajectory.csv, trial.json, best_config.toml)
+    exited 0 and overwrote what the run recorded: only files directly in the run folder
+    were refused. A new file in the job's folders is refused too (tunegym writes there)."""
+    target = run_dir / inside
+    before = target.read_bytes() if target.exists() else None
+    assert main(["export", str(run_dir), "-o", str(target)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"tunegym: error: --output {target}: is ")
+    assert "exporting there would overwrite what the run recorded" in line
+    assert (target.read_bytes() if target.exists() else None) == before
 
 
 def test_the_format_comes_from_the_output_extension_and_must_agree_with_it(

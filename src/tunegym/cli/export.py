@@ -94,24 +94,13 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-_RUN_FILES = (".lock", "summary.json", "report.html", "failure.txt")
-
-
 def _refuse_a_file_of_the_run(run_dir: Path, path: Path, flag: str) -> None:
-    """A :class:`UsageError` when ``path`` is the run's database (or its journal) or a
-    report tunegym keeps at the top of the run folder: exporting there would overwrite
-    what it exports."""
-    from tunegym.errors import UsageError
-    from tunegym.layout import RUN_DB_NAME
+    """A :class:`UsageError` when exporting to ``path`` would overwrite what the run
+    (or another run whose folder ``path`` is in) recorded."""
+    from tunegym.session.recorded import refuse_a_file_of_a_run
 
-    target = path.expanduser().resolve()
-    if target.parent != run_dir.resolve():
-        return
-    if target.name.startswith(RUN_DB_NAME) or target.name in _RUN_FILES:
-        raise UsageError(
-            f"{flag} {path}: is the run's own {target.name}; exporting there would overwrite "
-            "what is exported (write it beside the run, e.g. trials.csv)"
-        )
+    hint = " (write it beside the run, e.g. trials.csv)"
+    refuse_a_file_of_a_run(path, flag, "exporting", run_dir, hint)
 
 
 FORMATS = ("csv", "jsonl", "parquet")

@@ -11,7 +11,6 @@ from tunegym.budget import budget_phrase
 from tunegym.cli.common import int_in, say, terminate_like_ctrl_c
 from tunegym.limits import MAX_PARALLEL, MAX_SEED, MAX_STEPS, MAX_TIMEOUT_S
 from tunegym.plugins import RUNNERS, available
-from tunegym.user_paths import output_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,7 +144,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from tunegym.run import RunOptions, run_scenario, spec_to_run
+    from tunegym.run import RunOptions, check_log_file, run_scenario, spec_to_run
     from tunegym.spec import load
 
     kept = {
@@ -155,7 +154,7 @@ def _handle(args: argparse.Namespace) -> int:
     }
     scenario = load(spec_to_run(args.path, args.resume, kept, "--resume RUN_DIR"))
     if args.log_file is not None:
-        output_file(args.log_file, "--log-file")
+        check_log_file(args.log_file, scenario, args.resume, "--log-file")
     options = RunOptions(
         output=Path("runs") if args.output is None else args.output,
         dry_run=args.dry_run,

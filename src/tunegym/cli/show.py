@@ -53,9 +53,14 @@ def status_list(text: str) -> frozenset[str]:
 
     known = [s.value for s in TrialStatus if s.terminal]
     names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"{'is empty' if not text.strip() else f'names no status: {text[:40]!r}'}; give "
+            f"one or more of {', '.join(known)} (comma-separated)"
+        )
     unknown = [name for name in names if name not in known]
-    if unknown or not names:
-        shown = ", ".join(repr(name[:40]) for name in unknown) or "nothing"
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown)
         raise argparse.ArgumentTypeError(f"unknown trial status {shown}; known: {', '.join(known)}")
     return frozenset(names)
 

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tunegym.env.feasible import broken_condition, no_feasible_action
+    from tunegym.env.feasible import broken_condition, no_feasible_action, uncomputable_reward
     from tunegym.errors import SpecError
     from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
@@ -38,6 +38,13 @@ def handle(args: argparse.Namespace) -> int:
             space = SearchSpace.from_workload(job.workload)
             size = space.size
             notes: list[str] = []
+            if (no_reward := uncomputable_reward(job.workload)) is not None:
+                print(
+                    f"tunegym: error: {job.workload_path}: agent.reward: {no_reward}",
+                    file=sys.stderr,
+                )
+                failed += 1
+                break
             if job.workload.mode == "live":
                 what = _describe_live(job)
                 if what.startswith("tunegym: error:"):

@@ -9,16 +9,25 @@ runs, for a finite space small enough to go through.
 
 from __future__ import annotations
 
+import math
+import random
 from collections import Counter
 
 import numpy as np
 
 from tunegym.env.workload import action_constraints, broken_constraint
 from tunegym.expr import ExprError, compile_expr
+from tunegym.metrics import build_reward
 from tunegym.space import SearchSpace
 from tunegym.spec.models import WorkloadSpec
 
-__all__ = ["CONDITION_SAMPLES", "ENUMERATE_LIMIT", "broken_condition", "no_feasible_action"]
+__all__ = [
+    "CONDITION_SAMPLES",
+    "ENUMERATE_LIMIT",
+    "broken_condition",
+    "no_feasible_action",
+    "uncomputable_reward",
+]
 
 CONDITION_SAMPLES = 256
 """Random actions each ``[when]`` condition is evaluated on by :func:`broken_condition`."""
@@ -82,3 +91,43 @@ def broken_condition(workload: WorkloadSpec) -> tuple[str, str] | None:
                 f"cannot be evaluated for any action ({why}); {name!r} would never be chosen"
             )
     return None
+
+
+PROBE_VALUES = (0.0, 1.0, -1.0, 0.5, 2.0, -3.7, 10.0, 1e3, -1e3, 1e-6, 1e6, 1e12, -1e12)
+"""Metric values a reward expression is tried with (:func:`uncomputable_reward`)."""
+PROBE_DRAWS = 200
+
+
+def uncomputable_reward(workload: WorkloadSpec) -> str | None:
+    """Why ``workload``'s reward expression cannot be computed whatever its metrics are
+    (``expr: score / 0``: every trial would be ``metric_missing``), or ``None`` when it
+    can be for some of the values tried: each of :data:`PROBE_VALUES` for every metric
+    at once, then :data:`PROBE_DRAWS` mixes of them, drawn with a fixed seed. A named
+    reward (``identity``...) always can be; a malformed expression is reported with the
+    spec's other problems."""
+    text = workload.agent.reward.strip()
+    if not text.startswith("expr:"):
+        return None
+    try:
+        names = sorted(compile_expr(text[len("expr:") :].strip()).names)
+        reward = build_reward(text, names)
+    except (ExprError, ValueError):
+        return None
+    rng = random.Random(0)
+    tries = [dict.fromkeys(names, v) for v in PROBE_VALUES]
+    tries += [{n: rng.choice(PROBE_VALUES) for n in names} for _ in range(PROBE_DRAWS)]
+    reasons: Counter[str] = Counter()
+    for observation in tries if names else tries[:1]:
+        try:
+            value = float(reward(observation))
+        except (ExprError, ArithmeticError, ValueError, TypeError) as exc:
+            reasons[str(exc)] += 1
+            continue
+        if math.isfinite(value):
+            return None
+        reasons["the result is not a finite number"] += 1
+    reason = reasons.most_common(1)[0][0]
+    return (
+        f"{text!r} cannot be computed for any value of its metrics tried "
+        f"({', '.join(names) or 'none'}): {reason}; every trial would be metric_missing"
+    )

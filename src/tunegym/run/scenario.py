@@ -263,11 +263,12 @@ def spec_to_run(
     if path is not None:
         return Path(path)
     from tunegym.session import recorded_spec
+    from tunegym.trial.store import TrialStoreError
 
     try:
         spec = recorded_spec(Path(resume))
-    except UsageError as exc:
-        raise UsageError(f"cannot resume: {exc}") from None
+    except (UsageError, TrialStoreError) as exc:
+        raise type(exc)(f"cannot resume: {exc}") from None
     if not spec.exists():
         raise UsageError(
             f"cannot resume: the run was started from {spec}, which is no longer there; "
@@ -275,6 +276,32 @@ def spec_to_run(
             "changed)"
         )
     return spec
+
+
+def check_log_file(path: Path, scenario: Scenario, resume: Path | None, what: str) -> Path:
+    """``path`` as the log file (``--log-file``, named ``what``), checked before anything
+    runs: a :class:`UsageError` when appending log lines to it would break the spec file
+    being run or a workload file it reads, or overwrite what the resumed run recorded
+    (its database, its journal, ``summary.json``, any file in its folder); else made
+    writable as every output file is (:func:`~tunegym.user_paths.output_file`)."""
+    from tunegym.session.recorded import refuse_a_file_of_a_run
+    from tunegym.user_paths import output_file
+
+    target = path.expanduser().resolve()
+    inputs = {scenario.path.resolve(): f"the spec file being run ({scenario.path})"}
+    for job in scenario.jobs:
+        inputs.setdefault(
+            job.workload_path.resolve(),
+            f"the workload file of job {job.name!r} ({job.workload_path})",
+        )
+    if target in inputs:
+        raise UsageError(
+            f"{what} {path}: is {inputs[target]}; appending log lines would break it "
+            "(give a file of its own, e.g. run.log)"
+        )
+    if resume is not None:
+        refuse_a_file_of_a_run(path, what, "appending log lines", resume, " (e.g. run.log)")
+    return output_file(path, what)
 
 
 def extension_of(scenario: Scenario, options: RunOptions) -> int | None:
@@ -318,7 +345,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     satisfies, live servers that do not import, a live job
     asked to run trials in parallel."""
     from tunegym.agents.warm_start import check_warm_start
-    from tunegym.env.feasible import broken_condition, no_feasible_action
+    from tunegym.env.feasible import broken_condition, no_feasible_action, uncomputable_reward
     from tunegym.env.server import ServerError, import_server_class
 
     job_options = options.job_options()
@@ -332,6 +359,9 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
         infeasible = no_feasible_action(workload)
         if infeasible is not None:
             raise SpecError(f"{job.workload_path}: constraints: {infeasible}")
+        no_reward = uncomputable_reward(workload)
+        if no_reward is not None:
+            raise SpecError(f"{job.workload_path}: agent.reward: {no_reward}")
         _check_ray_connection(job, job_options)
         if workload.mode != "live":
             continue

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tunegym.results.runs import RunTrials, load_run
-from tunegym.run.scenario import RunOptions, run_scenario, spec_to_run
+from tunegym.run.scenario import RunOptions, check_log_file, run_scenario, spec_to_run
 from tunegym.trial.rows import TrialRow
 
 
@@ -72,9 +72,8 @@ def tune(
         budget_grace_s=budget_grace_s,
         on_trial=on_trial,
     )
+    scenario = load(spec)
     if options.log_file is not None:
-        from tunegym.user_paths import output_file
-
-        output_file(options.log_file, "log_file")
-    result = run_scenario(load(spec), options)
+        check_log_file(options.log_file, scenario, options.resume, "log_file")
+    result = run_scenario(scenario, options)
     return load_run(result.run_dir)

@@ -37,6 +37,7 @@ from tunegym.errors import (
 )
 from tunegym.session.fingerprints import check_fingerprints, scenario_fingerprints
 from tunegym.session.lock import RunLock
+from tunegym.session.meta import checked_fingerprints, checked_run_info
 from tunegym.session.records import JobRecord
 from tunegym.session.replayable import check_replayable
 from tunegym.spec.loader import Job, Scenario
@@ -133,7 +134,8 @@ class RunSession:
         try:
             lock.acquire()
             meta = db.meta()
-            check_fingerprints(meta.get("jobs", {}), scenario)
+            recorded = checked_run_info(db.path, meta) or {}
+            check_fingerprints(checked_fingerprints(db.path, meta), scenario)
             check_replayable(db, scenario)
         except TrialStoreError as exc:
             lock.release()
@@ -143,7 +145,7 @@ class RunSession:
             lock.release()
             db.close()
             raise
-        info = dict(meta.get("run") or {})
+        info = dict(recorded)
         info.setdefault("started_at", time.time())
         info["run_dir"] = str(run_dir)
         info["resumed_at"] = [*info.get("resumed_at", []), time.time()]

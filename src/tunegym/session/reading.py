@@ -19,6 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from tunegym.errors import TunegymError, UsageError
+from tunegym.layout import RUN_DB_NAME
+from tunegym.session.meta import checked_job_entry, checked_run_info
 from tunegym.session.records import CRASHED_MESSAGE, JOB_KEY_PREFIX, JobRecord
 from tunegym.spec.loader import Job
 from tunegym.spec.models import WorkloadSpec
@@ -52,7 +54,7 @@ def read_run(run_dir: Path, now: float | None = None) -> RunView:
     db = open_run_db(run_dir, read_only=True)
     try:
         meta = db.meta()
-        run = meta.get("run")
+        run = checked_run_info(db.path, meta)
         if not isinstance(run, dict):
             raise UsageError(f"{run_dir}: trials.sqlite has no run information (meta 'run')")
         records = load_records(run_dir, meta)
@@ -68,28 +70,29 @@ def recorded_run_info(run_dir: Path) -> dict[str, Any]:
     """The run metadata a run folder recorded (seed, budget, spec...), read without a lock."""
     db = open_run_db(Path(run_dir), read_only=True)
     try:
-        run = db.meta().get("run")
+        run = checked_run_info(db.path, db.meta())
     finally:
         db.close()
-    return dict(run) if isinstance(run, dict) else {}
+    return dict(run or {})
 
 
 def recorded_spec(run_dir: Path) -> Path:
     """The spec file a run folder was started from; :class:`UsageError` when unknown."""
     db = open_run_db(Path(run_dir), read_only=True)
     try:
-        run = db.meta().get("run")
+        run = checked_run_info(db.path, db.meta())
     finally:
         db.close()
-    if not isinstance(run, dict) or "spec" not in run:
+    if run is None or "spec" not in run:
         raise UsageError(f"{run_dir}: its trials.sqlite has no run metadata")
     return Path(run["spec"])
 
 
 def load_records(run_dir: Path, meta: dict[str, Any]) -> list[JobRecord]:
     """The job iterations the run started, in the order it started them."""
+    path = run_dir / RUN_DB_NAME
     entries = sorted(
-        (v for k, v in meta.items() if k.startswith(JOB_KEY_PREFIX) and isinstance(v, dict)),
+        (checked_job_entry(path, k, v) for k, v in meta.items() if k.startswith(JOB_KEY_PREFIX)),
         key=lambda e: (e.get("seq", 0), e.get("index", 0), e.get("iteration", 0)),
     )
     records = []

@@ -106,12 +106,31 @@ class ContinuousParam(_Strict):
     dtype: Literal["float", "int"] = "float"
     log: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _int_bounds_as_written(cls, data: Any) -> Any:
+        """An int range's bounds as the TOML wrote them: ``2**62 + 1`` is past the limit,
+        though as a float (what ``low`` and ``high`` hold) it rounds to ``2**62``."""
+        if isinstance(data, dict) and data.get("dtype") == "int":
+            low, high = data.get("low"), data.get("high")
+            exact = [v for v in (low, high) if isinstance(v, int) and not isinstance(v, bool)]
+            if any(abs(v) > INT_BOUND for v in exact):
+                raise ValueError(
+                    f'dtype = "int" bounds must be within +-2^62 (what samplers draw), got '
+                    f"low = {low}, high = {high}"
+                )
+        return data
+
     @model_validator(mode="after")
     def _bounds(self) -> ContinuousParam:
         problem = range_problem(self.low, self.high, self.dtype, self.log)
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+INT_BOUND = 2**62
+"""The largest magnitude of an int range's bounds."""
 
 
 def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
@@ -123,7 +142,7 @@ def range_problem(low: float, high: float, dtype: str, log: bool) -> str | None:
         return f"low ({low:g}) must be less than high ({high:g})"
     if dtype == "int" and not (float(low).is_integer() and float(high).is_integer()):
         return f'dtype = "int" needs integer bounds, got low = {low:g}, high = {high:g}'
-    if dtype == "int" and not (low >= -(2**62) and high <= 2**62):
+    if dtype == "int" and not (low >= -INT_BOUND and high <= INT_BOUND):
         return (
             f'dtype = "int" bounds must be within +-2^62 (what samplers draw), got low = '
             f"{int(low)}, high = {int(high)}"
@@ -305,7 +324,8 @@ class AgentSpec(_Strict):
     repeats: int = Field(default=1, ge=1, le=10_000)
     """Measure each proposed action this many times and feed the agent the mean."""
     objectives: list[Literal["max", "min"]] | None = None
-    """One direction per entry of ``metrics``: several make the job multi-objective."""
+    """One direction per entry of ``metrics`` (unset: per declared metric): several make
+    the job multi-objective."""
     warm_start: str | None = None
     """An earlier run folder whose trials (same workload) the agent learns first."""
     parallel: int = Field(default=1, ge=1, le=MAX_PARALLEL)
@@ -352,20 +372,31 @@ class AgentSpec(_Strict):
 
     @model_validator(mode="after")
     def _objectives_match_metrics(self) -> AgentSpec:
-        if self.objectives is not None and (
-            self.metrics is None or len(self.objectives) != len(self.metrics)
-        ):
+        n = len(self.objectives or ())
+        if self.objectives is None or (self.metrics is not None and len(self.metrics) == n):
+            return self
+        if self.metrics is None:  # declared metrics of another number, or a live server's
             raise ValueError(
-                f"objectives needs one direction per entry of agent.metrics "
-                f"({len(self.objectives)} objectives, metrics = {self.metrics})"
+                f"{n} objectives need as many metrics: set agent.metrics to the metrics they "
+                f"are for, in order (unset, it is every declared metric, which pairs with "
+                f"the objectives only when exactly {n} are declared)"
             )
-        return self
+        raise ValueError(
+            f"{n} objectives for {len(self.metrics)} entries of agent.metrics "
+            f"({', '.join(self.metrics)}): give one direction per metric"
+        )
 
     @field_validator("metrics")
     @classmethod
     def _non_empty(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and not value:
             raise ValueError("agent.metrics must name at least one metric")
+        names = value or []
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(map(repr, twice))} listed more than once; name each metric once"
+            )
         return value
 
 
@@ -506,6 +537,28 @@ class WorkloadSpec(_Strict):
     holds, e.g. ``threads = "codec == 'zstd'"``."""
     env_params: dict[str, EnvParamSpec] = Field(default_factory=dict)
     agent: AgentSpec = Field(default_factory=AgentSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_pair_with_the_declared_metrics(cls, data: Any) -> Any:
+        """``objectives`` without ``agent.metrics``: the objectives are for every declared
+        metric, in order (what unset ``agent.metrics`` means), when their numbers match;
+        ``agent.metrics`` is filled in with them, so everything reading the objectives
+        pairs them so."""
+        if not isinstance(data, dict) or data.get("mode", "offline") != "offline":
+            return data
+        agent, metrics = data.get("agent"), data.get("metrics")
+        if not (isinstance(agent, dict) and isinstance(metrics, list)):
+            return data
+        objectives = agent.get("objectives")
+        if agent.get("metrics") is not None or not isinstance(objectives, list):
+            return data
+        names = [m.get("name") if isinstance(m, dict) else None for m in metrics]
+        if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            return data  # the metrics' own errors are reported
+        if len(names) != len(objectives):
+            return data
+        return {**data, "agent": {**agent, "metrics": names}}
 
     @field_validator("command")
     @classmethod
