@@ -5,7 +5,9 @@ Every error must name the file, the field path and what was expected.
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 
 import pytest
 
@@ -150,6 +152,28 @@ def test_agent_metrics_naming_undeclared_metric(make_workload, spec_error, expec
 def test_agent_metrics_may_name_builtin_duration(make_workload):
     path = make_workload(tail='[agent]\nmetrics = ["duration_s"]\nreward = "negative"')
     assert load(path).jobs[0].workload.agent_metrics == ["duration_s"]
+
+
+def test_a_reward_expression_may_read_the_builtin_duration(
+    tmp_path, write_toml, objective_workload, capsys
+):
+    # "reward 'expr: score - duration_s' uses undeclared metric(s) 'duration_s'", though
+    # every trial measures it (the README: always available).
+    from tunegym.cli.main import main
+
+    data = objective_workload(
+        agent={"type": "grid", "metrics": ["score"], "reward": "expr: score - 1000 * duration_s"}
+    )
+    path = write_toml("w.toml", data)
+    assert main(["verify", str(path)]) == 0
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = sqlite3.connect(run_dir / "trials.sqlite").execute(
+        "SELECT reward, observation FROM trials WHERE status = 'ok'"
+    )
+    for reward, observation in rows:
+        seen = json.loads(observation)
+        assert reward == pytest.approx(seen["score"] - 1000 * seen["duration_s"])
 
 
 def test_metric_declared_twice(make_workload, spec_error, expect_problem):

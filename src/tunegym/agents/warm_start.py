@@ -158,7 +158,7 @@ def check_warm_start(job: Job) -> Path:
     try:
         store = resolve_store(value, job.workload_dir)
         if workload.mode == "offline":  # a live job's space is its server's: at its start
-            reward_fn = build_reward(workload.agent.reward, workload.agent_metrics)
+            reward_fn = build_reward(workload.agent.reward, workload.reward_metrics)
             load_warm_start(store, job.name, SearchSpace.from_workload(workload), reward_fn)
     except SpecError as exc:  # "warm_start: ..."
         raise SpecError(f"{job.workload_path}: agent.{exc}") from None

@@ -80,7 +80,7 @@ class WorkloadEnv(TrialEnv):
         self.action_space = SearchSpace.from_workload(self.workload)
         self.env_params = EnvParams.from_workload(self.workload, seed)
         self.observation_space = self.workload.agent_metrics
-        self.reward_fn = build_reward(self.workload.agent.reward, self.observation_space)
+        self.reward_fn = build_reward(self.workload.agent.reward, self.workload.reward_metrics)
         self.penalties = self.workload.agent.penalties
         self.constraints = [compile_expr(c) for c in self.workload.constraints]
         self.action_constraints = action_constraints(self.constraints, self.action_space)

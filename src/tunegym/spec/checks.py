@@ -412,7 +412,7 @@ def _reward_metrics(w: WorkloadSpec) -> list[str]:
     """The metric names a reward may use; for live mode without ``agent.metrics``, any
     name the reward uses (the server's ``observation_space()`` is checked at start)."""
     if w.mode == "offline" or w.agent.metrics:
-        return w.agent_metrics
+        return w.reward_metrics
     from tunegym.expr import ExprError, compile_expr
 
     text = w.agent.reward.strip()

@@ -608,6 +608,15 @@ class WorkloadSpec(_Strict):
         return [m.name for m in self.metrics]
 
     @property
+    def reward_metrics(self) -> list[str]:
+        """The names a reward may read: :attr:`agent_metrics`, then the built-in metrics
+        (``duration_s``) every offline trial measures."""
+        metrics = self.agent_metrics
+        if self.mode != "offline":
+            return metrics
+        return [*metrics, *(m for m in BUILTIN_METRICS if m not in metrics)]
+
+    @property
     def agent_metrics(self) -> list[str]:
         """The metrics the agent observes: ``agent.metrics``, else every declared metric."""
         if self.agent.metrics:
