@@ -249,3 +249,29 @@ def test_a_warm_start_from_another_workload_is_refused_before_any_job_runs(
         assert main(argv) == 2
         assert capsys.readouterr().err.strip().splitlines()[-1].startswith(said)
     assert not (tmp_path / "b").exists()
+
+
+def test_a_warm_start_that_measured_the_whole_space_says_its_best(
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It said "ok, 0 trial(s)" and "no successful trial: no best configuration".
+    agent = {"type": "optuna", "metrics": ["score"], "max_steps": 8}
+    earlier = run_scenario(
+        load(write_toml("first.toml", objective_workload(agent=agent))),
+        RunOptions(output=tmp_path / "a", progress=False),
+    )
+    best = json.loads((earlier.run_dir / "summary.json").read_text())["jobs"][0]["best"]
+    agent["warm_start"] = str(earlier.run_dir)
+    path = write_toml("second.toml", objective_workload(agent=agent))
+    capsys.readouterr()
+    assert main(["run", str(path), "--output", str(tmp_path / "b"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "ok, 0 trial(s)" in out
+    assert (
+        "  no trial left to run: the warm start's run measured every action; its best reward "
+        f"{best['reward']:.6g} at step {best['step']}: {json.dumps(best['action'])} "
+        f"(in {earlier.run_dir / 'trials.sqlite'})"
+    ) in out

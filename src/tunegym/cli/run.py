@@ -222,7 +222,14 @@ def _describe_job(job: dict[str, Any], run_dir: Path) -> str:
         lines.extend(_describe_front(job, run_dir))
         return "\n".join(lines)
     best = job["best"]
-    if best is None:
+    earlier = (job.get("warm_start") or {}).get("earlier_best")
+    if best is None and not job["trials"] and earlier:  # the warm start left nothing to try
+        lines.append(
+            f"  no trial left to run: the warm start's run measured every action; its best reward "
+            f"{earlier['reward']:.6g} at step {earlier['step']}: {json.dumps(earlier['action'])} "
+            f"(in {job['warm_start']['source']})"
+        )
+    elif best is None:
         said = (job.get("message") or "").startswith("no trial succeeded")
         lines.append(
             "  no best configuration" if said else "  no successful trial: no best configuration"
