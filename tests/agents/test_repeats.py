@@ -227,3 +227,32 @@ def test_with_repeats_the_best_config_is_the_best_mean_not_the_luckiest_repeat(
     best_config = (run_dir / "noisy" / "0" / "best_config.toml").read_text()
     assert "mean reward 12.0" in best_config and "over 3 measurement(s)" in best_config
     assert 'mode = "steady"' in best_config
+
+
+def test_an_unset_max_steps_gives_every_action_its_repeats(tmp_path: Path) -> None:
+    # The default budget was the space's size: a grid of 3 actions with repeats = 4 ran 3
+    # trials, all of the first action, and called it the robust best.
+    (tmp_path / "w.toml").write_text(
+        textwrap.dedent(
+            """
+            name = "rep"
+            command = ["python3", "-c", "print('score', {x})"]
+            cache = false
+            [params]
+            x = [1, 2, 3]
+            [[metrics]]
+            name = "score"
+            regex = 'score (\\S+)'
+            [agent]
+            type = "grid"
+            repeats = 4
+            """
+        )
+    )
+    result = run_scenario(load(tmp_path / "w.toml"), RunOptions(output=tmp_path / "runs"))
+    assert result.exit_code == 0
+    with (result.run_dir / "rep" / "0" / "trajectory.csv").open() as fh:
+        actions = [json.loads(row["action"])["x"] for row in csv.DictReader(fh)]
+    assert sorted(actions) == [1] * 4 + [2] * 4 + [3] * 4
+    job = json.loads((result.run_dir / "summary.json").read_text())["jobs"][0]
+    assert job["robust"]["best"]["action"] == {"x": 3}

@@ -99,6 +99,11 @@ def default_agent_reason(
     return "grid", f"categorical, all {size} actions fit in max_steps {budget}"
 
 
-def default_max_steps(space: SearchSpace) -> int:
+def default_max_steps(space: SearchSpace, repeats: int = 1) -> int:
+    """The trial budget of a job without ``max_steps``: the space's size when it is at
+    most :data:`DEFAULT_MAX_STEPS`, else that, times ``repeats`` (each repeat of an
+    action is a trial: a grid of 3 actions with ``repeats = 4`` measured one action 3
+    times)."""
     size = space.size
-    return size if size is not None and size <= DEFAULT_MAX_STEPS else DEFAULT_MAX_STEPS
+    base = size if size is not None and size <= DEFAULT_MAX_STEPS else DEFAULT_MAX_STEPS
+    return base * repeats

@@ -90,7 +90,9 @@ MEANINGS: dict[str, str] = {
     "PenaltySpec.constraint_failure": "reward recorded for a `constraint_failed` trial",
     "PenaltySpec.metric_failure": "reward for a `failed`, `timeout` or `metric_missing` trial",
     "AgentSpec.type": "agent name (`tunegym list agents`); unset: grid if it fits, else auto",
-    "AgentSpec.max_steps": "trial budget; unset: the space size if small, else a default",
+    "AgentSpec.max_steps": (
+        "trial budget; unset: the space size if small, else a default, times `agent.repeats`"
+    ),
     "AgentSpec.metrics": "metrics the agent observes, in order; unset: every declared metric",
     "AgentSpec.reward": (
         '`identity`, `negative`, `inverse` or `"expr: <expression>"` over metrics; unset '

@@ -70,7 +70,8 @@ def _open(
         session.fail(exc)
         finish_run(session, "error")
         raise
-    budget = job.workload.agent.max_steps or default_max_steps(env.action_space)
+    agent = job.workload.agent
+    budget = agent.max_steps or default_max_steps(env.action_space, agent.repeats)
     record = JobRecord(job, 0, store.folder, EXTERNAL_AGENT, budget)
     session.start_job(record)
     given_up: list[BaseException] = []

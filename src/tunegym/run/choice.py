@@ -17,17 +17,18 @@ def agent_choice(
     agent = job.workload.agent
     budget = max_steps or agent.max_steps
     if agent.type is None and _whole_grid(job, runner):
-        size = budget or space.size or default_max_steps(space)
+        whole = space.size * agent.repeats if space.size else None
+        size = budget or whole or default_max_steps(space, agent.repeats)
         return "grid", size, "slurm batch mode submits the whole grid as one job array"
     if agent.type is not None:
-        return agent.type, budget or default_max_steps(space), None
+        return agent.type, budget or default_max_steps(space, agent.repeats), None
     agent_type, why = default_agent_reason(
         space,
         budget,
         warm_start=agent.warm_start is not None,
         deterministic=job.workload.cache and not job.workload.env_params,
     )
-    return agent_type, budget or default_max_steps(space), why
+    return agent_type, budget or default_max_steps(space, agent.repeats), why
 
 
 def auto_choice(job: Job, space: SearchSpace, budget: int) -> AutoChoice:
