@@ -99,6 +99,9 @@ def handle(args: argparse.Namespace) -> int:
         title, table = _table(job.record, list(job.rows), args.top, args.status, job.record.folder)
         console.print(title, highlight=False)
         console.print(table)
+        robust = _robust_line(job)
+        if robust is not None:
+            console.print(robust, highlight=False)
         importances = param_importances(job) if job.record.agent is not None else None
         if importances is not None:
             for objective, shares in importances.by_objective.items():
@@ -108,6 +111,27 @@ def handle(args: argparse.Namespace) -> int:
                     highlight=False,
                 )
     return 0
+
+
+def _robust_line(job: Any) -> str | None:
+    """Under env params or repeats, the best mean over an action's measurements (the
+    table ranks single trials, the luckiest first): the summary's robust best."""
+    import json
+
+    from tunegym.analysis.results import measured_repeatedly, measurements_word
+
+    workload = job.record.job.workload
+    if not measured_repeatedly(workload):
+        return None
+    best = job.results.robust_best
+    if best is None:
+        return None
+    over = measurements_word(workload)
+    sem = "" if best.sem is None else f" ± {best.sem:.3g} (s.e.)"
+    return (
+        f"  robust best (mean over {over}) {best.mean_reward:.6g}{sem} over {best.count} "
+        f"measurement(s): {json.dumps(dict(best.action))}"
+    )
 
 
 def _show_training(training: Any, last: int) -> int:

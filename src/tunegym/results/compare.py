@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunegym.analysis.best import best_row, is_scored
+from tunegym.analysis.results import measured_repeatedly
 from tunegym.results.runs import JobTrials, RunTrials
 from tunegym.trial.rows import TrialRow
 from tunegym.values import is_finite_number
@@ -53,7 +54,7 @@ def trials_to_best(rows: Sequence[TrialRow]) -> int | None:
 def job_line(run_label: str, job: JobTrials) -> JobLine:
     results = job.results
     best = results.best_row
-    robust = results.robust_best if job.record.job.workload.env_params else None
+    robust = results.robust_best if measured_repeatedly(job.record.job.workload) else None
     return JobLine(
         run=run_label,
         job=job.label,
