@@ -327,3 +327,32 @@ def test_regex_search_releases_the_gil_for_parallel_trials(tmp_path: Path) -> No
         stop.set()
         worker.join()
     assert ticks >= 20  # the other thread ran during the (at least 1 s) search
+
+
+@pytest.mark.parametrize(
+    ("source", "files", "stdout", "why"),
+    [
+        ("json:r.json:a.b", {}, "", "the trial wrote no r.json (no such file in its folder)"),
+        ("json:r.json:a.b", {"r.json": "{bad"}, "", "r.json is not JSON (Expecting property"),
+        ("json:r.json:a.b", {"r.json": '{"a": {"c": 1}}'}, "", "r.json has no 'a.b'"),
+        ("json:r.json:a.b", {"r.json": '{"a": 1}'}, "", "r.json has no 'a.b'"),
+        ("json:r.json:a", {"r.json": '{"a": "x"}'}, "", "r.json holds \"x\" at 'a', not a finite"),
+        ("json:stdout:a", {}, "hello", "stdout is not JSON and has no line holding a JSON object"),
+        ("json:stdout:a", {}, '{"b": 1}', "stdout's JSON has no 'a'"),
+        ("csv:r.csv:c", {}, "", "the trial wrote no r.csv"),
+        ("csv:r.csv:c", {"r.csv": ""}, "", "r.csv is empty (no header row)"),
+        ("csv:r.csv:c", {"r.csv": "a,b\n1,2\n"}, "", "r.csv has no column 'c' (its columns: a, b)"),
+        ("csv:r.csv:c", {"r.csv": "a,c\n"}, "", "r.csv has a header but no row"),
+        ("csv:r.csv:c", {"r.csv": "a,c\n1,x\n"}, "", "r.csv line 2: 'c' is 'x', not a finite"),
+    ],
+)
+def test_a_missing_json_or_csv_metric_says_why(
+    tmp_path: Path, source: str, files: dict[str, str], stdout: str, why: str
+) -> None:
+    # Only regex metrics said why; these gave "metric(s) not found" and nothing more.
+    kind, spec = source.split(":", 1)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    readout = extract_metrics([build_extractor(MetricSource("m", kind, spec))], tmp_path, stdout)  # type: ignore[arg-type]
+    assert readout.missing == ["m"]
+    assert readout.reasons["m"].startswith(f"metric 'm': {why}")

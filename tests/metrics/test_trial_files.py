@@ -54,7 +54,9 @@ def test_a_metric_file_the_trial_replaced_is_missing_with_its_reason(
     readout = extract_metrics([metric], tmp_path, "")
     assert readout.missing == ["score"]
     if kind == "folder":
-        assert readout.reasons == {}  # cannot be opened as a file: simply not there
+        assert readout.reasons == {
+            "score": "metric 'score': cannot read result.json: Is a directory"
+        }
     else:
         assert readout.reasons == {"score": "metric 'score': result.json is not a regular file"}
 

@@ -60,7 +60,6 @@ AGGREGATES = ("mean", "min", "max", "last", "first", "sum")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 REGEX_TIMEOUT_S = 10.0
 """Default bound on one regex metric's search of a trial's stdout."""
-_BAD_OUTPUT = (OSError, ValueError, csv.Error, RecursionError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -152,6 +151,40 @@ class RegexExtractor:
         return value, None
 
 
+def _trial_text(
+    name: str, trial_dir: Path, file: str, encoding: str
+) -> tuple[str | None, str | None]:
+    """The text of the trial's ``file``, or ``(None, why)`` naming the metric and file."""
+    try:
+        return read_trial_file(Path(trial_dir) / file).decode(encoding), None
+    except FileNotFoundError:
+        return None, f"metric {name!r}: the trial wrote no {file} (no such file in its folder)"
+    except TrialFileError as exc:
+        return None, f"metric {name!r}: {exc}"
+    except UnicodeDecodeError as exc:
+        return None, f"metric {name!r}: {file} is not {encoding} text ({exc.reason})"
+    except OSError as exc:
+        return None, f"metric {name!r}: cannot read {file}: {exc.strerror or exc}"
+
+
+def _number_at(
+    name: str, document: Any, path: tuple[str, ...], where: str
+) -> tuple[float | None, str | None]:
+    """The finite number at ``path`` in ``document``, or ``(None, why)``."""
+    for depth in range(1, len(path) + 1):
+        if _walk(document, path[:depth]) is None:
+            return None, f"metric {name!r}: {where} has no {'.'.join(path[:depth])!r}"
+    value = _walk(document, path)
+    number = to_finite_float(value)
+    if number is None:
+        shown = _clip(json.dumps(value, default=str), 40)
+        return (
+            None,
+            f"metric {name!r}: {where} holds {shown} at {'.'.join(path)!r}, not a finite number",
+        )
+    return number, None
+
+
 def _walk(document: Any, path: tuple[str, ...]) -> Any:
     current = document
     for key in path:
@@ -199,14 +232,16 @@ class JsonFileExtractor:
         return self.read(trial_dir, stdout)[0]
 
     def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
-        """``(value, None)``, or ``(None, why)`` when the file is not one tunegym reads."""
+        """``(value, None)``, or ``(None, why)``: the file is missing, unreadable or not
+        JSON, or holds no finite number at the path."""
+        text, why = _trial_text(self.name, trial_dir, self.file, "utf-8")
+        if text is None:
+            return None, why
         try:
-            text = read_trial_file(Path(trial_dir) / self.file).decode("utf-8")
-            return to_finite_float(_walk(json.loads(text), self.path)), None
-        except TrialFileError as exc:
-            return None, f"metric {self.name!r}: {exc}"
-        except _BAD_OUTPUT:
-            return None, None
+            document = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            return None, f"metric {self.name!r}: {self.file} is not JSON ({exc})"
+        return _number_at(self.name, document, self.path, self.file)
 
 
 @dataclass(frozen=True)
@@ -217,10 +252,20 @@ class JsonStdoutExtractor:
     path: tuple[str, ...]
 
     def extract(self, trial_dir: Path, stdout: str) -> float | None:
+        return self.read(trial_dir, stdout)[0]
+
+    def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
+        """``(value, None)``, or ``(None, why)``: no JSON in stdout, or no finite number
+        at the path."""
         try:
-            return to_finite_float(_walk(_parse_stdout_json(stdout), self.path))
+            document = _parse_stdout_json(stdout)
         except RecursionError:
-            return None
+            document = None
+        if document is None:
+            return None, (
+                f"metric {self.name!r}: stdout is not JSON and has no line holding a JSON object"
+            )
+        return _number_at(self.name, document, self.path, "stdout's JSON")
 
 
 def _aggregate(values: list[float], how: str) -> float | None:
@@ -256,37 +301,49 @@ class CsvExtractor:
         return self.read(trial_dir, stdout)[0]
 
     def read(self, trial_dir: Path, stdout: str) -> tuple[float | None, str | None]:
-        """``(value, None)``, or ``(None, why)`` when the file is not one tunegym reads."""
+        """``(value, None)``, or ``(None, why)``: the file is missing or unreadable, has no
+        such column or no row, or a value is not a finite number."""
+        text, why = _trial_text(self.name, trial_dir, self.file, "utf-8-sig")
+        if text is None:
+            return None, why
         try:
-            text = read_trial_file(Path(trial_dir) / self.file).decode("utf-8-sig")
-            return self._read(csv.reader(io.StringIO(text, newline=""))), None
-        except TrialFileError as exc:
-            return None, f"metric {self.name!r}: {exc}"
-        except _BAD_OUTPUT:
-            return None, None
+            value, why = self._read(csv.reader(io.StringIO(text, newline="")))
+        except (csv.Error, ValueError) as exc:
+            return None, f"metric {self.name!r}: {self.file} is not CSV ({exc})"
+        return value, None if why is None else f"metric {self.name!r}: {self.file} {why}"
 
-    def _read(self, rows: Any) -> float | None:
+    def _read(self, rows: Any) -> tuple[float | None, str | None]:
         header = next(rows, None)
         if header is None:
-            return None
+            return None, "is empty (no header row)"
         names = [h.strip() for h in header]
         if self.column not in names:
-            return None
+            return (
+                None,
+                f"has no column {self.column!r} (its columns: {_clip(', '.join(names), 80)})",
+            )
         index = names.index(self.column)
-        cells = (row[index] if index < len(row) else None for row in rows if row)
+        cells = [
+            (n, row[index] if index < len(row) else None) for n, row in enumerate(rows, 2) if row
+        ]
+        if not cells:
+            return None, "has a header but no row"
         if self.aggregate is None:
-            last: str | None = None
-            seen = False
-            for last in cells:  # noqa: B007 - keep the last row
-                seen = True
-            return to_finite_float(last) if seen else None
+            cells = cells[-1:]
         values: list[float] = []
-        for cell in cells:
+        for line, cell in cells:
             number = to_finite_float(cell)
             if number is None:
-                return None
+                return None, (
+                    f"line {line}: {self.column!r} is {_shorten(str(cell), 40)}, not a "
+                    "finite number"
+                )
             values.append(number)
-        return _aggregate(values, self.aggregate)
+        value = values[0] if self.aggregate is None else _aggregate(values, self.aggregate)
+        return (
+            value,
+            None if value is not None else f"the {self.aggregate} of {self.column!r} is not finite",
+        )
 
 
 def _split_path(metric: MetricSource, dotted: str, form: str) -> tuple[str, ...]:
@@ -365,6 +422,10 @@ def _compile_regex(metric: MetricSource) -> Any:
             r"in parentheses, e.g. 'loss: ([0-9.eE+-]+)' (group 1 is the value)"
         )
     return pattern
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _shorten(text: str, limit: int = 80) -> str:
