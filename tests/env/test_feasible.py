@@ -119,3 +119,28 @@ def test_a_condition_that_can_be_evaluated_passes(condition: str) -> None:
         }
     )
     assert broken_condition(workload) is None
+
+
+def test_verify_notes_actions_skipped_because_a_constraint_cannot_be_evaluated(
+    write_toml: Callable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "x > 1 or y > 1" with y a string fails for x = 1 only: the grid dropped those two
+    # actions without a word.
+    from tunegym.cli.main import main
+
+    data = {
+        "name": "w",
+        "command": ["echo", "score: {x}", "{y}"],
+        "params": {"x": [1, 2, 3], "y": ["a", "b"]},
+        "constraints": ["x > 1 or y > 1"],
+        "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+        "agent": {"type": "grid"},
+    }
+    assert main(["verify", str(write_toml("w.toml", data))]) == 0
+    assert (
+        "    note: 2 of the 6 actions are skipped because a constraint cannot be evaluated "
+        "for them (2 of them: constraint 'x > 1 or y > 1' cannot be evaluated: "
+    ) in capsys.readouterr().out
+    data["constraints"] = ["x > 1"]
+    assert main(["verify", str(write_toml("w.toml", data))]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -19,7 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tunegym.env.feasible import broken_condition, no_feasible_action, uncomputable_reward
+    from tunegym.env.feasible import (
+        broken_condition,
+        constraint_errors,
+        no_feasible_action,
+        uncomputable_reward,
+    )
     from tunegym.errors import SpecError
     from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
@@ -81,6 +86,9 @@ def handle(args: argparse.Namespace) -> int:
                     notes.extend(_planning_note(job, choice.method, steps))
                 notes.extend(_pruner_note(job))
                 notes.extend(_budget_notes(job))
+                skipped = constraint_errors(job.workload)
+                if skipped is not None:
+                    notes.append(skipped)
             env_params = job.workload.env_params
             extra = f"; env params: {', '.join(env_params)}" if env_params else ""
             extra += _search_notes(job)

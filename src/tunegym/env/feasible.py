@@ -25,6 +25,7 @@ __all__ = [
     "CONDITION_SAMPLES",
     "ENUMERATE_LIMIT",
     "broken_condition",
+    "constraint_errors",
     "no_feasible_action",
     "uncomputable_reward",
 ]
@@ -130,4 +131,30 @@ def uncomputable_reward(workload: WorkloadSpec) -> str | None:
     return (
         f"{text!r} cannot be computed for any value of its metrics tried "
         f"({', '.join(names) or 'none'}): {reason}; every trial would be metric_missing"
+    )
+
+
+def constraint_errors(workload: WorkloadSpec) -> str | None:
+    """A note when a constraint cannot be evaluated for some actions of a finite space
+    (up to :data:`ENUMERATE_LIMIT`): those actions count as breaking it, and the agents
+    skip them without a word (``"x > 1 or y > 1"`` with ``y`` a string drops every
+    ``x = 1``). ``None`` when every evaluation gave an answer (or none could be tried)."""
+    if workload.mode != "offline" or not workload.constraints:
+        return None
+    space = SearchSpace.from_workload(workload)
+    size = space.size
+    if space.is_empty or size is None or size > ENUMERATE_LIMIT:
+        return None
+    constraints = action_constraints(list(map(compile_expr, workload.constraints)), space)
+    errors: Counter[str] = Counter()
+    for action in space.grid():
+        why = broken_constraint(constraints, {**space.fixed, **action}, space.inactive(action))
+        if why is not None and " cannot be evaluated: " in why:
+            errors[why] += 1
+    if not errors or sum(errors.values()) == size:  # all: refused by no_feasible_action
+        return None
+    reason, count = errors.most_common(1)[0]
+    return (
+        f"{sum(errors.values())} of the {size} actions are skipped because a constraint "
+        f"cannot be evaluated for them ({count} of them: {reason})"
     )
