@@ -69,3 +69,15 @@ def test_a_run_once_job_gets_a_compact_section_without_plots(run_dir: Path) -> N
     assert "<figure" not in plain and "Best trial" in plain
     tuned = html.split('id="job-tuned')[1]
     assert "<figure" in tuned
+
+
+def test_a_run_given_twice_is_refused(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # compare A A printed the run against itself (+0.0%) without a word.
+    monkeypatch.chdir(run_dir.parent)
+    assert main(["compare", str(run_dir), run_dir.name]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"tunegym: error: {run_dir.name}: the same run folder as {run_dir}; compare different runs"
+    )

@@ -128,7 +128,7 @@ def test_the_readers_read_a_read_only_run_folder_and_change_nothing(
     export = run_bound([*TUNEGYM, "export", str(finished_run), "-o", str(tmp_path / "t.csv")])
     assert export.returncode == 0, export.stderr
     assert len((tmp_path / "t.csv").read_text().splitlines()) == 1 + 8  # header + 8 trials
-    compare = run_bound([*TUNEGYM, "compare", str(finished_run), str(finished_run)])
+    compare = run_bound([*TUNEGYM, "compare", str(finished_run)])
     assert compare.returncode == 0, compare.stderr
 
     report = run_bound([*TUNEGYM, "report", str(finished_run)])

@@ -25,10 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from tunegym.errors import UsageError
     from tunegym.results.compare import compare_runs
     from tunegym.results.runs import load_run
 
-    lines = compare_runs([load_run(path) for path in args.run_dirs])
+    runs = [load_run(path) for path in args.run_dirs]
+    seen: dict[Path, str] = {}  # a run compared with itself: a slip of the command line
+    for path, run in zip(args.run_dirs, runs, strict=True):
+        key = Path(run.run_dir).resolve()
+        if key in seen:
+            raise UsageError(f"{path}: the same run folder as {seen[key]}; compare different runs")
+        seen[key] = str(path)
+    lines = compare_runs(runs)
     if args.json:
         print(json.dumps([line.to_json() for line in lines], indent=2))
         return 0
