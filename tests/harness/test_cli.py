@@ -35,6 +35,19 @@ def _tunegym(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait until the server at ``url`` answers ``/health`` with ``{"status": "ok"}``
+    (failing if ``proc`` ends first or ``timeout`` passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+
+
 def test_serve_prints_the_bound_url_first_and_serves(tmp_path):
     kwargs = tmp_path / "kwargs.yaml"
     kwargs.write_text("size: 7\nseed: 3\n")
@@ -42,14 +55,7 @@ def test_serve_prints_the_bound_url_first_and_serves(tmp_path):
     try:
         first = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", first), first
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert httpx.get(f"{first}/health").json() == {"status": "ok"}
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.05)
+        _wait_healthy(first, proc)
         assert httpx.get(f"{first}/dataset_size").json() == {"dataset_size": 7}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -63,14 +69,7 @@ def test_serve_stopped_with_ctrl_c_shuts_down_cleanly_and_exits_130():
     proc = _tunegym("serve", "arithmetic", "--port", "0")
     try:
         url = proc.stdout.readline().strip()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert httpx.get(f"{url}/health").status_code == 200
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.05)
+        _wait_healthy(url, proc)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -624,14 +623,7 @@ def test_serve_started_by_hand_leaves_no_process_of_its_harness_behind(tmp_path,
         assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
         helpers = [int(p) for p in (tmp_path / "helpers.pid").read_text().split()]
         assert all(pid_alive(pid) for pid in helpers)
-        deadline = time.monotonic() + 30
-        while True:  # serving: uvicorn's signal handlers are in place
-            try:
-                assert httpx.get(f"{url}/health").status_code == 200
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.05)
+        _wait_healthy(url, proc)  # serving: uvicorn's signal handlers are in place
         os.kill(proc.pid, sig)  # the server only, as `kill PID` or a service manager does
         _, err = proc.communicate(timeout=30)
     finally:

@@ -19,12 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from tunegym.env.feasible import (
-        broken_condition,
-        constraint_errors,
-        no_feasible_action,
-        uncomputable_reward,
-    )
+    from tunegym.env.feasible import constraint_errors, workload_problem
     from tunegym.errors import SpecError
     from tunegym.run import agent_choice, auto_choice
     from tunegym.space import SearchSpace
@@ -43,11 +38,8 @@ def handle(args: argparse.Namespace) -> int:
             space = SearchSpace.from_workload(job.workload)
             size = space.size
             notes: list[str] = []
-            if (no_reward := uncomputable_reward(job.workload)) is not None:
-                print(
-                    f"tunegym: error: {job.workload_path}: agent.reward: {no_reward}",
-                    file=sys.stderr,
-                )
+            if (problem := workload_problem(job.workload)) is not None:
+                print(f"tunegym: error: {job.workload_path}: {': '.join(problem)}", file=sys.stderr)
                 failed += 1
                 break
             if job.workload.mode == "live":
@@ -58,20 +50,6 @@ def handle(args: argparse.Namespace) -> int:
                     break
             elif space.is_empty:
                 what = "no search dimensions: runs once"
-            elif (broken := broken_condition(job.workload)) is not None:
-                print(
-                    f"tunegym: error: {job.workload_path}: when.{broken[0]}: {broken[1]}",
-                    file=sys.stderr,
-                )
-                failed += 1
-                break
-            elif (infeasible := no_feasible_action(job.workload)) is not None:
-                print(
-                    f"tunegym: error: {job.workload_path}: constraints: {infeasible}",
-                    file=sys.stderr,
-                )
-                failed += 1
-                break
             else:
                 agent, steps, why = agent_choice(job, space, None)
                 default = f" (default: {why})" if why else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -28,6 +29,7 @@ __all__ = [
     "constraint_errors",
     "no_feasible_action",
     "uncomputable_reward",
+    "workload_problem",
 ]
 
 CONDITION_SAMPLES = 256
@@ -41,18 +43,12 @@ def no_feasible_action(workload: WorkloadSpec) -> str | None:
     """Why no action of ``workload``'s finite search space satisfies its constraints over
     the action and fixed values (the most common reason), or ``None`` when one does, or
     when the space is infinite, larger than :data:`ENUMERATE_LIMIT` or empty."""
-    if workload.mode != "offline" or not workload.constraints:
+    walk = _constraint_walk(workload)
+    if walk is None:
         return None
-    space = SearchSpace.from_workload(workload)
-    size = space.size
-    if space.is_empty or size is None or size > ENUMERATE_LIMIT:
-        return None
-    constraints = action_constraints(list(map(compile_expr, workload.constraints)), space)
-    if not constraints:
-        return None
+    size, verdicts = walk
     reasons: Counter[str] = Counter()
-    for action in space.grid():
-        why = broken_constraint(constraints, {**space.fixed, **action}, space.inactive(action))
+    for why in verdicts:
         if why is None:
             return None
         reasons[why] += 1
@@ -139,18 +135,11 @@ def constraint_errors(workload: WorkloadSpec) -> str | None:
     (up to :data:`ENUMERATE_LIMIT`): those actions count as breaking it, and the agents
     skip them without a word (``"x > 1 or y > 1"`` with ``y`` a string drops every
     ``x = 1``). ``None`` when every evaluation gave an answer (or none could be tried)."""
-    if workload.mode != "offline" or not workload.constraints:
+    walk = _constraint_walk(workload)
+    if walk is None:
         return None
-    space = SearchSpace.from_workload(workload)
-    size = space.size
-    if space.is_empty or size is None or size > ENUMERATE_LIMIT:
-        return None
-    constraints = action_constraints(list(map(compile_expr, workload.constraints)), space)
-    errors: Counter[str] = Counter()
-    for action in space.grid():
-        why = broken_constraint(constraints, {**space.fixed, **action}, space.inactive(action))
-        if why is not None and " cannot be evaluated: " in why:
-            errors[why] += 1
+    size, verdicts = walk
+    errors = Counter(why for why in verdicts if why is not None and " cannot be evaluated: " in why)
     if not errors or sum(errors.values()) == size:  # all: refused by no_feasible_action
         return None
     reason, count = errors.most_common(1)[0]
@@ -158,3 +147,41 @@ def constraint_errors(workload: WorkloadSpec) -> str | None:
         f"{sum(errors.values())} of the {size} actions are skipped because a constraint "
         f"cannot be evaluated for them ({count} of them: {reason})"
     )
+
+
+def _constraint_walk(workload: WorkloadSpec) -> tuple[int, Iterator[str | None]] | None:
+    """The size of ``workload``'s finite space and, lazily, for each of its actions in
+    grid order, why it breaks a constraint over the action and fixed values (``None``
+    when it breaks none); ``None`` when there is nothing to walk (live, no such
+    constraint, an empty, infinite or too large space)."""
+    if workload.mode != "offline" or not workload.constraints:
+        return None
+    space = SearchSpace.from_workload(workload)
+    size = space.size
+    if space.is_empty or size is None or size > ENUMERATE_LIMIT:
+        return None
+    constraints = action_constraints(list(map(compile_expr, workload.constraints)), space)
+    if not constraints:
+        return None
+    verdicts = (
+        broken_constraint(constraints, {**space.fixed, **action}, space.inactive(action))
+        for action in space.grid()
+    )
+    return size, verdicts
+
+
+def workload_problem(workload: WorkloadSpec) -> tuple[str, str] | None:
+    """The first problem that would make ``workload``'s job measure nothing, as ``(field,
+    why)``: a reward no metric values can compute, a ``[when]`` condition that cannot be
+    evaluated, constraints no action satisfies; ``None`` when there is none. ``verify``
+    and ``run`` refuse it (exit 2) before anything runs."""
+    no_reward = uncomputable_reward(workload)
+    if no_reward is not None:
+        return "agent.reward", no_reward
+    broken = broken_condition(workload)
+    if broken is not None:
+        return f"when.{broken[0]}", broken[1]
+    infeasible = no_feasible_action(workload)
+    if infeasible is not None:
+        return "constraints", infeasible
+    return None

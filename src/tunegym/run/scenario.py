@@ -345,7 +345,7 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     satisfies, live servers that do not import, a live job
     asked to run trials in parallel."""
     from tunegym.agents.warm_start import check_warm_start
-    from tunegym.env.feasible import broken_condition, no_feasible_action, uncomputable_reward
+    from tunegym.env.feasible import workload_problem
     from tunegym.env.server import ServerError, import_server_class
 
     job_options = options.job_options()
@@ -353,15 +353,9 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
         workload = job.workload
         if workload.agent.warm_start is not None:
             check_warm_start(job)
-        broken = broken_condition(workload)
-        if broken is not None:
-            raise SpecError(f"{job.workload_path}: when.{broken[0]}: {broken[1]}")
-        infeasible = no_feasible_action(workload)
-        if infeasible is not None:
-            raise SpecError(f"{job.workload_path}: constraints: {infeasible}")
-        no_reward = uncomputable_reward(workload)
-        if no_reward is not None:
-            raise SpecError(f"{job.workload_path}: agent.reward: {no_reward}")
+        problem = workload_problem(workload)
+        if problem is not None:
+            raise SpecError(f"{job.workload_path}: {': '.join(problem)}")
         _check_ray_connection(job, job_options)
         if workload.mode != "live":
             continue
