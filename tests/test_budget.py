@@ -129,15 +129,23 @@ def test_run_budget_flag_is_reported(
     )
 
 
+def _sleepy_workload(
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    objective_workload: Callable[..., dict[str, Any]],
+) -> Path:
+    """Random search of 8 trials that each sleep 30 s (a budget stops them)."""
+    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 8})
+    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
+    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
+    return write_toml("w.toml", data)
+
+
 def test_a_resumed_run_keeps_its_budget_and_takes_a_new_one_when_given(
     tmp_path: Path,
     write_toml: Callable[[str, dict[str, Any]], Path],
     objective_workload: Callable[..., dict[str, Any]],
 ) -> None:
-    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 8})
-    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
-    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
-    path = write_toml("w.toml", data)
+    path = _sleepy_workload(write_toml, objective_workload)
     out = tmp_path / "runs"
     flags = ["--no-progress", "--budget-grace", "0", "--parallel", "2"]
     assert main(["run", str(path), "--output", str(out), "--budget", "2", *flags]) == 1
@@ -160,10 +168,7 @@ def test_a_resumed_run_keeps_its_budget_grace_and_takes_a_new_one_when_given(
     objective_workload: Callable[..., dict[str, Any]],
 ) -> None:
     # --budget-grace was not recorded: a resume let the running trials run to their end.
-    data = objective_workload(agent={"type": "random", "metrics": ["score"], "max_steps": 8})
-    data["command"] = [sys.executable, *data["command"][1:], "--sleep=30"]
-    data["params"] = {"x": {"low": 0.0, "high": 6.0}, "y": ["a"]}
-    path = write_toml("w.toml", data)
+    path = _sleepy_workload(write_toml, objective_workload)
     out = tmp_path / "runs"
     flags = ["--no-progress", "--budget", "1", "--parallel", "2"]
     assert main(["run", str(path), "--output", str(out), *flags, "--budget-grace", "0"]) == 1

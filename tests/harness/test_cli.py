@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -46,6 +47,20 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
         except httpx.TransportError:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
+
+
+def _serve_in(folder: Path, env: dict, harness: str, *args: str) -> subprocess.Popen:
+    """``tunegym harness serve HARNESS`` run in ``folder`` (its harness modules found there,
+    as a user runs it), in a session of its own."""
+    return subprocess.Popen(
+        [_console_script(), "harness", "serve", harness, *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_serve_prints_the_bound_url_first_and_serves(tmp_path):
@@ -397,15 +412,7 @@ def test_serve_and_export_import_a_harness_from_the_current_folder(tmp_path):
     )
     assert export.returncode == 0, export.stderr
     assert load_jsonl(tmp_path / "out" / "capitals.jsonl")[0]["expected_answer"] == "Paris"
-    proc = subprocess.Popen(
-        [_console_script(), "harness", "serve", "my_bench.harness:CapitalsHarness"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _serve_in(tmp_path, env, "my_bench.harness:CapitalsHarness")
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
@@ -609,15 +616,7 @@ def test_serve_started_by_hand_leaves_no_process_of_its_harness_behind(tmp_path,
     # server mid-request, without its graceful shutdown.
     (tmp_path / "my_spawner.py").write_text(SPAWNER)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TUNEGYM_TRIAL_TAG")}
-    proc = subprocess.Popen(
-        [_console_script(), "harness", "serve", "my_spawner:Spawner", "--port", "0"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _serve_in(tmp_path, env, "my_spawner:Spawner", "--port", "0")
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
