@@ -211,6 +211,20 @@ def test_job_workload_that_does_not_exist(make_scenario, spec_error, expect_prob
     )
 
 
+@pytest.mark.parametrize(
+    ("target", "kind"), [("scenario.toml", "this scenario itself"), ("other.toml", "a scenario")]
+)
+def test_a_job_whose_workload_is_a_scenario_is_named_as_such(
+    make_scenario, spec_error, expect_problem, target, kind
+):
+    # It said "jobs: unknown key (in jobs[0] of scenario.toml)", blaming the wrong field.
+    path = make_scenario(f'[[jobs]]\nworkload = "{target}"\n')
+    (path.parent / "other.toml").write_text('name = "o"\n[[jobs]]\nworkload = "x.toml"\n')
+    expect_problem(
+        spec_error(path), path, "jobs[0].workload", f"is {kind} (it has jobs), not a workload"
+    )
+
+
 def test_problems_of_several_jobs_are_reported_together(
     make_workload, make_scenario, spec_error, expect_problem
 ):

@@ -183,6 +183,17 @@ def _load_scenario(path: Path, data: dict[str, Any]) -> Scenario:
             problems.append(Problem(path, loc, f"cannot load {workload_path}: {unreadable}"))
             continue
         assert workload_data is not None
+        if "jobs" in workload_data:  # a scenario named as a workload: say so, not "unknown key"
+            kind = "this scenario itself" if workload_path == path else "a scenario"
+            problems.append(
+                Problem(
+                    path,
+                    loc,
+                    f"{workload_path} is {kind} (it has jobs), not a workload; name a "
+                    "workload file",
+                )
+            )
+            continue
         context = f"jobs[{index}] of {path.name}"
         hostile = [
             Problem(workload_path, where, why, context)
