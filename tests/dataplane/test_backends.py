@@ -178,3 +178,28 @@ def test_transferqueue_samples_put_natively_are_claimable(tq_owner: Any, pid: st
     meta = tq_owner.claim_meta(pid, "trainer", ["x"], 2, blocking=False)
     assert meta.tags_by_id() == {5: {"weight_version": 2}, "five": {}}
     np.testing.assert_array_equal(tq_owner.get_data(meta.subset([0]))["x"], [[0, 1, 2]])
+
+
+def test_a_ray_plane_that_cannot_join_ray_says_why_and_how_to_start_its_own() -> None:
+    # With the address unset, Ray joins RAY_ADDRESS (or the newest cluster of this
+    # machine); that failing was a raw ValueError or ConnectionError from ray.init.
+    import os
+
+    code = (
+        "from tunegym.dataplane import connect\n"
+        "from tunegym.errors import TunegymError\n"
+        "try:\n"
+        "    connect({'backend': 'ray', 'num_cpus': 1})\n"
+        "except TunegymError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.strip()
+    assert out.startswith(
+        "DataPlaneError cannot start or join Ray (no address: Ray joins RAY_ADDRESS"
+    )
+    assert "set the plane's address = 'local' for a Ray instance of its own" in out

@@ -52,8 +52,20 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         return
     if address == "local":
         start_local_ray(num_cpus=num_cpus, include_dashboard=False)
-    else:
+        return
+    try:
         ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
+    except (ValueError, ConnectionError, RuntimeError) as exc:  # Ray's own words, kept
+        joined = (
+            f"address {address!r}"
+            if address is not None
+            else "no address: Ray joins RAY_ADDRESS, or the newest cluster started on this "
+            "machine (/tmp/ray/ray_current_cluster), which may be long gone"
+        )
+        raise DataPlaneError(
+            f"cannot start or join Ray ({joined}): {exc}; set the plane's address = 'local' "
+            "for a Ray instance of its own, or the address of a running cluster"
+        ) from exc
 
 
 class RayDataPlane(DataPlaneClient):
