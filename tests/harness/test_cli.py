@@ -195,6 +195,26 @@ def test_a_harness_module_that_fails_to_import_is_a_usage_error_with_its_line(
 
 
 @pytest.mark.parametrize(
+    ("source", "code", "said"),
+    [
+        ("import sys\nsys.exit(5)\n", 2, "importing module 'exiting_bench' called sys.exit(5)"),
+        (
+            "import sys\nclass Bench:\n    def __init__(self):\n        sys.exit(3)\n",
+            1,
+            "constructor failed: it called sys.exit(3)",
+        ),
+    ],
+)
+def test_a_harness_that_calls_sys_exit_says_so(tmp_path, monkeypatch, capsys, source, code, said):
+    # serve and export-data exited with the harness's code and said nothing.
+    (tmp_path / "exiting_bench.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["harness", "export-data", "exiting_bench:Bench", str(tmp_path / "out")]) == code
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"tunegym: error: harness 'exiting_bench:Bench': {said}"
+
+
+@pytest.mark.parametrize(
     ("name", "text", "message"),
     [
         ("k.yaml", "size: [1, 2\n", "k.yaml: not valid YAML: expected ',' or ']', but got"),

@@ -212,6 +212,10 @@ def load_harness(path: str, kwargs: Mapping[str, Any] | None = None) -> GymHarne
         raise UsageError(
             f"harness {path!r}: cannot import module {module_name!r}: {import_failure(exc)}"
         ) from exc
+    except SystemExit as exc:  # serve exited with its code and said nothing
+        raise UsageError(
+            f"harness {path!r}: importing module {module_name!r} called sys.exit({exc.code!r})"
+        ) from exc
     target: Any = module
     for part in attr.split("."):
         try:
@@ -230,6 +234,10 @@ def load_harness(path: str, kwargs: Mapping[str, Any] | None = None) -> GymHarne
     except Exception as exc:
         raise TunegymError(
             f"harness {path!r}: constructor failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    except SystemExit as exc:
+        raise TunegymError(
+            f"harness {path!r}: constructor failed: it called sys.exit({exc.code!r})"
         ) from exc
     if not isinstance(harness, GymHarness):
         raise UsageError(f"harness {path!r}: {type(harness).__name__} is not a GymHarness")
