@@ -73,6 +73,7 @@ def test_child_that_never_becomes_ready_times_out(testkit_env):
     with pytest.raises(ResourceServerTimeout, match="not ready within 2s") as info:
         server.start()
     assert isinstance(info.value, TimeoutError)
+    assert "[tunegym] stopped" not in str(info.value)  # the server's last lines, not stop()'s
     assert_group_gone(server.last_pid)
 
 

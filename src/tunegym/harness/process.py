@@ -452,11 +452,11 @@ class ResourceServerProcess:
                 return self._terminate(proc)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                tail = self._log_tail()  # the server's own last lines, not stop()'s note
                 self.stop()
                 raise ResourceServerTimeout(
                     f"resource server {self.harness_path!r} was not ready within "
-                    f"{self.startup_timeout:g}s (log: {self._log_path}); last lines:\n"
-                    f"{self._log_tail()}"
+                    f"{self.startup_timeout:g}s (log: {self._log_path}); last lines:\n{tail}"
                 )
             if self._probe(min(self.probe_timeout, remaining)) and not _leader_exited(proc.pid):
                 self._note(f"ready at {self.url} (pid {proc.pid})")
