@@ -142,6 +142,7 @@ COLLECT_TO_NOWHERE += ["--output", "{tmp}/o.jsonl"]
     ("argv", "message"),
     [
         (["serve", "arithmetic", "--host", ""], "--host: empty; give an address (0.0.0.0 for"),
+        (["serve", "arithmetic", "--name", " "], "--name: empty; give a name, or leave it out"),
         (["serve", "arithmetic", "--token-env", ""], "--token-env: the environment variable's"),
         (
             [*COLLECT_TO_NOWHERE, "--api-key-env", " "],

@@ -262,6 +262,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not args.host.strip():  # the OS takes '' for every interface: never do it unasked
         raise UsageError("--host: empty; give an address (0.0.0.0 for every interface)")
+    if args.name is not None and not args.name.strip():  # it fell back to the default unsaid
+        raise UsageError("--name: empty; give a name, or leave it out for the harness's name")
     kwargs = read_kwargs(args.kwargs_file)
     token = read_env_secret(args.token_env, "--token-env")
     # Values under secret-looking keys of the kwargs and of the environment (an API key
