@@ -149,7 +149,7 @@ COLLECT_TO_NOWHERE += ["--output", "{tmp}/o.jsonl"]
             "--api-key-env: the environment variable's name is empty",
         ),
     ],
-    ids=["host", "token-env", "api-key-env"],
+    ids=["host", "name", "token-env", "api-key-env"],
 )
 def test_an_empty_host_or_secret_name_is_refused_not_taken_as_none(tmp_path, capsys, argv, message):
     """``--host "$HOST"`` with HOST unset listened on every interface, ``--token-env ''``
