@@ -196,6 +196,10 @@ def test_malformed_json_is_422_naming_the_body(echo_url):
             lambda b: b.update(response={"choices": [{"message": {"content": 3}}]}),
             "response.choices[0].message.content",
         ),
+        (  # 0 and "" were read as an empty message
+            lambda b: b.update(response={"choices": [{"message": 0}]}),
+            "response.choices[0].message",
+        ),
         (
             lambda b: b["response"]["output"][1]["content"][0].update(type=["output_text"]),
             "response.output[1].content[0].type",

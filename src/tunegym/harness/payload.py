@@ -136,7 +136,8 @@ def chat_text(response: Mapping[str, Any]) -> str:
         return ""
     choice = _expect(choices[0], dict, ("response", "choices", 0), "an object")
     loc: tuple[str | int, ...] = ("response", "choices", 0, "message")
-    message = _expect(choice.get("message") or {}, dict, loc, "an object")
+    raw = choice.get("message")
+    message = {} if raw is None else _expect(raw, dict, loc, "an object")  # 0, "": not one
     content = message.get("content")
     if content is None:
         return ""
