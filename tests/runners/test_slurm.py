@@ -554,3 +554,47 @@ def test_an_interrupt_cancels_the_job(tmp_path: Path, slurm_plain: Any) -> None:
         30,
         "the job to be cancelled",
     )
+
+
+def test_a_controller_that_stops_answering_does_not_lose_a_running_job(
+    tmp_path: Path, slurm_plain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """squeue failing (slurmctld unreachable) read as "the job left squeue": after three
+    polls the running trial was recorded failed (state UNKNOWN) and the job ran on. Now
+    only a job Slurm says it does not know is lost; the trial here ends ``ok``."""
+    cwd = tmp_path / "trial"
+    cwd.mkdir()
+    spec = TrialSpec((sys.executable, "-c", "import time; time.sleep(25); print('done')"), cwd)
+    runner = SlurmRunner(SlurmSpec(poll_interval_s=0.2))
+    ctld = slurm_plain.pids["slurmctld"]
+    polls: list[str] = []
+
+    def stop_the_controller_for_a_while() -> None:
+        wait_until(lambda: runner._active, 60, "the submission")
+        time.sleep(2)
+        os.kill(ctld, signal.SIGSTOP)
+        try:
+            wait_until(lambda: len(polls) >= 4, 120, "four squeue polls while stopped")
+        finally:
+            os.kill(ctld, signal.SIGCONT)
+
+    import tunegym.runners.slurm as slurm_module
+
+    squeue = slurm_module._squeue_states
+
+    def counted(job_id: str) -> Any:
+        answer = squeue(job_id)
+        if answer is None:
+            polls.append(job_id)
+        return answer
+
+    monkeypatch.setattr(slurm_module, "_squeue_states", counted)  # counts, changes nothing
+    stopper = threading.Thread(target=stop_the_controller_for_a_while, daemon=True)
+    stopper.start()
+    try:
+        result = runner.run(spec)
+    finally:
+        stopper.join(timeout=150)
+    assert len(polls) >= 4  # squeue did fail while the controller was stopped
+    assert (result.status, result.error) == ("ok", None)
+    assert (cwd / "stdout.txt").read_text().strip() == "done"

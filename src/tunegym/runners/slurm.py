@@ -519,7 +519,8 @@ class SlurmRunner:
                     cancel_deadline = time.monotonic() + _CANCEL_WAIT_S
                 for task in stopped:
                     task_deadlines.setdefault(task, time.monotonic() + _CANCEL_WAIT_S)
-                states = self._states(job_id, [t for t in ids if t not in final])
+                answer = self._states(job_id, [t for t in ids if t not in final])
+                states = answer or {}
                 now = time.monotonic()
                 for task, folder in zip(ids, folders, strict=True):
                     if task in final:
@@ -533,8 +534,11 @@ class SlurmRunner:
                                 name = "CANCELLED"
                             final[task] = _Outcome(name, end.code, running_since.get(task))
                             continue
+                        if answer is None:  # squeue could not say: not a sign it is gone
+                            continue
                         vanished[task] = vanished.get(task, 0) + 1
                         if vanished[task] >= _VANISHED_POLLS:
+                            _scancel(task)  # should it still run somewhere, it stops
                             final[task] = _Outcome("UNKNOWN", None, running_since.get(task))
                         continue
                     name, code = state
@@ -586,9 +590,14 @@ class SlurmRunner:
         with self._lock:
             return job_id in self._cancelled or any(t in self._cancelled for t in tasks)
 
-    def _states(self, job_id: str, tasks: Sequence[str]) -> dict[str, tuple[str, int | None]]:
-        """``{task: (state, code)}`` from squeue, completed by sacct for what it lacks."""
+    def _states(
+        self, job_id: str, tasks: Sequence[str]
+    ) -> dict[str, tuple[str, int | None]] | None:
+        """``{task: (state, code)}`` from squeue, completed by sacct for what it lacks;
+        ``None`` when squeue could not answer."""
         states = _squeue_states(job_id)
+        if states is None:
+            return None
         if self._sacct_usable and any(t not in states for t in tasks):
             found = _sacct_states(job_id)
             if found is None:
@@ -684,6 +693,7 @@ class SlurmRunner:
         duration_s: float | None = None,
     ) -> TrialResult:
         cwd = spec.cwd.absolute()
+        cwd.mkdir(parents=True, exist_ok=True)  # a trial may have removed its own folder
         for name in ("stdout.txt", "stderr.txt"):
             (cwd / name).touch()
         return TrialResult(
@@ -722,15 +732,19 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
         return None
 
 
-def _squeue_states(job_id: str) -> dict[str, tuple[str, int | None]]:
+def _squeue_states(job_id: str) -> dict[str, tuple[str, int | None]] | None:
     """``{task: (state, code)}`` for every task squeue still lists, finished ones included
-    (``-t all``); the code is decoded from the wait status squeue prints."""
+    (``-t all``); the code is decoded from the wait status squeue prints. ``{}`` when
+    Slurm no longer knows the job; ``None`` when squeue could not answer (the controller
+    unreachable: the job may well be running)."""
     proc = _run(
         ["squeue", "-h", "-t", "all", "-r", "-j", job_id, "-O", "JobArrayID:|,State:|,exit_code:|"]
     )
     states: dict[str, tuple[str, int | None]] = {}
-    if proc is None or proc.returncode != 0:
-        return states
+    if proc is None:
+        return None
+    if proc.returncode != 0:
+        return states if "Invalid job id" in proc.stderr else None
     for line in proc.stdout.splitlines():
         parts = [p.strip() for p in line.split("|")]
         if len(parts) >= 3 and parts[0] and parts[1]:
