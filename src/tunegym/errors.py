@@ -90,14 +90,32 @@ class SignalInterrupt(KeyboardInterrupt):
             return f"signal {self.signum}"
 
 
+_first_signal: list[int] = []
+"""The signal that began the interrupt in progress (see :func:`note_interrupt_signal`)."""
+
+
+def note_interrupt_signal(signum: int | None) -> None:
+    """Record the signal that began an interrupt (``None``: none any more). Code that
+    catches a ``KeyboardInterrupt`` and raises its own (Ray's ``ray.get`` does) loses a
+    :class:`SignalInterrupt`'s signal; the exit code and message still follow this."""
+    _first_signal[:] = [] if signum is None else [signum]
+
+
+def _signal_of(exc: BaseException) -> int:
+    if isinstance(exc, SignalInterrupt):
+        return exc.signum
+    return _first_signal[0] if _first_signal else 2
+
+
 def interrupt_exit_code(exc: BaseException) -> int:
     """``128 + signum`` of the signal behind an interrupt (130 for Ctrl-C)."""
-    return 128 + getattr(exc, "signum", 2)
+    return 128 + _signal_of(exc)
 
 
 def interrupt_cause(exc: BaseException) -> str:
     """``"Ctrl-C"`` or the name of the signal behind an interrupt, e.g. ``"SIGTERM"``."""
-    return exc.signal_name if isinstance(exc, SignalInterrupt) else "Ctrl-C"
+    signum = _signal_of(exc)
+    return "Ctrl-C" if signum == 2 else SignalInterrupt(signum).signal_name
 
 
 def import_failure(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from tunegym.errors import (
     full_disk_phrase,
     interrupt_cause,
     interrupt_exit_code,
+    note_interrupt_signal,
     os_reason,
 )
 
@@ -230,6 +231,7 @@ def terminate_like_ctrl_c() -> Iterator[None]:
         nonlocal first
         if first is None:
             first = signum
+            note_interrupt_signal(signum)
         elif signum != signal.SIGINT:
             return  # a later SIGTERM or SIGHUP: the clean-up goes on
         if first == signal.SIGINT:
@@ -244,5 +246,6 @@ def terminate_like_ctrl_c() -> Iterator[None]:
     try:
         yield
     finally:
+        note_interrupt_signal(None)
         for sig, old in previous.items():
             signal.signal(sig, old)

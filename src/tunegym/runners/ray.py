@@ -51,7 +51,7 @@ from typing import Any, ClassVar, NamedTuple
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError, UsageError
-from tunegym.ray_local import start_local_ray
+from tunegym.ray_local import signal_handlers_kept, start_local_ray
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -360,7 +360,8 @@ def connect(address: str, local_cpus: int | None = None) -> None:
         return
     _check_reachable(address)
     try:
-        ray.init(address=address, log_to_driver=False)
+        with signal_handlers_kept():
+            ray.init(address=address, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as exc:
         raise TunegymError(_connection_advice(address, exc)) from None
 

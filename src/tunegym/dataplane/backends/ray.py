@@ -28,7 +28,7 @@ from tunegym.dataplane.client import Column, DataPlaneClient
 from tunegym.dataplane.config import RayConfig
 from tunegym.dataplane.errors import DataPlaneError
 from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
-from tunegym.ray_local import start_local_ray
+from tunegym.ray_local import signal_handlers_kept, start_local_ray
 
 CLAIM_WINDOW_S = 0.5
 """The longest a blocking claim waits in the actor before its client asks again."""
@@ -54,7 +54,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         start_local_ray(num_cpus=num_cpus, include_dashboard=False)
         return
     try:
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
+        with signal_handlers_kept():
+            ray.init(address=address, num_cpus=num_cpus, include_dashboard=False)
     except (ValueError, ConnectionError, RuntimeError) as exc:  # Ray's own words, kept
         joined = (
             f"address {address!r}"
