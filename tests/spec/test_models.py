@@ -234,3 +234,28 @@ def test_an_unset_reward_over_wall_time_alone_minimises_it(extra, reward):
     workload = WorkloadSpec.model_validate({**BASE, **extra})
     assert workload.agent.reward == reward
     assert WorkloadSpec.model_validate(workload.model_dump()).agent.reward == reward
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "says"),
+    [
+        ({"ray": {"resources": {"CPU": 1}}}, "ray.resources", "'CPU' is set with ray.num_cpus"),
+        ({"ray": {"resources": {"GPU": 1}}}, "ray.resources", "'GPU' is set with ray.num_gpus"),
+        ({"ray": {"resources": {"memory": 1}}}, "ray.resources", "'memory' is set with"),
+        ({"ray": {"resources": {"foo": -1}}}, "ray.resources", "an amount is >= 0, got -1"),
+        ({"ray": {"resources": {"": 1}}}, "ray.resources", "must not be empty"),
+        ({"ray": {"num_cpus": 0.00001}}, "ray.num_cpus", "in steps of 0.0001, got 1e-05"),
+        ({"slurm": {"partition": "debug\ntouch x"}}, "slurm.partition", "one word with no"),
+        ({"slurm": {"partition": "debug extra"}}, "slurm.partition", "one word with no"),
+        ({"slurm": {"account": ""}}, "slurm.account", "one word with no"),
+        ({"slurm": {"extra_sbatch": ["--qos=a\nrm -rf x"]}}, "slurm.extra_sbatch", "entry 0"),
+    ],
+)
+def test_runner_tables_refuse_what_ray_and_sbatch_would(table, field, says):
+    # Ray's refusals were internal errors at the first submission; a newline in a Slurm
+    # name ran the rest of the line as shell in the job script.
+    with pytest.raises(ValidationError) as info:
+        WorkloadSpec.model_validate({**BASE, **table})
+    (error,) = info.value.errors()
+    assert ".".join(str(p) for p in error["loc"]).startswith(field)
+    assert says in error["msg"]

@@ -414,6 +414,21 @@ def check_ray_address(address: str) -> str:
     return address
 
 
+_RAY_BUILTIN_RESOURCES = {
+    "CPU": "ray.num_cpus",
+    "GPU": "ray.num_gpus",
+    "memory": "Ray's own memory option (not supported here)",
+    "object_store_memory": "Ray's own object store options (not supported here)",
+}
+
+
+def _ray_quantity(value: float, what: str = "") -> float:
+    """``value`` when Ray can schedule it: Ray counts resources in steps of 0.0001."""
+    if abs(value * 10_000 - round(value * 10_000)) > 1e-6:
+        raise ValueError(f"{what}Ray counts resources in steps of 0.0001, got {value!r}")
+    return value
+
+
 class RaySpec(_Strict):
     """``[ray]``: run trials as Ray tasks (``runner = "ray"``)."""
 
@@ -427,6 +442,28 @@ class RaySpec(_Strict):
     """``true``: the run folder is on a filesystem every node sees; trials write in place."""
     max_retries: int = Field(default=0, ge=0)
     """Times Ray runs a trial again when its worker or node is lost (not when it fails)."""
+
+    @field_validator("num_cpus", "num_gpus")
+    @classmethod
+    def _ray_amount(cls, value: float) -> float:
+        return _ray_quantity(value)
+
+    @field_validator("resources")
+    @classmethod
+    def _ray_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        """What Ray's ``.options(resources=...)`` refuses, said here (it was an internal
+        error when the first trial was submitted)."""
+        for name, amount in value.items():
+            if not name.strip():
+                raise ValueError("a resource name must not be empty")
+            if name in _RAY_BUILTIN_RESOURCES:
+                raise ValueError(
+                    f"{name!r} is set with {_RAY_BUILTIN_RESOURCES[name]}, not in resources"
+                )
+            if amount < 0:
+                raise ValueError(f"resource {name!r}: an amount is >= 0, got {amount:g}")
+            _ray_quantity(amount, f"resource {name!r}: ")
+        return value
 
 
 class SlurmSpec(_Strict):
@@ -447,6 +484,26 @@ class SlurmSpec(_Strict):
     poll_interval_s: float = Field(default=10.0, gt=0)
     batch: bool = False
     """Unroll a grid into one job array (grid agent, offline jobs only)."""
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _one_word(cls, value: str | None) -> str | None:
+        """A name on an ``#SBATCH`` line: one word (a newline ended the directives, and
+        the rest of the line ran as shell; a space gave sbatch's 'Invalid directive')."""
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError(f"expected one word with no spaces, got {_show(value)}")
+        return value
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _directive_lines(cls, value: list[str]) -> list[str]:
+        """Each entry is one ``#SBATCH`` line: no line break, no control character."""
+        for i, line in enumerate(value):
+            if not line.strip() or not line.isprintable():  # a line break is not printable
+                raise ValueError(
+                    f"entry {i} must be one non-empty line of printable text, got {_show(line)}"
+                )
+        return value
 
 
 class LocalSpec(_Strict):
