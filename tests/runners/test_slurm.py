@@ -77,6 +77,26 @@ def test_a_sweep_on_slurm_gives_the_rewards_of_a_local_run(
         assert 0 <= row["duration_s"] < 30
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["trials", "array"])
+def test_a_run_folder_with_a_space_and_a_percent_sign_works_on_slurm(
+    tmp_path: Path,
+    slurm_plain: Any,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict],
+    batch: bool,
+) -> None:
+    # A space gave "sbatch refused ...: Invalid directive found in batch script"; a '%j'
+    # was expanded by Slurm, so the job wrote its output to another folder (-53, FAILED).
+    data = objective_workload(
+        params={"x": [2, 3], "y": ["a"]}, runner="slurm", slurm={**FAST, "batch": batch}
+    )
+    path = write_toml("w.toml", data)
+    output = tmp_path / "my runs %j"
+    assert _run(path, output) == 0
+    rows = trial_rows(only_run_dir(output))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
 def test_a_failing_trial_is_recorded_with_exit_code_3(
     tmp_path: Path,
     slurm: Any,

@@ -161,6 +161,18 @@ def command_line(spec: SlurmSpec, argv: Sequence[str]) -> str:
     return shlex.join([*command_prefix(spec), *argv])
 
 
+def _quoted(text: str) -> str:
+    """A path on an ``#SBATCH`` line, in double quotes (a space split it: sbatch said
+    "Invalid directive")."""
+    return f'"{text}"'
+
+
+def _literal(path: Path) -> str:
+    """``path`` with its ``%`` doubled, for ``--output`` and ``--error``, where sbatch
+    expands ``%j`` and the like (a run folder named ``pct%jdir`` became ``pct17dir``)."""
+    return str(path).replace("%", "%%")
+
+
 def _has_limit(timeout_s: float | None) -> bool:
     return timeout_s is not None and not math.isinf(timeout_s)
 
@@ -174,9 +186,9 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
     lines = [
         "#!/bin/bash",
         *sbatch_header(spec, name, trial.timeout_s, trial.kill_grace_s),
-        f"#SBATCH --chdir={cwd}",
-        f"#SBATCH --output={cwd / 'stdout.txt'}",
-        f"#SBATCH --error={cwd / 'stderr.txt'}",
+        f"#SBATCH --chdir={_quoted(str(cwd))}",
+        f"#SBATCH --output={_quoted(_literal(cwd / 'stdout.txt'))}",
+        f"#SBATCH --error={_quoted(_literal(cwd / 'stderr.txt'))}",
         "",
         f"cd {q(str(cwd))} || exit 1",
         *(f"export {key}={q(value)}" for key, value in sorted(trial.env.items())),
@@ -262,7 +274,7 @@ def array_script(spec: SlurmSpec, trials: Sequence[TrialSpec], name: str, folder
         "#!/bin/bash",
         *sbatch_header(spec, name, max(timeouts) if timeouts else None, grace),
         f"#SBATCH --array=0-{len(trials) - 1}",
-        f"#SBATCH --output={folder / 'array-%a.out'}",
+        f"#SBATCH --output={_quoted(_literal(folder) + '/array-%a.out')}",
         "",
         'case "$SLURM_ARRAY_TASK_ID" in',
     ]

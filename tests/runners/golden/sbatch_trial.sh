@@ -6,9 +6,9 @@
 #SBATCH --time=00:03:00
 #SBATCH --gpus-per-node=8
 #SBATCH --exclusive
-#SBATCH --chdir={TRIAL_DIR}
-#SBATCH --output={TRIAL_DIR}/stdout.txt
-#SBATCH --error={TRIAL_DIR}/stderr.txt
+#SBATCH --chdir="{TRIAL_DIR}"
+#SBATCH --output="{TRIAL_DIR}/stdout.txt"
+#SBATCH --error="{TRIAL_DIR}/stderr.txt"
 
 cd {TRIAL_DIR} || exit 1
 export B='$(danger)'
