@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,6 +80,27 @@ def test_failures_and_timeouts_are_statuses(tmp_path: Path, ray_local: Any) -> N
         (sys.executable, "-c", "import time; time.sleep(30)"), cwd, timeout_s=0.5, kill_grace_s=0.5
     )
     assert RayRunner().run(slow).status == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"num_gpus": 1}, "(ray.num_gpus = 1)"),
+        ({"resources": {"nosuch": 1}}, "(ray.resources.nosuch = 1)"),
+        ({"num_cpus": 64}, "(ray.num_cpus = 64)"),
+    ],
+)
+def test_what_no_node_of_a_local_ray_has_is_refused_naming_the_setting(
+    ray_local: Any, settings: dict[str, Any], says: str
+) -> None:
+    # The task waited for a GPU that will never come: the run hung, timeout_s and all.
+    from tunegym.errors import TunegymError
+
+    with pytest.raises(TunegymError, match=re.escape(says)) as info:
+        RayRunner(RaySpec(**settings))
+    assert "no node of the Ray cluster has what a trial asks for" in str(info.value)
+    assert "its nodes offer: CPU " in str(info.value)
+    RayRunner(RaySpec(num_cpus=1))  # what a node has: fine
 
 
 def test_tunegym_run_on_ray_in_parallel(

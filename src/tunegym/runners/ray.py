@@ -44,13 +44,14 @@ import socket
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel
 
-from tunegym.errors import TunegymError, UsageError
+from tunegym.errors import TunegymError, TunegymWarning, UsageError
 from tunegym.ray_local import signal_handlers_kept, start_local_ray
 from tunegym.runners.base import (
     Runner,
@@ -246,6 +247,14 @@ class RayRunner:
         }
         if self.settings.resources:
             options["resources"] = dict(self.settings.resources)
+        missing = _what_no_node_has(self.settings, _node_resources(ray))
+        if missing is not None and self.settings.address == "local":  # it cannot grow
+            raise TunegymError(missing)
+        if missing is not None:  # an autoscaler may add a node that has it
+            warnings.warn(
+                TunegymWarning(f"{missing}; trials wait until a node that has it joins"),
+                stacklevel=2,
+            )
         self._task = ray.remote(run_on_node).options(**options)
         self._active: set[Any] = set()
         self._cancelled: set[Any] = set()
@@ -347,6 +356,35 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
 
 
 # -- connecting ---------------------------------------------------------------------------
+def _node_resources(ray: Any) -> list[dict[str, float]]:
+    """The resources of each live node of the cluster Ray is connected to."""
+    return [dict(node.get("Resources") or {}) for node in ray.nodes() if node.get("Alive")]
+
+
+def _what_no_node_has(settings: RaySpec, nodes: list[dict[str, float]]) -> str | None:
+    """What a trial asks for that no live node offers (``num_gpus = 1`` on a cluster with
+    no GPU), naming the setting, or ``None``. Such a task waits for ever: the run hung
+    without a word, ``timeout_s`` and all."""
+    wanted = {"CPU": settings.num_cpus, "GPU": settings.num_gpus, **settings.resources}
+    wanted = {name: amount for name, amount in wanted.items() if amount > 0}
+    if not nodes or any(all(node.get(k, 0) >= v for k, v in wanted.items()) for node in nodes):
+        return None
+    field = {"CPU": "ray.num_cpus", "GPU": "ray.num_gpus"}
+    short = [
+        f"{field.get(k, f'ray.resources.{k}')} = {v:g}"
+        for k, v in wanted.items()
+        if not any(node.get(k, 0) >= v for node in nodes)
+    ] or [", ".join(f"{k} {v:g}" for k, v in wanted.items()) + " together"]
+    offered = "; ".join(
+        ", ".join(f"{k} {v:g}" for k, v in sorted(node.items()) if not k.startswith("node:"))
+        for node in nodes
+    )
+    return (
+        f"no node of the Ray cluster has what a trial asks for ({'; '.join(short)}); "
+        f"its nodes offer: {offered}"
+    )
+
+
 def connect(address: str, local_cpus: int | None = None) -> None:
     """``ray.init`` for ``address``; a cluster that cannot be reached is a TunegymError.
 
