@@ -259,3 +259,16 @@ def test_runner_tables_refuse_what_ray_and_sbatch_would(table, field, says):
     (error,) = info.value.errors()
     assert ".".join(str(p) for p in error["loc"]).startswith(field)
     assert says in error["msg"]
+
+
+@pytest.mark.parametrize("time", ["120", "30:00", "1:00:00", "2-12", "1-00:00:00", "UNLIMITED"])
+def test_slurm_time_takes_every_form_sbatch_does(time):
+    # Plain minutes and UNLIMITED were refused.
+    workload = WorkloadSpec.model_validate({**BASE, "slurm": {"time": time}})
+    assert workload.slurm.time == time
+
+
+@pytest.mark.parametrize("time", ["abc", "1:2", "-5", "1-", "1h"])
+def test_slurm_time_refuses_what_sbatch_does_not_take(time):
+    with pytest.raises(ValidationError, match="slurm.time"):
+        WorkloadSpec.model_validate({**BASE, "slurm": {"time": time}})

@@ -107,7 +107,7 @@ MEANINGS: dict[str, str] = {
     "RaySpec.resources": "custom Ray resources reserved per trial",
     "SlurmSpec.partition": "`--partition`",
     "SlurmSpec.account": "`--account`",
-    "SlurmSpec.time": "`--time` limit, e.g. `30:00` or `1-00:00:00`",
+    "SlurmSpec.time": "`--time` limit, e.g. `120` (minutes), `30:00`, `1-00:00:00` or `UNLIMITED`",
     "SlurmSpec.nodes": "`--nodes`",
     "SlurmSpec.gpus": "`--gpus`",
     "SlurmSpec.container_image": "container image (pyxis `--container-image`)",

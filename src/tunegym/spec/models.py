@@ -471,7 +471,12 @@ class SlurmSpec(_Strict):
 
     partition: str | None = None
     account: str | None = None
-    time: str | None = Field(default=None, pattern=r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+    time: str | None = Field(
+        default=None,
+        pattern=r"^(UNLIMITED|INFINITE|\d+(:\d{2}){0,2}|\d+-\d{1,2}(:\d{2}){0,2})$",
+    )
+    """``--time`` in a form sbatch takes: minutes (``120``), ``MM:SS``, ``HH:MM:SS``,
+    ``D-HH[:MM[:SS]]`` or ``UNLIMITED``."""
     nodes: int = Field(default=1, ge=1)
     gpus: int | None = Field(default=None, ge=0)
     """GPUs on each node of the job: ``--gpus-per-node``."""
