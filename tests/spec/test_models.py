@@ -270,5 +270,5 @@ def test_slurm_time_takes_every_form_sbatch_does(time):
 
 @pytest.mark.parametrize("time", ["abc", "1:2", "-5", "1-", "1h"])
 def test_slurm_time_refuses_what_sbatch_does_not_take(time):
-    with pytest.raises(ValidationError, match="slurm.time"):
+    with pytest.raises(ValidationError, match=r"slurm\.time"):
         WorkloadSpec.model_validate({**BASE, "slurm": {"time": time}})
