@@ -757,3 +757,19 @@ def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
     assert line == f"tunegym: error: cannot resume: {db}: meta {key!r} is damaged ({why})"
     assert recorded() == before
     assert sorted(p.name for p in run_dir.iterdir() if "sqlite-" not in p.name) == files
+
+
+def test_a_ray_address_no_job_uses_is_said_to_be_ignored(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A Slurm or local run dropped --ray-address without a word.
+    path = write_toml("w.toml", objective_workload())
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--output", str(out), "--quiet", "--ray-address", "auto"]) == 0
+    assert (
+        "tunegym: warning: --ray-address auto: no job of this run uses the ray runner (local); "
+        "it is ignored"
+    ) in capsys.readouterr().err

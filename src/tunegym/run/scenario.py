@@ -14,6 +14,7 @@ writer: a second ``tunegym run --resume`` of the same folder is refused).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from tunegym.errors import (
     DiskFullError,
     SpecError,
     TunegymError,
+    TunegymWarning,
     UsageError,
     full_disk_cause,
     full_disk_phrase,
@@ -349,6 +351,15 @@ def check_before_run(scenario: Scenario, options: RunOptions) -> None:
     from tunegym.env.server import ServerError, import_server_class
 
     job_options = options.job_options()
+    runners = {options.runner or job.workload.runner for job in scenario.jobs}
+    if options.ray_address is not None and "ray" not in runners:  # it was dropped unsaid
+        warnings.warn(
+            TunegymWarning(
+                f"--ray-address {options.ray_address}: no job of this run uses the ray "
+                f"runner ({', '.join(sorted(runners))}); it is ignored"
+            ),
+            stacklevel=2,
+        )
     for job in scenario.jobs:
         workload = job.workload
         if workload.agent.warm_start is not None:
