@@ -717,7 +717,8 @@ def test_user_code_origin_names_the_users_line_only(tmp_path: Path) -> None:
         ("jobs", '{"objective": 5}', "the fingerprint of job 'objective' is no workload"),
         ("run", '{"spec": 5}', "its spec is 5, not a path"),
         ("run", "[1]", "a JSON list, not a JSON object"),
-        ("run", "RESUMED_AT", "its resumed_at is 5, not a list of times"),
+        ("run", "RUN.resumed_at=5", "its resumed_at is 5, not a list of times"),
+        ("run", 'RUN.budget_grace_s="x"', "its budget_grace_s is 'x', not a number or null"),
     ],
 )
 def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
@@ -737,9 +738,10 @@ def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
     run_dir = _only_run_dir(tmp_path / "runs")
     db = run_dir / "trials.sqlite"
     with sqlite3.connect(db) as conn:
-        if value == "RESUMED_AT":
+        if value.startswith("RUN."):  # one field of the recorded run key
+            field, _, text = value[len("RUN.") :].partition("=")
             (run,) = conn.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
-            value = json.dumps({**json.loads(run), "resumed_at": 5})
+            value = json.dumps({**json.loads(run), field: json.loads(text)})
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
     conn.close()
 

@@ -52,6 +52,7 @@ _RUN_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_or_null(_whole), "an integer or null"),
     "max_steps": (_or_null(_whole), "an integer or null"),
     "budget_s": (_or_null(_number), "a number or null"),
+    "budget_grace_s": (_or_null(_number), "a number or null"),
     "started_at": (_number, "a time"),
     "resumed_at": (_list_of(_number), "a list of times"),
     "budgets": (_list_of(_or_null(_whole)), "a list of integers"),
