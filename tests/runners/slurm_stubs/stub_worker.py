@@ -8,8 +8,15 @@ text = open(script).read()
 
 
 def option(name):
+    """An #SBATCH option as sbatch reads it: its quotes removed; in --output and --error
+    a doubled % is one %."""
     found = re.search(rf"^#SBATCH --{name}=(.*)$", text, re.M)
-    return found.group(1) if found else None
+    if not found:
+        return None
+    value = found.group(1).strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value.replace("%%", "%") if name in ("output", "error") else value
 
 
 def observed(task, state):
