@@ -209,3 +209,50 @@ def test_a_stop_cancels_one_array_task_and_the_others_run_on(
     assert results["hang"].status != "ok"
     assert results["quick"].status == "ok", "the array's other task was cancelled too"
     assert "done" in (tmp_path / "quick" / "stdout.txt").read_text()
+
+
+SLOW_WHEN_BAD = """
+import sys, time
+lr = float(sys.argv[1])
+for epoch in range(1, 11):
+    print(f"epoch {epoch} loss={abs(lr - 0.3) + 1.0 / epoch:.5f}", flush=True)
+    time.sleep(0.05 if lr < 1 else 3.0)
+"""
+
+
+def test_pruning_in_slurm_batch_mode_stops_the_later_tasks(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    write_toml: Callable[[str, dict[str, Any]], Path],
+) -> None:
+    # The whole grid is one job array; the node runs two tasks at a time, so the two good
+    # settings end first and the median pruner judges the two bad ones against them. Each
+    # trial's result used to wait for the whole array: no trial had completed when the bad
+    # ones were judged, so both ran their 30 s to the end.
+    request.getfixturevalue("slurm_plain")
+    from run_helpers import only_run_dir, trial_rows
+
+    from tunegym.cli.main import main
+
+    (tmp_path / "trainer.py").write_text(SLOW_WHEN_BAD)
+    data = {
+        "name": "batch-pruning",
+        "command": [sys.executable, str(tmp_path / "trainer.py"), "{lr}"],
+        "params": {"lr": [0.3, 0.35, 2.0, 2.5]},
+        "metrics": [{"name": "loss", "progress": r"epoch (\d+) loss=(\S+)"}],
+        "runner": "slurm",
+        "slurm": {"poll_interval_s": 0.2, "batch": True},
+        "agent": {
+            "type": "grid",
+            "reward": "negative",
+            "pruner": {"type": "median", "n_startup_trials": 2, "poll_interval_s": 0.05},
+        },
+    }
+    path = write_toml("batch.toml", data)
+    code = main(["run", str(path), "--output", str(tmp_path / "out"), "--no-progress"])
+    assert code == 0
+    rows = trial_rows(only_run_dir(tmp_path / "out"))
+    by_lr = {row["action"]["lr"]: row for row in rows}
+    assert [by_lr[lr]["status"] for lr in (0.3, 0.35)] == ["ok", "ok"]
+    assert [by_lr[lr]["status"] for lr in (2.0, 2.5)] == ["pruned", "pruned"], rows
+    assert all(by_lr[lr]["duration_s"] < 20 for lr in (2.0, 2.5))

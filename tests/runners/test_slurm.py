@@ -620,3 +620,34 @@ def test_a_controller_that_stops_answering_does_not_lose_a_running_job(
     assert len(polls) >= 3  # squeue did fail while the controller was stopped
     assert (result.status, result.error) == ("ok", None)
     assert (cwd / "stdout.txt").read_text().strip() == "done"
+
+
+def test_an_array_task_returns_when_it_ends_not_when_the_array_ends(
+    tmp_path: Path, slurm_plain: Any
+) -> None:
+    # Each trial of a batch used to wait for the whole array: a pruner then saw no
+    # completed trial until the end (so pruned nothing), and a kill -9 lost the finished.
+    runner = SlurmRunner(SlurmSpec(**FAST, batch=True), job_name="tunegym-each", batch_window_s=0.2)
+    specs = {}
+    for name, sleep_s in (("quick", 0.2), ("slow", 120.0)):
+        (tmp_path / name).mkdir()
+        code = f"import time; time.sleep({sleep_s}); print('{name} done')"
+        specs[name] = TrialSpec((sys.executable, "-c", code), tmp_path / name)
+    results: dict[str, Any] = {}
+    workers = {
+        name: threading.Thread(target=lambda n=name: results.__setitem__(n, runner.run(specs[n])))
+        for name in specs
+    }
+    for worker in workers.values():
+        worker.start()
+    try:
+        workers["quick"].join(60)
+        assert "quick" in results, "the quick task's trial did not return within 60 s"
+        assert results["quick"].status == "ok"
+        assert workers["slow"].is_alive(), "the slow task ended before the quick one returned"
+        assert "quick done" in results["quick"].stdout_path.read_text()
+    finally:
+        runner.cancel_all()
+        workers["slow"].join(60)
+    assert results["slow"].status != "ok"
+    assert len(list(tmp_path.glob("array-*.sbatch.sh"))) == 1  # one array ran both

@@ -28,7 +28,9 @@ batch mode its own array task, the other tasks running on).
 
 In batch mode, the trials dispatched together (the parallel loop dispatches a whole grid
 at once) are gathered for ``batch_window_s`` and submitted as one job array whose tasks
-each run one trial folder's script (a dry run writes that array script too).
+each run one trial folder's script (a dry run writes that array script too). Each
+trial's result is handed back as soon as its own task is final, the others still running,
+so a pruner judges later tasks against the finished ones and the run records them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -336,11 +338,20 @@ class _Outcome:
 
 @dataclass
 class _Batch:
+    """The trials gathered into one job array; ``ended[i]`` is set once trial ``i``'s
+    result is in ``results`` (each as its own task ends) or the array failed (``error``)."""
+
     epoch: int
     specs: list[TrialSpec] = field(default_factory=list)
     results: dict[int, TrialResult] = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
+    ended: list[threading.Event] = field(default_factory=list)
     error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """Every trial without a result yet raises ``error``."""
+        self.error = error
+        for event in self.ended:
+            event.set()
 
 
 class SlurmRunner:
@@ -431,9 +442,10 @@ class SlurmRunner:
             batch = self._batch
             index = len(batch.specs)
             batch.specs.append(spec)
-        batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
+            batch.ended.append(threading.Event())
+        batch.ended[index].wait()
+        if index not in batch.results:
+            raise batch.error or TunegymError(f"the job array ended without trial {spec.cwd}")
         return batch.results[index]
 
     def _submit_batch_later(self, batch: _Batch) -> None:
@@ -446,9 +458,9 @@ class SlurmRunner:
         try:
             self._run_array(batch)
         except BaseException as exc:  # surfaced in every waiting trial's thread
-            batch.error = exc
-        finally:
-            batch.done.set()
+            batch.fail(exc)
+        else:
+            batch.fail(TunegymError("the job array ended without a result for this trial"))
 
     def _run_array(self, batch: _Batch) -> None:
         started_at, t0 = time.time(), time.monotonic()
@@ -463,20 +475,30 @@ class SlurmRunner:
             for i, spec in enumerate(batch.specs):
                 DryRunRunner().run(spec)
                 batch.results[i] = self._result(spec, TrialStatus.OK, 0, started_at, t0)
+                batch.ended[i].set()
             return
         job_id = self._submit(script, batch.epoch)
-        forget = [
-            spec.stop.on_stop(functools.partial(self._cancel_job, job_id, f"{job_id}_{i}"))
+        forget = {
+            i: spec.stop.on_stop(functools.partial(self._cancel_job, job_id, f"{job_id}_{i}"))
             for i, spec in enumerate(batch.specs)
             if spec.stop is not None
-        ]
-        try:
-            outcomes = self._wait(job_id, [s.cwd.absolute() for s in batch.specs], array=True)
-        finally:
-            for unregister in forget:
+        }
+
+        def task_ended(i: int, outcome: _Outcome) -> None:
+            """Trial ``i``'s result, handed over as its own task ends: a pruner judging
+            the tasks still running sees it complete, and the run records it."""
+            if (unregister := forget.pop(i, None)) is not None:
                 unregister()
-        for i, (spec, outcome) in enumerate(zip(batch.specs, outcomes, strict=True)):
-            batch.results[i] = self._finish(spec, outcome, started_at, t0)
+            batch.results[i] = self._finish(batch.specs[i], outcome, started_at, t0)
+            batch.ended[i].set()
+
+        try:
+            self._wait(
+                job_id, [s.cwd.absolute() for s in batch.specs], array=True, on_end=task_ended
+            )
+        finally:
+            for unregister in forget.values():
+                unregister()
 
     # -- Slurm commands ---------------------------------------------------------------------
     def _submit(self, script: Path, epoch: int) -> str:
@@ -511,8 +533,15 @@ class SlurmRunner:
             _scancel(job_id)
         return job_id
 
-    def _wait(self, job_id: str, folders: Sequence[Path], array: bool = False) -> list[_Outcome]:
-        """Poll until every task is final; one :class:`_Outcome` per folder."""
+    def _wait(
+        self,
+        job_id: str,
+        folders: Sequence[Path],
+        array: bool = False,
+        on_end: Callable[[int, _Outcome], None] | None = None,
+    ) -> list[_Outcome]:
+        """Poll until every task is final; one :class:`_Outcome` per folder. ``on_end(i,
+        outcome)`` is called as each task ``i`` becomes final, before the others are."""
         ids = [f"{job_id}_{i}" for i in range(len(folders))] if array else [job_id]
         final: dict[str, _Outcome] = {}
         running_since: dict[str, float] = {}
@@ -520,6 +549,7 @@ class SlurmRunner:
         cancel_deadline: float | None = None
         task_deadlines: dict[str, float] = {}  # array tasks cancelled one by one
         ended: set[str] = set()  # tasks whose script wrote its exit-code file
+        told: set[str] = set()  # tasks handed to on_end
         try:
             while len(final) < len(ids):
                 pending = {t: f for t, f in zip(ids, folders, strict=True) if t not in final}
@@ -564,6 +594,11 @@ class SlurmRunner:
                 for task, deadline in task_deadlines.items():
                     if time.monotonic() >= deadline:
                         final.setdefault(task, _Outcome("CANCELLED", None, running_since.get(task)))
+                if on_end is not None:
+                    for i, task in enumerate(ids):
+                        if task in final and task not in told:
+                            told.add(task)
+                            on_end(i, final[task])
         except BaseException:
             _scancel(job_id)
             raise
