@@ -210,3 +210,60 @@ def test_the_watchdog_kills_tagged_processes_when_its_process_dies(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+ON_DEATH = """
+import json, os, sys
+from tunegym.procgroup import death_commands_path, on_death
+folder = sys.argv[1]
+def note(name):
+    return [sys.executable, "-c", f"open({os.path.join(folder, name)!r}, 'w').write('ran')"]
+assert on_death("kept", note("kept"), {"PATH": os.environ["PATH"]})
+assert on_death("cleared", note("cleared"))
+assert on_death("replaced", note("first")) and on_death("replaced", note("second"))
+assert on_death("cleared", None)
+print(json.dumps({"path": death_commands_path()}), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_watchdog_runs_the_commands_left_with_on_death_when_its_process_dies(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ON_DEATH, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+    try:
+        path = Path(json.loads(proc.stdout.readline())["path"])  # type: ignore[union-attr]
+        assert path.stat().st_mode & 0o777 == 0o600  # it holds an environment: ours alone
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "kept").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the commands run one after another: let the others land too
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "second"]
+        assert not path.exists(), "the watchdog left the commands file behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_commands_cleared_before_the_process_ends_are_not_run(tmp_path: Path) -> None:
+    left = _python(
+        f"""
+        import json, sys
+        from tunegym.procgroup import death_commands_path, on_death
+        assert on_death("k", [sys.executable, "-c", "open({str(tmp_path / "ran")!r}, 'w')"])
+        assert on_death("k", None)
+        print(json.dumps({{"left": __import__("os").path.exists(death_commands_path())}}))
+        """
+    )
+    assert left == {"left": False}, "no command is left: the file is removed"
+    time.sleep(2)  # the watchdog has seen the process end by now
+    assert not (tmp_path / "ran").exists()

@@ -16,7 +16,9 @@ neither needing root, catch those:
 * **Watchdog.** ``kill -9`` leaves tunegym no chance to clean up, so a tiny process of its
   own (this file run as a script: ``python -I -S procgroup.py watch PID PREFIX``) waits for
   tunegym to die and then kills every process that carries tunegym's tag prefix, and the
-  process groups and sessions they lead (:func:`start_watchdog`).
+  process groups and sessions they lead (:func:`start_watchdog`). It then runs the
+  commands registered with :func:`on_death` (the Slurm runner's ``scancel`` of the jobs
+  it has in flight: a batch job outlives the process that submitted it).
 
 Limits: a descendant that both leaves its session and clears its environment (``env -i``)
 is invisible to the watchdog after ``kill -9`` (a normal end, a timeout, Ctrl-C and SIGTERM
@@ -32,14 +34,16 @@ This module imports only the standard library: the watchdog runs it as a script.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 TAG_VARIABLE = "TUNEGYM_TRIAL_TAG"
@@ -223,6 +227,7 @@ _watchdog_lock = threading.Lock()
 _watchdog_owner: int | None = None
 _tag_prefix: str | None = None
 _tag_prefix_owner: int | None = None
+_death_commands: dict[str, dict[str, Any]] = {}
 
 
 def tag_prefix() -> str:
@@ -254,8 +259,9 @@ def start_watchdog() -> bool:
             return False
         try:
             script = os.path.abspath(__file__)
+            argv = [sys.executable, "-I", "-S", script, "watch", str(os.getpid()), prefix]
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", script, "watch", str(os.getpid()), prefix],
+                [*argv, death_commands_path(prefix)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -266,6 +272,61 @@ def start_watchdog() -> bool:
             return False
         _watchdog_owner = os.getpid()
         return True
+
+
+def death_commands_path(prefix: str | None = None) -> str:
+    """The file (private to this user) where :func:`on_death` keeps the commands that this
+    process's watchdog runs when the process dies."""
+    return os.path.join(tempfile.gettempdir(), f"tunegym-on-death-{prefix or tag_prefix()}json")
+
+
+def on_death(key: str, argv: Sequence[str] | None, env: Mapping[str, str] | None = None) -> bool:
+    """Have the watchdog run ``argv`` (with ``env`` as its whole environment) should this
+    process die before it calls ``on_death(key, None)``; a later call for ``key`` replaces
+    the command. Returns whether a watchdog will run it (Linux only).
+
+    For what this process keeps outside itself, such as Slurm jobs, which outlive the
+    process that submitted them: the runner keeps ``scancel <the jobs in flight>`` here.
+    """
+    if not start_watchdog():
+        return False
+    path = death_commands_path()
+    with _watchdog_lock:
+        if argv is None:
+            _death_commands.pop(key, None)
+        else:
+            _death_commands[key] = {"argv": list(argv), "env": dict(env or {})}
+        if not _death_commands:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return True
+        part = f"{path}.{threading.get_ident()}.tmp"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_death_commands, fh)
+        os.replace(part, path)
+    return True
+
+
+def _run_death_commands(path: str) -> None:
+    """Run what :func:`on_death` left in ``path`` (each for up to 60 s), then remove it."""
+    try:
+        with open(path) as fh:
+            commands = json.load(fh)
+        os.unlink(path)
+    except (OSError, ValueError):
+        return
+    for command in commands.values() if isinstance(commands, dict) else ():
+        with contextlib.suppress(OSError, subprocess.SubprocessError, TypeError, KeyError):
+            subprocess.run(
+                command["argv"],
+                env=command["env"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
 
 
 def kill_tagged(entry: bytes, rounds: int = 50) -> int:
@@ -290,8 +351,9 @@ def kill_tagged(entry: bytes, rounds: int = 50) -> int:
     return len(killed)
 
 
-def _watch(parent: int, prefix: str) -> None:
-    """The watchdog's life: wait for ``parent`` to die, then kill its tagged processes."""
+def _watch(parent: int, prefix: str, death_commands: str) -> None:
+    """The watchdog's life: wait for ``parent`` to die, then kill its tagged processes and
+    run the commands it registered with :func:`on_death`."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
     if os.fork():  # detach: the parent's child exits now, the watchdog is adopted
@@ -307,6 +369,7 @@ def _watch(parent: int, prefix: str) -> None:
         while _exists(parent):
             time.sleep(0.2)
     kill_tagged(f"{TAG_VARIABLE}={prefix}".encode())
+    _run_death_commands(death_commands)
 
 
 def _exists(pid: int) -> bool:
@@ -321,4 +384,4 @@ def _exists(pid: int) -> bool:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["watch"]:
-    _watch(int(sys.argv[2]), sys.argv[3])
+    _watch(int(sys.argv[2]), sys.argv[3], sys.argv[4])

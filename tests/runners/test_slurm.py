@@ -602,7 +602,7 @@ def test_a_controller_that_stops_answering_does_not_lose_a_running_job(
 
     import tunegym.runners.slurm as slurm_module
 
-    squeue = slurm_module._squeue_states
+    squeue = slurm_module.squeue_states
 
     def counted(job_id: str) -> Any:
         answer = squeue(job_id)
@@ -610,7 +610,7 @@ def test_a_controller_that_stops_answering_does_not_lose_a_running_job(
             polls.append(job_id)
         return answer
 
-    monkeypatch.setattr(slurm_module, "_squeue_states", counted)  # counts, changes nothing
+    monkeypatch.setattr(slurm_module, "squeue_states", counted)  # counts, changes nothing
     stopper = threading.Thread(target=stop_the_controller_for_a_while, daemon=True)
     stopper.start()
     try:
@@ -651,3 +651,60 @@ def test_an_array_task_returns_when_it_ends_not_when_the_array_ends(
         workers["slow"].join(60)
     assert results["slow"].status != "ok"
     assert len(list(tmp_path.glob("array-*.sbatch.sh"))) == 1  # one array ran both
+
+
+def test_kill_9_of_tunegym_cancels_its_jobs(
+    tmp_path: Path, slurm_plain: Any, write_toml: Callable[..., Path], objective_workload: Callable
+) -> None:
+    # A batch job outlives the process that submitted it: after kill -9 the jobs used to
+    # run on, unrecorded, and a resume ran the same steps again beside them.
+    data = objective_workload(
+        name="kill9", params={"x": [1, 2, 3], "y": ["a"]}, runner="slurm", slurm=FAST
+    )
+    data["command"] = [sys.executable, "-c", "import time; time.sleep(600)"]
+    path = write_toml("w.toml", data)
+    args = ["run", str(path), "--output", str(tmp_path / "out"), "--parallel", "3"]
+    run = Tunegym(args, slurm_plain.env(), tmp_path, tmp_path / "tunegym.log")
+
+    def ours() -> dict[str, str]:
+        lines = slurm_plain.run("squeue", "-h", "-o", "%i %j %T").stdout.splitlines()
+        fields = [line.split() for line in lines]
+        return {f[0]: f[2] for f in fields if len(f) == 3 and "kill9" in f[1]}
+
+    try:
+        wait_until(lambda: len(ours()) == 3, 120, "three jobs in squeue")
+        os.kill(run.proc.pid, signal.SIGKILL)
+        assert run.wait(timeout=30) == -signal.SIGKILL
+        assert wait_until(lambda: ours() == {}, 60, None), f"jobs left running: {ours()}"
+    finally:
+        for job in ours():
+            slurm_plain.run("scancel", job, check=False)
+
+
+def test_a_resumed_trial_cancels_the_job_an_earlier_run_left_in_its_folder(
+    tmp_path: Path, slurm_plain: Any
+) -> None:
+    # What the watchdog cannot cover (it was killed too, or the login node rebooted): the
+    # folder names the job that ran it, and the trial run again into it cancels that job
+    # first, so two jobs never run one trial at once.
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    left = tmp_path / "left.sh"
+    left.write_text("#!/bin/sh\nsleep 600\n")
+    job = slurm_plain.run("sbatch", "--parsable", "-o", "/dev/null", str(left)).stdout.strip()
+    (folder / "slurm_job").write_text(job + "\n")
+
+    def state() -> str:
+        return slurm_plain.run("squeue", "-h", "-t", "all", "-j", job, "-o", "%T").stdout.strip()
+
+    try:
+        assert wait_until(lambda: state() in ("PENDING", "RUNNING"), 30, None)
+        runner = SlurmRunner(SlurmSpec(**FAST), job_name="tunegym-left")
+        spec = TrialSpec((sys.executable, "-c", "print('again')"), folder)
+        with pytest.warns(UserWarning, match=f"cancelled Slurm job {job}, left running in"):
+            result = runner.run(spec)
+        assert result.status == "ok" and "again" in (folder / "stdout.txt").read_text()
+        assert state() == "CANCELLED"
+        assert (folder / "slurm_job").read_text().strip() != job  # the new job's id
+    finally:
+        slurm_plain.run("scancel", job, check=False)

@@ -42,6 +42,7 @@ import shlex
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from tunegym.errors import TunegymError
+from tunegym.errors import TunegymError, TunegymWarning
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -59,24 +60,19 @@ from tunegym.runners.base import (
     stop_came_too_late_if_ok,
 )
 from tunegym.runners.local import DryRunRunner
+from tunegym.runners.slurm_commands import (
+    ACTIVE_STATES,
+    cancel_on_death,
+    record_job,
+    sacct_states,
+    scancel,
+    squeue_states,
+    stop_left_over_job,
+)
 from tunegym.spec.models import SlurmSpec
 
 SCRIPT_NAME = "sbatch.sh"
 EXITCODE_NAME = "exitcode"
-ACTIVE_STATES = {
-    "PENDING",
-    "CONFIGURING",
-    "RUNNING",
-    "COMPLETING",
-    "REQUEUED",
-    "REQUEUE_FED",
-    "REQUEUE_HOLD",
-    "RESIZING",
-    "SUSPENDED",
-    "STAGE_OUT",
-    "SIGNALING",
-    "STOPPED",
-}
 _FAILED_REASONS = {
     "FAILED": "the job failed",
     "CANCELLED": "the job was cancelled",
@@ -400,6 +396,8 @@ class SlurmRunner:
     def run(self, spec: TrialSpec) -> TrialResult:
         started_at, t0 = time.time(), time.monotonic()
         cwd = spec.cwd.absolute()
+        if not self.dry_run:
+            self._stop_left_over_job(cwd)
         script = cwd / SCRIPT_NAME
         script.write_text(trial_script(self.spec, spec, f"{self.job_name}-{cwd.name}"))
         (cwd / EXITCODE_NAME).unlink(missing_ok=True)
@@ -411,6 +409,7 @@ class SlurmRunner:
         with self._lock:
             epoch = self._cancel_epoch
         job_id = self._submit(script, epoch)
+        record_job(cwd, job_id)
         forget = spec.stop.on_stop(lambda: self._cancel_job(job_id)) if spec.stop else None
         try:
             outcome = self._wait(job_id, [cwd])[0]
@@ -418,6 +417,26 @@ class SlurmRunner:
             if forget is not None:
                 forget()
         return self._finish(spec, outcome, started_at, t0)
+
+    @staticmethod
+    def _stop_left_over_job(cwd: Path) -> None:
+        """A job that an earlier tunegym left running in this trial folder (it was killed
+        before it could cancel it, and this run resumes into the folder) is cancelled and
+        waited for, with a warning, before the folder is used again."""
+        job_id = stop_left_over_job(cwd)
+        if job_id is not None:
+            warnings.warn(
+                TunegymWarning(
+                    f"cancelled Slurm job {job_id}, left running in {cwd} by an earlier "
+                    "tunegym, before running its trial again"
+                ),
+                stacklevel=2,
+            )
+
+    def _guard_in_flight(self) -> None:
+        """Keep ``scancel`` of every job in flight with the watchdog (the lock held, so
+        the last call wins): should tunegym die, its jobs do not run on unrecorded."""
+        cancel_on_death(f"slurm-{id(self)}", self._active)
 
     def _cancel_job(self, job_id: str, target: str | None = None) -> None:
         """The env asked to stop a trial (``spec.stop``): ``scancel`` ``target`` now, its
@@ -429,7 +448,7 @@ class SlurmRunner:
                 return
             self._cancelled.add(target)
             self._wake.notify_all()
-        _scancel(target)
+        scancel(target)
 
     # -- batch mode ------------------------------------------------------------------------
     def _run_in_batch(self, spec: TrialSpec) -> TrialResult:
@@ -478,6 +497,8 @@ class SlurmRunner:
                 batch.ended[i].set()
             return
         job_id = self._submit(script, batch.epoch)
+        for i, spec in enumerate(batch.specs):
+            record_job(spec.cwd.absolute(), f"{job_id}_{i}")
         forget = {
             i: spec.stop.on_stop(functools.partial(self._cancel_job, job_id, f"{job_id}_{i}"))
             for i, spec in enumerate(batch.specs)
@@ -526,11 +547,12 @@ class SlurmRunner:
         job_id = proc.stdout.strip().split(";")[0]
         with self._lock:
             self._active.add(job_id)
+            self._guard_in_flight()
             late = self._cancel_epoch != epoch
             if late:
                 self._cancelled.add(job_id)
         if late:
-            _scancel(job_id)
+            scancel(job_id)
         return job_id
 
     def _wait(
@@ -580,7 +602,7 @@ class SlurmRunner:
                             continue
                         vanished[task] = vanished.get(task, 0) + 1
                         if vanished[task] >= _VANISHED_POLLS:
-                            _scancel(task)  # should it still run somewhere, it stops
+                            scancel(task)  # should it still run somewhere, it stops
                             final[task] = _Outcome("UNKNOWN", None, running_since.get(task))
                         continue
                     name, code = state
@@ -600,11 +622,12 @@ class SlurmRunner:
                             told.add(task)
                             on_end(i, final[task])
         except BaseException:
-            _scancel(job_id)
+            scancel(job_id)
             raise
         finally:
             with self._lock:
                 self._active.discard(job_id)
+                self._guard_in_flight()
                 self._cancelled.discard(job_id)
                 self._cancelled.difference_update(ids)
         return [final[task] for task in ids]
@@ -642,11 +665,11 @@ class SlurmRunner:
     ) -> dict[str, tuple[str, int | None]] | None:
         """``{task: (state, code)}`` from squeue, completed by sacct for what it lacks;
         ``None`` when squeue could not answer."""
-        states = _squeue_states(job_id)
+        states = squeue_states(job_id)
         if states is None:
             return None
         if self._sacct_usable and any(t not in states for t in tasks):
-            found = _sacct_states(job_id)
+            found = sacct_states(job_id)
             if found is None:
                 self._sacct_usable = False  # no sacct, or accounting disabled
             else:
@@ -661,7 +684,7 @@ class SlurmRunner:
             self._cancelled.update(jobs)
             self._wake.notify_all()
         for job_id in jobs:
-            _scancel(job_id)
+            scancel(job_id)
 
     # -- results ----------------------------------------------------------------------------
     def _finish(
@@ -765,66 +788,3 @@ def _one_line(stderr: str) -> str:
         if text and text not in lines:
             lines.append(text)
     return "; ".join(lines) or "no reason given"
-
-
-def _scancel(job_id: str) -> None:
-    with contextlib.suppress(FileNotFoundError, subprocess.TimeoutExpired):
-        subprocess.run(["scancel", job_id], capture_output=True, check=False, timeout=30)
-
-
-def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-
-
-def _squeue_states(job_id: str) -> dict[str, tuple[str, int | None]] | None:
-    """``{task: (state, code)}`` for every task squeue still lists, finished ones included
-    (``-t all``); the code is decoded from the wait status squeue prints. ``{}`` when
-    Slurm no longer knows the job; ``None`` when squeue could not answer (the controller
-    unreachable: the job may well be running)."""
-    proc = _run(
-        ["squeue", "-h", "-t", "all", "-r", "-j", job_id, "-O", "JobArrayID:|,State:|,exit_code:|"]
-    )
-    states: dict[str, tuple[str, int | None]] = {}
-    if proc is None:
-        return None
-    if proc.returncode != 0:
-        return states if "Invalid job id" in proc.stderr else None
-    for line in proc.stdout.splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) >= 3 and parts[0] and parts[1]:
-            status = int(parts[2]) if parts[2].isdigit() else None
-            code = None if status is None else _decode_wait_status(status)
-            states[parts[0]] = (parts[1].split()[0], code)
-    return states
-
-
-def _decode_wait_status(status: int) -> int | None:
-    if status & 0x7F:
-        return -(status & 0x7F)
-    return status >> 8
-
-
-def _sacct_states(job_id: str) -> dict[str, tuple[str, int | None]] | None:
-    """``{task: (state, code)}`` from sacct; ``None`` when sacct is missing or disabled."""
-    proc = _run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"])
-    if proc is None:
-        return None
-    if proc.returncode != 0:
-        return None if "disabled" in proc.stderr or not proc.stderr else {}
-    states: dict[str, tuple[str, int | None]] = {}
-    for line in proc.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) >= 3:
-            states[parts[0]] = (parts[1].split()[0], _sacct_code(parts[2]))
-    return states
-
-
-def _sacct_code(text: str) -> int | None:
-    """sacct's ``code:signal``: the code, ``-signal`` when a signal ended it."""
-    code, _, sig = text.partition(":")
-    if sig.isdigit() and int(sig):
-        return -int(sig)
-    return int(code) if code.isdigit() else None
