@@ -708,3 +708,54 @@ def test_a_resumed_trial_cancels_the_job_an_earlier_run_left_in_its_folder(
         assert (folder / "slurm_job").read_text().strip() != job  # the new job's id
     finally:
         slurm_plain.run("scancel", job, check=False)
+
+
+SLOW_SBATCH = """#!/bin/sh
+# The real sbatch, then a pause before its answer: the window in which the controller has
+# taken the job and the answer is still on its way (seconds under a loaded controller).
+trap '' INT
+out=$({real} "$@")
+code=$?
+echo "$out" > {submitted}
+sleep 3
+echo "$out"
+exit $code
+"""
+
+
+def test_ctrl_c_while_sbatch_answers_cancels_the_job_it_submitted(
+    tmp_path: Path, slurm_plain: Any, write_toml: Callable[..., Path], objective_workload: Callable
+) -> None:
+    # The job id was lost: the interrupted sbatch was killed before it printed it, and the
+    # job ran on. sbatch now runs in its own session and is let finish, then cancelled.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    submitted = tmp_path / "submitted"
+    wrapper = bin_dir / "sbatch"
+    wrapper.write_text(SLOW_SBATCH.format(real=shutil.which("sbatch"), submitted=submitted))
+    wrapper.chmod(0o755)
+    data = objective_workload(name="ctrlc-sbatch", params={"x": [1], "y": ["a"]}, runner="slurm")
+    data["slurm"] = FAST
+    data["command"] = [sys.executable, "-c", "import time; time.sleep(600)"]
+    path = write_toml("w.toml", data)
+    env = {**slurm_plain.env(), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = Tunegym(
+        ["run", str(path), "--output", str(tmp_path / "out")], env, tmp_path, tmp_path / "log"
+    )
+    job = ""
+    try:
+        wait_until(lambda: submitted.exists() and submitted.read_text().strip(), 120, "sbatch")
+        job = submitted.read_text().strip().split(";")[0]
+        run.interrupt()
+        assert run.wait(timeout=60) == 130, run.output()
+
+        def state() -> str:
+            answer = slurm_plain.run(
+                "squeue", "-h", "-t", "all", "-j", job, "-o", "%T", check=False
+            )
+            return answer.stdout.strip()
+
+        assert wait_until(lambda: state() in ("CANCELLED", ""), 30, None), state()
+    finally:
+        if job:
+            slurm_plain.run("scancel", job, check=False)

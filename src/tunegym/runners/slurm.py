@@ -531,9 +531,7 @@ class SlurmRunner:
         if self._submit_error is not None:
             raise self._submit_error
         try:
-            proc = subprocess.run(
-                ["sbatch", "--parsable", str(script)], capture_output=True, text=True, check=False
-            )
+            proc = _sbatch(script)
         except FileNotFoundError:
             raise TunegymError(
                 "sbatch not found on PATH: run on a Slurm login node, or use --dry-run to "
@@ -775,6 +773,34 @@ class SlurmRunner:
             cwd / "stderr.txt",
             error,
         )
+
+
+def _sbatch(script: Path) -> subprocess.CompletedProcess[str]:
+    """``sbatch --parsable script``, in a session of its own so that a Ctrl-C in the
+    terminal does not cut it off after the controller took the job. Interrupted here, it
+    is let finish (up to 30 s) and the job it submitted is cancelled before re-raising:
+    otherwise the job, its id never read, would run on."""
+    argv = ["sbatch", "--parsable", str(script)]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            out, _ = proc.communicate(timeout=30)
+            if proc.returncode == 0 and (job_id := out.strip().split(";")[0]):
+                scancel(job_id)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _one_line(stderr: str) -> str:
