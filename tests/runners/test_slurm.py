@@ -759,3 +759,25 @@ def test_ctrl_c_while_sbatch_answers_cancels_the_job_it_submitted(
     finally:
         if job:
             slurm_plain.run("scancel", job, check=False)
+
+
+@pytest.mark.parametrize("size", [131071, 131072])
+def test_an_argument_linux_cannot_pass_is_named_in_the_row(
+    size: int, tmp_path: Path, slurm_plain: Any
+) -> None:
+    # Linux execs no argument of 128 KiB or more; the job's shell exited 126 and the row
+    # said only "exit code 126". One byte less still runs.
+    (tmp_path / "trial").mkdir()
+    code = "import sys; print(len(sys.argv[1]))"
+    spec = TrialSpec((sys.executable, "-c", code, "a" * size), tmp_path / "trial")
+    result = SlurmRunner(SlurmSpec(**FAST), job_name="tunegym-e2big").run(spec)
+    if size < 131072:
+        assert (
+            result.status == "ok" and (tmp_path / "trial" / "stdout.txt").read_text() == "131071\n"
+        )
+    else:
+        assert result.status == "failed" and result.returncode is None
+        assert result.error == (
+            "argument 3 of the command is 131072 bytes; Linux refuses to start a command with "
+            "an argument over 131071 bytes (MAX_ARG_STRLEN): pass a value that large in a file"
+        )

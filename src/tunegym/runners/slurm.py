@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import shlex
 import subprocess
 import threading
@@ -82,6 +83,8 @@ _FAILED_REASONS = {
     "BOOT_FAIL": "the job's node failed to boot",
     "DEADLINE": "the job missed its deadline",
 }
+MAX_ARG_STRLEN = 32 * 4096
+"""Linux's limit on one argument of ``execve``, its terminating NUL included."""
 TIME_MARGIN_S = 30.0
 """Slurm's ``--time`` is the trial's timeout plus its kill grace plus this margin."""
 
@@ -396,6 +399,8 @@ class SlurmRunner:
     def run(self, spec: TrialSpec) -> TrialResult:
         started_at, t0 = time.time(), time.monotonic()
         cwd = spec.cwd.absolute()
+        if (too_long := _argument_too_long(spec.argv)) is not None:  # the shell's 126
+            return self._result(spec, TrialStatus.FAILED, None, started_at, t0, too_long)
         if not self.dry_run:
             self._stop_left_over_job(cwd)
         script = cwd / SCRIPT_NAME
@@ -773,6 +778,21 @@ class SlurmRunner:
             cwd / "stderr.txt",
             error,
         )
+
+
+def _argument_too_long(argv: Sequence[str]) -> str | None:
+    """Why the job's shell could not start ``argv``: Linux refuses to exec any single
+    argument longer than ``MAX_ARG_STRLEN``, and the script's shell then exits 126 with
+    no word in the trial's row. ``None`` when every argument fits."""
+    for i, arg in enumerate(argv):
+        size = len(os.fsencode(arg)) + 1
+        if size > MAX_ARG_STRLEN:
+            return (
+                f"argument {i} of the command is {size - 1} bytes; Linux refuses to start a "
+                f"command with an argument over {MAX_ARG_STRLEN - 1} bytes (MAX_ARG_STRLEN): "
+                "pass a value that large in a file"
+            )
+    return None
 
 
 def _sbatch(script: Path) -> subprocess.CompletedProcess[str]:
