@@ -322,6 +322,37 @@ def test_nothing_listening_at_the_address_is_a_fast_clear_error(tmp_path: Path) 
     ) in run.output()
 
 
+def test_a_listener_that_is_not_ray_is_a_clear_error(tmp_path: Path) -> None:
+    # A web server at the address: ray.init retried for more than six minutes, saying
+    # only Ray's own "Failed to connect to GCS" lines.
+    port = free_ports(1)[0]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _listening(port), 30, "the web server")
+        workload = _sleeper_workload(tmp_path, "web", 0.1)
+        args = ["run", str(workload), "--output", str(tmp_path / "out"), "--runner", "ray"]
+        run = Tunegym([*args, "--ray-address", f"127.0.0.1:{port}"], {}, tmp_path, tmp_path / "l")
+        assert run.wait(timeout=120) == 1
+        assert (
+            f"tunegym: error: cannot connect to the Ray cluster at 127.0.0.1:{port}: something "
+            "answers there, but not as Ray (no gRPC handshake within 10 s)"
+        ) in run.output()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_stale_scratch_folders_of_dead_workers_are_removed(tmp_path: Path) -> None:
     import socket
 

@@ -76,6 +76,8 @@ _SLICE_S = 0.1
 """How often the task's main thread checks for Ray's cancellation while a trial runs."""
 
 _REACHABLE_TIMEOUT_S = 5.0
+_GRPC_READY_TIMEOUT_S = 10.0
+"""How long a listener at ``ray.address`` has to complete a gRPC handshake."""
 
 
 def _collect(folder: Path) -> dict[str, bytes]:
@@ -468,6 +470,32 @@ def _check_reachable(address: str) -> None:
             f"({exc.strerror or type(exc).__name__}); start it with `ray start --head`, or "
             "fix ray.address / --ray-address (the head's GCS port, 6379 by default)"
         ) from None
+    _check_speaks_grpc(address, target)
+
+
+def _check_speaks_grpc(address: str, target: tuple[str, int]) -> None:
+    """Something answers at ``target``: refuse it unless it speaks gRPC, as a GCS and a
+    Ray client server do. ``ray.init`` on a port where something else listens (a web
+    server, a database) retries for many minutes without a word to the user."""
+    if os.environ.get("RAY_USE_TLS", "").lower() in ("1", "true"):
+        return  # an insecure channel cannot tell a TLS cluster from anything else
+    try:
+        import grpc
+    except ImportError:
+        return
+    host, port = target
+    channel = grpc.insecure_channel(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=_GRPC_READY_TIMEOUT_S)
+    except grpc.FutureTimeoutError:
+        raise TunegymError(
+            f"cannot connect to the Ray cluster at {address}: something answers there, but "
+            f"not as Ray (no gRPC handshake within {_GRPC_READY_TIMEOUT_S:g} s); fix "
+            "ray.address / --ray-address: the head's GCS port (6379 by default), or with "
+            "ray:// the Ray client server's (10001 by default)"
+        ) from None
+    finally:
+        channel.close()
 
 
 def token_files() -> list[Path]:
