@@ -320,6 +320,10 @@ def test_nothing_listening_at_the_address_is_a_fast_clear_error(tmp_path: Path) 
         f"tunegym: error: cannot connect to the Ray cluster at 127.0.0.1:{port}: "
         "nothing answers there"
     ) in run.output()
+    # why the run stopped is kept with it, without a traceback: it is no bug
+    failure = (only_run_dir(tmp_path / "out") / "failure.txt").read_text()
+    assert failure.startswith("type: TunegymError\nmessage: cannot connect to the Ray cluster")
+    assert "Traceback" not in failure
 
 
 def test_a_listener_that_is_not_ray_is_a_clear_error(tmp_path: Path) -> None:

@@ -291,8 +291,8 @@ class Summary(_Doc):
         None,
     )
     status: RunStatus = _field(
-        "`ok`; `agent_failed` (a job's agent returned non-zero); `error` (a bug stopped the "
-        "run, see `failure.txt`); `interrupted` (Ctrl-C); from `tunegym report` only: "
+        "`ok`; `agent_failed` (a job's agent returned non-zero); `error` (an error or a bug "
+        "stopped the run, see `failure.txt`); `interrupted` (Ctrl-C); from `tunegym report` only: "
         "`running` (its process is alive) or `crashed` (it died without finishing)"
     )
     started_at: float = _field("Unix time the run started")

@@ -232,11 +232,13 @@ class RunSession:
         return info
 
     def fail(self, exc: BaseException) -> None:
-        """``failure.txt``: the type, message and traceback of the bug that stopped a run."""
-        (self.run_dir / FAILURE_NAME).write_text(
-            f"type: {type(exc).__name__}\nmessage: {exc}\n\n"
-            + "".join(traceback.format_exception(exc))
-        )
+        """``failure.txt``: the type and message of the error that stopped a run, and the
+        traceback of a bug (an error tunegym words for users, such as sbatch refusing a
+        script or a Ray cluster that cannot be reached, is no bug: its message says all)."""
+        text = f"type: {type(exc).__name__}\nmessage: {exc}\n"
+        if not isinstance(exc, TunegymError):
+            text += "\n" + "".join(traceback.format_exception(exc))
+        (self.run_dir / FAILURE_NAME).write_text(text)
 
     def close(self) -> None:
         """Close the database and release the lock (after the reports are written)."""
