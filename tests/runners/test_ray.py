@@ -310,11 +310,16 @@ def test_a_cluster_with_token_auth_without_ray_auth_mode_is_one_clear_line(
     assert "internal error" not in run.output()
 
 
+def _run_at(tmp_path: Path, address: str) -> Tunegym:
+    """``tunegym run`` of a small sleeper workload on the Ray cluster at ``address``."""
+    workload = _sleeper_workload(tmp_path, "at-address", 0.1)
+    args = ["run", str(workload), "--output", str(tmp_path / "out"), "--runner", "ray"]
+    return Tunegym([*args, "--ray-address", address], {}, tmp_path, tmp_path / "l")
+
+
 def test_nothing_listening_at_the_address_is_a_fast_clear_error(tmp_path: Path) -> None:
     port = free_ports(1)[0]
-    workload = _sleeper_workload(tmp_path, "nobody", 0.1)
-    args = ["run", str(workload), "--output", str(tmp_path / "out"), "--runner", "ray"]
-    run = Tunegym([*args, "--ray-address", f"127.0.0.1:{port}"], {}, tmp_path, tmp_path / "l")
+    run = _run_at(tmp_path, f"127.0.0.1:{port}")
     assert run.wait(timeout=120) == 1
     assert (
         f"tunegym: error: cannot connect to the Ray cluster at 127.0.0.1:{port}: "
@@ -337,9 +342,7 @@ def test_a_listener_that_is_not_ray_is_a_clear_error(tmp_path: Path) -> None:
     )
     try:
         wait_until(lambda: _listening(port), 30, "the web server")
-        workload = _sleeper_workload(tmp_path, "web", 0.1)
-        args = ["run", str(workload), "--output", str(tmp_path / "out"), "--runner", "ray"]
-        run = Tunegym([*args, "--ray-address", f"127.0.0.1:{port}"], {}, tmp_path, tmp_path / "l")
+        run = _run_at(tmp_path, f"127.0.0.1:{port}")
         assert run.wait(timeout=120) == 1
         assert (
             f"tunegym: error: cannot connect to the Ray cluster at 127.0.0.1:{port}: something "

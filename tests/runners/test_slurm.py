@@ -212,6 +212,13 @@ def test_slurms_own_time_limit_is_a_timeout_without_a_return_code(
         assert row["error"] == "Slurm time limit reached (TIMEOUT)"
 
 
+def _jobs_named(cluster: Any, part: str) -> dict[str, str]:
+    """``{job id: state}`` of the jobs in ``cluster``'s squeue whose name has ``part``."""
+    lines = cluster.run("squeue", "-h", "-o", "%i %j %T").stdout.splitlines()
+    fields = [line.split() for line in lines]
+    return {f[0]: f[2] for f in fields if len(f) == 3 and part in f[1]}
+
+
 def test_ctrl_c_with_jobs_queued_cancels_every_job_and_exits_130(
     tmp_path: Path, slurm: Any, write_toml: Callable[..., Path], objective_workload: Callable
 ) -> None:
@@ -232,9 +239,7 @@ def test_ctrl_c_with_jobs_queued_cancels_every_job_and_exits_130(
     run = Tunegym(args, slurm.env(), tmp_path, tmp_path / "tunegym.log")
 
     def ours() -> dict[str, str]:
-        lines = slurm.run("squeue", "-h", "-o", "%i %j %T").stdout.splitlines()
-        fields = [line.split() for line in lines]
-        return {f[0]: f[2] for f in fields if len(f) == 3 and "ctrlc" in f[1]}
+        return _jobs_named(slurm, "ctrlc")
 
     # The node has 2 CPUs: two trials run, two wait in the queue.
     wait_until(
@@ -667,12 +672,13 @@ def test_kill_9_of_tunegym_cancels_its_jobs(
     run = Tunegym(args, slurm_plain.env(), tmp_path, tmp_path / "tunegym.log")
 
     def ours() -> dict[str, str]:
-        lines = slurm_plain.run("squeue", "-h", "-o", "%i %j %T").stdout.splitlines()
-        fields = [line.split() for line in lines]
-        return {f[0]: f[2] for f in fields if len(f) == 3 and "kill9" in f[1]}
+        return _jobs_named(slurm_plain, "kill9")
 
     try:
-        wait_until(lambda: len(ours()) == 3, 120, "three jobs in squeue")
+        # tunegym knows its jobs once it wrote their ids (a job killed tunegym in the
+        # moment between the controller taking it and sbatch's answer is not cancelled)
+        known = lambda: len(list((tmp_path / "out").glob("*/kill9/0/*/slurm_job")))  # noqa: E731
+        wait_until(lambda: len(ours()) == 3 and known() == 3, 120, "three jobs in squeue")
         os.kill(run.proc.pid, signal.SIGKILL)
         assert run.wait(timeout=30) == -signal.SIGKILL
         assert wait_until(lambda: ours() == {}, 60, None), f"jobs left running: {ours()}"

@@ -52,6 +52,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError, TunegymWarning
+from tunegym.procgroup import start_watchdog
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -535,6 +536,7 @@ class SlurmRunner:
         """
         if self._submit_error is not None:
             raise self._submit_error
+        start_watchdog()  # before the job exists: its scancel is then only a file write away
         try:
             proc = _sbatch(script)
         except FileNotFoundError:
