@@ -161,6 +161,56 @@ def test_verify_notes_a_pruner_that_may_stop_trials_from_their_first_step(
         assert "about a fifth of a trial's steps" in note
 
 
+def _ray_pruned_workload(write_toml, shared_fs: bool) -> Path:  # type: ignore[no-untyped-def]
+    return write_toml(
+        "ray-pruned.toml",
+        {
+            "name": "ray-pruned",
+            "command": ["python", "-c", "print('e1 1.0')", "{lr}"],
+            "params": {"lr": [0.1, 0.2, 0.3]},
+            "metrics": [{"name": "loss", "progress": r"e(\d+) (\S+)"}],
+            "runner": "ray",
+            "ray": {"address": "local", "shared_fs": shared_fs},
+            "agent": {
+                "type": "grid",
+                "reward": "negative",
+                "pruner": {"type": "median", "n_warmup_steps": 2},
+            },
+        },
+    )
+
+
+@pytest.mark.parametrize("shared_fs", [False, True])
+def test_verify_notes_a_pruner_that_can_stop_no_ray_trial_without_a_shared_filesystem(
+    write_toml, capsys: pytest.CaptureFixture[str], shared_fs: bool
+) -> None:
+    # Without shared_fs a Ray trial's progress comes back when it ends: nothing is pruned,
+    # which verify and run used to leave unsaid.
+    assert main(["verify", str(_ray_pruned_workload(write_toml, shared_fs))]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "stops no trial" in line]
+    if shared_fs:
+        assert notes == []
+    else:
+        (note,) = notes
+        assert "the median pruner stops no trial on Ray with shared_fs = false" in note
+        assert "set [ray] shared_fs = true" in note
+
+
+def test_run_warns_of_a_pruner_that_can_stop_no_ray_trial(
+    write_toml, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _ray_pruned_workload(write_toml, shared_fs=False)
+    args = ["run", str(path), "--output", str(tmp_path / "out"), "--dry-run", "--no-progress"]
+    assert main(args) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "stops no trial" in line]
+    assert warned == [
+        "tunegym: warning: job ray-pruned: the median pruner stops no trial on Ray with "
+        "shared_fs = false: a trial's progress comes back only when it ends (its curve is "
+        "still recorded); set [ray] shared_fs = true with the run folder on a filesystem "
+        "every node shares"
+    ]
+
+
 @pytest.mark.parametrize(
     ("agent", "noted"),
     [

@@ -123,10 +123,15 @@ def _planning_note(job: Any, method: str, steps: int) -> list[str]:
 def _pruner_note(job: Any) -> list[str]:
     """A pruner that may judge a trial from its first step stops the slow starters that
     end best (``benchmarks/RESULTS.md``, issue 16: rungs from epoch 1 or 3 stopped the
-    eventual best; a first decision at a fifth of the run was the steadiest)."""
+    eventual best; a first decision at a fifth of the run was the steadiest). A pruner that
+    can stop nothing on the job's runner says so first."""
+    from tunegym.spec.pruning import unprunable_reason
+
     pruner = job.workload.agent.pruner
     if pruner is None:
         return []
+    if (blind := unprunable_reason(job.workload)) is not None:
+        return [blind]
     if pruner.type in ("median", "percentile"):
         if pruner.n_warmup_steps:
             return []

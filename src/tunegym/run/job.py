@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from tunegym.env.base import TrialEnv
 from tunegym.env.live import LiveEnv
 from tunegym.env.observers import StepObserver, TrialCallback
 from tunegym.env.workload import EnvSettings, WorkloadEnv
+from tunegym.errors import TunegymWarning
 from tunegym.progress import ProgressObserver
 from tunegym.run.choice import agent_choice
 from tunegym.runners.base import Runner, RunnerContext
@@ -24,6 +26,7 @@ from tunegym.session.folder import RunSession
 from tunegym.session.records import JobRecord
 from tunegym.space import SearchSpace
 from tunegym.spec.loader import Job
+from tunegym.spec.pruning import unprunable_reason
 from tunegym.trial.rows import TrialRow
 from tunegym.trial.status import TrialStatus
 from tunegym.trial.store import TrialStore
@@ -114,6 +117,8 @@ def run_job(job: Job, iteration: int, session: RunSession, options: JobOptions) 
             runner=options.runner,
             overrides=overrides,
         )
+    if (blind := unprunable_reason(job.workload, options.runner)) is not None:
+        warnings.warn(TunegymWarning(f"job {job.name}: {blind}"), stacklevel=2)
     settings = EnvSettings(
         dry_run=options.dry_run, cache=job.workload.cache, seed=seed, parallel=parallel
     )

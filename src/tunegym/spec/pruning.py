@@ -10,7 +10,13 @@ from tunegym.metrics.rewards import REWARD_DIRECTIONS
 from tunegym.spec.errors import Loc
 from tunegym.spec.models import MetricSpec, PrunerSpec, WorkloadSpec
 
-__all__ = ["OPTIONS_BY_TYPE", "progress_metric", "pruner_direction", "pruner_problems"]
+__all__ = [
+    "OPTIONS_BY_TYPE",
+    "progress_metric",
+    "pruner_direction",
+    "pruner_problems",
+    "unprunable_reason",
+]
 
 _SHARED = {"type", "metric", "direction", "poll_interval_s"}
 OPTIONS_BY_TYPE: dict[str, set[str]] = {
@@ -53,6 +59,22 @@ def pruner_direction(w: WorkloadSpec, metric: str) -> str | None:
     if not w.agent_metrics or w.agent_metrics[0] != metric:
         return None
     return REWARD_DIRECTIONS.get(w.agent.reward.strip())
+
+
+def unprunable_reason(w: WorkloadSpec, runner: str | None = None) -> str | None:
+    """Why the pruner can stop no trial of ``w`` on ``runner`` (the workload's own by
+    default), or ``None``: a Ray trial without a shared filesystem runs in a scratch
+    folder on its node, and its progress comes back only when it ends."""
+    pruner = w.agent.pruner
+    if pruner is None or pruner.type == "none" or w.mode != "offline":
+        return None
+    if (runner or w.runner) == "ray" and not w.ray.shared_fs:
+        return (
+            f"the {pruner.type} pruner stops no trial on Ray with shared_fs = false: a "
+            "trial's progress comes back only when it ends (its curve is still recorded); "
+            "set [ray] shared_fs = true with the run folder on a filesystem every node shares"
+        )
+    return None
 
 
 def pruner_problems(w: WorkloadSpec) -> Iterator[tuple[Loc, str]]:
