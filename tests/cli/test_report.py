@@ -177,7 +177,8 @@ def test_every_reading_command_names_a_damaged_trial_database(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A damaged row, then a file cut short: each was "internal error: JSONDecodeError"
-    # or "DatabaseError" from show, report, export, compare and run --resume.
+    # or "DatabaseError" from show, report, export, compare and run --resume; then exit 1,
+    # now 2 (the user's file is bad input, as someone else's database was).
     path = write_toml("w.toml", objective_workload())
     assert main(["run", str(path), "--output", str(tmp_path / "out"), "--quiet"]) == 0
     (run_dir,) = (tmp_path / "out").iterdir()
@@ -190,17 +191,19 @@ def test_every_reading_command_names_a_damaged_trial_database(
     damaged_row = f"{db_path}: trial 3 of job 'objective' is damaged: its action is not JSON"
     for command in commands:
         capsys.readouterr()
-        assert main([*command, str(run_dir)]) == 1, command
+        assert main([*command, str(run_dir)]) == 2, command
         resuming = "cannot resume: " if command[0] == "run" else ""
         last = capsys.readouterr().err.strip().splitlines()[-1]
         assert last == f"tunegym: error: {resuming}{damaged_row}"
     db_path.write_bytes(db_path.read_bytes()[:3000])
     for command in commands:
         capsys.readouterr()
-        assert main([*command, str(run_dir)]) == 1, command
+        assert main([*command, str(run_dir)]) == 2, command
         resuming = "cannot resume: " if command[0] == "run" else ""
         last = capsys.readouterr().err.strip().splitlines()[-1]
-        assert last.startswith(f"tunegym: error: {resuming}cannot open {db_path}: "), last
+        assert last.startswith(
+            f"tunegym: error: {resuming}{db_path}: a damaged SQLite database: cut short ("
+        ), last
 
 
 def test_report_of_a_finished_run_keeps_its_results(

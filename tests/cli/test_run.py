@@ -754,7 +754,7 @@ def test_a_resume_names_a_damaged_meta_key_and_leaves_the_folder_as_it_is(
 
     before, files = recorded(), sorted(p.name for p in run_dir.iterdir())
     capsys.readouterr()
-    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 1
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 2  # the user's file is bad
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == f"tunegym: error: cannot resume: {db}: meta {key!r} is damaged ({why})"
     assert recorded() == before

@@ -48,7 +48,7 @@ def test_a_row_edited_outside_the_space_is_named_and_the_folder_left_as_it_was(
     conn.close()
     before = _contents(run_dir)
     capsys.readouterr()
-    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 1
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 2  # a damaged file: bad input
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(
         f"tunegym: error: cannot resume: {db_path}: trial 2 of job 'objective' has an "

@@ -14,9 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="compare the jobs of several run folders",
         description=(
-            "Per job: the best reward in each run, the robust best under env params (mean "
-            "over draws), how many trials it took to reach the best, and the difference in "
-            "percent from the first run that has the job."
+            "Per job: the best reward in each run, the robust best under env params or "
+            "repeats (the best mean over an action's measurements), how many trials it took "
+            "to reach the best, and the difference in percent from the first run that has "
+            "the job: of the robust best when both runs have one, else of the best."
         ),
     )
     parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
@@ -60,7 +61,16 @@ def handle(args: argparse.Namespace) -> int:
     if not console.is_terminal:
         console = Console(width=160, soft_wrap=False)
     console.print(table)
+    if any(line.change_of == "robust" for line in lines):
+        console.print(ROBUST_NOTE, highlight=False)
     return 0
+
+
+ROBUST_NOTE = (
+    "vs first: the change of the robust best (mean over repeats or env-param draws) from "
+    "the first run's; of the best trial where a run has no robust best"
+)
+"""Printed under the table when a "vs first" compares robust bests."""
 
 
 def _num(value: Any) -> str:

@@ -2,8 +2,9 @@
 plain job of the same workload in its scenario (its baseline).
 
 * :func:`compare_runs`: per job, in each run: the best reward, the robust best under env
-  params, how many trials it took to reach the best, and the difference in percent from
-  the first run that has the job.
+  params or ``agent.repeats``, how many trials it took to reach the best, and the
+  difference in percent from the first run that has the job (of the robust best when
+  both runs have one: a lucky single trial is not what a noisy job's best is).
 * :func:`baseline_of`: in a scenario with a run-once job and an agent-driven job of the
   same workload file, the tuned job's best against the run-once measurement, on the
   first observed metric (higher is better unless the reward is ``negative`` or
@@ -36,7 +37,10 @@ class JobLine:
     robust_count: int | None
     trials_to_best: int | None
     change_pct: float | None
-    """The best's difference from the first run's (``None`` for that run, or without one)."""
+    """The difference from the first run's, in percent (``None`` for that run, or without
+    one): of the robust best when both have one, else of the best (``change_of``)."""
+    change_of: str | None = None
+    """What ``change_pct`` compares: ``"robust"`` (the robust best) or ``"best"``."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,7 +74,9 @@ def job_line(run_label: str, job: JobTrials) -> JobLine:
 
 def compare_runs(runs: Sequence[RunTrials]) -> list[JobLine]:
     """Every job of every run, grouped by job in the order the runs first have them; each
-    line's ``change_pct`` is its best against the first run's best of that job."""
+    line's ``change_pct`` is its robust best against the first run's robust best of that
+    job when both have one (env params or ``agent.repeats``), else its best against the
+    first run's best."""
     labels = _run_labels(runs)
     order: list[str] = []
     lines: dict[str, list[JobLine]] = {}
@@ -85,7 +91,7 @@ def compare_runs(runs: Sequence[RunTrials]) -> list[JobLine]:
         first = lines[name][0]
         out.append(first)
         for line in lines[name][1:]:
-            out.append(_with_change(line, first.best))
+            out.append(_with_change(line, first))
     return out
 
 
@@ -96,8 +102,13 @@ def percent_change(value: float | None, base: float | None) -> float | None:
     return (float(value) - float(base)) / abs(float(base)) * 100.0  # type: ignore[arg-type]
 
 
-def _with_change(line: JobLine, base: float | None) -> JobLine:
-    return JobLine(**{**line.__dict__, "change_pct": percent_change(line.best, base)})
+def _with_change(line: JobLine, first: JobLine) -> JobLine:
+    """``line`` with its change from ``first``: of the robust best when both have one."""
+    robust = line.robust is not None and first.robust is not None
+    value, base = (line.robust, first.robust) if robust else (line.best, first.best)
+    change = percent_change(value, base)
+    of = None if change is None else ("robust" if robust else "best")
+    return JobLine(**{**line.__dict__, "change_pct": change, "change_of": of})
 
 
 def _run_labels(runs: Sequence[RunTrials]) -> list[str]:

@@ -120,7 +120,7 @@ class RunSession:
     def reopen(cls, run_dir: Path, scenario: Scenario) -> RunSession:
         """Reopen ``run_dir`` to resume it with ``scenario`` (its spec must not have
         changed: a ``SpecError`` names the field, and every recorded trial must be one
-        it can replay: a ``TrialStoreError`` names the row); refused while another
+        it can replay: a ``DamagedDatabaseError`` names the row); refused while another
         process writes to it (:class:`~tunegym.session.lock.RunLockedError`). Nothing is
         written until these checks pass."""
         run_dir = Path(run_dir).resolve()
@@ -128,8 +128,8 @@ class RunSession:
             db = open_run_db(run_dir)
         except UsageError as exc:
             raise UsageError(f"cannot resume: {exc}") from None
-        except TrialStoreError as exc:  # damaged, or read-only to this user
-            raise TrialStoreError(f"cannot resume: {exc}") from None
+        except TrialStoreError as exc:  # damaged (exit 2), or read-only to this user (1)
+            raise type(exc)(f"cannot resume: {exc}") from None
         lock = RunLock(run_dir)
         try:
             lock.acquire()
@@ -140,7 +140,7 @@ class RunSession:
         except TrialStoreError as exc:
             lock.release()
             db.close()
-            raise TrialStoreError(f"cannot resume: {exc}") from None
+            raise type(exc)(f"cannot resume: {exc}") from None
         except BaseException:
             lock.release()
             db.close()

@@ -1,7 +1,8 @@
 """The run database's meta keys, checked for the shape the run wrote them in before a
 resume or a report relies on them: a key whose JSON has another shape (``jobs = [1]``,
-``run.spec = 5``) is a :class:`~tunegym.trial.store.TrialStoreError` naming the file
-and the key, as a key that is not JSON is, not a ``TypeError`` from deep inside."""
+``run.spec = 5``) is a :class:`~tunegym.trial.store.DamagedDatabaseError` naming the
+file and the key (exit 2), as a key that is not JSON is, not a ``TypeError`` from deep
+inside."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.spec.errors import show_value
-from tunegym.trial.store import TrialStoreError
+from tunegym.trial.store import DamagedDatabaseError
 
 __all__ = ["checked_fingerprints", "checked_job_entry", "checked_run_info", "damaged_meta"]
 
 
-def damaged_meta(path: Path, key: str, why: str) -> TrialStoreError:
+def damaged_meta(path: Path, key: str, why: str) -> DamagedDatabaseError:
     """The error for the meta ``key`` of the database at ``path``, damaged as ``why`` says."""
-    return TrialStoreError(f"{path}: meta {key!r} is damaged ({why})")
+    return DamagedDatabaseError(f"{path}: meta {key!r} is damaged ({why})")
 
 
 def _number(value: Any) -> bool:

@@ -16,7 +16,8 @@ from tunegym.trial.store import TrialDatabase
 
 def check_replayable(db: TrialDatabase, scenario: Scenario) -> None:
     """Read every recorded step of ``scenario``'s offline jobs as a resume will replay
-    it; a :class:`~tunegym.trial.store.TrialStoreError` names the first that cannot be."""
+    it; a :class:`~tunegym.trial.store.DamagedDatabaseError` names the first that cannot
+    be."""
     for job in scenario.jobs:
         if job.workload.mode != "offline":
             continue

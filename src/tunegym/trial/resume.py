@@ -18,7 +18,7 @@ from typing import Any
 
 from tunegym.space import SearchSpace
 from tunegym.trial.rows import TrialRow
-from tunegym.trial.store import TrialDatabase, TrialStoreError
+from tunegym.trial.store import DamagedDatabaseError, TrialDatabase
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def replay_plan(
     """Every step handed out so far, in step order, with its row when it finished; each
     action in ``space``'s canonical form.
 
-    A :class:`TrialStoreError` names the first step whose action is not one of ``space``
+    A :class:`DamagedDatabaseError` names the first step whose action is not one of ``space``
     (a row edited by hand: replayed, it ended in an agent's ``ValueError``)."""
     rows = {row.step: row for row in db.rows(job, iteration)}
     items = [ReplayItem(s, dict(r.action), dict(r.env_params), r) for s, r in rows.items()]
@@ -51,7 +51,7 @@ def _in_space(item: ReplayItem, space: SearchSpace, db: TrialDatabase, job: str)
     try:
         action = space.canonicalize(item.action)
     except ValueError as exc:
-        raise TrialStoreError(
+        raise DamagedDatabaseError(
             f"{db.path}: trial {item.step} of job {job!r} has an action outside the search "
             f"space ({exc}); was the row edited?"
         ) from None

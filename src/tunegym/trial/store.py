@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -20,9 +19,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tunegym.errors import TunegymError, full_disk_cause
 from tunegym.layout import RUN_DB_NAME
 from tunegym.trial.rows import Episode, TrialRow
+from tunegym.trial.sqlite_file import (
+    DamagedDatabaseError,
+    TrialStoreError,
+    check_run_file,
+    check_run_tables,
+    connect_read_only,
+    leaving_no_trace,
+    open_failure,
+    read_failure,
+)
 from tunegym.trial.status import SCORED_STATUSES, STATUSES
 from tunegym.values import is_finite_number
 
@@ -108,11 +116,6 @@ class EncodedRow:
         )
 
 
-class TrialStoreError(TunegymError):
-    """A trial database that cannot be read (not SQLite, damaged, or not a tunegym run's):
-    the message names the file, and the row or meta key when one is damaged."""
-
-
 class TrialDatabase:
     """The run's SQLite file. One connection, autocommit: each row is its own transaction
     (a read's curve points are one, see :meth:`add_points`).
@@ -120,7 +123,8 @@ class TrialDatabase:
     ``read_only`` opens an existing file without creating or changing anything (for
     reading a run, still going or finished, e.g. a report or a warm start), in a folder
     this user may not write to as well; its reads raise :class:`TrialStoreError` when the
-    file is not a tunegym trial database.
+    file is not a tunegym trial database (a :class:`DamagedDatabaseError` when its
+    contents are at fault).
     """
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
@@ -129,7 +133,7 @@ class TrialDatabase:
         try:
             self.conn = self._connect(path, read_only)
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot open {path}: {exc}{_why_not(path, exc)}") from None
+            raise open_failure(path, exc) from None
         self._seq: dict[tuple[str, int], int] = {}
         self._lock = threading.RLock()
         """Held around every write: a watcher thread's transaction of points
@@ -138,7 +142,7 @@ class TrialDatabase:
     @staticmethod
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         if read_only:
-            return _connect_read_only(path)
+            return connect_read_only(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             # Small pages: each per-row commit writes one page to the WAL (a new file
@@ -156,7 +160,7 @@ class TrialDatabase:
         try:
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
+            raise read_failure(self.path, exc) from None
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._lock:
@@ -170,7 +174,7 @@ class TrialDatabase:
             return {k: json.loads(v) for k, v in records}
         except (TypeError, ValueError):
             bad = next(k for k, v in records if not _is_json(v))
-            raise TrialStoreError(f"{self.path}: meta {bad!r} is damaged (not JSON)") from None
+            raise DamagedDatabaseError(f"{self.path}: meta {bad!r} is damaged (not JSON)") from None
 
     def insert(
         self, job: str, iteration: int, row: TrialRow, encoded: EncodedRow | None = None
@@ -306,7 +310,7 @@ class TrialDatabase:
         except sqlite3.OperationalError:  # a read-only database from before the table
             return {}
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
+            raise read_failure(self.path, exc) from None
         out: dict[tuple[int, int], list[tuple[int, float]]] = {}
         for it, step, progress_step, value in records:
             out.setdefault((int(it), int(step)), []).append((int(progress_step), float(value)))
@@ -343,7 +347,7 @@ class TrialDatabase:
         except sqlite3.OperationalError:  # a read-only database from before the table
             return []
         except sqlite3.DatabaseError as exc:
-            raise TrialStoreError(f"cannot read {self.path}: {exc}") from None
+            raise read_failure(self.path, exc) from None
         return [
             Episode(i, a, b, n, math.nan if r is None else float(r), bool(te), bool(tr), seed)
             for i, a, b, n, r, te, tr, seed in records
@@ -365,7 +369,7 @@ class TrialDatabase:
         return None if last is None else float(last)
 
     def _decode_rows(self, job: str, records: list[tuple[Any, ...]]) -> list[TrialRow]:
-        """Rows from their columns; a :class:`TrialStoreError` names a damaged one."""
+        """Rows from their columns; a :class:`DamagedDatabaseError` names a damaged one."""
         try:
             rows = [
                 TrialRow(
@@ -374,12 +378,12 @@ class TrialDatabase:
                 for step, a, e, o, r, s, c, rc, d, t, err in records
             ]
         except (TypeError, ValueError) as exc:
-            raise TrialStoreError(f"{self.path}: {_damage(job, records, exc)}") from None
+            raise DamagedDatabaseError(f"{self.path}: {_damage(job, records, exc)}") from None
         for row in rows:
             for name in ("action", "env_params", "observation"):
                 value = getattr(row, name)
                 if not isinstance(value, dict):
-                    raise TrialStoreError(
+                    raise DamagedDatabaseError(
                         f"{self.path}: trial {row.step} of job {job!r} is damaged: its {name} "
                         f"is not a JSON object (a {type(value).__name__})"
                     )
@@ -537,9 +541,13 @@ class TrialStore:
 
 
 def open_run_db(run_dir: Path, *, read_only: bool = False) -> TrialDatabase:
-    """An existing run folder's database; a clear ``UsageError`` when it is not one.
-    ``read_only``: for readers (reports, ``tunegym show``), which then work on a run
-    still going and on a folder this user may not write to."""
+    """An existing run folder's database. A folder that is not a run's is a clear
+    ``UsageError``; a ``trials.sqlite`` that is not a tunegym run's database (not SQLite,
+    cut short, without tunegym's tables or columns) a
+    :class:`~tunegym.trial.sqlite_file.DamagedDatabaseError` (exit 2), found before
+    anything writes to it and leaving it as it was. ``read_only``: for readers (reports,
+    ``tunegym show``), which then work on a run still going and on a folder this user
+    may not write to."""
     from tunegym.errors import UsageError
 
     run_dir = Path(run_dir)
@@ -547,94 +555,29 @@ def open_run_db(run_dir: Path, *, read_only: bool = False) -> TrialDatabase:
         what = "is a file, not a run folder" if run_dir.exists() else "no such folder"
         raise UsageError(f"{run_dir}: {what}")
     path = run_dir / RUN_DB_NAME
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{run_dir}: no {RUN_DB_NAME} here; is it a tunegym run folder?")
-    not_ours = UsageError(
-        f"{path}: not a tunegym run's database (it has no trials and meta tables); left as it is"
-    )
-    if read_only:  # one connection: it reads the tables, then serves the reader
-        db = TrialDatabase(path, read_only=True)
+    check_run_file(path)
+    with leaving_no_trace(path):
+        if read_only:  # one connection: it reads the schema, then serves the reader
+            db = TrialDatabase(path, read_only=True)
+            try:
+                check_run_tables(db.conn, path)
+            except BaseException:
+                db.close()
+                raise
+            return db
+        # Read before the writer's open, which would add tunegym's tables to the file.
         try:
-            tables = _tables_of(db.conn)
+            conn = connect_read_only(path)
         except sqlite3.DatabaseError:
-            tables = None  # its reads say what is wrong
-        if tables is not None and not {"trials", "meta"} <= tables:
-            db.close()
-            raise not_ours
-        return db
-    tables = _tables(path)  # read before the writer's open adds tunegym's tables to it
-    if tables is not None and not {"trials", "meta"} <= tables:
-        raise not_ours
+            conn = None  # the writer's open says what is wrong
+        if conn is not None:
+            try:
+                check_run_tables(conn, path)
+            finally:
+                conn.close()
     return TrialDatabase(path)
-
-
-def _read_only_uri(path: Path, *, immutable: bool = False) -> str:
-    """A SQLite URI that opens ``path`` read-only (percent-encoded: a ``#``, ``?`` or ``%``
-    in a folder's name is part of the path, not of the URI)."""
-    return f"{path.absolute().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
-
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """``path`` opened to read only. A run's file is in WAL mode, and SQLite reads one by
-    way of a shared-memory file beside it, which it creates when it is not there: in a
-    folder this user may not write to, that fails. Then, when no ``-wal`` file is beside
-    it either (the run closed its database: every committed row is in the file, and no
-    writer is at work), the file is opened as immutable. A ``-wal`` file still there
-    holds rows the file does not, so that case is left to fail."""
-    conn = sqlite3.connect(
-        _read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
-    )
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError:
-        conn.close()
-        if Path(f"{path}-wal").exists() or os.access(path.parent, os.W_OK):
-            raise
-    return sqlite3.connect(
-        _read_only_uri(path, immutable=True),
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-
-
-def _why_not(path: Path, exc: sqlite3.DatabaseError) -> str:
-    """Why ``path`` could not be opened, where the file system says so (SQLite's own
-    message, "attempt to write a readonly database", does not)."""
-    if full_disk_cause(exc) is not None:
-        return " (no space left on device)"
-    folder = path.parent
-    if not os.access(folder, os.R_OK | os.X_OK) or not os.access(path, os.R_OK):
-        return " (permission denied: this user cannot read it)"
-    if Path(f"{path}-wal").exists() and not os.access(folder, os.W_OK):
-        return (
-            f" (its write-ahead log {path.name}-wal holds rows the file does not, and SQLite "
-            f"reads it only where it may write beside it: {folder} is read-only to this "
-            "user; copy the folder somewhere writable)"
-        )
-    if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
-        return " (permission denied: it or its folder is read-only to this user)"
-    return " (a damaged file?)"
-
-
-def _tables(path: Path) -> set[str] | None:
-    """The tables of the SQLite file ``path``, read without writing to it (opening it to
-    write would add tunegym's tables to someone else's file); ``None`` when it cannot be
-    read that way (not SQLite, or a live WAL file whose shared memory is not there):
-    the normal open then says what is wrong."""
-    try:
-        conn = _connect_read_only(path)
-        try:
-            return _tables_of(conn)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return None
-
-
-def _tables_of(conn: sqlite3.Connection) -> set[str]:
-    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
 
 
 __all__ = [
@@ -642,6 +585,7 @@ __all__ = [
     "SCORED_STATUSES",
     "STATUSES",
     "TRAJECTORY_COLUMNS",
+    "DamagedDatabaseError",
     "TrialDatabase",
     "TrialRow",
     "TrialStore",
