@@ -470,7 +470,8 @@ class SlurmRunner:
             batch.ended.append(threading.Event())
         batch.ended[index].wait()
         if index not in batch.results:
-            raise batch.error or TunegymError(f"the job array ended without trial {spec.cwd}")
+            assert batch.error is not None  # set by batch.fail before the event
+            raise batch.error
         return batch.results[index]
 
     def _submit_batch_later(self, batch: _Batch) -> None:
@@ -484,7 +485,7 @@ class SlurmRunner:
             self._run_array(batch)
         except BaseException as exc:  # surfaced in every waiting trial's thread
             batch.fail(exc)
-        else:
+        else:  # every task handed its result over; a trial left without one would hang
             batch.fail(TunegymError("the job array ended without a result for this trial"))
 
     def _run_array(self, batch: _Batch) -> None:
