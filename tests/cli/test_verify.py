@@ -304,3 +304,66 @@ def test_verify_and_run_refuse_a_reward_no_metric_value_computes(
     assert not (tmp_path / "out").exists()
     path = write_toml("w.toml", objective_workload(agent={"reward": "expr: 1 / (score - 3)"}))
     assert main(["verify", str(path)]) == 0  # fails at one value only: fine
+
+
+SB3_REFUSED = [
+    ("DQN", {"train_freq": 0}, "train_freq", "must be a whole number >= 1 for DQN, got 0"),
+    ("DQN", {"train_freq": -1}, "train_freq", "must be a whole number >= 1 for DQN, got -1"),
+    (
+        "DQN",
+        {"train_freq": [0, "episode"]},
+        "train_freq",
+        'must be a whole number >= 1, or [n, "step"] or [n, "episode"] with n >= 1, '
+        "got [0, 'episode']",
+    ),
+    ("DQN", {"batch_size": -1}, "batch_size", "must be a whole number >= 1 for DQN, got -1"),
+    ("DQN", {"gradient_steps": 2.5}, "gradient_steps", "must be a whole number for DQN, got 2.5"),
+    (
+        "PPO",
+        {"n_steps": 1},
+        "n_steps",
+        "must be a whole number >= 2 for PPO, which normalises advantages over it (1 with "
+        "normalize_advantage = false), got 1",
+    ),
+    ("PPO", {"batch_size": 0}, "batch_size", "must be a whole number >= 2 for PPO"),
+    ("PPO", {"n_epochs": 0}, "n_epochs", "must be a whole number >= 1 for PPO, got 0"),
+    ("A2C", {"n_steps": 0}, "n_steps", "must be a whole number >= 1 for A2C, got 0"),
+]
+
+
+@pytest.mark.parametrize(("algorithm", "kwargs", "field", "message"), SB3_REFUSED)
+def test_verify_and_run_refuse_sb3_kwargs_the_algorithm_cannot_train_with(
+    tmp_path: Path,
+    write_toml,
+    objective_workload,
+    capsys: pytest.CaptureFixture[str],
+    algorithm: str,
+    kwargs: dict,
+    field: str,
+    message: str,
+) -> None:
+    """DQN's ``train_freq = 0`` (and PPO's ``n_steps = 1``, A2C's ``n_steps = 0``, ...)
+    passed verify; run then exited 2 once SB3 built or trained the algorithm. Both now
+    refuse the file with one line naming it and the field, and run starts nothing."""
+    config = {"algorithm": algorithm, "kwargs": kwargs}
+    path = write_toml("w.toml", objective_workload(agent={"type": "sb3", "config": config}))
+    for argv in (["verify", str(path)], ["run", str(path), "--output", str(tmp_path / "out")]):
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"tunegym: error: {path}: agent.config.kwargs.{field}: {message}")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"algorithm": "DQN", "kwargs": {"train_freq": [2, "episode"], "gradient_steps": -1}},
+        {"algorithm": "PPO", "kwargs": {"n_steps": 1, "normalize_advantage": False}},
+        {"algorithm": "DQN", "mode": "evaluate", "model": "m.zip", "kwargs": {"train_freq": 0}},
+    ],
+)
+def test_verify_accepts_sb3_kwargs_the_algorithm_can_use(
+    write_toml, objective_workload, config: dict
+) -> None:
+    path = write_toml("w.toml", objective_workload(agent={"type": "sb3", "config": config}))
+    assert main(["verify", str(path)]) == 0

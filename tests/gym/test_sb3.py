@@ -54,18 +54,39 @@ def test_an_unknown_device_is_refused_by_verify_and_run(
 def test_settings_sb3_fails_to_train_with_are_an_agent_config_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """DQN with train_freq = 0 was 'internal error: AssertionError' (exit 1)."""
-    path = _workload(tmp_path, algorithm='algorithm = "DQN"', kwargs="kwargs = { train_freq = 0 }")
+    """DQN with train_freq = 0 was 'internal error: AssertionError' (exit 1); that one is
+    now refused by verify (tests/cli/test_verify.py), and PPO's ``ent_coef = "auto"``
+    (SAC's setting) is one that only SB3's training finds."""
+    kwargs = 'kwargs = { n_steps = 64, batch_size = 32, ent_coef = "auto" }'
+    path = _workload(tmp_path, kwargs=kwargs)
+    assert main(["verify", str(path)]) == 0
     assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "internal error" not in err
     assert (
-        "tunegym: error: agent.config: DQN cannot train with kwargs {'train_freq': 0} "
-        "(AssertionError: Should at least collect one step or episode.)"
+        "tunegym: error: agent.config: PPO cannot train with kwargs {'n_steps': 64, "
+        "'batch_size': 32, 'ent_coef': 'auto'} (TypeError: "
     ) in err
     (run_dir,) = (tmp_path / "runs").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "error" and summary["jobs"][0]["status"] == "error"
+
+
+def test_dqn_trains_with_train_freq_written_as_a_toml_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SB3's ``train_freq = (n, unit)`` is a list in TOML, which SB3 refused when it built
+    DQN ("must be an integer and not [4, 'step']", exit 2); the agent passes a tuple."""
+    kwargs = 'kwargs = { train_freq = [4, "step"], learning_starts = 8, batch_size = 8 }'
+    path = _workload(tmp_path, algorithm='algorithm = "DQN"', kwargs=kwargs)
+    assert main(["verify", str(path)]) == 0
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 0, (
+        capsys.readouterr().err
+    )
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    assert (run_dir / "live-loadbalancer" / "0" / "model.zip").is_file()
 
 
 def test_an_error_of_the_env_while_sb3_trains_is_not_taken_for_the_config(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -86,3 +89,50 @@ def test_collectors_whose_ray_actors_die_end_the_run_with_an_error_naming_them(
     assert summary["updates_done"] == len(updates) >= 2
     assert tunegym(["show", str(run_dir)]) == 0
     assert capsys.readouterr().out.startswith("async-rl: error, async RL")
+
+
+def _wait_until_gone(pid: int, limit_s: float = 30.0) -> None:
+    """Until process ``pid`` has exited (gone, or a zombie its parent has not reaped)."""
+    deadline = time.monotonic() + limit_s
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:
+        try:
+            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still runs {limit_s:g} s after SIGKILL")
+
+
+def test_one_collector_killed_among_several_ends_the_run_at_the_next_update(
+    ray_two_cpus: Any, fast: AsyncRLConfig
+) -> None:
+    """A collector whose actor process is SIGKILLed while the other keeps the plane full
+    (it may run ``max_staleness`` versions ahead) was noticed only once claims timed out:
+    the run trained on, on half batches from the survivor. Now the trainer asks every
+    collector before each claim, and the run ends before the next update."""
+    plane = {"backend": "ray", "name": f"rl-kill-{uuid.uuid4().hex[:8]}", "namespace": "rl-tests"}
+    cfg = fast.replace(
+        updates=30, max_staleness=6, num_collectors=2, dp_size=1, plane=plane, claim_poll_s=0.5
+    )
+    killed: list[int] = []
+
+    def kill_collector_0(record: dict[str, Any], trainer: AsyncGRPOTrainer) -> None:
+        if record["version"] == 2:
+            (collector, _) = trainer.collectors
+            pid = collector.call("stats")["pid"]
+            assert pid != os.getpid()  # its own actor process, not this one
+            os.kill(pid, signal.SIGKILL)
+            _wait_until_gone(pid)
+            killed.append(pid)
+
+    result = AsyncGRPOTrainer(cfg, on_update=kill_collector_0).run()
+    assert killed
+    assert result.status == "error"
+    assert result.message is not None
+    assert result.message.startswith("collector 0 (a Ray actor) failed in stats(): ")
+    assert "ActorDiedError" in result.message
+    assert result.version == 2  # not one update trained after the collector died
+    assert result.final_reward is None

@@ -204,3 +204,35 @@ def test_a_partition_holding_another_runs_rollouts_is_refused_and_kept(
         AsyncGRPOTrainer(fast).attach(plane)  # what train_run checks before writing
     assert plane.get_samples([7], PARTITION, ["a"])["a"].tolist() == [0]  # not cleared
     plane.close()
+
+
+def test_one_collector_whose_loop_raises_among_several_ends_the_run_at_the_next_update(
+    fast: AsyncRLConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other collector, up to ``max_staleness`` versions ahead, kept the claims full,
+    so the trainer trained on until they ran dry; now it asks every collector before each
+    claim, and at most the update in progress when the loop died is finished."""
+    from tunegym.rl.collector import PolicyCollector
+
+    cfg = fast.replace(updates=30, max_staleness=6, num_collectors=2)
+    trainer = AsyncGRPOTrainer(cfg)
+    died_at: list[int] = []
+    generate, run = PolicyCollector._generate, PolicyCollector._run
+
+    def generate_until_update_3(self: PolicyCollector, update: int) -> None:
+        if self.index == 0 and update == 3:
+            raise RuntimeError("the engine crashed")
+        generate(self, update)
+
+    def run_and_note_the_trainers_version(self: PolicyCollector) -> None:
+        run(self)
+        if self.index == 0:  # the error is in stats() by now
+            died_at.append(trainer.version)
+
+    monkeypatch.setattr(PolicyCollector, "_generate", generate_until_update_3)
+    monkeypatch.setattr(PolicyCollector, "_run", run_and_note_the_trainers_version)
+    result = trainer.run()
+    assert result.status == "error"
+    assert result.message == "collector 0 failed: RuntimeError: the engine crashed"
+    (version,) = died_at
+    assert result.version <= version + 1

@@ -29,7 +29,9 @@ training exactly, and each trial's feedback lands in ``history`` like any agent'
 int ranges only; DQN needs it); ``"auto"`` picks ``"discrete"`` for DQN or for a space
 that mixes lists with int ranges (up to :data:`AUTO_DISCRETE_MAX` actions), else ``true``.
 A space that mixes lists with float ranges cannot be given to SB3: ``tunegym verify``
-says so (make the ranges lists or int ranges, or use another agent).
+says so (make the ranges lists or int ranges, or use another agent). So does a
+whole-number ``kwargs`` entry the algorithm cannot train with (DQN's ``train_freq = 0``;
+see :mod:`tunegym.gym.sb3_kwargs`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from tunegym.agents.base import Action, AgentConfig, BaseAgent
 from tunegym.env.base import BaseGym
 from tunegym.errors import SpecError, TunegymError
+from tunegym.gym.sb3_kwargs import algorithm_kwargs, kwargs_problems
 from tunegym.space import Categorical, SearchSpace
+from tunegym.spec.errors import format_loc
 
 ALGORITHMS = ("PPO", "A2C", "DQN")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
@@ -191,6 +195,15 @@ class SB3Agent(BaseAgent):
             return [(("config", "flatten"), str(exc))]
         return []
 
+    @classmethod
+    def config_problems(
+        cls, options: BaseModel, n_objectives: int
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """``kwargs`` the algorithm cannot train with (see :mod:`tunegym.gym.sb3_kwargs`),
+        checked by the spec loader, so ``tunegym verify`` refuses what ``run`` would."""
+        assert isinstance(options, SB3Options)
+        return kwargs_problems(options.algorithm, options.mode, options.kwargs)
+
     def __init__(self, env: BaseGym, config: AgentConfig) -> None:
         super().__init__(env, config)
         self.model: Any = None
@@ -232,6 +245,10 @@ class SB3Agent(BaseAgent):
     # -- modes ---------------------------------------------------------------------------
     def _train(self, algorithm: Any, adapter: Any, budget: int) -> None:
         options: SB3Options = self.options
+        problems = kwargs_problems(options.algorithm, options.mode, options.kwargs)
+        if problems:  # options given in code: a workload's were refused when it loaded
+            (loc, message), *_ = problems
+            raise SpecError(f"{format_loc(('agent', *loc))}: {message}")
         try:
             self.model = algorithm(
                 options.policy,
@@ -240,7 +257,7 @@ class SB3Agent(BaseAgent):
                 device=options.device,
                 verbose=options.verbose,
                 policy_kwargs=_policy_kwargs(options.policy_kwargs) or None,
-                **options.kwargs,
+                **algorithm_kwargs(options.kwargs),
             )
         except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as exc:
             # RuntimeError: a device torch knows but this machine lacks ('mps', 'cuda:7')

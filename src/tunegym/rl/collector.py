@@ -16,6 +16,7 @@ prompts in the same updates.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -110,10 +111,12 @@ class PolicyCollector:
         return self.stats()
 
     def stats(self) -> dict[str, Any]:
-        """Samples put, seconds generating and waiting, the version in use, any error."""
+        """Samples put, seconds generating and waiting, the version in use, any error,
+        and the ``pid`` of the process it runs in (a Ray actor's own)."""
         alive = self._thread is not None and self._thread.is_alive()
         return {
             "index": self.index,
+            "pid": os.getpid(),
             "samples": self.samples,
             "busy_s": self.busy_s,
             "wait_s": self.wait_s,

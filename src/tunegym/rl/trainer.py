@@ -211,6 +211,7 @@ class AsyncGRPOTrainer:
                 if self._stop.is_set():
                     status = "interrupted"
                     break
+                self._check_collectors()  # the others may keep the claims full
                 wait_began = time.monotonic()
                 meta = self._claim(plane)
                 if meta is None:
@@ -314,8 +315,13 @@ class AsyncGRPOTrainer:
         return None
 
     def _check_collectors(self) -> None:
-        for c in self.collectors:
-            stats = c.call("stats")
+        """A :class:`WorkerFailedError` when a collector's loop raised or its Ray actor
+        died. Called before every claim, not only when a claim times out: one dead
+        collector among several leaves the others filling the claims (up to
+        ``max_staleness`` versions ahead), so a run would train on without it. The
+        collectors are asked at once, so a check costs one round trip."""
+        for pending in [c.submit("stats") for c in self.collectors]:
+            stats = pending.result()
             if stats["error"]:
                 raise WorkerFailedError(f"collector {stats['index']} failed: {stats['error']}")
 
