@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -136,3 +138,46 @@ def test_one_collector_killed_among_several_ends_the_run_at_the_next_update(
     assert "ActorDiedError" in result.message
     assert result.version == 2  # not one update trained after the collector died
     assert result.final_reward is None
+
+
+def test_a_collector_that_stops_answering_ends_the_run_at_the_next_update(
+    ray_two_cpus: Any, fast: AsyncRLConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collector whose actor process is stopped (SIGSTOP: alive, answering nothing, as
+    behind a cut-off node) hung the trainer's health check for ever; now one that does
+    not answer within ``STATS_TIMEOUT_S`` has failed, and the run ends with an error."""
+    from tunegym.rl import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "STATS_TIMEOUT_S", 3.0)
+    plane = {"backend": "ray", "name": f"rl-stop-{uuid.uuid4().hex[:8]}", "namespace": "rl-tests"}
+    cfg = fast.replace(
+        updates=30, max_staleness=6, num_collectors=2, dp_size=1, plane=plane, claim_poll_s=0.5
+    )
+    stopped: list[int] = []
+    let_go: list[int] = []
+    released = threading.Event()
+
+    def release_later() -> None:  # should the run hang on the stopped process after all
+        if not released.wait(120):
+            let_go.append(stopped[0])
+            os.kill(stopped[0], signal.SIGCONT)
+
+    def stop_collector_0(record: dict[str, Any], trainer: AsyncGRPOTrainer) -> None:
+        if record["version"] == 2:
+            (collector, _) = trainer.collectors
+            pid = collector.call("stats")["pid"]
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+            threading.Thread(target=release_later, daemon=True).start()
+
+    try:
+        result = AsyncGRPOTrainer(cfg, on_update=stop_collector_0).run()
+    finally:
+        released.set()
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    assert stopped and not let_go, "the run returned only once the stopped collector went on"
+    assert result.status == "error"
+    assert result.message == "collector 0 (a Ray actor) did not answer stats() within 3 s"
+    assert result.version == 2

@@ -47,6 +47,9 @@ from tunegym.rl.ranks import GradientRank
 from tunegym.rl.task import ArithmeticTask, decode, score
 from tunegym.rl.workers import Worker, WorkerFailedError, start_worker
 
+STATS_TIMEOUT_S = 60.0
+"""How long a collector may take to answer the trainer's health check (``stats()``)."""
+
 
 @dataclass
 class Ledger:
@@ -292,13 +295,13 @@ class AsyncGRPOTrainer:
 
     def _stop_workers(self) -> list[dict[str, Any]]:
         stats = []
-        for c in self.collectors:
-            with contextlib.suppress(Exception):  # a dead actor has nothing to report
-                stats.append(c.call("stop"))
+        for c in self.collectors:  # a dead or hung actor has nothing to report
+            with contextlib.suppress(Exception):
+                stats.append(c.submit("stop").result(timeout=STATS_TIMEOUT_S))
             c.kill()
-        for r in self.ranks:
-            with contextlib.suppress(Exception):  # a dead actor needs no closing
-                r.call("close")
+        for r in self.ranks:  # a dead or hung actor needs no closing
+            with contextlib.suppress(Exception):
+                r.submit("close").result(timeout=STATS_TIMEOUT_S)
             r.kill()
         self.collectors, self.ranks = [], []
         return stats
@@ -319,9 +322,16 @@ class AsyncGRPOTrainer:
         died. Called before every claim, not only when a claim times out: one dead
         collector among several leaves the others filling the claims (up to
         ``max_staleness`` versions ahead), so a run would train on without it. The
-        collectors are asked at once, so a check costs one round trip."""
-        for pending in [c.submit("stats") for c in self.collectors]:
-            stats = pending.result()
+        collectors are asked at once, so a check costs one round trip. One that does not
+        answer within :data:`STATS_TIMEOUT_S` (its process stopped, its node cut off) has
+        failed too: the run would otherwise wait for it for ever."""
+        for i, pending in enumerate([c.submit("stats") for c in self.collectors]):
+            try:
+                stats = pending.result(timeout=STATS_TIMEOUT_S)
+            except TimeoutError:  # a local worker's future
+                raise WorkerFailedError(
+                    f"collector {i} did not answer stats() within {STATS_TIMEOUT_S:g} s"
+                ) from None
             if stats["error"]:
                 raise WorkerFailedError(f"collector {stats['index']} failed: {stats['error']}")
 

@@ -20,7 +20,7 @@ class WorkerFailedError(TunegymError):
 
 
 class Pending(Protocol):
-    def result(self) -> Any: ...
+    def result(self, timeout: float | None = None) -> Any: ...
 
 
 class Worker(Protocol):
@@ -53,14 +53,19 @@ class LocalWorker:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_get(ref: Any, label: str, method: str) -> Any:
+def _ray_get(ref: Any, label: str, method: str, timeout: float | None = None) -> Any:
     """``ray.get(ref)``; a Ray error (the actor died, or the method raised in it) is a
-    :class:`WorkerFailedError` naming the worker and the call."""
+    :class:`WorkerFailedError` naming the worker and the call, and so is no answer within
+    ``timeout`` seconds (a hung actor: its process stopped, or its node unreachable)."""
     import ray
-    from ray.exceptions import RayError
+    from ray.exceptions import GetTimeoutError, RayError
 
     try:
-        return ray.get(ref)
+        return ray.get(ref, timeout=timeout)
+    except GetTimeoutError:
+        raise WorkerFailedError(
+            f"{label} (a Ray actor) did not answer {method}() within {timeout:g} s"
+        ) from None
     except RayError as exc:
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         why = lines[0] if lines else ""
@@ -73,8 +78,8 @@ class _RayPending:
     def __init__(self, ref: Any, label: str, method: str) -> None:
         self.ref, self.label, self.method = ref, label, method
 
-    def result(self) -> Any:
-        return _ray_get(self.ref, self.label, self.method)
+    def result(self, timeout: float | None = None) -> Any:
+        return _ray_get(self.ref, self.label, self.method, timeout)
 
 
 class RayWorker:
