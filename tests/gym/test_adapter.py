@@ -565,3 +565,38 @@ def test_int_ranges_past_float32s_exact_integers_round_trip_exactly(flatten: boo
     assert info["params"]["bytes"] == 2**24 + 1
     narrow = GymnasiumAdapter(_env(), flatten=False).action_space
     assert isinstance(narrow, spaces.Dict) and narrow["n"].dtype == np.float32  # as before
+
+
+def _codec_space() -> SearchSpace:
+    from tunegym.expr import compile_expr
+
+    return SearchSpace(
+        {
+            "codec": Categorical("codec", ("none", "lz4", "zstd")),
+            "threads": Categorical("threads", (1, 2, 4)),
+            "lvl": Continuous("lvl", 1, 3, "int"),
+        },
+        conditions={
+            "threads": compile_expr("codec == 'zstd'"),
+            "lvl": compile_expr("codec != 'none'"),
+        },
+    )
+
+
+@pytest.mark.parametrize("flatten", [False, "discrete"])
+def test_a_conditional_spaces_own_actions_encode_and_step_raw(flatten: Any) -> None:
+    # The env's actions hold the active dimensions only ({'codec': 'none'}); encode_action
+    # and step_raw demanded every dimension and refused 4 of these 13 actions.
+    space = _codec_space()
+    adapter = GymnasiumAdapter(_env(space), flatten=flatten)
+    for action in space.grid():
+        encoded = adapter.encode_action(action)
+        assert adapter.action_space.contains(encoded)
+        assert space.canonicalize(adapter.decode_action(encoded)) == action
+    adapter.reset(seed=0)
+    assert adapter.step_raw({"codec": "none"})[-1]["params"] == {"codec": "none"}
+    assert adapter.step_raw({"codec": "lz4", "lvl": 2})[-1]["params"] == {"codec": "lz4", "lvl": 2}
+    with pytest.raises(ValueError, match=r"missing \['lvl'\] \(active\)"):
+        adapter.step_raw({"codec": "lz4"})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['level'\]; expected only"):
+        adapter.encode_action({"codec": "lz4", "level": 2})

@@ -59,7 +59,9 @@ class GymnasiumAdapter(gym.Env):
       or unknown keys, out-of-range indices and values that are not candidates. Decoding
       clamps continuous values into their range and rounds int ones.
     * :meth:`step_raw` takes a fully formed params dict: exactly the dimensions plus the
-      fixed values (env params are sampled, never given).
+      fixed values (env params are sampled, never given). In a conditional space
+      (``[when]``), :meth:`encode_action` and :meth:`step_raw` take the active
+      dimensions, as the env's own actions have them (inactive ones may be given too).
     * ``reset`` returns ``info["env_params"]`` of the next step; ``step`` returns Python
       ``bool`` flags. Neither touches the trial counter.
     * The env is registered as nondeterministic (``spec.nondeterministic``) unless told
@@ -200,8 +202,13 @@ class GymnasiumAdapter(gym.Env):
         return {**self.injected, **out} if self.injected else out
 
     def encode_action(self, params: Mapping[str, Any]) -> Any:
-        """The gymnasium action of ``params`` (exactly the dimensions): decode's inverse."""
-        _check_keys(params, self.space.names, "params")
+        """The gymnasium action of ``params`` (exactly the dimensions; in a conditional
+        space, the active ones, as the env's actions have them): decode's inverse."""
+        if self.space.is_conditional:
+            _check_keys(params, self.space.names, "params", unknown_only=True)
+            params = self._with_inactive(self.space.canonicalize(params))  # names the key
+        else:
+            _check_keys(params, self.space.names, "params")
         if self.flatten == "discrete":
             return np.int64(self.space.index_of(params))  # ValueError names the key
         for name in self.injected:
@@ -225,6 +232,18 @@ class GymnasiumAdapter(gym.Env):
             for name, value in encoded.items()
         }
 
+    def _with_inactive(self, action: Mapping[str, Any]) -> dict[str, Any]:
+        """``action`` (canonical, active dimensions only) with every inactive dimension set
+        to its first candidate or its low end, since a Box or a Discrete must hold a value
+        for each: the env drops them again when it steps."""
+        filled = dict(action)
+        for name, dim in self.space.dimensions.items():
+            if name not in filled:
+                filled[name] = (
+                    dim.values[0] if isinstance(dim, Categorical) else dim.canonical(dim.low)
+                )
+        return filled
+
     # -- gymnasium interface -------------------------------------------------------------
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -244,13 +263,17 @@ class GymnasiumAdapter(gym.Env):
         """Step with a fully formed params dict: exactly the dimensions plus fixed values."""
         expected = [*self.space.names, *self.space.fixed]
         hint = " (env params are sampled per step, never given)" if self.env_params else ""
-        _check_keys(params, expected, "params", hint)
+        conditional = self.space.is_conditional  # inactive params may be left out
+        _check_keys(params, expected, "params", hint, unknown_only=conditional)
         for name, fixed in self.space.fixed.items():
+            if name not in params and conditional:
+                continue
             if not _same_value(fixed, params[name]):
                 raise ValueError(
                     f"params[{name!r}]: {name} is fixed to {fixed!r}, got {params[name]!r}"
                 )
-        return self._step(self.space.canonicalize({n: params[n] for n in self.space.names}))
+        action = {n: params[n] for n in self.space.names if n in params}
+        return self._step(self.space.canonicalize(action))  # names a missing active one
 
     def _check_open(self, call: str) -> None:
         if self._closed:
@@ -325,13 +348,24 @@ def _box_dtype(dims: list[Continuous]) -> type[np.floating[Any]]:
     return np.float64 if wide else np.float32
 
 
-def _check_keys(given: Mapping[str, Any], expected: list[str], what: str, hint: str = "") -> None:
-    missing = [k for k in expected if k not in given]
+def _check_keys(
+    given: Mapping[str, Any],
+    expected: list[str],
+    what: str,
+    hint: str = "",
+    *,
+    unknown_only: bool = False,
+) -> None:
+    """A ``ValueError`` naming the keys of ``given`` missing from ``expected`` (unless
+    ``unknown_only``: a conditional space's canonicalize names the active ones missing)
+    and those ``expected`` lacks."""
+    missing = [] if unknown_only else [k for k in expected if k not in given]
     unknown = [k for k in given if k not in expected]
     if missing or unknown:
         parts = [f"missing key(s) {missing}"] if missing else []
         parts += [f"unknown key(s) {unknown}"] if unknown else []
-        raise ValueError(f"{what}: {'; '.join(parts)}; expected exactly {expected}{hint}")
+        exactly = "only" if unknown_only else "exactly"
+        raise ValueError(f"{what}: {'; '.join(parts)}; expected {exactly} {expected}{hint}")
 
 
 def _index(value: Any, label: str) -> int:
