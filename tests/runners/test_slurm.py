@@ -787,3 +787,32 @@ def test_an_argument_linux_cannot_pass_is_named_in_the_row(
             "argument 3 of the command is 131072 bytes; Linux refuses to start a command with "
             "an argument over 131071 bytes (MAX_ARG_STRLEN): pass a value that large in a file"
         )
+
+
+ESCAPE = """
+import os, subprocess, sys
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True
+)
+open(sys.argv[1], "w").write(str(child.pid))
+print("left a process in a session of its own")
+"""
+
+
+def test_a_process_that_left_the_trials_group_is_swept_with_it(
+    tmp_path: Path, slurm_plain: Any
+) -> None:
+    # The job script swept only the command's process group, and Slurm without cgroups
+    # (proctrack/linuxproc) loses a process that is re-parented to init: a setsid child
+    # outlived its trial. It carries the trial's tag, as a local trial's processes do.
+    (tmp_path / "trial").mkdir()
+    pid_file = tmp_path / "pid"
+    spec = TrialSpec((sys.executable, "-c", ESCAPE, str(pid_file)), tmp_path / "trial")
+    result = SlurmRunner(SlurmSpec(**FAST), job_name="tunegym-escape").run(spec)
+    assert result.status == "ok", result
+    pid = int(pid_file.read_text())
+    try:
+        assert wait_until(lambda: not alive(pid), 10, None), "the setsid child outlived its trial"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from tunegym.errors import TunegymError, TunegymWarning
-from tunegym.procgroup import start_watchdog
+from tunegym.procgroup import TAG_VARIABLE, start_watchdog
 from tunegym.runners.base import (
     Runner,
     RunnerContext,
@@ -197,14 +197,22 @@ def trial_script(spec: SlurmSpec, trial: TrialSpec, name: str) -> str:
         # Slurm's SIGTERM (scancel, --time) is trapped: the trial's group is swept below,
         # since linuxproc tracking loses what a dead script leaves re-parented to init.
         "trap 'tunegym_stop=1' TERM INT HUP",
-        "tunegym_sweep() {  # SIGTERM the trial's process group, SIGKILL it $1 tenths later",
-        "  kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
-        "  kill -TERM -- -$tunegym_pg 2>/dev/null",
+        # Every process of the trial carries its tag (as a local trial's do), so one that
+        # left the group (setsid, a daemon's double fork) is swept with it.
+        f'export {TAG_VARIABLE}="slurm.${{SLURM_JOB_ID:-$$}}"',
+        "tunegym_tagged() {  # the tagged processes (these helpers run untagged)",
+        f'  env -u {TAG_VARIABLE} grep -lzsx "{TAG_VARIABLE}=${TAG_VARIABLE}" '
+        f"/proc/[0-9]*/environ | env -u {TAG_VARIABLE} cut -d/ -f3",
+        "}",
+        'tunegym_alive() { kill -0 -- -$tunegym_pg 2>/dev/null || [ -n "$(tunegym_tagged)" ]; }',
+        "tunegym_sweep() {  # SIGTERM the trial's group and tagged ones, SIGKILL $1 tenths later",
+        "  tunegym_alive || return 0",
+        "  kill -TERM -- -$tunegym_pg $(tunegym_tagged) 2>/dev/null",
         '  for _ in $(seq "$1"); do',
-        "    kill -0 -- -$tunegym_pg 2>/dev/null || return 0",
+        "    tunegym_alive || return 0",
         "    sleep 0.1",
         "  done",
-        "  kill -KILL -- -$tunegym_pg 2>/dev/null",
+        "  kill -KILL -- -$tunegym_pg $(tunegym_tagged) 2>/dev/null",
         "}",
         "tunegym_start=$(date +%s.%N)",
     ]

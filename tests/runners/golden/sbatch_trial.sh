@@ -14,14 +14,19 @@ cd {TRIAL_DIR} || exit 1
 export B='$(danger)'
 export TUNEGYM_PARAM_LR=0.1
 trap 'tunegym_stop=1' TERM INT HUP
-tunegym_sweep() {  # SIGTERM the trial's process group, SIGKILL it $1 tenths later
-  kill -0 -- -$tunegym_pg 2>/dev/null || return 0
-  kill -TERM -- -$tunegym_pg 2>/dev/null
+export TUNEGYM_TRIAL_TAG="slurm.${SLURM_JOB_ID:-$$}"
+tunegym_tagged() {  # the tagged processes (these helpers run untagged)
+  env -u TUNEGYM_TRIAL_TAG grep -lzsx "TUNEGYM_TRIAL_TAG=$TUNEGYM_TRIAL_TAG" /proc/[0-9]*/environ | env -u TUNEGYM_TRIAL_TAG cut -d/ -f3
+}
+tunegym_alive() { kill -0 -- -$tunegym_pg 2>/dev/null || [ -n "$(tunegym_tagged)" ]; }
+tunegym_sweep() {  # SIGTERM the trial's group and tagged ones, SIGKILL $1 tenths later
+  tunegym_alive || return 0
+  kill -TERM -- -$tunegym_pg $(tunegym_tagged) 2>/dev/null
   for _ in $(seq "$1"); do
-    kill -0 -- -$tunegym_pg 2>/dev/null || return 0
+    tunegym_alive || return 0
     sleep 0.1
   done
-  kill -KILL -- -$tunegym_pg 2>/dev/null
+  kill -KILL -- -$tunegym_pg $(tunegym_tagged) 2>/dev/null
 }
 tunegym_start=$(date +%s.%N)
 if [ -n "${tunegym_stop:-}" ]; then echo "143 cancelled $tunegym_start $(date +%s.%N)" > {TRIAL_DIR}/exitcode; exit 143; fi
