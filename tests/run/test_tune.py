@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import tunegym
@@ -94,6 +95,12 @@ def test_a_run_where_every_trial_failed_is_agent_failed_with_no_best(
         ({"verbosity": 3}, r"verbosity must be 0 \(quiet\), 1 or 2 \(verbose\), got 3"),
         ({"resume": "somewhere", "seed": 1}, r"seed cannot change a resumed run"),
         ({"resume": "somewhere", "dry_run": True}, r"dry_run cannot change a resumed run"),
+        ({"dry_run": 0}, r"^dry_run must be True or False, got 0$"),
+        ({"dry_run": 1}, r"^dry_run must be True or False, got 1$"),
+        ({"dry_run": None}, r"^dry_run must be True or False, got None$"),
+        ({"dry_run": ""}, r"^dry_run must be True or False, got ''$"),
+        ({"dry_run": np.True_}, r"^dry_run must be True or False, got (np\.)?True_?$"),
+        ({"resume": "somewhere", "dry_run": "yes"}, r"^dry_run must be True or False"),
     ],
 )
 def test_a_bad_option_is_refused_by_name_before_anything_is_written(

@@ -54,9 +54,7 @@ def tune(
     """
     from tunegym.spec import load
 
-    kept = {"seed": seed is not None, "dry_run": dry_run}
-    spec = spec_to_run(path, resume, kept, "resume=RUN_DIR")
-    options = RunOptions(
+    options = RunOptions(  # checks every option first, naming a bad one
         output=Path(output),
         dry_run=dry_run,
         seed=seed,
@@ -72,6 +70,8 @@ def tune(
         budget_grace_s=budget_grace_s,
         on_trial=on_trial,
     )
+    kept = {"seed": seed is not None, "dry_run": dry_run}
+    spec = spec_to_run(path, resume, kept, "resume=RUN_DIR")
     scenario = load(spec)
     if options.log_file is not None:
         check_log_file(options.log_file, scenario, options.resume, "log_file")
