@@ -64,7 +64,7 @@ class FunctionEnv(TrialEnv):
         parallel: int = 1,
         pruner: PruningStudy | None = None,
     ) -> None:
-        _check_arguments(space, objective, metrics, penalty, parallel)
+        _check_arguments(space, objective, metrics, env_params, penalty, parallel)
         self.action_space = space
         self.objective = objective
         self.observation_space = list(metrics or ["score"])
@@ -198,12 +198,26 @@ class FunctionEnv(TrialEnv):
 
 
 def _check_arguments(
-    space: object, objective: object, metrics: object, penalty: object, parallel: object
+    space: object,
+    objective: object,
+    metrics: object,
+    env_params: object,
+    penalty: object,
+    parallel: object,
 ) -> None:
     """:class:`UsageError` naming the first argument of :class:`FunctionEnv` that cannot
-    work (where a workload file's loader would refuse the same)."""
+    work (where a workload file's loader would refuse the same). An env param is drawn
+    per trial and would override a searched or fixed value of the same name, so sharing
+    a name is refused (a workload's sampled param is never searched)."""
     if not isinstance(space, SearchSpace):
         raise UsageError(f"space must be a SearchSpace, got {show_value(space)}")
+    if env_params is not None:
+        if not isinstance(env_params, EnvParams):
+            raise UsageError(f"env_params must be an EnvParams, got {show_value(env_params)}")
+        for kind, names in (("searched", space.dimensions), ("fixed", space.fixed)):
+            overlap = set(env_params.names) & set(names)
+            if overlap:
+                raise UsageError(f"env_params names both sampled and {kind}: {sorted(overlap)}")
     if not callable(objective):
         raise UsageError(f"objective must be callable, got {show_value(objective)}")
     if metrics is not None:
