@@ -45,7 +45,8 @@ class FunctionEnv(TrialEnv):
     objective that raises ``ValueError`` gives a ``failed`` row (its ``error`` the
     exception and its message), one that omits an
     observed metric or yields a non-finite reward a ``metric_missing`` row, both with
-    reward ``penalty``; other exceptions propagate (from :meth:`complete`). Nothing is
+    reward ``penalty``; other exceptions propagate (from :meth:`complete`; in a parallel
+    agent run, after every other trial that had finished is in ``history``). Nothing is
     stored, so there is nothing to resume: :meth:`resume` returns an empty plan.
     Arguments that cannot work (a space that is not a :class:`SearchSpace`, metric names
     given as one string, a NaN penalty) are a :class:`~tunegym.errors.UsageError`.

@@ -44,7 +44,8 @@ def tune(
     larger ``max_steps`` extends a finished one. ``on_trial(job, row)`` is called as each
     trial is recorded (the job's label and its :class:`~tunegym.trial.rows.TrialRow`), for
     logging to a tracker such as MLflow or Weights & Biases; an exception it raises stops
-    the run, as a bug does, keeping every recorded row.
+    the run, as a bug does, keeping every recorded row (in a parallel run, every trial that
+    had finished by then is recorded too).
 
     A trial that fails is a row, not an exception; a job whose agent failed leaves
     ``run.status == "agent_failed"``. Raises :class:`~tunegym.errors.SpecError` for a bad
