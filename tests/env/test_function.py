@@ -101,3 +101,22 @@ def test_arguments_that_cannot_work_are_refused_by_name(arguments, message) -> N
     given = {"space": SearchSpace({"x": Continuous("x", 0, 1)}), "objective": lambda p: 1.0}
     with pytest.raises(UsageError, match=message):
         FunctionEnv(**{**given, **arguments})
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_closed_function_env_refuses_step_and_reset_before_running_anything(
+    parallel: int,
+) -> None:
+    from gymnasium.error import ClosedEnvironmentError
+
+    calls: list[dict] = []
+    env = FunctionEnv(SPACE, lambda p: calls.append(p) or 1.0, parallel=parallel)
+    env.step({"a": 1})
+    env.close()
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\): Function"):
+        env.step({"a": 2})
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\)"):
+        env.submit({"a": 2})
+    with pytest.raises(ClosedEnvironmentError, match=r"^reset\(\) after close\(\)"):
+        env.reset()
+    assert len(calls) == 1 and env.last_step == 1

@@ -83,6 +83,7 @@ class FunctionEnv(TrialEnv):
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
+        self.check_open("reset")
         return full_observation({}, self.observation_space), {
             "step": self.step_count,
             "env_params": self.next_env_params(),
@@ -100,11 +101,13 @@ class FunctionEnv(TrialEnv):
         return self.parallel
 
     def submit(self, action: Mapping[str, Any]) -> PendingTrial:
+        self.check_open("step")
         action = self.action_space.canonicalize(action)
         self.step_count += 1
         return self._submit_at(self.step_count, action, self.env_params.sample(self.step_count))
 
     def resubmit(self, item: ReplayItem) -> PendingTrial:
+        self.check_open("step")
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
 
     def resume(self) -> list[ReplayItem]:
