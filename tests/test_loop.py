@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import wait
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from tunegym.agents.base import AgentConfig
 from tunegym.agents.grid import GridAgent
 from tunegym.agents.random_search import RandomAgent
-from tunegym.env.base import BaseGym, Observation, StepResult
+from tunegym.env.base import BaseGym, Observation, PendingTrial, StepResult
 from tunegym.env.function import FunctionEnv
 from tunegym.errors import UsageError
 from tunegym.loop import TrialLoop
@@ -176,3 +177,73 @@ def test_a_batch_smaller_than_the_room_is_not_the_end_of_the_search() -> None:
     TrialLoop(env, OneAtATime(total=5), budget=8, parallel=3).run()
     env.close()
     assert len(objective.calls) == 5  # asked again as trials finished, until it said none
+
+
+class _ObjectiveBug(RuntimeError):
+    pass
+
+
+class SpyEnv(FunctionEnv):
+    """A ``FunctionEnv`` that keeps each submitted trial by step (to wait on its future)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[int, PendingTrial] = {}
+
+    def submit(self, action: Mapping[str, Any]) -> PendingTrial:
+        pending = super().submit(action)
+        self.pending[pending.step] = pending
+        return pending
+
+
+def test_a_trial_that_raises_keeps_every_trial_finished_before_it() -> None:
+    # Steps 1-3 start at once; 2 and 3 wait until step 1's reward is being computed,
+    # which waits for both to finish: the loop then finds step 2 (raising) and step 3
+    # (ok) finished together, and completes step 2 first.
+    go = threading.Event()
+
+    def objective(params: Mapping[str, Any]) -> float:
+        if params["k"] > 0:
+            assert go.wait(30)
+        if params["k"] == 1:
+            raise _ObjectiveBug("bug in the objective")
+        return float(params["k"])
+
+    def reward(observation: Mapping[str, float]) -> float:
+        if observation["score"] == 0:
+            go.set()
+            wait([env.pending[2].future, env.pending[3].future], timeout=30)  # type: ignore[list-item]
+        return observation["score"]
+
+    env = SpyEnv(SPACE, objective, reward_fn=reward, parallel=3)
+    with pytest.raises(_ObjectiveBug, match="bug in the objective"):
+        GridAgent(env, AgentConfig(max_steps=3, parallel=3)).run()
+    env.close()
+    assert [(f.step, f.status.value, f.reward) for f in env.history] == [
+        (1, "ok", 0.0),
+        (3, "ok", 2.0),
+    ]
+
+
+def test_a_trial_that_finished_while_another_raised_is_kept() -> None:
+    # Step 2 runs until step 3 (quick) is being completed; step 3's reward then waits
+    # for step 2 to finish and raises: step 2 finished before the error got out.
+    go = threading.Event()
+
+    def objective(params: Mapping[str, Any]) -> float:
+        if params["k"] == 1:
+            assert go.wait(30)
+        return float(params["k"])
+
+    def reward(observation: Mapping[str, float]) -> float:
+        if observation["score"] == 2:
+            go.set()
+            wait([env.pending[2].future], timeout=30)  # type: ignore[list-item]
+            raise _ObjectiveBug("bug in the reward")
+        return observation["score"]
+
+    env = SpyEnv(SPACE, objective, reward_fn=reward, parallel=2)
+    with pytest.raises(_ObjectiveBug, match="bug in the reward"):
+        GridAgent(env, AgentConfig(max_steps=8, parallel=2)).run()
+    env.close()
+    assert [(f.step, f.status.value) for f in env.history] == [(1, "ok"), (2, "ok")]

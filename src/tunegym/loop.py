@@ -27,6 +27,7 @@ with a grace period, trials still running that much later are stopped through th
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -206,11 +207,29 @@ class TrialLoop:
         rerun: Sequence[ReplayItem] = (),
     ) -> None:
         """Keep up to ``parallel`` trials in flight (``rerun`` first); learn from each as
-        it finishes."""
+        it finishes. When something raises (a trial's bug, ``on_trial``, the policy,
+        Ctrl-C), every other trial that has finished by then is recorded before the
+        exception propagates (those still running are the env's to stop)."""
         env = self.env
         assert isinstance(env, TrialEnv)
-        queue = list(rerun)
         in_flight: list[PendingTrial] = []
+        try:
+            self._keep_in_flight(env, in_flight, observation, budget, rerun)
+        except BaseException:
+            _record_finished(env, in_flight)
+            raise
+
+    def _keep_in_flight(
+        self,
+        env: TrialEnv,
+        in_flight: list[PendingTrial],
+        observation: Mapping[str, float],
+        budget: int,
+        rerun: Sequence[ReplayItem],
+    ) -> None:
+        """:meth:`dispatch_parallel`'s loop; ``in_flight`` holds the trials submitted and
+        not yet completed."""
+        queue = list(rerun)
         dispatched, exhausted = 0, False
         while True:
             if (queue or (not exhausted and dispatched < budget)) and self.out_of_time():
@@ -234,6 +253,16 @@ class TrialLoop:
                 in_flight.remove(pending)
                 observation, _, _, info = env.complete(pending)
                 self.learn_from(info)
+
+
+def _record_finished(env: TrialEnv, in_flight: Sequence[PendingTrial]) -> None:
+    """Complete (so record) every trial of ``in_flight`` that has finished, in step order,
+    while an exception is on its way out; what completing one of them raises is dropped
+    (that exception goes on), and each is completed even if another's completion fails."""
+    for pending in sorted(in_flight, key=lambda p: p.step):
+        if pending.ready and not pending.completed:
+            with contextlib.suppress(Exception):
+                env.complete(pending)
 
 
 def _capacity_hint(env: BaseGym) -> str:

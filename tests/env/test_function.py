@@ -6,7 +6,7 @@ import pytest
 
 from tunegym.env.function import FunctionEnv
 from tunegym.env_params import EnvParamDim, EnvParams
-from tunegym.space import Categorical, SearchSpace
+from tunegym.space import Categorical, Continuous, SearchSpace
 
 SPACE = SearchSpace({"a": Categorical("a", (1, 2, 3))}, fixed={"k": 10})
 
@@ -40,8 +40,6 @@ def test_function_env_missing_metric_is_a_metric_missing_row() -> None:
 
 
 def test_an_objective_that_returns_no_number_fails_that_trial_and_the_search_goes_on() -> None:
-    from tunegym.space import Continuous
-
     def objective(params):
         if params["x"] < 0.5:
             return "fast"
@@ -80,12 +78,45 @@ def test_an_objective_that_returns_no_number_fails_that_trial_and_the_search_goe
         ({"metrics": ["a", ""]}, r"^metrics must be distinct, non-empty names"),
         ({"penalty": math.nan}, r"^penalty must be a finite number, got nan$"),
         ({"parallel": 0}, r"^parallel must be a whole number in \[1, 4096\], got 0$"),
+        (
+            {"env_params": {"e": (1, 2)}},
+            r"^env_params must be an EnvParams, got \{'e': \(1, 2\)\}$",
+        ),
+        (
+            {"env_params": EnvParams([EnvParamDim("x", (100, 200))])},
+            r"^env_params names both sampled and searched: \['x'\]$",
+        ),
+        (
+            {
+                "space": SearchSpace({"x": Continuous("x", 0, 1)}, fixed={"k": 1}),
+                "env_params": EnvParams([EnvParamDim("k", (2, 3)), EnvParamDim("e", (4,))]),
+            },
+            r"^env_params names both sampled and fixed: \['k'\]$",
+        ),
     ],
 )
 def test_arguments_that_cannot_work_are_refused_by_name(arguments, message) -> None:
     from tunegym.errors import UsageError
-    from tunegym.space import Continuous
 
     given = {"space": SearchSpace({"x": Continuous("x", 0, 1)}), "objective": lambda p: 1.0}
     with pytest.raises(UsageError, match=message):
         FunctionEnv(**{**given, **arguments})
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_closed_function_env_refuses_step_and_reset_before_running_anything(
+    parallel: int,
+) -> None:
+    from gymnasium.error import ClosedEnvironmentError
+
+    calls: list[dict] = []
+    env = FunctionEnv(SPACE, lambda p: calls.append(p) or 1.0, parallel=parallel)
+    env.step({"a": 1})
+    env.close()
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\): Function"):
+        env.step({"a": 2})
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\)"):
+        env.submit({"a": 2})
+    with pytest.raises(ClosedEnvironmentError, match=r"^reset\(\) after close\(\)"):
+        env.reset()
+    assert len(calls) == 1 and env.last_step == 1

@@ -96,6 +96,27 @@ def test_a_make_env_run_folder_is_like_a_tunegym_run_folder(
     assert set(made_meta["result"]) == set(cli_meta["result"])
 
 
+def test_a_closed_make_env_refuses_step_and_reset_before_running_a_trial(
+    objective_workload: Callable[..., dict[str, Any]],
+    write_toml: Callable[[str, dict[str, Any]], Path],
+    tmp_path: Path,
+) -> None:
+    from gymnasium.error import ClosedEnvironmentError
+
+    env = tunegym.make_env(write_toml("w.toml", objective_workload()), output=tmp_path / "runs")
+    run_dir = env.run_dir  # type: ignore[attr-defined]
+    env.reset()
+    action = {"x": 1, "y": "a"}
+    env.step(action)
+    env.close()
+    with pytest.raises(ClosedEnvironmentError, match=r"^step\(\) after close\(\): objective"):
+        env.step(action)
+    with pytest.raises(ClosedEnvironmentError, match=r"^reset\(\) after close\(\)"):
+        env.reset()
+    assert env.last_step == 1
+    assert [p.name for p in (run_dir / "objective" / "0").iterdir() if p.is_dir()] == ["1"]
+
+
 def test_a_make_env_closed_without_a_step_still_writes_valid_reports(
     objective_workload: Callable[..., dict[str, Any]],
     write_toml: Callable[[str, dict[str, Any]], Path],

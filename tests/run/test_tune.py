@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import tunegym
@@ -94,6 +95,12 @@ def test_a_run_where_every_trial_failed_is_agent_failed_with_no_best(
         ({"verbosity": 3}, r"verbosity must be 0 \(quiet\), 1 or 2 \(verbose\), got 3"),
         ({"resume": "somewhere", "seed": 1}, r"seed cannot change a resumed run"),
         ({"resume": "somewhere", "dry_run": True}, r"dry_run cannot change a resumed run"),
+        ({"dry_run": 0}, r"^dry_run must be True or False, got 0$"),
+        ({"dry_run": 1}, r"^dry_run must be True or False, got 1$"),
+        ({"dry_run": None}, r"^dry_run must be True or False, got None$"),
+        ({"dry_run": ""}, r"^dry_run must be True or False, got ''$"),
+        ({"dry_run": np.True_}, r"^dry_run must be True or False, got (np\.)?True_?$"),
+        ({"resume": "somewhere", "dry_run": "yes"}, r"^dry_run must be True or False"),
     ],
 )
 def test_a_bad_option_is_refused_by_name_before_anything_is_written(
@@ -247,6 +254,62 @@ def test_an_on_trial_that_raises_in_a_parallel_run_stops_the_running_trials(
     assert len(started) >= 2  # the quick trial and a 30 s one
     for pid in started:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"trial {pid} still runs"
+
+
+def test_a_trial_that_finished_before_on_trial_raised_is_recorded_in_a_parallel_run(
+    write_toml: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trial 2 runs until on_trial sees trial 3 (quick); on_trial then waits for trial 2
+    # to finish and raises: trial 2 finished before the error, so its row is kept.
+    from concurrent.futures import wait
+
+    from tunegym.env.base import PendingTrial
+    from tunegym.env.workload import WorkloadEnv
+
+    go = tmp_path / "go"
+    script = tmp_path / "gated.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "s = int(sys.argv[1])\n"
+        "while s == 2 and not os.path.exists(sys.argv[2]):\n"
+        "    time.sleep(0.01)\n"
+        "print(f'score: {s}')\n"
+    )
+    path = write_toml(
+        "gated.toml",
+        {
+            "name": "gated",
+            "command": [sys.executable, str(script), "{s}", str(go)],
+            "params": {"s": [1, 2, 3, 4]},
+            "metrics": [{"name": "score", "regex": r"score: (\S+)"}],
+            "agent": {"type": "grid", "parallel": 2},
+        },
+    )
+    submitted: dict[int, PendingTrial] = {}
+    submit = WorkloadEnv.submit
+
+    def spy(env: WorkloadEnv, action: Any) -> PendingTrial:
+        pending = submit(env, action)
+        submitted[pending.step] = pending
+        return pending
+
+    monkeypatch.setattr(WorkloadEnv, "submit", spy)
+
+    def on_trial(job: str, row: Any) -> None:
+        if row.step == 3:
+            go.touch()
+            wait([submitted[2].future], timeout=60)  # type: ignore[list-item]
+            raise _TrackerDown("the tracker is down")
+
+    with pytest.raises(_TrackerDown):
+        tunegym.tune(path, output=tmp_path / "runs", verbosity=0, on_trial=on_trial)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = tunegym.load_run(run_dir).job("gated").rows
+    assert sorted((row.step, row.status.value, row.reward) for row in rows) == [
+        (1, "ok", 1.0),
+        (2, "ok", 2.0),
+        (3, "ok", 3.0),
+    ]
 
 
 def _is_zombie(pid: int) -> bool:

@@ -228,6 +228,17 @@ class TrialEnv(BaseGym):
     def release(self) -> None:
         """Release the env's resources (executors, servers, the trial store)."""
 
+    def check_open(self, call: str) -> None:
+        """Refuse ``call`` (``step``, ``reset``) on a closed env before anything runs, with
+        Gymnasium's ``ClosedEnvironmentError`` (as :class:`~tunegym.gym.GymnasiumAdapter`
+        does): after :meth:`close` its executor, server or trial store is gone."""
+        if self._closed:
+            from gymnasium.error import ClosedEnvironmentError
+
+            raise ClosedEnvironmentError(
+                f"{call}() after close(): {self.name} is closed; make a new env"
+            )
+
     def close(self) -> None:
         """Release the env's resources, then run its close hooks; only the first call acts."""
         if self._closed:

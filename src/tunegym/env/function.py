@@ -45,7 +45,8 @@ class FunctionEnv(TrialEnv):
     objective that raises ``ValueError`` gives a ``failed`` row (its ``error`` the
     exception and its message), one that omits an
     observed metric or yields a non-finite reward a ``metric_missing`` row, both with
-    reward ``penalty``; other exceptions propagate (from :meth:`complete`). Nothing is
+    reward ``penalty``; other exceptions propagate (from :meth:`complete`; in a parallel
+    agent run, after every other trial that had finished is in ``history``). Nothing is
     stored, so there is nothing to resume: :meth:`resume` returns an empty plan.
     Arguments that cannot work (a space that is not a :class:`SearchSpace`, metric names
     given as one string, a NaN penalty) are a :class:`~tunegym.errors.UsageError`.
@@ -64,7 +65,7 @@ class FunctionEnv(TrialEnv):
         parallel: int = 1,
         pruner: PruningStudy | None = None,
     ) -> None:
-        _check_arguments(space, objective, metrics, penalty, parallel)
+        _check_arguments(space, objective, metrics, env_params, penalty, parallel)
         self.action_space = space
         self.objective = objective
         self.observation_space = list(metrics or ["score"])
@@ -82,6 +83,7 @@ class FunctionEnv(TrialEnv):
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
+        self.check_open("reset")
         return full_observation({}, self.observation_space), {
             "step": self.step_count,
             "env_params": self.next_env_params(),
@@ -99,11 +101,13 @@ class FunctionEnv(TrialEnv):
         return self.parallel
 
     def submit(self, action: Mapping[str, Any]) -> PendingTrial:
+        self.check_open("step")
         action = self.action_space.canonicalize(action)
         self.step_count += 1
         return self._submit_at(self.step_count, action, self.env_params.sample(self.step_count))
 
     def resubmit(self, item: ReplayItem) -> PendingTrial:
+        self.check_open("step")
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
 
     def resume(self) -> list[ReplayItem]:
@@ -198,12 +202,26 @@ class FunctionEnv(TrialEnv):
 
 
 def _check_arguments(
-    space: object, objective: object, metrics: object, penalty: object, parallel: object
+    space: object,
+    objective: object,
+    metrics: object,
+    env_params: object,
+    penalty: object,
+    parallel: object,
 ) -> None:
     """:class:`UsageError` naming the first argument of :class:`FunctionEnv` that cannot
-    work (where a workload file's loader would refuse the same)."""
+    work (where a workload file's loader would refuse the same). An env param is drawn
+    per trial and would override a searched or fixed value of the same name, so sharing
+    a name is refused (a workload's sampled param is never searched)."""
     if not isinstance(space, SearchSpace):
         raise UsageError(f"space must be a SearchSpace, got {show_value(space)}")
+    if env_params is not None:
+        if not isinstance(env_params, EnvParams):
+            raise UsageError(f"env_params must be an EnvParams, got {show_value(env_params)}")
+        for kind, names in (("searched", space.dimensions), ("fixed", space.fixed)):
+            overlap = set(env_params.names) & set(names)
+            if overlap:
+                raise UsageError(f"env_params names both sampled and {kind}: {sorted(overlap)}")
     if not callable(objective):
         raise UsageError(f"objective must be callable, got {show_value(objective)}")
     if metrics is not None:

@@ -130,6 +130,7 @@ class LiveEnv(TrialEnv):
         step) and ``server_info`` (what the server's ``reset`` returned). A dry run does
         not call the server.
         """
+        self.check_open("reset")
         if seed is None and not self._seeded:
             seed = self.seed  # the first episode gets the job's seed; later ones go on from it
         self._seeded = True
@@ -206,6 +207,7 @@ class LiveEnv(TrialEnv):
         ``info`` adds ``terminated``, ``truncated`` and ``server_info`` to the keys every
         tunegym env reports (see :func:`tunegym.env.recording.record_row`).
         """
+        self.check_open("step")
         action = self.action_space.canonicalize(action)  # a bad action is a bug: no step used
         if not self._episode_open:
             self.reset()

@@ -124,6 +124,7 @@ class WorkloadEnv(TrialEnv):
         self, seed: int | None = None, options: Mapping[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
         """Start an episode. Never rewinds the step; tells the next trial's env params."""
+        self.check_open("reset")
         return dict(self.last_observation), {
             "step": self.sweep.step,
             "env_params": self.next_env_params(),
@@ -160,6 +161,7 @@ class WorkloadEnv(TrialEnv):
         the env has an executor). Cache hits and constraint failures are known at once; a
         trial whose key is already in flight waits for that trial and becomes a cache hit.
         """
+        self.check_open("step")
         action = self.action_space.canonicalize(action)  # a bad action is a bug: no step used
         step = self.sweep.increment_step()
         env_params = self.env_params.sample(step)
@@ -233,6 +235,7 @@ class WorkloadEnv(TrialEnv):
     def resubmit(self, item: ReplayItem) -> PendingTrial:
         """Run a started-but-unfinished trial again under its own step (its curve so far
         is dropped: it starts over)."""
+        self.check_open("step")
         self.store.clear_curve(item.step)
         return self._submit_at(item.step, dict(item.action), dict(item.env_params))
 

@@ -83,6 +83,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field (:class:`UsageError`, exit
         2). ``tunegym run`` checks its flags first; this guards the Python API."""
+        if not isinstance(self.dry_run, bool):  # the run meta records it as true or false
+            raise UsageError(f"dry_run must be True or False, got {self.dry_run!r}")
         check_whole("seed", self.seed, 0, MAX_SEED)
         check_whole("max_steps", self.max_steps, 1, MAX_STEPS)
         check_whole("parallel", self.parallel, 1, MAX_PARALLEL)

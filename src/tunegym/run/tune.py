@@ -44,7 +44,8 @@ def tune(
     larger ``max_steps`` extends a finished one. ``on_trial(job, row)`` is called as each
     trial is recorded (the job's label and its :class:`~tunegym.trial.rows.TrialRow`), for
     logging to a tracker such as MLflow or Weights & Biases; an exception it raises stops
-    the run, as a bug does, keeping every recorded row.
+    the run, as a bug does, keeping every recorded row (in a parallel run, every trial that
+    had finished by then is recorded too).
 
     A trial that fails is a row, not an exception; a job whose agent failed leaves
     ``run.status == "agent_failed"``. Raises :class:`~tunegym.errors.SpecError` for a bad
@@ -54,9 +55,7 @@ def tune(
     """
     from tunegym.spec import load
 
-    kept = {"seed": seed is not None, "dry_run": dry_run}
-    spec = spec_to_run(path, resume, kept, "resume=RUN_DIR")
-    options = RunOptions(
+    options = RunOptions(  # checks every option first, naming a bad one
         output=Path(output),
         dry_run=dry_run,
         seed=seed,
@@ -72,6 +71,8 @@ def tune(
         budget_grace_s=budget_grace_s,
         on_trial=on_trial,
     )
+    kept = {"seed": seed is not None, "dry_run": dry_run}
+    spec = spec_to_run(path, resume, kept, "resume=RUN_DIR")
     scenario = load(spec)
     if options.log_file is not None:
         check_log_file(options.log_file, scenario, options.resume, "log_file")
