@@ -457,8 +457,32 @@ def test_stable_baselines3_env_checker_passes_flattened(
 
 
 def test_env_checker_passes_on_an_env_built_in_python() -> None:
-    adapter = GymnasiumAdapter(_env(env_params=_env_params()))
-    check_env(adapter, skip_close_check=True)
+    # check_env's close check builds a second env with spec.make(): a FunctionEnv could
+    # not be rebuilt, so check_env failed unless told skip_close_check=True.
+    env = _env(env_params=_env_params())
+    adapter = GymnasiumAdapter(env, flatten_observation=True)
+    check_env(adapter)
+    again = adapter.spec.make()  # type: ignore[union-attr]
+    inner = again.unwrapped  # gymnasium's wrappers around a new adapter
+    assert isinstance(inner, GymnasiumAdapter) and inner.env is not env
+    assert inner.flatten_observation is True and inner.env.objective is env.objective
+    again.reset(seed=0)
+    assert again.step(again.action_space.sample())[-1]["step"] == 1  # its own trials
+    assert env.step_count > 1  # check_env's steps were the first env's
+
+
+def test_an_env_that_cannot_be_rebuilt_says_how_to_get_one_that_can() -> None:
+    class Unmakeable(BaseGym):
+        action_space = _space()
+        observation_space = ["score"]
+
+        def reset(self, seed: Any = None, options: Any = None) -> Any:
+            return {"score": 0.0}, {"step": 0}
+
+        def step(self, action: Any) -> Any:
+            return {"score": 1.0}, 1.0, True, {"step": 1}
+
+    adapter = GymnasiumAdapter(Unmakeable())
     with pytest.raises(gymnasium.error.Error, match=r"built in Python.*tunegym.make_env"):
         adapter.spec.make()  # type: ignore[union-attr]
 

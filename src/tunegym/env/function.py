@@ -66,6 +66,15 @@ class FunctionEnv(TrialEnv):
         pruner: PruningStudy | None = None,
     ) -> None:
         _check_arguments(space, objective, metrics, env_params, penalty, parallel)
+        self._arguments: dict[str, Any] = {
+            "space": space,
+            "objective": objective,
+            "metrics": metrics,
+            "env_params": env_params,
+            "reward_fn": reward_fn,
+            "penalty": penalty,
+            "parallel": parallel,
+        }
         self.action_space = space
         self.objective = objective
         self.observation_space = list(metrics or ["score"])
@@ -79,6 +88,14 @@ class FunctionEnv(TrialEnv):
         self.pruner = pruner
         self.progress_direction = pruner.direction if pruner is not None else None
         self._reporters: dict[int, Reporter] = {}
+
+    def remake(self) -> FunctionEnv:
+        """A fresh env over the same objective and arguments (step 1, no history; a new
+        pruning study with the same rule): what ``GymnasiumAdapter(env).spec.make()``
+        builds, and so gymnasium's ``check_env``. A subclass whose constructor takes
+        other arguments overrides it."""
+        pruner = None if self.pruner is None else self.pruner.fresh()
+        return type(self)(**self._arguments, pruner=pruner)
 
     def reset(
         self, seed: int | None = None, options: Mapping[str, Any] | None = None

@@ -77,6 +77,7 @@ class PruningStudy:
             )
         self.spec = spec
         self.direction = direction
+        self.seed = seed
         self._lock = threading.Lock()
         self._trials: dict[int, optuna.Trial] = {}
         self._last: dict[int, int] = {}
@@ -91,6 +92,10 @@ class PruningStudy:
                 sampler=optuna.samplers.RandomSampler(seed=seed),
                 pruner=build_pruner(spec),
             )
+
+    def fresh(self) -> PruningStudy:
+        """A new study with this one's rule, direction and seed, and no trials."""
+        return PruningStudy(self.spec, self.direction, self.seed)
 
     def start(self, key: int) -> None:
         """A trial begins (called before its first point; :meth:`report` also starts it)."""
