@@ -218,12 +218,10 @@ class NGOptProposer:
         self._worst: float | None = None
 
     def ask(self) -> Action:
+        from tunegym.agents.ngopt import decode
+
         self._candidate = candidate = self.optimizer.ask()
-        action: Action = {}
-        for name, dim in self.space.dimensions.items():
-            assert isinstance(dim, Continuous)  # parametrization() takes ranges only
-            action[name] = min(max(float(candidate.value[name]), dim.low), dim.high)
-        return action
+        return dict(decode(self.space, candidate.value))  # a log range's value is its log10
 
     def tell(self, curve: list[tuple[int, float]], pruned: bool) -> None:
         if not pruned:

@@ -263,3 +263,19 @@ def test_contexts_come_from_the_envs_next_env_params(opaque_env: Callable[..., A
         assert expected
         assert env.step({"a": 0, "b": "x"})[3]["env_params"] == expected
     assert not BanditAgent(opaque_env(ARMS, lambda p: 0.0), AgentConfig(5, 0)).contextual
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_the_pulls_do_not_depend_on_the_rewards_scale(policy: str, scale: float) -> None:
+    """Rewards near 1e-200 or 1e200 pull the arms in the same order as rewards near 1:
+    squaring them raised ZeroDivisionError / OverflowError (ucb1) or made the Thompson
+    spread 0 or inf."""
+
+    def pulls(factor: float) -> list[dict[str, Any]]:
+        rewards = noisy(1)
+        env = FunctionEnv(ARMS, lambda p: factor * rewards(p))
+        return [f.action for f in run(policy, 60, seed=1, env=env)[1].history]
+
+    with np.errstate(all="raise"):
+        assert pulls(scale) == pulls(1.0)

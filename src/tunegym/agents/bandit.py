@@ -186,14 +186,17 @@ class BanditAgent(BaseAgent):
         return (ctx_sum + share * (total_sum - ctx_sum)) / weighted_n, weighted_n
 
     def _pooled_sigma(self) -> float:
+        """The pooled within-arm standard deviation, at least 5% of the reward spread
+        (computed in units of the spread, so no square overflows or underflows)."""
+        spread = self._spread()
         squares, dof = 0.0, 0
         for pulls in self.pulls.values():
             if len(pulls.rewards) > 1:
-                values = np.asarray(pulls.rewards)
+                values = np.asarray(pulls.rewards) / spread
                 squares += float(((values - values.mean()) ** 2).sum())
                 dof += len(values) - 1
         sigma = math.sqrt(squares / dof) if dof else 0.0
-        return max(sigma, 0.05 * self._spread())
+        return max(sigma, 0.05) * spread
 
     # -- choosing ------------------------------------------------------------------------
     def select_action(self, observation: Mapping[str, float]) -> Action | None:
@@ -251,7 +254,7 @@ class BanditAgent(BaseAgent):
                 continue
             mean, n = known
             # UCB1-Tuned: the variance term, in units of the reward spread, capped at 1/4.
-            variance = self._variance(arm) / spread**2
+            variance = self._scaled_variance(arm, spread)
             tuned = min(0.25, variance + math.sqrt(2 * log_total / n))
             bonus = self.options.exploration * spread * math.sqrt(log_total / n * tuned)
             scores.append(mean + bonus)
@@ -267,11 +270,14 @@ class BanditAgent(BaseAgent):
             return None
         return mean, n + self.in_flight[arm]
 
-    def _variance(self, arm: int) -> float:
+    def _scaled_variance(self, arm: int, spread: float) -> float:
+        """The variance of ``arm``'s rewards in units of ``spread`` (rewards divided by it
+        before squaring, so rewards near 1e-200 or 1e200 neither underflow nor overflow);
+        1/4, as wide as it can be, with fewer than two rewards."""
         pulls = self.pulls.get(arm)
         if pulls is None or len(pulls.rewards) < 2:
-            return (self._spread() / 2) ** 2  # unknown: as wide as it can be (1/4 scaled)
-        return float(np.var(pulls.rewards))
+            return 0.25
+        return float(np.var(np.asarray(pulls.rewards) / spread))
 
     def update_policy(self, feedback: Feedback) -> None:
         """Count the pull(s) of ``feedback`` (each repeat sample when there are several)."""

@@ -3,9 +3,12 @@
 NGOpt picks its own algorithm from the parametrization, the budget and the number of
 workers (CMA-ES variants, Cobyla, DE, ...). Contracts, as for the ``optuna`` agent:
 
-* float ranges map to ``ng.p.Scalar`` (``ng.p.Log`` on a log scale), int ranges to an
-  integer-cast scalar; categorical dimensions are not handled here (``auto`` gives them to
-  TPE);
+* float ranges map to ``ng.p.Scalar``; on a log scale, to a ``Scalar`` over the range's
+  log10 (what ``ng.p.Log`` does inside, without its ``sqrt(low * high)`` midpoint that
+  underflows or overflows for ranges such as 1e-200..1e-199 or 1e290..1e300), decoded by
+  :func:`decode`; int ranges to an integer-cast ``Scalar`` (``ng.p.Log`` on a log scale:
+  int bounds are within 1..2^62, where it works); categorical dimensions are not handled
+  here (``auto`` gives them to TPE);
 * the reward is maximised (NGOpt is told its negative); a failed trial is told as the
   worst successful value so far, or not told before any success;
 * seeded: the same results give the same proposals, so a resumed run's replay (which asks
@@ -50,8 +53,19 @@ def numpy_compat() -> None:
     metamodel.float = _scalar
 
 
+def _log10_bounds(dim: Continuous) -> tuple[float, float] | None:
+    """The log10 bounds a float log range is parametrized with; ``None`` for any other
+    range, and for one too narrow for its log10 bounds to differ (log-uniform and uniform
+    are then the same: it is parametrized as it is)."""
+    if not dim.log or dim.dtype == "int":
+        return None
+    lower, upper = math.log10(dim.low), math.log10(dim.high)
+    return (lower, upper) if lower < upper else None
+
+
 def parametrization(space: SearchSpace, seed: int) -> Any:
-    """An ``ng.p.Dict`` over ``space`` (ranges only), seeded."""
+    """An ``ng.p.Dict`` over ``space`` (ranges only), seeded; :func:`decode` turns a
+    candidate's value into the dimensions' values."""
     import nevergrad as ng
 
     params: dict[str, Any] = {}
@@ -59,13 +73,44 @@ def parametrization(space: SearchSpace, seed: int) -> Any:
         if isinstance(dim, Categorical):
             raise ValueError(f"{name}: NGOpt here takes ranges only, not categorical dimensions")
         low, high = float(dim.low), float(dim.high)
-        scale = ng.p.Log if dim.log else ng.p.Scalar
-        param = scale(lower=low, upper=high)
+        log10 = _log10_bounds(dim)
+        if log10 is not None:  # as ng.p.Log(lower=low, upper=high) inside, in log10
+            param = ng.p.Scalar(lower=log10[0], upper=log10[1], mutable_sigma=False)
+        elif dim.log and dim.dtype == "int":
+            param = ng.p.Log(lower=low, upper=high)
+        else:
+            param = ng.p.Scalar(lower=low, upper=high)
         if dim.dtype == "int":
             param = param.set_integer_casting()
         params[name] = param
     out = ng.p.Dict(**params)
     out.random_state = np.random.RandomState(seed % 2**32)
+    return out
+
+
+def decode(space: SearchSpace, value: Mapping[str, Any]) -> dict[str, float]:
+    """The values of ``space``'s dimensions (as floats, each clipped into its range) a
+    candidate value of :func:`parametrization` stands for: a float log range's is 10 to
+    its power."""
+    out: dict[str, float] = {}
+    for name, dim in space.dimensions.items():
+        assert isinstance(dim, Continuous)  # parametrization() refused the rest
+        number = float(value[name])
+        if _log10_bounds(dim) is not None:
+            number = 10.0**number
+        out[name] = min(max(number, float(dim.low)), float(dim.high))
+    return out
+
+
+def encode(space: SearchSpace, action: Mapping[str, Any]) -> dict[str, float]:
+    """The candidate value of :func:`parametrization` that stands for ``action`` (the
+    inverse of :func:`decode`, up to rounding)."""
+    out: dict[str, float] = {}
+    for name, dim in space.dimensions.items():
+        assert isinstance(dim, Continuous)
+        number = float(action[name])
+        log10 = _log10_bounds(dim)
+        out[name] = number if log10 is None else min(max(math.log10(number), log10[0]), log10[1])
     return out
 
 
@@ -107,10 +152,9 @@ class NGOptAgent(BaseAgent):
 
     def _to_action(self, value: Mapping[str, Any]) -> Action:
         action: Action = {}
-        for name, dim in self.space.dimensions.items():
-            assert isinstance(dim, Continuous)  # parametrization() refused the rest
-            number = float(value[name])
-            number = min(max(number, float(dim.low)), float(dim.high))
+        for name, number in decode(self.space, value).items():
+            dim = self.space.dimensions[name]
+            assert isinstance(dim, Continuous)
             action[name] = round(number) if dim.dtype == "int" else number
         return self.space.canonicalize(action)
 
@@ -163,7 +207,7 @@ class NGOptAgent(BaseAgent):
         if loss is None:
             return
         child = self.optimizer.parametrization.spawn_child(
-            new_value={k: feedback.action[k] for k in self.space.dimensions}
+            new_value=encode(self.space, feedback.action)
         )
         try:
             self.optimizer.tell(child, loss)
@@ -182,4 +226,4 @@ class NGOptAgent(BaseAgent):
         return used
 
 
-__all__ = ["NGOptAgent", "numpy_compat", "parametrization"]
+__all__ = ["NGOptAgent", "decode", "encode", "numpy_compat", "parametrization"]
