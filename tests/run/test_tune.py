@@ -111,6 +111,21 @@ def test_a_bad_option_is_refused_by_name_before_anything_is_written(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("option", ["output", "log_file", "resume"])
+@pytest.mark.parametrize("value", [42, b"runs", ["runs"]])
+def test_a_path_option_that_is_not_a_path_is_refused_by_name(
+    grid_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, value: object
+) -> None:
+    # Path(42) raised a bare TypeError from inside tune().
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    message = rf"^{option} must be a path \(a str or os\.PathLike\), got "
+    with pytest.raises(UsageError, match=message):
+        tunegym.tune(grid_file, verbosity=0, **{option: value})  # type: ignore[arg-type]
+    assert list(work.iterdir()) == []  # no runs/ folder
+
+
 def test_no_file_and_no_resume_and_a_missing_file_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"give a scenario or workload file \(or resume=RUN_DIR\)"):
         tunegym.tune()

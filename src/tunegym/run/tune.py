@@ -10,9 +10,11 @@ run folder and returns what it found, read back from that folder
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+from tunegym.errors import UsageError
 from tunegym.results.runs import RunTrials, load_run
 from tunegym.run.scenario import RunOptions, check_log_file, run_scenario, spec_to_run
 from tunegym.trial.rows import TrialRow
@@ -56,15 +58,15 @@ def tune(
     from tunegym.spec import load
 
     options = RunOptions(  # checks every option first, naming a bad one
-        output=Path(output),
+        output=_path_option(output, "output"),
         dry_run=dry_run,
         seed=seed,
         max_steps=max_steps,
         parallel=parallel,
         progress=True,
         verbosity=verbosity,
-        log_file=None if log_file is None else Path(log_file),
-        resume=None if resume is None else Path(resume),
+        log_file=None if log_file is None else _path_option(log_file, "log_file"),
+        resume=None if resume is None else _path_option(resume, "resume"),
         runner=runner,
         ray_address=ray_address,
         budget_s=budget_s,
@@ -78,3 +80,11 @@ def tune(
         check_log_file(options.log_file, scenario, options.resume, "log_file")
     result = run_scenario(scenario, options)
     return load_run(result.run_dir)
+
+
+def _path_option(value: object, name: str) -> Path:
+    """``value`` as a path; a :class:`~tunegym.errors.UsageError` naming ``name`` when it
+    is not one (``Path()`` raised a bare ``TypeError``)."""
+    if isinstance(value, str | os.PathLike) and not isinstance(os.fspath(value), bytes):
+        return Path(value)
+    raise UsageError(f"{name} must be a path (a str or os.PathLike), got {value!r}")
