@@ -81,6 +81,54 @@ class SlowHarness(EchoHarness):
         return await super().verify(response_text, expected_answer, **row_fields)
 
 
+class StuckHarness(EchoHarness):
+    """verify() never finishes on ``beta`` (a verifier waiting on something that never
+    answers); it gives itself ``limit`` seconds as its ``verify_timeout_s``."""
+
+    name = "stuck"
+
+    def __init__(self, limit: Any = 300.0) -> None:
+        self.verify_timeout_s = limit
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        import asyncio
+
+        if response_text == "beta":
+            await asyncio.Event().wait()
+        return await super().verify(response_text, expected_answer, **row_fields)
+
+
+class OwnTimeoutHarness(EchoHarness):
+    """verify() raises a TimeoutError of its own (its judge's client gave up)."""
+
+    name = "own-timeout"
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        raise TimeoutError("judge did not answer")
+
+
+class StuckOnUnknownArithmetic(GymHarness):
+    """The bundled arithmetic harness whose verify() never finishes on a reply that
+    says 'no idea'."""
+
+    name = "arithmetic"
+
+    def __init__(self, **kwargs: Any) -> None:
+        from tunegym.harness.bundled.arithmetic import ArithmeticHarness
+
+        self.inner = ArithmeticHarness(**kwargs)
+
+    def get_dataset(self) -> list[dict[str, Any]]:
+        return self.inner.get_dataset()
+
+    async def verify(self, response_text: str, expected_answer: Any, **row_fields: Any):
+        import asyncio
+
+        if "no idea" in response_text:
+            await asyncio.Event().wait()
+        return await self.inner.verify(response_text, expected_answer, **row_fields)
+
+
 class DatasetHarness(EchoHarness):
     """get_dataset() returns one of a few datasets no server or export can use as is."""
 

@@ -374,6 +374,33 @@ def test_collect_against_a_fake_openai_server(fake_openai, tmp_path, monkeypatch
     assert API_KEY not in output.read_text() + out
 
 
+@pytest.mark.timeout(120)  # a verify that never finished held collect for ever
+def test_collect_masks_a_verify_that_runs_past_verify_timeout(fake_openai, tmp_path, capsys):
+    _, url = fake_openai
+    kwargs = tmp_path / "kwargs.json"
+    kwargs.write_text(json.dumps({"size": 6}))
+    output = tmp_path / "rollouts.jsonl"
+    code = main(
+        [
+            "harness", "collect", "harness_testkit:StuckOnUnknownArithmetic",
+            "--base-url", f"{url}/v1", "--model", "fake-model", "--output", str(output),
+            "--kwargs-file", str(kwargs), "--verify-timeout", "0.5", "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    rollouts = sorted(load_jsonl(output), key=lambda r: r["_ng_task_index"])
+    assert len(rollouts) == 6
+    for rollout in rollouts:
+        if rollout["_ng_task_index"] % 2:  # the fake model said 'no idea': verify is stuck
+            assert (rollout["mask_sample"], rollout["failure_kind"]) == (True, "verifier_error")
+            assert rollout["failure_reason"] == (
+                "VerifyTimeout: verify() did not finish within 0.5 s"
+            )
+        else:
+            assert (rollout["reward"], rollout["mask_sample"]) == (1.0, False)
+    assert "6 rollouts (3 failed)" in capsys.readouterr().out
+
+
 def test_collect_records_unreachable_endpoint_as_masked_failures(tmp_path, capsys):
     with serve_app(_ok_app()) as url:
         dead = url  # the server is stopped on leaving the block: connections are refused
@@ -514,6 +541,8 @@ def test_gym_config_bad_arguments_exit_2(tmp_path, capsys, extra, message):
         (["--max-output-tokens", "0"], "argument --max-output-tokens: must be in [1,"),
         (["--concurrency", "0"], "argument --concurrency: must be in [1,"),
         (["--limit", "-1"], "argument --limit: must be in [0,"),
+        (["--verify-timeout", "0"], "argument --verify-timeout: expected a positive number"),
+        (["--verify-timeout", "inf"], "argument --verify-timeout: expected a positive number"),
     ],
 )
 def test_collect_bad_arguments_exit_2_before_any_request(tmp_path, capsys, extra, message):
@@ -538,6 +567,8 @@ def test_collect_bad_arguments_exit_2_before_any_request(tmp_path, capsys, extra
         ("timeout", 0.0),
         ("temperature", float("inf")),
         ("max_output_tokens", 0),
+        ("verify_timeout", 0.0),
+        ("verify_timeout", float("nan")),
     ],
 )
 def test_a_collect_config_that_cannot_work_is_refused_naming_its_field(field, value):

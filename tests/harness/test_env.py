@@ -92,6 +92,19 @@ def test_raising_harness_gives_zero_reward_and_a_masked_info():
     assert "verifier exploded" in info["failure_reason"]
 
 
+@pytest.mark.timeout(60)
+def test_a_verify_that_never_finishes_is_a_masked_step_after_the_harness_limit():
+    from harness_testkit import StuckHarness
+
+    env = HarnessGymServer(StuckHarness(limit=0.3))
+    env.reset(options={"index": 1})  # beta: never verified
+    _, reward, terminated, _, info = env.step({"response": "beta"})
+    assert (reward, terminated, info["mask_sample"]) == (0.0, True, True)
+    assert info["failure_reason"].endswith("did not finish within 0.3 s")
+    env.reset(options={"index": 0})
+    assert env.step({"response": "alpha"})[1] == 1.0  # the env goes on
+
+
 def test_step_works_inside_a_running_event_loop_and_astep_too():
     env = HarnessGymServer(EchoHarness())
 

@@ -96,6 +96,19 @@ def test_polite_child_exits_on_sigterm(testkit_env):
     assert_group_gone(pgid)
 
 
+@pytest.mark.timeout(60)
+def test_a_served_verify_that_never_finishes_is_masked_after_verify_timeout(testkit_env):
+    server = ResourceServerProcess(
+        "harness_testkit:StuckHarness", env=testkit_env, verify_timeout=0.5
+    )
+    with server:
+        reply = httpx.post(
+            f"{server.url}/verify", json={"response": "beta", "expected": "beta"}, timeout=30
+        )
+    assert reply.status_code == 200, reply.text[:200]
+    assert reply.json()["failure_reason"] == ("VerifyTimeout: verify() did not finish within 0.5 s")
+
+
 def test_grandchild_ignoring_sigterm_is_killed_with_the_group(testkit_env, tmp_path):
     pid_file = tmp_path / "helper.pid"
     server = ResourceServerProcess(
@@ -339,6 +352,7 @@ def test_a_stopped_server_can_be_started_again():
         ({"port_retries": -1}, "port_retries must be an integer >= 0, got -1"),
         ({"startup_timeout": "5"}, "startup_timeout must be a number of seconds above 0, got '5'"),
         ({"stop_timeout": True}, "stop_timeout must be a number of seconds above 0, got True"),
+        ({"verify_timeout": 0}, "verify_timeout must be a number of seconds above 0, got 0"),
         ({"env": {"X": 5}}, "env['X'] must be a string, got int"),
         ({"env": {1: "x"}}, "env keys must be strings, got 1"),
         ({"host": "no-such-host.invalid"}, "host 'no-such-host.invalid' cannot be resolved"),

@@ -80,6 +80,7 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="answer 408 when a request body takes longer (default 60)",
     )
+    _add_verify_timeout(serve)
     serve.add_argument(
         "--max-body-mb",
         type=float_in(0.001, 1024.0),
@@ -142,6 +143,7 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     collect.add_argument(
         "--retries", type=int_in(0, 1000), default=2, help="per request, on errors"
     )
+    _add_verify_timeout(collect)
     collect.add_argument("--kwargs-file", type=Path, help=kwargs_help)
     collect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     collect.set_defaults(handler=_collect)
@@ -292,6 +294,7 @@ def _serve(args: argparse.Namespace) -> int:
             secrets=secrets,
             body_timeout=args.body_timeout,
             max_body_bytes=int(args.max_body_mb * 2**20),
+            verify_timeout_s=args.verify_timeout,
         )
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
@@ -312,6 +315,16 @@ def _serve(args: argparse.Namespace) -> int:
     )
     _server_class()(config).run(sockets=[sock])
     return 0
+
+
+def _add_verify_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verify-timeout",
+        type=_positive_seconds,
+        metavar="S",
+        help="mask a sample whose verify() takes longer than S seconds "
+        "(default: the harness's verify_timeout_s, 300)",
+    )
 
 
 def _watch_over_descendants() -> None:
@@ -402,6 +415,7 @@ def _collect(args: argparse.Namespace) -> int:
         max_output_tokens=args.max_output_tokens,
         timeout=args.timeout,
         retries=args.retries,
+        verify_timeout=args.verify_timeout,
     )
     secrets = secret_values(kwargs) | ({config.api_key} if config.api_key else set())
     summary = collect(

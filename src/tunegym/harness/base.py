@@ -66,6 +66,31 @@ class VerifyResult:
         object.__setattr__(self, "reward", float(reward))
 
 
+DEFAULT_VERIFY_TIMEOUT_S = 300.0
+"""How long one ``verify()`` may take by default (an LLM judge can take minutes; a
+verifier stuck for ever would hold its request, and in ``collect`` the whole run)."""
+
+
+def verify_timeout(harness: GymHarness, override: float | None = None) -> float | None:
+    """The limit for ``harness``'s verify calls: ``override`` if given, else its own.
+
+    A :class:`UsageError` naming the harness when its ``verify_timeout_s`` is not ``None``
+    or a number of seconds above 0.
+    """
+    if override is not None:
+        return override
+    limit = getattr(harness, "verify_timeout_s", DEFAULT_VERIFY_TIMEOUT_S)
+    if limit is None:
+        return None
+    usable = isinstance(limit, int | float) and not isinstance(limit, bool)
+    if not usable or not limit > 0 or limit != limit:
+        raise UsageError(
+            f"harness {harness.name!r}: verify_timeout_s must be None or seconds above 0, "
+            f"got {limit!r}"
+        )
+    return None if limit == math.inf else float(limit)
+
+
 class GymHarness(ABC):
     """A benchmark's scoring logic: ``name``, ``get_dataset()`` and ``async verify()``.
 
@@ -84,6 +109,11 @@ class GymHarness(ABC):
 
     #: Identifier used for file names (``<name>.jsonl``) and gym config instance names.
     name: str = "harness"
+
+    #: Seconds one :meth:`verify` call may take before its sample is masked as a
+    #: ``verifier_error`` saying so (``None``: no limit). ``serve`` and ``collect`` take
+    #: ``--verify-timeout`` to override it.
+    verify_timeout_s: float | None = DEFAULT_VERIFY_TIMEOUT_S
 
     @abstractmethod
     def get_dataset(self) -> list[dict[str, Any]]:

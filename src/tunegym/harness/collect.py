@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegym.errors import UsageError, os_reason
-from tunegym.harness.base import GymHarness, load_dataset
+from tunegym.harness.base import GymHarness, load_dataset, verify_timeout
 from tunegym.harness.metrics import ROLLOUT_INDEX_KEY, TASK_INDEX_KEY, aggregate_metrics
 from tunegym.harness.verifying import verify_body
 from tunegym.metrics.trial_files import TrialFileError, read_trial_file
@@ -46,6 +46,7 @@ class CollectConfig:
     max_output_tokens: int | None = None
     timeout: float = 120.0
     retries: int = 2
+    verify_timeout: float | None = None
 
     def __post_init__(self) -> None:
         """A :class:`UsageError` naming the field that cannot work (before any request)."""
@@ -55,6 +56,11 @@ class CollectConfig:
             ("num_repeats", self.num_repeats >= 1, "at least 1"),
             ("retries", self.retries >= 0, "0 or more"),
             ("timeout", math.isfinite(self.timeout) and self.timeout > 0, "seconds above 0"),
+            (
+                "verify_timeout",
+                self.verify_timeout is None or self.verify_timeout > 0,
+                "None or seconds above 0",
+            ),
             (
                 "temperature",
                 self.temperature is None
@@ -270,6 +276,7 @@ async def collect_async(
     from tunegym.harness.payload import PayloadError
 
     known = tuple(secrets)
+    verify_limit = verify_timeout(harness, config.verify_timeout)
     jobs = [(t, r) for t in range(len(rows)) for r in range(config.num_repeats)]
     results: list[dict[str, Any]] = []
     semaphore = asyncio.Semaphore(config.concurrency)
@@ -287,7 +294,9 @@ async def collect_async(
                 if not isinstance(params, Mapping):
                     raise _ModelError("protocol_violation", "row has no responses_create_params")
                 response = await _ask(client, config, params)
-                return await verify_body(harness, {**base, "response": response}, known)
+                return await verify_body(
+                    harness, {**base, "response": response}, known, timeout=verify_limit
+                )
             except (_ModelError, PayloadError) as exc:
                 kind = exc.kind if isinstance(exc, _ModelError) else "protocol_violation"
                 return {

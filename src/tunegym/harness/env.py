@@ -29,7 +29,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from tunegym.errors import UsageError
-from tunegym.harness.base import GymHarness, load_dataset, load_harness, prompt_text
+from tunegym.harness.base import GymHarness, load_dataset, load_harness, prompt_text, verify_timeout
 from tunegym.harness.payload import VerifyInput, row_fields
 from tunegym.harness.redaction import secret_values
 from tunegym.harness.verifying import verify_input
@@ -52,6 +52,7 @@ class HarnessGymServer:
         elif harness_kwargs:
             raise UsageError("harness_kwargs only apply when harness is given by path")
         self.harness = harness
+        verify_timeout(harness)  # a harness whose limit is unusable fails here, not per step
         self._secrets = tuple(secret_values(harness_kwargs or {}))  # scrubbed from failures
         self.dataset = load_dataset(harness)
         if not self.dataset:

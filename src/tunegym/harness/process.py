@@ -126,6 +126,7 @@ def _check_settings(
     host: Any = "127.0.0.1",
     env: Mapping[Any, Any] | None = None,
     log_path: Any = None,
+    verify: Any = None,
 ) -> None:
     """A :class:`UsageError` naming the setting of a :class:`ResourceServerProcess` that
     cannot work (checked before a child is started)."""
@@ -135,7 +136,9 @@ def _check_settings(
         raise UsageError(f"port must be an integer from 0 to 65535 (or None), got {port!r}")
     if port is not None and not 0 <= port <= 65535:
         raise UsageError(f"port must be from 0 to 65535 (or None), got {port}")
-    timeouts = (("startup_timeout", startup), ("stop_timeout", stop), ("probe_timeout", probe))
+    timeouts = [("startup_timeout", startup), ("stop_timeout", stop), ("probe_timeout", probe)]
+    if verify is not None:
+        timeouts.append(("verify_timeout", verify))
     for name, seconds in timeouts:
         number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
         if not number or not 0 < seconds < math.inf:  # NaN fails too
@@ -167,7 +170,8 @@ class ResourceServerProcess:
     port is used as is. ``env`` is added to the child's environment (``PYTHONPATH`` there
     reaches your harness module). ``token_env`` names an environment variable (in ``env``
     or ``os.environ``) holding the bearer token the server will require. ``server_name``
-    is the serve command's ``--name`` (it names the session cookie).
+    is the serve command's ``--name`` (it names the session cookie); ``verify_timeout``
+    its ``--verify-timeout`` (default: the harness's own ``verify_timeout_s``).
     """
 
     def __init__(
@@ -187,6 +191,7 @@ class ResourceServerProcess:
         python: str = sys.executable,
         log_level: str = "info",
         server_name: str | None = None,
+        verify_timeout: float | None = None,
     ) -> None:
         self.harness_path = harness_path
         self.host = host
@@ -200,6 +205,7 @@ class ResourceServerProcess:
         self.python = python
         self.log_level = log_level
         self.server_name = server_name
+        self.verify_timeout = verify_timeout
         self.token_env = token_env
         _check_settings(
             port,
@@ -211,6 +217,7 @@ class ResourceServerProcess:
             host=host,
             env=self.env,
             log_path=log_path,
+            verify=verify_timeout,
         )
         try:
             json.dumps(self.kwargs)
@@ -382,6 +389,8 @@ class ResourceServerProcess:
             argv += ["--token-env", self.token_env]
         if self.server_name:
             argv += ["--name", self.server_name]
+        if self.verify_timeout is not None:
+            argv += ["--verify-timeout", repr(float(self.verify_timeout))]
         return [*argv, "--", self.harness_path]  # a path such as '--help' is no option
 
     def _note(self, message: str) -> None:

@@ -44,7 +44,7 @@ from starlette.responses import Response
 
 from tunegym.errors import UsageError
 from tunegym.harness.asgi import BearerAuth, BodyDeadline, BodyLimit, RolloutPrefix
-from tunegym.harness.base import GymHarness, load_dataset
+from tunegym.harness.base import GymHarness, load_dataset, verify_timeout
 from tunegym.harness.metrics import aggregate_metrics, validate_verify_responses
 from tunegym.harness.payload import PayloadError
 from tunegym.harness.redaction import scrub
@@ -151,15 +151,18 @@ def create_app(
     body_timeout: float = 60.0,
     max_body_bytes: int = MAX_BODY_BYTES,
     sessions: SessionStore | None = None,
+    verify_timeout_s: float | None = None,
 ) -> FastAPI:
     """Build the resource-server app for ``harness`` (its dataset is loaded here, once).
 
-    ``server_name`` (default ``harness.name``) names the session cookie
-    ``<HarnessClass>___<server_name>``. A request body over ``max_body_bytes`` is answered
-    413 without being read. Raises what :func:`~tunegym.harness.base.load_dataset` raises
-    for a dataset that cannot be served, :class:`UsageError` for an unusable name.
+        ``server_name`` (default ``harness.name``) names the session cookie
+        ``<HarnessClass>___<server_name>``. A request body over ``max_body_bytes`` is answered
+        413 without being read. ``verify_timeout_s`` overrides the harness's own limit on one
+    ``verify()`` call. Raises what :func:`~tunegym.harness.base.load_dataset` raises
+        for a dataset that cannot be served, :class:`UsageError` for an unusable name.
     """
     dataset = load_dataset(harness)
+    verify_limit = verify_timeout(harness, verify_timeout_s)
     known_secrets = tuple(secrets)
     store = sessions if sessions is not None else SessionStore()
     try:
@@ -186,7 +189,9 @@ def create_app(
         session = store.by_cookie(request.cookies.get(cookie)) if has_cookie else None
         with session_context(session):
             # uvicorn turns Ctrl-C into a shutdown: a KeyboardInterrupt here is the harness's
-            fields = await verify_fields(harness, body, known_secrets, mask_keyboard_interrupt=True)
+            fields = await verify_fields(
+                harness, body, known_secrets, mask_keyboard_interrupt=True, timeout=verify_limit
+            )
         return Response(_echo(raw, body, fields), media_type="application/json")
 
     pending: dict[str, asyncio.Future[Session]] = {}  # typed seeds the harness is running

@@ -7,7 +7,9 @@ that raises (or returns something that is not a :class:`VerifyResult`) yields
 sample is not a measurement of the policy, and the caller still gets a 200. The error text
 in ``failure_reason`` (and in the log) has the server's known secrets replaced by ``***``.
 A harness that raises :data:`~tunegym.harness.base.RequestError` rejects the request
-instead: the exception propagates and the server answers 422.
+instead: the exception propagates and the server answers 422. A call that takes longer
+than the harness's ``verify_timeout_s`` (or the caller's override) is cancelled and masked
+the same way, its ``failure_reason`` saying how long it was given.
 
 "Raises" includes ``SystemExit`` and a ``CancelledError`` the harness raises itself (an
 ``asyncio.timeout`` it did not catch, a cancelled inner task). A cancellation of the
@@ -25,7 +27,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from tunegym.harness.base import AS_GIVEN, GymHarness, VerifyResult
+from tunegym.harness.base import AS_GIVEN, GymHarness, VerifyResult, verify_timeout
 from tunegym.harness.payload import PayloadError, VerifyInput, parse_verify_body
 from tunegym.harness.redaction import scrub
 
@@ -34,21 +36,27 @@ log = logging.getLogger(__name__)
 VERIFIER_ERROR = "verifier_error"  # NeMo Gym's shared failure_kind vocabulary
 
 
+class VerifyTimeout(Exception):
+    """``verify()`` ran past its limit (and was cancelled)."""
+
+
 async def verify_input(
     harness: GymHarness,
     data: VerifyInput,
     secrets: Iterable[str] = (),
     *,
     mask_keyboard_interrupt: bool = False,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run ``harness.verify`` and return the result fields (never raises for harness bugs).
 
     ``mask_keyboard_interrupt``: the caller's Ctrl-C never arrives as a
     ``KeyboardInterrupt`` here (a server whose SIGINT handler stops it), so one is a
-    harness bug like any other.
+    harness bug like any other. ``timeout`` overrides the harness's ``verify_timeout_s``.
     """
+    limit = verify_timeout(harness, timeout)
     try:
-        result = await harness.verify(data.response_text, data.expected_answer, **data.row_fields)
+        result = await _verify_within(harness, data, limit)
         if not isinstance(result, VerifyResult):
             raise TypeError(f"verify() returned {type(result).__name__}, not VerifyResult")
         details = _json_safe(result.details)
@@ -90,6 +98,7 @@ async def verify_fields(
     secrets: Iterable[str] = (),
     *,
     mask_keyboard_interrupt: bool = False,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return the result fields only."""
     return await verify_input(
@@ -97,14 +106,34 @@ async def verify_fields(
         parse_verify_body(body),
         secrets,
         mask_keyboard_interrupt=mask_keyboard_interrupt,
+        timeout=timeout,
     )
 
 
 async def verify_body(
-    harness: GymHarness, body: Any, secrets: Iterable[str] = ()
+    harness: GymHarness, body: Any, secrets: Iterable[str] = (), *, timeout: float | None = None
 ) -> dict[str, Any]:
     """Validate ``body`` (raises :class:`PayloadError`) and return it echoed with the result."""
-    return {**body, **await verify_fields(harness, body, secrets)}
+    return {**body, **await verify_fields(harness, body, secrets, timeout=timeout)}
+
+
+async def _verify_within(harness: GymHarness, data: VerifyInput, limit: float | None) -> Any:
+    """``harness.verify(...)``; :class:`VerifyTimeout` when it runs past ``limit`` seconds.
+
+    Only this limit's expiry is a :class:`VerifyTimeout`: a ``TimeoutError`` the harness
+    raises itself stays what it is.
+    """
+    call = harness.verify(data.response_text, data.expected_answer, **data.row_fields)
+    if limit is None:
+        return await call
+    scope = asyncio.timeout(limit)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise VerifyTimeout(f"verify() did not finish within {limit:g} s") from None
+        raise
 
 
 def _stops_the_caller(exc: BaseException, mask_keyboard_interrupt: bool) -> bool:
