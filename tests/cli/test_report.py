@@ -206,6 +206,28 @@ def test_every_reading_command_names_a_damaged_trial_database(
         ), last
 
 
+def test_a_resume_with_its_spec_refuses_a_damaged_database_before_saying_it_resumes(
+    tmp_path: Path,
+    write_toml: Callable[..., Path],
+    objective_workload: Callable[..., dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It printed "tunegym: resuming ... (1 job(s)) from ..." and then refused the file.
+    path = write_toml("w.toml", objective_workload())
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "out").iterdir()
+    db_path = run_dir / "trials.sqlite"
+    db_path.write_bytes(db_path.read_bytes()[:3000])
+    before = db_path.read_bytes()
+    capsys.readouterr()
+    assert main(["run", str(path), "--resume", str(run_dir)]) == 2
+    captured = capsys.readouterr()
+    assert "resuming" not in captured.out + captured.err
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith(f"tunegym: error: cannot resume: {db_path}: a damaged SQLite database")
+    assert db_path.read_bytes() == before
+
+
 def test_report_of_a_finished_run_keeps_its_results(
     tmp_path: Path,
     write_toml: Callable[..., Path],

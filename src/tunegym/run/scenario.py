@@ -264,10 +264,18 @@ def spec_to_run(
     for name, given in kept.items():
         if given:
             raise UsageError(f"{name} cannot change a resumed run (it keeps its own)")
+    from tunegym.trial.store import TrialStoreError
+
     if path is not None:
+        from tunegym.layout import RUN_DB_NAME
+        from tunegym.trial.sqlite_file import check_run_file
+
+        try:  # before the run says it resumes: a file that is no database is refused now
+            check_run_file(Path(resume) / RUN_DB_NAME)
+        except TrialStoreError as exc:
+            raise type(exc)(f"cannot resume: {exc}") from None
         return Path(path)
     from tunegym.session import recorded_spec
-    from tunegym.trial.store import TrialStoreError
 
     try:
         spec = recorded_spec(Path(resume))
