@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -10,6 +11,7 @@ from collections import Counter
 import pytest
 
 from tunegym.env_params import EnvParamDim, EnvParams, draw_uniform
+from tunegym.errors import UsageError
 from tunegym.space import SearchSpace
 from tunegym.spec import WorkloadSpec
 
@@ -118,6 +120,47 @@ def test_bad_dims_are_rejected():
         EnvParamDim("x", ())
     with pytest.raises(ValueError, match="2 weights for 3 values"):
         EnvParamDim("x", (1, 2, 3), (0.5, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("x", (1, 2), (-1.0, 2.0)), "env param 'x': weights must be finite and non-negative"),
+        (("x", (1, 2), (float("nan"), 1.0)), "weights must be finite and non-negative"),
+        (("x", (1, 2), (float("inf"), 1.0)), "weights must be finite and non-negative"),
+        (("x", (1, 2), (True, 1.0)), "weights must be finite and non-negative"),
+        (("x", (1, 2), ("1", 1.0)), "weights must be finite and non-negative"),
+        (("x", (1, 2), (0.0, 0.0)), "env param 'x': weights sum to 0, so nothing is drawn"),
+        (("x", (1, 2), 0.5), "env param 'x': weights must be a sequence, got 0.5"),
+        (("x", "ab"), "env param 'x': values must be a sequence, got 'ab'"),
+        (("x", ({},)), "values must be strings, finite numbers or booleans, got {}"),
+        (("x", (None,)), "values must be strings, finite numbers or booleans, got None"),
+        (("x", (float("nan"),)), "values must be strings, finite numbers or booleans, got nan"),
+        (("", (1,)), "env param name must be a non-empty string, got ''"),
+        ((3, (1,)), "env param name must be a non-empty string, got 3"),
+    ],
+)
+def test_a_dim_that_cannot_be_drawn_from_is_a_usage_error_naming_it(args, message):
+    # Negative, NaN or all-zero weights drew the last value every time; a dict value or
+    # a nameless param was taken as is.
+    with pytest.raises(UsageError, match=re.escape(message)):
+        EnvParamDim(*args)
+
+
+def test_two_dims_with_one_name_are_refused():
+    # The later draw replaced the earlier one in every trial's env params.
+    with pytest.raises(UsageError, match=r"env params: two dims are named 'disk'"):
+        EnvParams([EnvParamDim("disk", ("ssd",)), EnvParamDim("disk", ("hdd",))])
+    with pytest.raises(UsageError, match=r"env params\[0\] must be an EnvParamDim"):
+        EnvParams([("disk", ("ssd",))])  # type: ignore[list-item]
+    with pytest.raises(UsageError, match=r"seed must be an integer, got '1'"):
+        EnvParams([EnvParamDim("disk", ("ssd",))], seed="1")  # type: ignore[arg-type]
+
+
+def test_lists_are_taken_as_tuples_and_weights_need_not_sum_to_one():
+    dim = EnvParamDim("x", [1, 2], [1, 3])  # type: ignore[arg-type]
+    assert (dim.values, dim.weights) == ((1, 2), (1, 3))
+    assert [dim.pick(u) for u in (0.0, 0.24, 0.26, 0.99)] == [1, 1, 2, 2]
 
 
 def test_from_workload_uses_agent_seed_and_weights():

@@ -10,29 +10,70 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from tunegym.errors import UsageError
+from tunegym.spec.errors import show_value
 from tunegym.spec.models import Scalar, WorkloadSpec
 
 
 @dataclass(frozen=True)
 class EnvParamDim:
-    """One sampled dimension: candidate values with optional weights (summing to 1)."""
+    """One sampled dimension: candidate values (strings, numbers or booleans) with
+    optional weights (finite, non-negative, with a positive sum: they are normalised).
+
+    A :class:`UsageError` (a ``ValueError``) naming the param when any of that fails.
+    """
 
     name: str
     values: tuple[Scalar, ...]
     weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not self.values:
-            raise ValueError(f"env param {self.name!r} has no values")
-        if self.weights is not None and len(self.weights) != len(self.values):
-            raise ValueError(
-                f"env param {self.name!r}: {len(self.weights)} weights for "
-                f"{len(self.values)} values"
+        if not isinstance(self.name, str) or not self.name:
+            raise UsageError(f"env param name must be a non-empty string, got {self.name!r}")
+        if isinstance(self.values, str | bytes) or not isinstance(self.values, Sequence):
+            raise UsageError(
+                f"env param {self.name!r}: values must be a sequence, got {show_value(self.values)}"
             )
+        object.__setattr__(self, "values", tuple(self.values))
+        if not self.values:
+            raise UsageError(f"env param {self.name!r} has no values")
+        for value in self.values:
+            if (
+                not isinstance(value, str | int | float)
+                or isinstance(value, float)
+                and (not math.isfinite(value))
+            ):
+                raise UsageError(
+                    f"env param {self.name!r}: values must be strings, finite numbers or "
+                    f"booleans, got {show_value(value)}"
+                )
+        if self.weights is not None:
+            self._check_weights()
+
+    def _check_weights(self) -> None:
+        weights = self.weights
+        if isinstance(weights, str | bytes) or not isinstance(weights, Sequence):
+            raise UsageError(
+                f"env param {self.name!r}: weights must be a sequence, got {show_value(weights)}"
+            )
+        object.__setattr__(self, "weights", tuple(weights))
+        if len(weights) != len(self.values):
+            raise UsageError(
+                f"env param {self.name!r}: {len(weights)} weights for {len(self.values)} values"
+            )
+        numbers = all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+        if not numbers or not all(math.isfinite(w) and w >= 0 for w in weights):
+            raise UsageError(
+                f"env param {self.name!r}: weights must be finite and non-negative, "
+                f"got {show_value(list(weights))}"
+            )
+        if not sum(weights) > 0:
+            raise UsageError(f"env param {self.name!r}: weights sum to 0, so nothing is drawn")
 
     @cached_property
     def _cumulative(self) -> list[float]:
@@ -57,7 +98,18 @@ class EnvParams:
     """The env params of a workload and their deterministic per-trial draws."""
 
     def __init__(self, dims: Sequence[EnvParamDim], seed: int = 0) -> None:
+        """A :class:`UsageError` when a dim is not an :class:`EnvParamDim`, two share a
+        name (the later draw would hide the earlier one), or ``seed`` is not an int."""
         self.dims = tuple(dims)
+        seen: set[str] = set()
+        for i, dim in enumerate(self.dims):
+            if not isinstance(dim, EnvParamDim):
+                raise UsageError(f"env params[{i}] must be an EnvParamDim, got {show_value(dim)}")
+            if dim.name in seen:
+                raise UsageError(f"env params: two dims are named {dim.name!r}")
+            seen.add(dim.name)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise UsageError(f"env params seed must be an integer, got {show_value(seed)}")
         self.seed = seed
 
     @classmethod
