@@ -43,11 +43,8 @@ class EnvParamDim:
         if not self.values:
             raise UsageError(f"env param {self.name!r} has no values")
         for value in self.values:
-            if (
-                not isinstance(value, str | int | float)
-                or isinstance(value, float)
-                and (not math.isfinite(value))
-            ):
+            finite = not isinstance(value, float) or math.isfinite(value)
+            if not isinstance(value, str | int | float) or not finite:
                 raise UsageError(
                     f"env param {self.name!r}: values must be strings, finite numbers or "
                     f"booleans, got {show_value(value)}"

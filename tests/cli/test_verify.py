@@ -328,6 +328,18 @@ SB3_REFUSED = [
     ("PPO", {"batch_size": 0}, "batch_size", "must be a whole number >= 2 for PPO"),
     ("PPO", {"n_epochs": 0}, "n_epochs", "must be a whole number >= 1 for PPO, got 0"),
     ("A2C", {"n_steps": 0}, "n_steps", "must be a whole number >= 1 for A2C, got 0"),
+    # names: each passed verify; run then built nothing (exit 2, no file named)
+    ("PPO", {"seed": 3}, "seed", "set by the sb3 agent itself; use agent.seed"),
+    ("PPO", {"device": "cpu"}, "device", "set by the sb3 agent itself; use agent.config.device"),
+    (
+        "DQN",
+        {"policy_kwargs": {}},
+        "policy_kwargs",
+        "set by the sb3 agent itself; use agent.config.policy_kwargs",
+    ),
+    ("A2C", {"batch_size": 8}, "batch_size", "A2C takes no option 'batch_size'; PPO/DQN takes"),
+    ("PPO", {"n_stepz": 8}, "n_stepz", "PPO takes no option 'n_stepz'; did you mean 'n_steps'?"),
+    ("A2C", {"n_epochs": 3}, "n_epochs", "A2C takes no option 'n_epochs'; PPO takes it, not A2C"),
 ]
 
 

@@ -51,8 +51,7 @@ def test_a_whole_number_sb3_cannot_train_with_is_a_problem_naming_the_kwarg(
         ("DQN", {"train_freq": [2, "episode"], "gradient_steps": 0}),
         ("PPO", {"n_steps": 2, "batch_size": 2, "n_epochs": 1}),
         ("PPO", {"n_steps": 1, "batch_size": 1, "normalize_advantage": False}),
-        ("A2C", {"n_steps": 1, "batch_size": 0}),  # A2C has no batch_size: SB3 says so
-        ("PPO", {"train_freq": 0}),  # not a PPO option: SB3 says so when it is built
+        ("A2C", {"n_steps": 1, "gae_lambda": 0.9}),
     ],
 )
 def test_what_sb3_can_train_with_is_no_problem(algorithm: str, kwargs: dict[str, Any]) -> None:
@@ -84,3 +83,28 @@ def test_options_given_in_code_are_refused_before_sb3_is_built() -> None:
         "agent.config.kwargs.train_freq: must be a whole number >= 1 for DQN, got 0"
     )
     assert env.history == []
+
+
+def test_the_option_names_are_those_the_installed_sb3_constructors_take() -> None:
+    """CONSTRUCTOR_OPTIONS is SB3 2.9's list, kept without importing SB3 (torch) in
+    verify; this test fails when an SB3 upgrade adds or drops an option."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    import inspect
+
+    from tunegym.gym.sb3_kwargs import CONSTRUCTOR_OPTIONS, SET_BY_THE_AGENT
+
+    for algorithm, names in CONSTRUCTOR_OPTIONS.items():
+        parameters = inspect.signature(getattr(sb3, algorithm).__init__).parameters
+        taken = {n for n in parameters if n != "self" and not n.startswith("_")}
+        assert names | set(SET_BY_THE_AGENT) == taken, algorithm
+        assert not names & set(SET_BY_THE_AGENT)
+
+
+def test_an_option_only_a_newer_installed_sb3_takes_is_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tunegym.gym import sb3_kwargs
+
+    monkeypatch.setattr(sb3_kwargs, "_installed_options", lambda algorithm: {"new_option"})
+    assert kwargs_problems("PPO", "train", {"new_option": 1}) == []
+    assert kwargs_problems("PPO", "train", {"old_typo": 1}) != []
