@@ -103,3 +103,48 @@ def test_an_error_of_the_env_while_sb3_trains_is_not_taken_for_the_config(
     err = capsys.readouterr().err
     assert code != 0 and "the service went away" in err
     assert "agent.config" not in err
+
+
+@pytest.mark.parametrize(
+    ("save", "message"),
+    [
+        (".", "save must be a file name in the job folder (such as 'model.zip')"),
+        ("models/", "save must be a file name in the job folder"),
+        ("../model.zip", "save must be a file name in the job folder"),
+        ("/tmp/model.zip", "save must be a file name in the job folder"),
+        ("trajectory.csv", "save 'trajectory.csv' would overwrite the job's own files"),
+        ("1/model.zip", "save '1/model.zip' would overwrite the job's own files"),
+    ],
+)
+def test_a_save_path_outside_the_job_folder_or_over_its_files_is_refused(
+    tmp_path: Path,
+    write_toml,
+    objective_workload,
+    capsys: pytest.CaptureFixture[str],
+    save,
+    message,
+) -> None:
+    """'.' saved the model beside the job folder (SB3 renames a folder it cannot write);
+    'trajectory.csv' overwrote tunegym's own file with the model."""
+    agent = {"type": "sb3", "config": {"save": save}}
+    path = write_toml("w.toml", objective_workload(agent=agent))
+    assert main(["verify", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"tunegym: error: {path}: agent.config.save: ")
+    assert message in line
+
+
+def test_a_save_name_without_a_suffix_is_the_zip_sb3_writes(
+    tmp_path: Path, write_toml, objective_workload
+) -> None:
+    """SB3 writes 'mymodel.zip' for save = 'mymodel'; the agent's model_path said
+    'mymodel'. A name with a suffix is kept."""
+    assert SB3Options(save="models/mymodel").save == "models/mymodel.zip"
+    assert SB3Options(save="model.pt").save == "model.pt"
+    pytest.importorskip("stable_baselines3")
+    config = {"save": "models/mymodel", "kwargs": {"n_steps": 4, "batch_size": 4, "n_epochs": 1}}
+    agent = {"type": "sb3", "max_steps": 4, "config": config}
+    path = write_toml("w.toml", objective_workload(agent=agent))
+    assert main(["run", str(path), "--output", str(tmp_path / "runs"), "-q"]) == 0
+    (saved,) = (tmp_path / "runs").glob("*/objective/0/models/*")
+    assert saved.name == "mymodel.zip" and saved.stat().st_size > 0

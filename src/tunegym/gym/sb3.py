@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -67,6 +67,10 @@ _ACTIVATIONS = {
 }
 
 
+_JOB_FILES = frozenset({"trajectory.csv", "env.csv", "best_config.toml"})
+"""What tunegym writes in a job folder beside its numbered trial folders."""
+
+
 class SB3Options(BaseModel):
     """``[agent.config]`` of the ``sb3`` agent."""
 
@@ -87,6 +91,26 @@ class SB3Options(BaseModel):
     flatten: Literal["auto", "discrete", True, False] = "auto"
     """The action space SB3 sees: ``auto``, ``true`` (MultiDiscrete or Box) or
     ``"discrete"`` (one Discrete over every action); see the module docstring."""
+
+    @field_validator("save")
+    @classmethod
+    def _save(cls, value: str) -> str:
+        """A file in the job folder; SB3 adds ``.zip`` to a name without a suffix, and
+        so does this, so that the agent's ``model_path`` is the file SB3 writes."""
+        if not value:
+            return value
+        path = PurePosixPath(value)
+        outside = path.is_absolute() or ".." in path.parts
+        if outside or value.endswith("/") or path.name in {"", "."}:
+            raise ValueError(
+                "save must be a file name in the job folder (such as 'model.zip'), "
+                f"or '' to save nothing; got {value!r}"
+            )
+        if path.parts[0].isdigit() or value in _JOB_FILES:
+            raise ValueError(
+                f"save {value!r} would overwrite the job's own files; use another name"
+            )
+        return value if path.suffix else f"{value}.zip"
 
     @field_validator("device")
     @classmethod
