@@ -247,3 +247,24 @@ def test_a_trial_that_finished_while_another_raised_is_kept() -> None:
         GridAgent(env, AgentConfig(max_steps=8, parallel=2)).run()
     env.close()
     assert [(f.step, f.status.value) for f in env.history] == [(1, "ok"), (2, "ok")]
+
+
+def test_a_trial_still_running_when_another_raises_is_recorded_when_it_ends() -> None:
+    # Step 1 raises while step 2 is still running; a thread cannot be stopped, so step 2
+    # runs to its end anyway (close() waits for it). Its result was lost; the loop now
+    # waits for it and records it before the error propagates.
+    started = threading.Event()
+
+    def objective(params: Mapping[str, Any]) -> float:
+        if params["k"] == 0:
+            assert started.wait(30)
+            raise _ObjectiveBug("bug in the objective")
+        started.set()
+        time.sleep(0.3)
+        return float(params["k"])
+
+    env = FunctionEnv(SPACE, objective, parallel=2)
+    with pytest.raises(_ObjectiveBug, match="bug in the objective"):
+        GridAgent(env, AgentConfig(max_steps=2, parallel=2)).run()
+    assert [(f.step, f.status.value, f.reward) for f in env.history] == [(2, "ok", 1.0)]
+    env.close()

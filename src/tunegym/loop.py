@@ -27,6 +27,7 @@ with a grace period, trials still running that much later are stopped through th
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Mapping, Sequence
@@ -258,7 +259,12 @@ class TrialLoop:
 def _record_finished(env: TrialEnv, in_flight: Sequence[PendingTrial]) -> None:
     """Complete (so record) every trial of ``in_flight`` that has finished, in step order,
     while an exception is on its way out; what completing one of them raises is dropped
-    (that exception goes on), and each is completed even if another's completion fails."""
+    (that exception goes on), and each is completed even if another's completion fails.
+    An env whose trials run to their end anyway (threads) is waited for first: closing it
+    would wait for them too, and their results would be lost."""
+    if env.runs_in_flight_to_the_end:
+        running = [p.future for p in in_flight if p.future is not None and not p.completed]
+        concurrent.futures.wait(running)
     for pending in sorted(in_flight, key=lambda p: p.step):
         if pending.ready and not pending.completed:
             with contextlib.suppress(Exception):

@@ -142,6 +142,10 @@ class TrialEnv(BaseGym):
     """The trials of an interrupted run to replay (set by :meth:`resume`)."""
     run_dir: Path | None = None
     """The run folder this env records into, when it owns one (``tunegym.make_env``)."""
+    runs_in_flight_to_the_end: bool = False
+    """Whether a trial in flight cannot be stopped (a thread of this process): when the
+    loop stops on an error, it then waits for each one and records it, instead of
+    recording only those already finished (a process it stops is recorded as is)."""
     _closed: bool = False
 
     @property

@@ -117,6 +117,8 @@ class FunctionEnv(TrialEnv):
     def max_parallel(self) -> int:
         return self.parallel
 
+    runs_in_flight_to_the_end = True  # an objective in a thread cannot be stopped
+
     def submit(self, action: Mapping[str, Any]) -> PendingTrial:
         self.check_open("step")
         action = self.action_space.canonicalize(action)
