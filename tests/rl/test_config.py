@@ -55,3 +55,18 @@ def test_a_value_the_trainer_cannot_use_is_a_usage_error_naming_the_field(
 def test_a_checked_config_round_trips_through_its_dict() -> None:
     cfg = AsyncRLConfig(hidden=16, max_operand=50, max_tokens=4, plane={"backend": "memory"})
     assert AsyncRLConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_ray_workers_on_the_memory_plane_are_refused_when_the_config_is_built() -> None:
+    """Not only when ``run()`` asks ``use_ray`` (after the run folder was made)."""
+    message = "workers='ray' cannot use the memory data plane"
+    with pytest.raises(UsageError, match=message):
+        AsyncRLConfig(workers="ray")
+    with pytest.raises(UsageError, match=message):
+        AsyncRLConfig().replace(workers="ray")
+    with pytest.raises(UsageError, match=message):
+        AsyncRLConfig.from_dict({**AsyncRLConfig().to_dict(), "workers": "ray"})
+    ray_plane = AsyncRLConfig(workers="ray", plane={"backend": "ray"})
+    assert ray_plane.use_ray
+    assert not AsyncRLConfig(workers="thread", plane={"backend": "ray"}).use_ray
+    assert not AsyncRLConfig().use_ray

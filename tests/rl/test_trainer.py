@@ -109,7 +109,7 @@ def test_bad_config_is_refused() -> None:
     with pytest.raises(UsageError, match="unknown"):
         AsyncRLConfig.from_dict({"nope": 1})
     with pytest.raises(UsageError, match="memory data plane"):
-        _ = AsyncRLConfig(workers="ray").use_ray
+        AsyncRLConfig(workers="ray")
     assert AsyncRLConfig(mode="sync", max_staleness=3).max_staleness == 0
 
 

@@ -122,6 +122,12 @@ class AsyncRLConfig:
         if self.mode == "sync" and self.max_staleness:
             object.__setattr__(self, "max_staleness", 0)
         object.__setattr__(self, "plane", _checked_plane(self.plane))
+        if self.workers == "ray" and self.backend == "memory":
+            raise UsageError(
+                "workers='ray' cannot use the memory data plane (it lives in one process): "
+                "use workers='thread' or 'auto', or a plane other processes reach such as "
+                "{'backend': 'ray'}"
+            )
 
     def _check_answer_fits(self) -> None:
         longest = len(str(2 * self.max_operand))
@@ -145,9 +151,7 @@ class AsyncRLConfig:
         """Whether collectors and ranks run as Ray actors."""
         if self.workers == "auto":
             return self.backend != "memory"
-        if self.workers == "ray" and self.backend == "memory":
-            raise UsageError("the memory data plane lives in one process: use workers='thread'")
-        return self.workers == "ray"
+        return self.workers == "ray"  # 'ray' with the memory plane is refused when built
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
