@@ -59,3 +59,17 @@ def test_bad_versions_and_misaligned_tags_are_rejected(plane: Any) -> None:
         collector.rollout("p", [0, 1])
     with pytest.raises(KeyError):
         plane.get_samples([0], "p", ["x"])  # nothing of the failed rollout was written
+
+
+def test_a_string_of_sample_ids_is_refused_before_rollout_fn_runs(plane: Any) -> None:
+    calls: list[list[Any]] = []
+
+    def fn(ids: list[Any], version: int) -> dict[str, Any]:
+        calls.append(ids)
+        return {"x": [0] * len(ids)}
+
+    collector = RolloutCollector(plane, fn)
+    with pytest.raises(TypeError, match="sample_ids must be a list of sample ids, not the string"):
+        collector.rollout("p", "abc")  # type: ignore[arg-type]
+    assert calls == []
+    assert plane.claim_meta("p", "trainer", ["x"], 1, blocking=False).size == 0

@@ -428,3 +428,24 @@ def test_a_consumer_killed_while_it_waits_takes_no_batch_with_it(
     meta = plane.claim_meta(pid, "trainer", ["tokens"], 4, blocking=False)
     assert sorted(meta.sample_ids) == [0, 1, 2, 3]
     plane.close()
+
+
+def test_a_string_of_sample_ids_is_refused_not_read_one_character_per_id(
+    plane: DataPlaneClient, pid: str
+) -> None:
+    """``clear_samples("ab", p)`` cleared the samples 'a' and 'b' (and left 'ab')."""
+    plane.register_partition(pid, FIELDS, ["trainer"])
+    plane.put_samples(["ab", "a", "b"], pid, {"tokens": np.arange(3)})
+    message = r"sample_ids must be a list of sample ids, not the string 'ab'"
+    with pytest.raises(TypeError, match=message):
+        plane.clear_samples("ab", pid)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        plane.get_samples("ab", pid, ["tokens"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        plane.put_samples("ab", pid, {"tokens": np.arange(2)})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"sample_ids must be a list of sample ids, got int 3"):
+        plane.clear_samples(3, pid)  # type: ignore[arg-type]
+    data = plane.get_samples(["ab", "a", "b"], pid, ["tokens"])  # all three still there
+    assert list(data["tokens"]) == [0, 1, 2]
+    assert plane.clear_samples(["ab"], pid) == 1
+    assert sorted(drain(plane, pid, "trainer", 4)) == ["a", "b"]

@@ -43,7 +43,7 @@ from typing import Any, ClassVar, TypeAlias
 import numpy as np
 
 from tunegym.dataplane.errors import ClaimTimeoutError, DataPlaneClosedError
-from tunegym.dataplane.meta import BatchMeta, SampleId, Tags, check_sample_ids
+from tunegym.dataplane.meta import BatchMeta, SampleId, Tags, check_id_list, check_sample_ids
 
 Column: TypeAlias = np.ndarray | list[Any]
 """One field of a batch: a numpy array (one row per sample) or a list (one item per sample)."""
@@ -194,6 +194,7 @@ class DataPlaneClient(ABC):
         if select_fields is None:
             raise TypeError("get_samples needs select_fields (a list of field names)")
         names = _check_names(select_fields, "select_fields")
+        check_id_list(sample_ids, "sample_ids")
         ids = [_check_id(sid) for sid in sample_ids]
         return self._get(ids, partition_id, names)
 
@@ -207,11 +208,16 @@ class DataPlaneClient(ABC):
         return self.get_samples(meta.sample_ids, meta.partition_id, names)
 
     def clear_samples(self, sample_ids: Sequence[SampleId] | None, partition_id: str) -> int:
-        """Forget samples (``None``: all of the partition); return how many were removed."""
+        """Forget samples (``None``: all of the partition); return how many were removed.
+
+        ``sample_ids`` is a list of ids (a single str is a ``TypeError``, not its
+        characters)."""
         self._check_open()
         partition_id = _check_name(partition_id, "partition_id")
-        ids = None if sample_ids is None else [_check_id(sid) for sid in sample_ids]
-        return self._clear(ids, partition_id)
+        if sample_ids is None:
+            return self._clear(None, partition_id)
+        check_id_list(sample_ids, "sample_ids")
+        return self._clear([_check_id(sid) for sid in sample_ids], partition_id)
 
     def check_consumption_status(
         self, partition_id: str, task_names: Sequence[str] | None = None

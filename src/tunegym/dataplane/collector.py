@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunegym.dataplane.client import WEIGHT_VERSION_TAG, Column, DataPlaneClient, check_int
-from tunegym.dataplane.meta import BatchMeta, SampleId, Tags
+from tunegym.dataplane.meta import BatchMeta, SampleId, Tags, check_sample_ids
 
 
 @dataclass
@@ -71,7 +71,7 @@ class RolloutCollector:
 
     def rollout(self, partition_id: str, sample_ids: Sequence[SampleId]) -> BatchMeta:
         """Generate rows for ``sample_ids`` and put them; returns the put's meta."""
-        ids = list(sample_ids)
+        ids = check_sample_ids(sample_ids)  # before rollout_fn generates anything
         version = self._version
         out = self._rollout_fn(ids, version)
         result = out if isinstance(out, Rollout) else Rollout(fields=out)

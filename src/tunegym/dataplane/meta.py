@@ -195,12 +195,26 @@ class BatchMeta:
         return sum(self.sequence_lengths)
 
 
-def check_sample_ids(sample_ids: Sequence[Any]) -> list[SampleId]:
+def check_id_list(sample_ids: Any, what: str = "sample_ids") -> None:
+    """``TypeError`` naming ``what`` unless ``sample_ids`` is a collection of ids: a single
+    str (or bytes) would be taken one character per id, and ``clear_samples("ab", ...)``
+    would clear the samples ``'a'`` and ``'b'``."""
+    if isinstance(sample_ids, str | bytes | bytearray):
+        raise TypeError(f"{what} must be a list of sample ids, not the string {sample_ids!r}")
+    if not isinstance(sample_ids, Iterable):
+        raise TypeError(
+            f"{what} must be a list of sample ids, got {type(sample_ids).__name__} {sample_ids!r}"
+        )
+
+
+def check_sample_ids(sample_ids: Sequence[Any], what: str = "sample_ids") -> list[SampleId]:
     """Normalise ids to ``int | str`` (numpy integers become ``int``); reject others.
 
-    ``TypeError`` for an id of another type (``bool`` included); ``ValueError`` for a
-    duplicate.
+    ``TypeError`` naming ``what`` for ids that are not a list of them (a single str or
+    bytes would be taken one character per id), and for an id of another type (``bool``
+    included); ``ValueError`` for a duplicate.
     """
+    check_id_list(sample_ids, what)
     out: list[SampleId] = []
     seen: set[SampleId] = set()
     for sid in sample_ids:
