@@ -449,3 +449,15 @@ def test_a_string_of_sample_ids_is_refused_not_read_one_character_per_id(
     assert list(data["tokens"]) == [0, 1, 2]
     assert plane.clear_samples(["ab"], pid) == 1
     assert sorted(drain(plane, pid, "trainer", 4)) == ["a", "b"]
+
+
+def test_an_empty_put_is_checked_like_any_other(plane: DataPlaneClient, pid: str) -> None:
+    """It returned before the partition and the fields were looked at."""
+    with pytest.raises(KeyError, match=pid):
+        plane.put_samples([], pid, {"tokens": []})
+    plane.register_partition(pid, FIELDS, ["trainer"])
+    with pytest.raises(ValueError, match="field 'zzz' is not registered"):
+        plane.put_samples([], pid, {"zzz": []})
+    meta = plane.put_samples([], pid, {"tokens": []})
+    assert meta.size == 0 and meta.partition_id == pid and meta.fields == ["tokens"]
+    assert plane.claim_meta(pid, "trainer", ["tokens"], 1, blocking=False).size == 0

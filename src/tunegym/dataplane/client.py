@@ -130,9 +130,10 @@ class DataPlaneClient(ABC):
         columns = check_columns(fields, len(ids))
         tag_list = check_tags(tags, ids)
         lengths = check_lengths(sequence_lengths, len(ids))
-        if not ids:
+        meta = self._put(ids, partition_id, columns, tag_list, lengths)
+        if not ids:  # the put checked the partition and the fields, and wrote nothing
             return BatchMeta.empty(partition_id, fields=list(columns))
-        return self._put(ids, partition_id, columns, tag_list, lengths)
+        return meta
 
     def claim_meta(
         self,

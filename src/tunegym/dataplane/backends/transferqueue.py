@@ -199,6 +199,8 @@ class TransferQueueDataPlane(DataPlaneClient):
 
         reg = self._registration(partition_id)
         reg.check_fields(partition_id, columns)
+        if not ids:  # checked; nothing to write
+            return BatchMeta.empty(partition_id, fields=list(columns))
         keys = [encode_id(sid) for sid in ids]
         if reg.capacity is not None:
             held = self._tq.kv_list(partition_id).get(partition_id, {})
