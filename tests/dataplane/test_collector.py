@@ -73,3 +73,33 @@ def test_a_string_of_sample_ids_is_refused_before_rollout_fn_runs(plane: Any) ->
         collector.rollout("p", "abc")  # type: ignore[arg-type]
     assert calls == []
     assert plane.claim_meta("p", "trainer", ["x"], 1, blocking=False).size == 0
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (
+            None,
+            "rollout_fn must return a mapping of field name to column, or a Rollout; "
+            "it returned NoneType None",
+        ),
+        ([[0, 1]], "rollout_fn must return a mapping .* it returned list \\[\\[0, 1\\]\\]"),
+        (Rollout(None), "it returned a Rollout whose fields are NoneType None"),  # type: ignore[arg-type]
+        (
+            Rollout({"x": [0, 1]}, tags={"temp": 0.7}),  # type: ignore[arg-type]
+            "rollout_fn returned tags as dict .*; they must be a list with one dict",
+        ),
+        (
+            Rollout({"x": [0, 1]}, tags=[{}, "hot"]),  # type: ignore[list-item]
+            "rollout_fn returned tags of sample 1 that are not a dict: str 'hot'",
+        ),
+    ],
+)
+def test_what_rollout_fn_returns_is_checked_naming_it(
+    plane: Any, returned: Any, message: str
+) -> None:
+    """None (a rollout_fn without ``return``) gave "'NoneType' object is not iterable"."""
+    collector = RolloutCollector(plane, lambda ids, v: returned)
+    with pytest.raises(TypeError, match=message):
+        collector.rollout("p", [0, 1])
+    assert plane.claim_meta("p", "trainer", ["x"], 1, blocking=False).size == 0

@@ -42,6 +42,32 @@ def _check_version(version: Any) -> int:
     return check_int(version, "weight version", 0)
 
 
+def _shown(value: Any) -> str:
+    """``value``'s type and repr, the repr cut short (a rollout's columns can be big)."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 80 else text[:77] + '...'}"
+
+
+def _checked_rollout(out: Any) -> Rollout:
+    """What ``rollout_fn`` returned, as a :class:`Rollout`; a ``TypeError`` naming
+    ``rollout_fn`` and what it returned when that is neither a mapping of fields nor a
+    ``Rollout`` (``None``: a function that forgot to ``return``), or when its tags are
+    not a list."""
+    result = out if isinstance(out, Rollout) else Rollout(fields=out)
+    if not isinstance(result.fields, Mapping):
+        what = "a Rollout whose fields are" if isinstance(out, Rollout) else ""
+        raise TypeError(
+            f"rollout_fn must return a mapping of field name to column, or a Rollout; it "
+            f"returned {what + ' ' if what else ''}{_shown(result.fields)}"
+        )
+    if isinstance(result.tags, Mapping | str | bytes):
+        raise TypeError(
+            f"rollout_fn returned tags as {_shown(result.tags)}; they must be a list with "
+            "one dict (or None) per sample id"
+        )
+    return result
+
+
 class RolloutCollector:
     """Runs ``rollout_fn`` and puts its rows, stamped with the current weight version."""
 
@@ -73,11 +99,15 @@ class RolloutCollector:
         """Generate rows for ``sample_ids`` and put them; returns the put's meta."""
         ids = check_sample_ids(sample_ids)  # before rollout_fn generates anything
         version = self._version
-        out = self._rollout_fn(ids, version)
-        result = out if isinstance(out, Rollout) else Rollout(fields=out)
+        result = _checked_rollout(self._rollout_fn(ids, version))
         tags = list(result.tags) if result.tags is not None else [None] * len(ids)
         if len(tags) != len(ids):
             raise ValueError(f"rollout_fn returned {len(tags)} tag dicts for {len(ids)} sample ids")
+        for sid, tag in zip(ids, tags, strict=True):
+            if tag is not None and not isinstance(tag, Mapping):
+                raise TypeError(
+                    f"rollout_fn returned tags of sample {sid!r} that are not a dict: {_shown(tag)}"
+                )
         stamped = [{**(t or {}), WEIGHT_VERSION_TAG: version} for t in tags]
         return self._plane.put_samples(
             ids,
