@@ -117,3 +117,53 @@ def test_a_resume_with_nothing_left_to_train_is_refused_and_keeps_the_target(
     assert says in line
     assert _files(run_dir) == before
     assert json.loads((run_dir / "config.json").read_text())["config"]["updates"] == 10
+
+
+_FAILING_RANK = """
+import sys, threading
+from tunegym.rl.ranks import GradientRank
+from tunegym.rl.run import main
+
+gradients, calls, lock = GradientRank.gradients, [0], threading.Lock()
+
+def gradients_until_update_3(self, meta, weights):
+    with lock:
+        calls[0] += 1
+        n = calls[0]
+    if n > 4:  # sync mode, 2 ranks: calls 5 and 6 are update 3's
+        raise MemoryError("rank out of memory")
+    return gradients(self, meta, weights)
+
+GradientRank.gradients = gradients_until_update_3
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_gradient_rank_that_raises_in_thread_mode_ends_the_run_with_status_error(
+    tmp_path: Path,
+) -> None:
+    """The memory plane's ranks are threads: the MemoryError escaped run() as a
+    traceback, with no summary.json (``show`` then called the run "crashed"); now it ends
+    the run as a Ray actor's error does, naming the rank and the call, exit 1."""
+    args = ["--mode", "sync", "--updates", "6", "--checkpoint-every", "1", "--quiet"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _FAILING_RANK, *args, "--output", str(tmp_path), *FAST],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    message = "gradient rank 0 failed in gradients(): MemoryError: rank out of memory"
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"async-rl: error: {message}; the run folder keeps 2 update(s)")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("error", message)
+    assert summary["updates_done"] == 2
+    lines = (run_dir / "updates.jsonl").read_text().splitlines()
+    assert [json.loads(line)["version"] for line in lines] == [1, 2]
+    assert (run_dir / "report.html").is_file()
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))[-1] == (
+        "update-000002.pt"
+    )

@@ -4,11 +4,14 @@
 ``result()``) and ``cast`` (fire and forget); :class:`LocalWorker` runs the method in a
 thread pool of this process, :class:`RayWorker` as an actor method. The memory data plane
 is in-process, so it needs local workers; ``ray`` and ``transferqueue`` take either.
+Either way a method that raises, or does not answer in time, is a
+:class:`WorkerFailedError` naming the worker and the call.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from typing import Any, Protocol
 
 from tunegym.errors import TunegymError
@@ -33,21 +36,55 @@ class Worker(Protocol):
     def kill(self) -> None: ...
 
 
-class LocalWorker:
-    """An object of this process; ``submit`` runs the method on a one-thread pool."""
+def _failed(label: str, method: str, exc: BaseException, where: str = "") -> WorkerFailedError:
+    """The :class:`WorkerFailedError` of ``label``'s ``method()`` raising ``exc``."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    why = f": {lines[0]}" if lines else ""
+    return WorkerFailedError(f"{label}{where} failed in {method}(): {type(exc).__name__}{why}")
 
-    def __init__(self, obj: Any) -> None:
+
+class _LocalPending:
+    """A local worker's future; like a Ray one, an error raised by the method (say a
+    rank's ``MemoryError``) or no answer within ``timeout`` seconds is a
+    :class:`WorkerFailedError` naming the worker and the call."""
+
+    def __init__(self, future: Future[Any], label: str, method: str) -> None:
+        self.future, self.label, self.method = future, label, method
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return self.future.result(timeout=timeout)
+        except Exception as exc:
+            if isinstance(exc, FuturesTimeoutError) and not self.future.done():
+                raise WorkerFailedError(
+                    f"{self.label} did not answer {self.method}() within {timeout:g} s"
+                ) from None
+            raise _failed(self.label, self.method, exc) from exc
+
+
+class LocalWorker:
+    """An object of this process; ``submit`` runs the method on a one-thread pool.
+
+    ``label`` names it in a :class:`WorkerFailedError`: a method that raises (``call``,
+    ``cast`` or a ``submit``'s result) ends a run the way a Ray actor's error does."""
+
+    def __init__(self, obj: Any, label: str = "") -> None:
         self.obj = obj
+        self.label = label or type(obj).__name__
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=type(obj).__name__)
 
     def call(self, method: str, *args: Any) -> Any:
-        return getattr(self.obj, method)(*args)
+        try:
+            return getattr(self.obj, method)(*args)
+        except Exception as exc:
+            raise _failed(self.label, method, exc) from exc
 
-    def submit(self, method: str, *args: Any) -> Future[Any]:
-        return self._pool.submit(getattr(self.obj, method), *args)
+    def submit(self, method: str, *args: Any) -> _LocalPending:
+        future = self._pool.submit(getattr(self.obj, method), *args)
+        return _LocalPending(future, self.label, method)
 
     def cast(self, method: str, *args: Any) -> None:
-        getattr(self.obj, method)(*args)
+        self.call(method, *args)
 
     def kill(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -67,11 +104,7 @@ def _ray_get(ref: Any, label: str, method: str, timeout: float | None = None) ->
             f"{label} (a Ray actor) did not answer {method}() within {timeout:g} s"
         ) from None
     except RayError as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        why = lines[0] if lines else ""
-        raise WorkerFailedError(
-            f"{label} (a Ray actor) failed in {method}(): {type(exc).__name__}: {why}"
-        ) from exc
+        raise _failed(label, method, exc, " (a Ray actor)") from exc
 
 
 class _RayPending:
@@ -113,4 +146,4 @@ def start_worker(use_ray: bool, cls: type, *args: Any, label: str = "") -> Worke
     """``cls(*args)`` here (``use_ray=False``) or as a Ray actor named ``label``."""
     if use_ray:
         return RayWorker(cls, *args, label=label)
-    return LocalWorker(cls(*args))
+    return LocalWorker(cls(*args), label=label)
