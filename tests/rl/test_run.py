@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,3 +170,47 @@ def test_a_gradient_rank_that_raises_in_thread_mode_ends_the_run_with_status_err
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))[-1] == (
         "update-000002.pt"
     )
+
+
+def test_a_resume_of_a_run_still_training_is_refused_naming_its_process(tmp_path: Path) -> None:
+    """It was accepted: two trainers wrote one folder, and the first one's later updates
+    went to the updates.jsonl the resume replaced."""
+    args = ["--updates", "2000", "--checkpoint-every", "1", "--token-latency", "0.01"]
+    training = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), *args, "--quiet", "--output", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("*/checkpoints/update-*.pt")):
+            assert training.poll() is None, training.communicate()[1]
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.1)
+        (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+        config = (run_dir / "config.json").read_bytes()
+        newest = max(p.stem for p in (run_dir / "checkpoints").glob("update-*.pt"))
+        target = str(int(newest.removeprefix("update-")) + 2)  # quick if it were accepted
+        proc = _run("--resume", str(run_dir), "--updates", target, *FAST)
+        assert training.poll() is None  # still training: the refusal is not a race
+    finally:
+        training.send_signal(signal.SIGINT)  # only the process this test started
+        try:
+            _, err = training.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            training.kill()
+            _, err = training.communicate()
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == (
+        f"async-rl: error: cannot resume: {run_dir} is still training (process "
+        f"{training.pid} on {socket.gethostname()} is alive); let it end or stop it "
+        "(Ctrl-C) first"
+    )
+    assert (run_dir / "config.json").read_bytes() == config  # the resume wrote nothing
+    assert training.returncode == 130, err  # the first run ended as its own Ctrl-C says
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["resumed_at"] == []
+    versions = [json.loads(x)["version"] for x in (run_dir / "updates.jsonl").open()]
+    assert versions == list(range(1, summary["updates_done"] + 1))  # none lost

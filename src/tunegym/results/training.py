@@ -33,6 +33,7 @@ __all__ = [
     "TrainingRun",
     "reward_per_version",
     "started_record",
+    "training_process",
     "training_run",
 ]
 
@@ -93,12 +94,35 @@ def training_run(run_dir: Path) -> TrainingRun | None:
     if summary is None and started is None:
         return None
     updates = _updates(run_dir / "updates.jsonl")
-    if summary is None or (
-        started is not None and summary.get("resumed_at") != started.get("resumed_at")
-    ):
+    if summary is None or not _ended(summary, started):
         assert started is not None
         summary = _unfinished_summary(run_dir, started, updates)
     return TrainingRun(run_dir, summary, updates)
+
+
+def training_process(run_dir: Path) -> dict[str, Any] | None:
+    """The ``{"pid", "host"}`` record of another process still training in ``run_dir``
+    (what ``show`` calls ``running``: its latest start has no ``summary.json`` and its
+    process is alive on this host), else ``None``. This process is never it: a training
+    run in it has ended once ``train_run`` returned or raised."""
+    started = _json_object(run_dir / "config.json")
+    if started is None or not _is_started_record(started):
+        return None
+    summary = _json_object(run_dir / "summary.json")
+    if summary is not None and summary.get("kind") != KIND:
+        summary = None
+    process = started.get("process")
+    if _ended(summary, started) or not process_alive(process):
+        return None
+    assert isinstance(process, dict)  # process_alive said so
+    return None if process.get("pid") == os.getpid() else process
+
+
+def _ended(summary: Mapping[str, Any] | None, started: Mapping[str, Any] | None) -> bool:
+    """Whether ``summary.json`` is that of the latest start ``config.json`` records."""
+    return summary is not None and (
+        started is None or summary.get("resumed_at") == started.get("resumed_at")
+    )
 
 
 def reward_per_version(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

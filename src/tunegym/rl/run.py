@@ -28,7 +28,7 @@ from tunegym.dataplane import connect
 from tunegym.errors import TunegymError, UsageError
 from tunegym.outputs.files import atomic_write_text
 from tunegym.report.training import write_training_report
-from tunegym.results.training import KIND, reward_per_version, started_record
+from tunegym.results.training import KIND, reward_per_version, started_record, training_process
 from tunegym.rl import checkpoint as ckpt
 from tunegym.rl.config import AsyncRLConfig
 from tunegym.rl.trainer import AsyncGRPOTrainer, TrainResult
@@ -121,11 +121,18 @@ def _resume_from(
 ) -> tuple[AsyncRLConfig, Path, float, list[float], bool]:
     """What resuming ``run_dir`` continues: its config (``config.updates`` as the new
     target, when given), newest loadable checkpoint, start time, earlier resume times,
-    and whether the target was given; a :class:`UsageError` when it cannot."""
+    and whether the target was given; a :class:`UsageError` when it cannot (also when
+    another process is still training it, as ``tunegym show`` tells)."""
     meta_path = run_dir / "config.json"
     if not meta_path.is_file():
         raise UsageError(f"cannot resume: {run_dir} has no config.json (not an async-rl run)")
     saved, started, earlier = _recorded_run(meta_path)
+    process = training_process(run_dir)
+    if process is not None:  # two trainers in one folder: the first one's updates are lost
+        raise UsageError(
+            f"cannot resume: {run_dir} is still training (process {process.get('pid')} on "
+            f"{process.get('host')} is alive); let it end or stop it (Ctrl-C) first"
+        )
     asked_updates = config is not None
     config = saved if config is None else saved.replace(updates=config.updates)
     checkpoint, passed_over = ckpt.newest_loadable(run_dir / CHECKPOINTS)
