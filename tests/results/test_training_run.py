@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,86 @@ def test_a_resume_under_way_is_not_read_from_the_summary_its_first_start_wrote(
     (tmp_path / "summary.json").write_text(json.dumps({**earlier, "resumed_at": [2.0]}))
     run = training_run(tmp_path)
     assert run is not None and run.summary["status"] == "interrupted"
+
+
+def _edit_summary(**changes: object) -> Callable[[Path], None]:
+    def edit(run_dir: Path) -> None:
+        path = run_dir / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+    return edit
+
+
+def _edit_last_update(**changes: object) -> Callable[[Path], None]:
+    def edit(run_dir: Path) -> None:
+        path = run_dir / "updates.jsonl"
+        lines = path.read_text().splitlines()
+        lines[-1] = json.dumps({**json.loads(lines[-1]), **changes})
+        path.write_text("\n".join(lines) + "\n")
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("damage", "commands", "says"),
+    [
+        (
+            _edit_last_update(version="x", reward="abc"),
+            ["report", "show", "export"],
+            "updates.jsonl: line 5: 'version' must be a number or null, got \"x\"",
+        ),
+        (
+            _edit_summary(throughput=[1]),
+            ["report", "show", "export"],
+            "summary.json: 'throughput' must be a JSON object, got [1]",
+        ),
+        (
+            _edit_summary(config=None),
+            ["report", "show", "export"],
+            "summary.json: 'config' must be a JSON object, got null",
+        ),
+        (
+            _edit_summary(untrained_reward="abc"),
+            ["report", "show", "export"],
+            "summary.json: 'untrained_reward' must be a number or null, got \"abc\"",
+        ),
+        (
+            _edit_summary(reward_per_version=[{"version": "1", "mean_reward": 0.5}]),
+            ["report", "show", "export"],
+            "summary.json: 'reward_per_version' entry 0 must be an object with a number",
+        ),
+    ],
+    ids=["update-version-x", "throughput-list", "config-null", "reward-str", "curve-str"],
+)
+def test_a_value_no_run_writes_is_an_error_naming_the_file_and_field(
+    trained: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[Path], None],
+    commands: list[str],
+    says: str,
+) -> None:
+    """They were internal errors: ValueError from float('x'), AttributeError from
+    [1].get and None.get."""
+    run_dir = Path(shutil.copytree(trained, tmp_path / trained.name))
+    damage(run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for command in commands:
+        assert main([command, str(run_dir)]) == 2, command
+        err = capsys.readouterr().err
+        assert "internal error" not in err
+        assert f"{run_dir}/{says}" in err, (command, err)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_a_missing_field_of_an_update_is_none_and_the_report_leaves_it_out(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = Path(shutil.copytree(trained, tmp_path / trained.name))
+    path = run_dir / "updates.jsonl"
+    lines = path.read_text().splitlines()
+    lines[-1] = json.dumps({k: v for k, v in json.loads(lines[-1]).items() if k != "version"})
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["report", str(run_dir)]) == 0
+    assert 'data-plot="stale-per-update"' in (run_dir / "report.html").read_text()
+    assert main(["show", str(run_dir)]) == 0

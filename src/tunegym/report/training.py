@@ -123,7 +123,11 @@ def _curve(summary: Mapping[str, Any]) -> str:
 
 
 def _stale(records: Sequence[Mapping[str, Any]]) -> str:
-    points = [(float(r["version"]), float(r["stale_dropped"])) for r in records]
+    points = [  # a record with no version or count (a field not written) has no point
+        (float(r["version"]), float(r["stale_dropped"]))
+        for r in records
+        if _is_number(r.get("version")) and _is_number(r.get("stale_dropped"))
+    ]
     plot = Plot(
         LinearScale.fit([x for x, _ in points], integer=True),
         LinearScale(0.0, max([1.0] + [y * 1.1 for _, y in points]), integer=True),
@@ -138,6 +142,10 @@ def _stale(records: Sequence[Mapping[str, Any]]) -> str:
     if not points:
         plot.text(0.5, 0.5, "no update finished")
     return plot.render("stale samples dropped per update")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _num(value: Any) -> str:

@@ -10,8 +10,10 @@ A run still training, or killed before it could write ``summary.json`` (or a res
 it that has not ended: its ``summary.json`` is the earlier start's), is read from
 ``config.json`` and ``updates.jsonl``: status ``running`` while its process is alive,
 else ``crashed``, with what the updates so far say. A run killed while writing leaves a
-partial last line, which is left out; any other line that is not a JSON object is an
-error naming the file and line.
+partial last line, which is left out; any other line that is not a JSON object, or
+whose fields (``UPDATE_COLUMNS``) are not numbers or null, is an error naming the file,
+line and field, and so is a ``summary.json`` field that holds a value no run writes
+(``config`` or ``throughput`` not an object, a reward not a number, ...).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def training_run(run_dir: Path) -> TrainingRun | None:
         started = None
     if summary is None and started is None:
         return None
+    if summary is not None:
+        _check_summary(run_dir / "summary.json", summary)
     updates = _updates(run_dir / "updates.jsonl")
     if summary is None or not _ended(summary, started):
         assert started is not None
@@ -153,6 +157,46 @@ def _json_object(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+SUMMARY_OBJECTS = ("config", "throughput")
+"""The fields of a training run's ``summary.json`` that are JSON objects."""
+SUMMARY_NUMBERS = ("untrained_reward", "final_reward", "last_updates_reward")
+"""The fields of a training run's ``summary.json`` that are numbers (or null)."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    """A :class:`UsageError` naming ``path`` and the field when a field ``show`` and
+    ``report`` read holds a value no run writes (a hand-edited or damaged file)."""
+    for name in SUMMARY_OBJECTS:
+        if name in summary and not isinstance(summary[name], dict):
+            raise UsageError(f"{path}: {name!r} must be a JSON object, got {_shown(summary[name])}")
+    for name in SUMMARY_NUMBERS:
+        value = summary.get(name)
+        if value is not None and not _is_number(value):
+            raise UsageError(f"{path}: {name!r} must be a number or null, got {_shown(value)}")
+    curve = summary.get("reward_per_version", [])
+    if not isinstance(curve, list):
+        raise UsageError(f"{path}: 'reward_per_version' must be a JSON list, got {_shown(curve)}")
+    for i, point in enumerate(curve):
+        if not (
+            isinstance(point, dict)
+            and _is_number(point.get("version"))
+            and _is_number(point.get("mean_reward"))
+        ):
+            raise UsageError(
+                f"{path}: 'reward_per_version' entry {i} must be an object with a number "
+                f"'version' and 'mean_reward', got {_shown(point)}"
+            )
 
 
 def _is_started_record(data: Mapping[str, Any]) -> bool:
@@ -223,5 +267,11 @@ def _updates(path: Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}: line {number}: not a JSON object") from None
         if not isinstance(update, dict):
             raise UsageError(f"{path}: line {number}: not a JSON object")
+        for name in UPDATE_COLUMNS:  # all numbers; a missing one (or null) is None
+            value = update.get(name)
+            if value is not None and not _is_number(value):
+                raise UsageError(
+                    f"{path}: line {number}: {name!r} must be a number or null, got {_shown(value)}"
+                )
         updates.append(update)
     return updates
