@@ -48,6 +48,7 @@ from tunegym.agents.base import Action, AgentConfig, BaseAgent
 from tunegym.env.base import BaseGym
 from tunegym.errors import SpecError, TunegymError
 from tunegym.gym.sb3_kwargs import algorithm_kwargs, kwargs_problems
+from tunegym.layout import JOB_FILE_NAMES
 from tunegym.space import Categorical, SearchSpace
 from tunegym.spec.errors import format_loc
 
@@ -65,10 +66,6 @@ _ACTIVATIONS = {
     "gelu": "GELU",
     "silu": "SiLU",
 }
-
-
-_JOB_FILES = frozenset({"trajectory.csv", "env.csv", "best_config.toml"})
-"""What tunegym writes in a job folder beside its numbered trial folders."""
 
 
 class SB3Options(BaseModel):
@@ -106,7 +103,7 @@ class SB3Options(BaseModel):
                 "save must be a file name in the job folder (such as 'model.zip'), "
                 f"or '' to save nothing; got {value!r}"
             )
-        if path.parts[0].isdigit() or value in _JOB_FILES:
+        if path.parts[0].isdigit() or value in JOB_FILE_NAMES:
             raise ValueError(
                 f"save {value!r} would overwrite the job's own files; use another name"
             )

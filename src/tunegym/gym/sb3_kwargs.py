@@ -142,8 +142,8 @@ def _name_problem(algorithm: str, name: str) -> str | None:
 
 @cache
 def _installed_options(algorithm: str) -> frozenset[str]:
-    """The options the installed SB3's ``algorithm`` takes beyond 2.9's (empty when SB3 is
-    not installed). Imported only for a name 2.9 does not know: SB3 brings torch."""
+    """Every option the installed SB3's ``algorithm`` takes (empty when SB3 is not
+    installed). Asked only for a name 2.9 does not know: importing SB3 brings torch."""
     if importlib.util.find_spec("stable_baselines3") is None:
         return frozenset()
     import stable_baselines3

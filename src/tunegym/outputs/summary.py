@@ -13,6 +13,7 @@ from tunegym.analysis.policy import policy_stats
 from tunegym.analysis.results import JobResults, measured_repeatedly, measurements_word
 from tunegym.analysis.robust import robust_summary
 from tunegym.errors import SpecError
+from tunegym.layout import BEST_CONFIG_NAME, TRAJECTORY_NAME
 from tunegym.outputs.best_config import write_action_config, write_best_config
 from tunegym.outputs.files import atomic_write_text
 from tunegym.outputs.fingerprint import workload_fingerprint
@@ -47,7 +48,7 @@ def job_summary(
     if write_files:
         best_config = write_best(record, results)
     else:
-        present = record.folder / "best_config.toml"
+        present = record.folder / BEST_CONFIG_NAME
         best_config = present if present.is_file() else None
     summary: dict[str, Any] = {
         "name": record.job.name,
@@ -58,7 +59,7 @@ def job_summary(
         "trials": len(rows),
         "counts": {status: counts.get(status, 0) for status in STATUSES},
         "folder": _rel(record.folder, run_dir),
-        "trajectory": _rel(record.folder / "trajectory.csv", run_dir),
+        "trajectory": _rel(record.folder / TRAJECTORY_NAME, run_dir),
         "best": None,
         "best_config": _rel(best_config, run_dir) if best_config else None,
         "fingerprint": workload_fingerprint(record.job.workload),
@@ -82,7 +83,7 @@ def write_best(record: JobRecord, results: JobResults) -> Path | None:
     (highest mean reward over its draws, not the single luckiest row), else the best row's.
     ``None`` (and nothing written) when no trial was scored.
     """
-    job, path = record.job, record.folder / "best_config.toml"
+    job, path = record.job, record.folder / BEST_CONFIG_NAME
     if measured_repeatedly(job.workload):
         top = results.robust_best
         if top is None:

@@ -123,10 +123,11 @@ def _curve(summary: Mapping[str, Any]) -> str:
 
 
 def _stale(records: Sequence[Mapping[str, Any]]) -> str:
-    points = [  # a record with no version or count (a field not written) has no point
+    points = [  # a record without a version or count has no point (the reader checked
+        # that every one it has is a number: results.training.UPDATE_COLUMNS)
         (float(r["version"]), float(r["stale_dropped"]))
         for r in records
-        if _is_number(r.get("version")) and _is_number(r.get("stale_dropped"))
+        if r.get("version") is not None and r.get("stale_dropped") is not None
     ]
     plot = Plot(
         LinearScale.fit([x for x, _ in points], integer=True),
@@ -142,10 +143,6 @@ def _stale(records: Sequence[Mapping[str, Any]]) -> str:
     if not points:
         plot.text(0.5, 0.5, "no update finished")
     return plot.render("stale samples dropped per update")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _num(value: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tunegym.layout import RUN_DB_NAME
+from tunegym.layout import ENV_PARAMS_NAME, RUN_DB_NAME, TRAJECTORY_NAME
 from tunegym.trial.rows import Episode, TrialRow
 from tunegym.trial.sqlite_file import (
     DamagedDatabaseError,
@@ -450,8 +450,8 @@ class TrialStore:
         self.folder = folder
         self.env_param_names = list(env_param_names)
         folder.mkdir(parents=True, exist_ok=True)
-        self.trajectory_path = folder / "trajectory.csv"
-        self.env_path = folder / "env.csv" if env_param_names else None
+        self.trajectory_path = folder / TRAJECTORY_NAME
+        self.env_path = folder / ENV_PARAMS_NAME if env_param_names else None
         self._trajectory = self._open(self.trajectory_path, TRAJECTORY_COLUMNS)
         self._env = (
             self._open(self.env_path, ("step", *self.env_param_names)) if self.env_path else None
